@@ -1,0 +1,287 @@
+"""The Python API: parse, evaluate, diff, hessian and the Derivative they return.
+
+The pipeline, one module per arrow:
+
+    text --parse--> raw tree --shapes--> typed tree --differential--> df
+         --canon--> G with df = tr(Gᵀ dX) --simplify--> G --layout--> answer
+"""
+import numpy as np
+
+from . import expr as E
+from . import shapes as S
+from .canon import gradient_terms
+from .differential import differentiate
+from .errors import MatcalcError, ShapeError, UnsupportedError
+from .evaluate import evaluate_tree, internal, to_user, value_kind
+from .parse import parse_raw
+from .printing import to_latex, to_text
+from .simplify import add, is_symmetric, simplify, tidy, transpose, hadamard
+
+LAYOUTS = ("gradient", "numerator", "denominator")
+
+
+def _typed(text, symbols=None, extra=()):
+    raw = parse_raw(text)
+    return S.infer(raw, symbols, text, extra)
+
+
+def parse(text, symbols=None):
+    """The typed expression tree of text (kinds from symbols= or first letters)."""
+    tree, _ = _typed(text, symbols)
+    return tree
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def _bind(symbols, values, text=None):
+    """Declarations with concrete sizes from the values, and the size names they bind."""
+    sizes = {}
+    decls = {}
+    for name, v in values.items():
+        kind, shape = value_kind(v)
+        declared = (symbols or {}).get(name)
+        if declared is not None:
+            dkind, dsizes = S.parse_declaration(name, declared)
+            if dkind == "scalar":
+                dsizes = []
+            elif dkind == "vector":
+                dsizes = dsizes[:1]
+            elif dkind != "matrix":
+                dsizes = (dsizes[:1] * 2) if dsizes else []
+            for dn, actual in zip(dsizes, shape if len(shape) == 2 else (shape[0] if shape else 1, 1)):
+                if isinstance(dn, str):
+                    if sizes.get(dn, actual) != actual:
+                        raise ShapeError(f"the value of {name} has shape {shape}, but the size {dn} "
+                                         f"is {sizes[dn]} from another value")
+                    sizes[dn] = actual
+        if kind == "scalar":
+            decls[name] = "scalar"
+        elif kind == "vector":
+            decls[name] = f"vector({shape[0]})"
+        else:
+            decls[name] = f"matrix({shape[0]},{shape[1]})"
+    return decls, sizes
+
+
+def _substitute_sizes(raw, sizes):
+    """Replace size names in I(n) and K(m,n) by the numbers the values fix."""
+    def go(e):
+        if isinstance(e, E.Identity) and isinstance(e.n, str) and e.n in sizes:
+            out = E.Identity(sizes[e.n])
+        elif isinstance(e, E.Commutation):
+            out = E.Commutation(sizes.get(e.m, e.m) if isinstance(e.m, str) else e.m,
+                                sizes.get(e.n, e.n) if isinstance(e.n, str) else e.n)
+        elif e.args:
+            out = e.rebuild(tuple(go(a) for a in e.args))
+        else:
+            return e
+        out.span = getattr(e, "span", None)
+        return out
+    return go(raw)
+
+
+def evaluate(expr, values, symbols=None):
+    """The NumPy value of an expression (text or tree) at the given values."""
+    values = dict(values or {})
+    decls, sizes = _bind(symbols, values)
+    if isinstance(expr, str):
+        raw = _substitute_sizes(parse_raw(expr), sizes)
+        tree, syms = S.infer(raw, decls, expr)
+        text = expr
+    else:
+        tree, syms, text = expr, E.symbols_of(expr), None
+    missing = [n for n in syms if n not in values]
+    if missing:
+        raise ShapeError(f"no value given for {', '.join(missing)}")
+    env = {n: internal(values[n]) for n in syms}
+    _check_values(tree, syms, env, sizes)
+    return to_user(tree.shape, evaluate_tree(tree, env, sizes))
+
+
+def _check_values(tree, syms, env, sizes):
+    """Values must fit the tree's symbols (for trees typed elsewhere)."""
+    for name, s in syms.items():
+        v = env[name]
+        shape = (1, 1) if not isinstance(v, np.ndarray) else v.shape
+        for want, got in zip((s.rows, s.cols), shape):
+            if isinstance(want, int):
+                if want != got:
+                    raise ShapeError(f"the value of {name} has shape {shape}; {name} is {S.kind_string(s)}")
+            elif isinstance(want, str):
+                if sizes.setdefault(want, got) != got:
+                    raise ShapeError(f"the value of {name} has shape {shape}, but the size {want} "
+                                     f"is {sizes[want]} from another value")
+
+
+# ---------------------------------------------------------------------------- derivatives
+
+
+class Derivative:
+    """The derivative of f with respect to one variable, as the API returns it."""
+
+    def __init__(self, text, f, var, symbols, expr, kind, layout, raw_gradient=None,
+                 symmetric=None, declarations=None):
+        self.text = text                # the input
+        self.f = f                      # typed tree of f
+        self.wrt = var.name
+        self.var = var                  # typed symbol of the variable
+        self._symbols = symbols         # name -> typed Sym
+        self.expr = expr                # the answer, simplified and tidied
+        self.kind = kind                # "gradient" | "derivative" (wrt a scalar) | "jacobian"
+        self.layout = layout
+        self._symmetric = symmetric
+        self._declarations = declarations
+        self._steps = None
+
+    # printed forms
+    def __str__(self):
+        return to_text(self.expr)
+
+    def __repr__(self):
+        return f"<Derivative d/d{self.wrt} {self.text!r}: {self}>"
+
+    def latex(self):
+        return to_latex(self.expr)
+
+    def _repr_latex_(self):
+        return "$" + self.latex() + "$"
+
+    @property
+    def symbols(self):
+        """Every symbol's kind with its size names, e.g. {"X": "matrix(m,n)"}."""
+        return {n: S.kind_string(s) for n, s in self._symbols.items()}
+
+    @property
+    def steps(self):
+        if self._steps is None:
+            from .steps import derivation
+            self._steps = derivation(self)
+        return self._steps
+
+    @property
+    def shape(self):
+        return self.expr.shape
+
+    def evaluate(self, values):
+        values = dict(values)
+        env, sizes = {}, {}
+        for n, s in self._symbols.items():
+            if n not in values:
+                continue
+            env[n] = internal(values[n])
+        used = E.symbols_of(self.expr)
+        missing = [n for n in used if n not in values]
+        if missing:
+            raise ShapeError(f"no value given for {', '.join(missing)}")
+        _check_values(self.expr, {n: self._symbols[n] for n in env}, env, sizes)
+        out = evaluate_tree(self.expr, env, sizes)
+        if self.kind == "gradient" and self.layout == "gradient" and self.wrt in values:
+            return np.reshape(np.asarray(out, dtype=float), np.shape(values[self.wrt])) \
+                if np.ndim(values[self.wrt]) else float(np.asarray(out).reshape(-1)[0])
+        return to_user(self.expr.shape, out)
+
+    def check(self, **kw):
+        """Relative error of this derivative against central finite differences."""
+        from .check import check
+        return check(self, **kw)
+
+
+def _project(G, var, symmetric):
+    """The gradient along the variable's own space (CONTRACT §2)."""
+    if var.kind in ("symmetric", "spd"):
+        if is_symmetric(G):
+            S_ = G
+        else:
+            S_ = add((E.Mul((E.Num(E.Fraction(1, 2)), G)), E.Mul((E.Num(E.Fraction(1, 2)), transpose(G)))), G.shape)
+        if symmetric == "cookbook":
+            diag = hadamard((E.Identity(var.rows), S_), G.shape)
+            return add((E.Mul((E.Num(2), S_)), E.Mul((E.MINUS_ONE, diag))), G.shape)
+        return S_
+    if var.kind == "diagonal":
+        return hadamard((E.Identity(var.rows), G), G.shape)
+    return G
+
+
+def _prepare(text, wrt, symbols, layout, symmetric):
+    if not isinstance(wrt, str) or not wrt.strip():
+        raise MatcalcError(f"wrt must be the name of a symbol, got {wrt!r}")
+    wrt = wrt.strip()
+    if not S._SIZE_RE.match(wrt) or wrt[0].isdigit() or wrt == "I":
+        raise MatcalcError(f"wrt={wrt!r} is not a symbol name")
+    if layout not in LAYOUTS:
+        raise MatcalcError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if symmetric not in (None, "sym", "cookbook"):
+        raise MatcalcError(f"unknown symmetric={symmetric!r}; use 'sym' (the default) or 'cookbook'")
+    f, syms = _typed(text, symbols, extra=(wrt,))
+    return f, syms, syms[wrt]
+
+
+def gradient_expr(f, var, symmetric=None):
+    """G with df = tr(Gᵀ dX), simplified and projected for structured variables."""
+    df = differentiate(f, var)
+    if df is None:
+        return E.Zero(*var.shape) if not var.is_scalar else E.ZERO
+    terms = gradient_terms(df)
+    raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
+    G = simplify(raw)
+    return _project(G, var, symmetric)
+
+
+def derivative_wrt_scalar(f, var):
+    """dF/dt for any F and a scalar t: df with dt = 1."""
+    df = differentiate(f, var)
+    if df is None:
+        return E.Zero(*f.shape) if not f.is_scalar else E.ZERO
+    memo = {}
+
+    def sub(e):
+        if isinstance(e, E.Diff):
+            return E.ONE
+        k = id(e)
+        if k in memo:
+            return memo[k]
+        out = e.rebuild(tuple(sub(a) for a in e.args)) if e.args else e
+        memo[k] = out
+        return out
+
+    return simplify(sub(df))
+
+
+def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
+    """The derivative of expr with respect to the symbol wrt (CONTRACT §2, §3)."""
+    f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
+    if var.is_scalar:
+        G = derivative_wrt_scalar(f, var)
+        kind = "derivative"
+        out = G
+        if layout != "gradient" and not f.is_scalar:
+            if f.shape[1] == 1:
+                out = G if layout == "numerator" else transpose(G)
+            elif f.shape[0] == 1:
+                out = transpose(G) if layout == "numerator" else G
+    elif f.is_scalar:
+        G = gradient_expr(f, var, symmetric)
+        kind = "gradient"
+        out = G
+        if layout == "numerator":
+            out = transpose(G)
+        elif layout == "denominator" and var.shape[1] == 1:
+            out = G
+    else:
+        raise UnsupportedError(f"the Jacobian of a {('vector' if f.shape[1] == 1 else 'matrix')}-valued "
+                               f"function with respect to the {var.kind} {var.name}")
+    return Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
+                      declarations=symbols)
+
+
+def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
+    """The Hessian of a scalar expr with respect to wrt."""
+    f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
+    if not f.is_scalar:
+        raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar")
+    if var.is_scalar:
+        g = derivative_wrt_scalar(f, var)
+        h = derivative_wrt_scalar(g, var)
+        return Derivative(expr, f, var, syms, tidy(h), "hessian", layout, declarations=symbols)
+    raise UnsupportedError(f"the Hessian with respect to the {var.kind} {var.name}")

@@ -1,0 +1,186 @@
+"""The canonical form df = tr(Gᵀ dX) of a scalar differential, and G read off.
+
+df is linear in dX.  The trace identities move everything that multiplies dX to one
+side: writing ⟨W, L⟩ = tr(Wᵀ L) for the pairing of a cotangent W with the part L of
+df that holds dX, each entry of ``IDENTITIES`` states one identity
+
+    ⟨W, P L Q⟩ = ⟨Pᵀ W Qᵀ, L⟩        cyclic trace          tr(P dX Q) = tr(Q P dX)
+    ⟨W, Lᵀ⟩    = ⟨Wᵀ, L⟩             transpose             tr(Aᵀ) = tr(A)
+    ⟨w, tr L⟩  = ⟨w I, L⟩            trace
+    ⟨W, A ∘ L⟩ = ⟨W ∘ A, L⟩          Hadamard ↔ trace      tr(Wᵀ(A ∘ dX)) = tr((W ∘ A)ᵀ dX)
+    ...
+
+and is applied from df down to dX (JAX's transpose of a linear map; the textbook's
+"rotate the trace until dX stands last").  Every occurrence of dX then contributes a
+term of G; G = Σ of them.  Operations with no such identity raise UnsupportedError.
+"""
+from . import expr as E
+from .errors import UnsupportedError
+
+
+def _T(x):
+    return E.Transpose(x)
+
+
+def _mul(*xs):
+    xs = tuple(x for x in xs if x is not None)
+    if not xs:
+        return E.ONE
+    return xs[0] if len(xs) == 1 else E.Mul(xs)
+
+
+def _pair(W, A):
+    """⟨W, A⟩ = tr(Wᵀ A) as an expression (a scalar)."""
+    if W.is_scalar and A.is_scalar:
+        return E.Mul((W, A))
+    return E.Trace(E.Mul((_T(W), A)))
+
+
+# Each identity: (name, formula, function(node, W, child index) -> seed for that child)
+
+
+def _adj_add(e, W, i):
+    return W
+
+
+def _adj_fill(e, W, i):
+    return E.Sum(W)
+
+
+def _adj_mul(e, W, i):
+    L = e.items[i]
+    others = e.items[:i] + e.items[i + 1:]
+    if L.is_scalar:
+        rest = _mul(*others)
+        return _pair(W, rest)
+    scalars = [f for f in others if f.is_scalar]
+    before = [f for f in e.items[:i] if not f.is_scalar]
+    after = [f for f in e.items[i + 1:] if not f.is_scalar]
+    P = _T(_mul(*before)) if before else None
+    Q = _T(_mul(*after)) if after else None
+    return _mul(*scalars, P, W, Q)
+
+
+def _adj_hadamard(e, W, i):
+    others = e.items[:i] + e.items[i + 1:]
+    return E.Hadamard((W,) + others)
+
+
+def _adj_kron(e, W, i):
+    others = e.items[:i] + e.items[i + 1:]
+    L = e.items[i]
+    if isinstance(W, E.Fill):
+        # ⟨s 1, A ⊗ L⟩ = s sum(A) sum(L)
+        return E.Fill(_mul(W.value, *[E.Sum(o) for o in others]), *L.shape)
+    if isinstance(W, E.Mul) and len(W.items) == 2 and W.items[0].is_scalar and isinstance(W.items[1], E.Identity) \
+            and all(o.shape[0] == o.shape[1] for o in others) and L.shape[0] == L.shape[1]:
+        # ⟨w I, A ⊗ L⟩ = w tr(A) tr(L)
+        return E.Mul((W.items[0],) + tuple(E.Trace(o) for o in others) + (E.Identity(L.shape[0]),))
+    if isinstance(W, E.Identity) and all(o.shape[0] == o.shape[1] for o in others) \
+            and L.shape[0] == L.shape[1]:
+        return E.Mul(tuple(E.Trace(o) for o in others) + (E.Identity(L.shape[0]),))
+    raise UnsupportedError("the gradient through a Kronecker product with dX inside a scalar "
+                           "function (other than its trace or its sum)")
+
+
+def _adj_transpose(e, W, i):
+    return _T(W)
+
+
+def _adj_trace(e, W, i):
+    L = e.arg
+    if L.is_scalar:
+        return W
+    return E.Mul((W, E.Identity(L.shape[0])))
+
+
+def _adj_sum(e, W, i):
+    L = e.arg
+    if L.is_scalar:
+        return W
+    return E.Fill(W, *L.shape)
+
+
+def _adj_vec(e, W, i):
+    L = e.arg
+    if isinstance(W, E.Vec) and W.arg.shape == L.shape:
+        return W.arg
+    if isinstance(W, E.Fill):
+        return E.Fill(W.value, *L.shape)
+    if L.shape[1] == 1:        # vec of a vector is the vector
+        return W
+    raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
+                           "(it needs the inverse of vec)")
+
+
+def _adj_diagmat(e, W, i):
+    return E.DiagVec(W)
+
+
+def _adj_diagvec(e, W, i):
+    return E.DiagMat(W)
+
+
+IDENTITIES = {
+    E.Add: ("linearity", "⟨W, A + B⟩ = ⟨W, A⟩ + ⟨W, B⟩", _adj_add),
+    E.Fill: ("broadcast", "⟨W, s 1⟩ = s sum(W)", _adj_fill),
+    E.Mul: ("cyclic trace", "tr(Wᵀ P dX Q) = tr((Pᵀ W Qᵀ)ᵀ dX)", _adj_mul),
+    E.Hadamard: ("Hadamard ↔ trace", "tr(Wᵀ (A ∘ dX)) = tr((W ∘ A)ᵀ dX)", _adj_hadamard),
+    E.Kron: ("Kronecker trace", "tr(A ⊗ dX) = tr(A) tr(dX)", _adj_kron),
+    E.Transpose: ("transpose", "tr(Wᵀ dXᵀ) = tr(W dX) = tr((Wᵀ)ᵀ dX)", _adj_transpose),
+    E.Trace: ("trace", "w tr(dX) = tr((w I)ᵀ dX)", _adj_trace),
+    E.Sum: ("sum", "w sum(dX) = tr((w 1 1ᵀ)ᵀ dX)", _adj_sum),
+    E.Vec: ("vec", "vec(W)ᵀ vec(dX) = tr(Wᵀ dX)", _adj_vec),
+    E.DiagMat: ("diag", "tr(Wᵀ diag(dx)) = diag(W)ᵀ dx", _adj_diagmat),
+    E.DiagVec: ("diag", "wᵀ diag(dX) = tr(diag(w)ᵀ dX)", _adj_diagvec),
+}
+
+
+def gradient_terms(df, used=None):
+    """The terms G_k with df = Σ_k tr(G_kᵀ dX), one per occurrence of dX.
+
+    used: a list receiving the names of the identities applied, in order."""
+    # nodes of df that contain dX, children after parents (reverse topological order)
+    holds = {}
+
+    def has(e):
+        k = id(e)
+        if k not in holds:
+            holds[k] = isinstance(e, E.Diff) or any(has(a) for a in e.args)
+        return holds[k]
+
+    if not has(df):
+        return []
+    order, seen = [], set()
+
+    def visit(e):
+        if id(e) in seen or not holds.get(id(e)):
+            return
+        seen.add(id(e))
+        for a in e.args:
+            if has(a):
+                visit(a)
+        order.append(e)
+
+    visit(df)
+    order.reverse()
+    seeds = {id(df): [E.ONE]}
+    out = []
+    for node in order:
+        ws = seeds.pop(id(node), [])
+        if not ws:
+            continue
+        W = ws[0] if len(ws) == 1 else E.Add(tuple(ws))
+        if isinstance(node, E.Diff):
+            out.append(W)
+            continue
+        ident = IDENTITIES.get(type(node))
+        if ident is None:
+            raise UnsupportedError(f"no trace identity moves dX out of {type(node).__name__}")
+        name, formula, fn = ident
+        if used is not None and name not in [u[0] for u in used]:
+            used.append((name, formula))
+        for i, a in enumerate(node.args):
+            if has(a):
+                seeds.setdefault(id(a), []).append(fn(node, W, i))
+    return out

@@ -1,0 +1,297 @@
+"""The differential rules: one entry per core node, in ``RULES``.
+
+Each entry reads like the math it implements and has a name that the derivation
+steps show, e.g. ``d(X⁻¹) = −X⁻¹ dX X⁻¹`` is the rule "d-inv".  ``differentiate(f,
+var)`` applies them bottom-up (once per distinct subexpression) and returns df, an
+expression linear in the differential ``Diff(var)``; a node type without an entry
+raises ``UnsupportedError``, never a silent zero.
+"""
+from fractions import Fraction
+
+from . import expr as E
+from .errors import UnsupportedError
+
+MAX_MATRIX_POWER = 64
+
+
+class Rule:
+    """A differential rule: its name, its formula for the steps, and the function that
+    builds d(node) from the node and the differentials of its children (None where a
+    child is constant)."""
+
+    __slots__ = ("name", "formula", "apply", "seed")
+
+    def __init__(self, name, formula, apply, seed=None):
+        self.name, self.formula, self.apply, self.seed = name, formula, apply, seed
+
+
+# ---------------------------------------------------------------------------- builders
+# Small typed constructors for what the rules write: they pick the scalar or the array
+# form (Pow or ElemPow, Mul or Hadamard, Num or Fill), and do no simplification.
+
+
+def neg(x):
+    return E.Mul((E.MINUS_ONE, x))
+
+
+def num(v):
+    return E.Num(Fraction(v))
+
+
+def const_like(v, like):
+    """The constant v with the shape of `like` (broadcast over an array)."""
+    n = num(v)
+    return n if like.is_scalar else E.Fill(n, *like.shape)
+
+
+def power(x, p):
+    """x^p elementwise (a scalar power for a scalar x)."""
+    p = p if isinstance(p, E.Expr) else num(p)
+    return E.Pow(x, p) if x.is_scalar else E.ElemPow(x, p)
+
+
+def times(a, dx):
+    """a ∘ dx elementwise: a scaling when either side is a scalar."""
+    if a.is_scalar or dx.is_scalar:
+        return E.Mul((a, dx))
+    return E.Hadamard((a, dx))
+
+
+def add(*xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return xs[0] if len(xs) == 1 else E.Add(tuple(xs))
+
+
+def one_minus(x):
+    """1 − x (broadcast)."""
+    return E.Add((const_like(1, x), neg(x)))
+
+
+# ---------------------------------------------------------------------------- f'(x)
+# The derivative of each elementwise function, as an expression of its argument.
+
+FUNC_DERIVATIVES = {
+    "exp": ("d exp(x) = exp(x) ∘ dx", lambda x: E.Func("exp", x)),
+    "log": ("d log(x) = dx ./ x", lambda x: power(x, -1)),
+    "sin": ("d sin(x) = cos(x) ∘ dx", lambda x: E.Func("cos", x)),
+    "cos": ("d cos(x) = −sin(x) ∘ dx", lambda x: neg(E.Func("sin", x))),
+    "tanh": ("d tanh(x) = (1 − tanh(x).^2) ∘ dx", lambda x: one_minus(power(E.Func("tanh", x), 2))),
+    "sqrt": ("d sqrt(x) = dx ./ (2 sqrt(x))", lambda x: E.Mul((num(Fraction(1, 2)), power(E.Func("sqrt", x), -1)))),
+    "sigmoid": ("d σ(x) = σ(x) ∘ (1 − σ(x)) ∘ dx",
+                lambda x: times(E.Func("sigmoid", x), one_minus(E.Func("sigmoid", x)))),
+    "softplus": ("d softplus(x) = σ(x) ∘ dx", lambda x: E.Func("sigmoid", x)),
+    "abs": ("d |x| = x ./ |x| ∘ dx (x ≠ 0)", lambda x: times(x, power(E.Func("abs", x), -1))),
+}
+
+
+# ---------------------------------------------------------------------------- the rules
+
+
+def _const(e, d):
+    return None
+
+
+def _sym(e, d):
+    return None  # the variable itself is handled in differentiate()
+
+
+def _fill(e, d):
+    (dv,) = d
+    return E.Fill(dv, e.rows, e.cols)
+
+
+def _sum_rule(e, d):
+    return add(*d)
+
+
+def _product(e, d):
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            terms.append(E.Mul(e.items[:i] + (di,) + e.items[i + 1:]))
+    return add(*terms)
+
+
+def _hadamard(e, d):
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            terms.append(E.Hadamard(e.items[:i] + (di,) + e.items[i + 1:]))
+    return add(*terms)
+
+
+def _kron(e, d):
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            terms.append(E.Kron(e.items[:i] + (di,) + e.items[i + 1:]))
+    return add(*terms)
+
+
+def _transpose(e, d):
+    return E.Transpose(d[0])
+
+
+def _inverse(e, d):
+    inv = e
+    return E.Mul((E.MINUS_ONE, inv, d[0], inv))
+
+
+def _det(e, d):
+    x = e.arg
+    if x.is_scalar:
+        return d[0]
+    return E.Mul((e, E.Trace(E.Mul((E.Inverse(x), d[0])))))
+
+
+def _logdet(e, d):
+    return E.Trace(E.Mul((E.Inverse(e.arg), d[0])))
+
+
+def _trace(e, d):
+    return E.Trace(d[0])
+
+
+def _entry_sum(e, d):
+    return E.Sum(d[0])
+
+
+def _norm(e, d):
+    x = e.arg
+    inner = E.Mul((E.Transpose(x), d[0]))
+    return E.Mul((E.Trace(inner), E.Pow(e, num(-1))))
+
+
+def _spec_norm(e, d):
+    raise UnsupportedError("the spectral norm ||E||_2 of a matrix is not differentiable in closed "
+                           "form by this engine (write ||E|| or ||E||_F for the Frobenius norm)")
+
+
+def _vec(e, d):
+    return E.Vec(d[0])
+
+
+def _diagmat(e, d):
+    return E.DiagMat(d[0])
+
+
+def _diagvec(e, d):
+    return E.DiagVec(d[0])
+
+
+def _func(e, d):
+    _, fprime = FUNC_DERIVATIVES[e.name]
+    return times(fprime(e.arg), d[0])
+
+
+def _matpow(e, d):
+    x, k = e.arg, e.k
+    if k == 0:
+        return None
+    if k > MAX_MATRIX_POWER:
+        raise UnsupportedError(f"the differential of the matrix power X^{k}: powers above "
+                               f"{MAX_MATRIX_POWER} are not expanded")
+
+    def p(i):
+        return None if i == 0 else (x if i == 1 else E.MatPow(x, i))
+
+    terms = []
+    for i in range(k):
+        factors = tuple(f for f in (p(i), d[0], p(k - 1 - i)) if f is not None)
+        terms.append(factors[0] if len(factors) == 1 else E.Mul(factors))
+    return add(*terms)
+
+
+def _pow(e, d):
+    s, p = e.base, e.exp
+    ds, dp = d
+    terms = []
+    if ds is not None:
+        terms.append(E.Mul((p, E.Pow(s, E.Add((p, E.MINUS_ONE))), ds)))
+    if dp is not None:
+        terms.append(E.Mul((e, E.Func("log", s), dp)))
+    return add(*terms)
+
+
+def _elempow(e, d):
+    x, p = e.base, e.exp
+    dx, dp = d
+    terms = []
+    if dx is not None:
+        terms.append(E.Mul((p, E.Hadamard((E.ElemPow(x, E.Add((p, E.MINUS_ONE))), dx)))))
+    if dp is not None:
+        terms.append(E.Mul((dp, E.Hadamard((e, E.Func("log", x))))))
+    return add(*terms)
+
+
+RULES = {
+    E.Num: Rule("d-const", "d(a) = 0", _const),
+    E.Identity: Rule("d-const", "d(I) = 0", _const),
+    E.Zero: Rule("d-const", "d(0) = 0", _const),
+    E.Commutation: Rule("d-const", "d(K) = 0", _const),
+    E.Sym: Rule("d-var", "d(X) = dX", _sym),
+    E.Fill: Rule("d-broadcast", "d(s 1) = ds 1", _fill),
+    E.Add: Rule("d-sum", "d(X + Y) = dX + dY", _sum_rule),
+    E.Mul: Rule("d-product", "d(XY) = dX Y + X dY", _product),
+    E.Hadamard: Rule("d-hadamard", "d(X ∘ Y) = dX ∘ Y + X ∘ dY", _hadamard),
+    E.Kron: Rule("d-kron", "d(X ⊗ Y) = dX ⊗ Y + X ⊗ dY", _kron),
+    E.Transpose: Rule("d-transpose", "d(Xᵀ) = (dX)ᵀ", _transpose),
+    E.Inverse: Rule("d-inv", "d(X⁻¹) = −X⁻¹ dX X⁻¹", _inverse),
+    E.Det: Rule("d-det", "d|X| = |X| tr(X⁻¹ dX)", _det),
+    E.LogDet: Rule("d-logdet", "d log|X| = tr(X⁻¹ dX)", _logdet),
+    E.Trace: Rule("d-trace", "d tr(X) = tr(dX)", _trace),
+    E.Sum: Rule("d-sum-entries", "d sum(X) = sum(dX)", _entry_sum),
+    E.Norm: Rule("d-norm", "d‖X‖ = tr(Xᵀ dX) / ‖X‖", _norm),
+    E.SpecNorm: Rule("d-spectral-norm", "(unsupported)", _spec_norm),
+    E.Vec: Rule("d-vec", "d vec(X) = vec(dX)", _vec),
+    E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
+    E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),
+    E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func),
+    E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
+    E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
+    E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
+}
+
+
+def rule_name(node):
+    """The name of the rule for a node, with the function for elementwise ones."""
+    r = RULES[type(node)]
+    if isinstance(node, E.Func):
+        return f"d-{node.name}", FUNC_DERIVATIVES[node.name][0]
+    return r.name, r.formula
+
+
+def differentiate(f, var, trace=None):
+    """df, linear in Diff(var), or None when f does not depend on var.
+
+    trace: a list that receives (node, rule name, formula, d(node)) for each rule
+    applied to a node that depends on var, parents after children."""
+    memo = {}
+    dvar = E.Diff(var)
+
+    def d(e):
+        k = id(e)
+        if k in memo:
+            return memo[k][1]
+        if isinstance(e, E.Sym):
+            out = dvar if e.name == var.name else None
+        elif isinstance(e, E.Diff):
+            raise UnsupportedError("a differential inside the function")
+        else:
+            rule = RULES.get(type(e))
+            if rule is None:
+                raise UnsupportedError(f"no differential rule for {type(e).__name__}")
+            ds = [d(a) for a in e.args]
+            if all(x is None for x in ds):
+                out = None
+            else:
+                out = rule.apply(e, ds)
+                if trace is not None and out is not None:
+                    name, formula = rule_name(e)
+                    trace.append((e, name, formula, out))
+        memo[k] = (e, out)
+        return out
+
+    return d(f)

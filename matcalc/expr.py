@@ -1,0 +1,560 @@
+"""The core expression tree.
+
+Nodes are immutable, compare and hash structurally (the hash is cached), and never
+simplify in their constructors: canonical forms come from the named passes in
+``simplify``.  A source span, used for caret errors, rides along in ``span`` and takes
+no part in equality.
+
+Sizes.  A size is an ``int``, a size name (``str``), or a product of those
+(:class:`SizeProd`, for Kronecker products and vec).  A shape is ``(rows, cols)``;
+vectors are columns ``(n, 1)`` and scalars are ``(1, 1)``: a 1x1 result *is* a scalar
+wherever a scalar fits.
+
+Sugar is removed at parse time, so the core is small: ``a - b`` is ``a + (-1) b``,
+``a / s`` is ``a s^-1``, ``A ./ B`` is ``A ∘ B.^-1``, ``X^-T`` is ``(Xᵀ)⁻¹``,
+``log|X|`` is ``LogDet(X)``; the printers put the sugar back.
+"""
+from fractions import Fraction
+
+KINDS = ("scalar", "vector", "matrix", "symmetric", "diagonal", "spd")
+SQUARE_KINDS = ("symmetric", "diagonal", "spd")
+SYMMETRIC_KINDS = ("symmetric", "diagonal", "spd")
+
+ELEMENTWISE = ("exp", "log", "sin", "cos", "tanh", "sqrt", "sigmoid", "softplus", "abs")
+
+
+# ---------------------------------------------------------------------------- sizes
+
+
+class SizeProd(tuple):
+    """A product of sizes: (coefficient, name, name, ...) with the names sorted."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "*".join(([str(self[0])] if self[0] != 1 else []) + list(self[1:]))
+
+
+def size_factors(s):
+    if isinstance(s, int):
+        return s, ()
+    if isinstance(s, SizeProd):
+        return s[0], tuple(s[1:])
+    return 1, (s,)
+
+
+def size_mul(a, b):
+    ca, na = size_factors(a)
+    cb, nb = size_factors(b)
+    coef, names = ca * cb, tuple(sorted(na + nb))
+    if not names:
+        return coef
+    if coef == 1 and len(names) == 1:
+        return names[0]
+    if coef == 0:
+        return 0
+    return SizeProd((coef,) + names)
+
+
+def size_str(s):
+    return repr(s) if isinstance(s, SizeProd) else str(s)
+
+
+def is_scalar_shape(shape):
+    return shape[0] == 1 and shape[1] == 1
+
+
+SCALAR = (1, 1)
+
+
+# ---------------------------------------------------------------------------- base
+
+
+class Expr:
+    """Base of every node.  Subclasses list their fields in ``fields``; children
+    (sub-expressions) are the fields named in ``children`` (a tuple field counts as
+    a list of children)."""
+
+    __slots__ = ("_h", "_shape", "span")
+    fields = ()
+
+    def key(self):
+        return tuple(getattr(self, f) for f in self.fields)
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return False
+        if hash(self) != hash(other):
+            return False
+        return self.key() == other.key()
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        try:
+            return self._h
+        except AttributeError:
+            h = hash((type(self).__name__,) + self.key())
+            self._h = h
+            return h
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self.fields)})"
+
+    def __str__(self):
+        from .printing import to_text
+        return to_text(self)
+
+    def latex(self):
+        from .printing import to_latex
+        return to_latex(self)
+
+    def _repr_latex_(self):
+        return "$" + self.latex() + "$"
+
+    @property
+    def args(self):
+        """The child expressions, in order."""
+        out = []
+        for f in self.fields:
+            v = getattr(self, f)
+            if isinstance(v, Expr):
+                out.append(v)
+            elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
+                out.extend(v)
+        return tuple(out)
+
+    def rebuild(self, args):
+        """The same node over new children (inverse of ``args``)."""
+        it = iter(args)
+        vals = []
+        for f in self.fields:
+            v = getattr(self, f)
+            if isinstance(v, Expr):
+                vals.append(next(it))
+            elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
+                vals.append(tuple(next(it) for _ in v))
+            else:
+                vals.append(v)
+        return type(self)(*vals)
+
+    @property
+    def shape(self):
+        try:
+            return self._shape
+        except AttributeError:
+            s = self._compute_shape()
+            self._shape = s
+            return s
+
+    @property
+    def is_scalar(self):
+        return is_scalar_shape(self.shape)
+
+    def _compute_shape(self):  # pragma: no cover - every node defines it
+        raise NotImplementedError(type(self).__name__)
+
+
+def _init(self, **kw):
+    for k, v in kw.items():
+        object.__setattr__(self, k, v)
+
+
+# ---------------------------------------------------------------------------- leaves
+
+
+class Num(Expr):
+    """A numeric constant (exact: a Fraction)."""
+    __slots__ = ("value",)
+    fields = ("value",)
+
+    def __init__(self, value):
+        self.value = value if isinstance(value, Fraction) else Fraction(value)
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class Sym(Expr):
+    """A symbol with its kind and shape; rows/cols are None before shape inference."""
+    __slots__ = ("name", "kind", "rows", "cols")
+    fields = ("name", "kind", "rows", "cols")
+
+    def __init__(self, name, kind=None, rows=None, cols=None):
+        self.name, self.kind, self.rows, self.cols = name, kind, rows, cols
+
+    def _compute_shape(self):
+        return (self.rows, self.cols)
+
+
+class Diff(Expr):
+    """The differential dX of a variable X."""
+    __slots__ = ("var",)
+    fields = ("var",)
+
+    def __init__(self, var):
+        self.var = var
+
+    @property
+    def args(self):
+        return ()
+
+    def rebuild(self, args):
+        return self
+
+    def _compute_shape(self):
+        return self.var.shape
+
+
+class Identity(Expr):
+    """I(n); n is None for an unsized I before shape inference."""
+    __slots__ = ("n",)
+    fields = ("n",)
+
+    def __init__(self, n=None):
+        self.n = n
+
+    def _compute_shape(self):
+        return (self.n, self.n)
+
+
+class Zero(Expr):
+    __slots__ = ("rows", "cols")
+    fields = ("rows", "cols")
+
+    def __init__(self, rows, cols):
+        self.rows, self.cols = rows, cols
+
+    def _compute_shape(self):
+        return (self.rows, self.cols)
+
+
+class Commutation(Expr):
+    """K(m,n): K vec(X) = vec(Xᵀ) for an m×n X."""
+    __slots__ = ("m", "n")
+    fields = ("m", "n")
+
+    def __init__(self, m, n):
+        self.m, self.n = m, n
+
+    def _compute_shape(self):
+        s = size_mul(self.m, self.n)
+        return (s, s)
+
+
+class Fill(Expr):
+    """A scalar broadcast over a rows×cols array (s added to every entry: s 1 1ᵀ)."""
+    __slots__ = ("value", "rows", "cols")
+    fields = ("value", "rows", "cols")
+
+    def __init__(self, value, rows, cols):
+        self.value, self.rows, self.cols = value, rows, cols
+
+    def _compute_shape(self):
+        return (self.rows, self.cols)
+
+
+# ---------------------------------------------------------------------------- n-ary
+
+
+class _Nary(Expr):
+    __slots__ = ("items",)
+    fields = ("items",)
+
+    def __init__(self, items):
+        self.items = tuple(items)
+
+
+class Add(_Nary):
+    """A sum; every term has the sum's shape (broadcast scalars are Fill nodes)."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        for t in self.items:
+            if not t.is_scalar:
+                return t.shape
+        return SCALAR
+
+
+class Mul(_Nary):
+    """A product.  Scalar factors (1×1) scale; the others form a conformable chain."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        chain = [f for f in self.items if not f.is_scalar]
+        if not chain:
+            return SCALAR
+        return (chain[0].shape[0], chain[-1].shape[1])
+
+
+class Hadamard(_Nary):
+    """Elementwise product of arrays of one shape."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return self.items[0].shape
+
+
+class Kron(_Nary):
+    """Kronecker product."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        r, c = 1, 1
+        for t in self.items:
+            r, c = size_mul(r, t.shape[0]), size_mul(c, t.shape[1])
+        return (r, c)
+
+
+# ---------------------------------------------------------------------------- unary
+
+
+class _Unary(Expr):
+    __slots__ = ("arg",)
+    fields = ("arg",)
+
+    def __init__(self, arg):
+        self.arg = arg
+
+
+class Transpose(_Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        r, c = self.arg.shape
+        return (c, r)
+
+
+class Inverse(_Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+class Det(_Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class LogDet(_Unary):
+    """log |X| (the log of the determinant)."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class Trace(_Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class Sum(_Unary):
+    """Sum of all entries."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class Norm(_Unary):
+    """Euclidean norm of a vector, Frobenius norm of a matrix."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class SpecNorm(_Unary):
+    """Spectral norm ||E||_2 of a matrix (largest singular value)."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class Vec(_Unary):
+    """Column-major stacking of the columns."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        r, c = self.arg.shape
+        return (size_mul(r, c), 1)
+
+
+class DiagMat(_Unary):
+    """diag(x): the diagonal matrix with the vector x on its diagonal."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        n = self.arg.shape[0]
+        return (n, n)
+
+
+class DiagVec(_Unary):
+    """diag(X): the vector of the diagonal of a square X."""
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return (self.arg.shape[0], 1)
+
+
+class Func(Expr):
+    """An elementwise function (exp, log, sin, cos, tanh, sqrt, sigmoid, softplus, abs)."""
+    __slots__ = ("name", "arg")
+    fields = ("name", "arg")
+
+    def __init__(self, name, arg):
+        self.name, self.arg = name, arg
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+class MatPow(Expr):
+    """X^k for a square X and an integer k >= 0."""
+    __slots__ = ("arg", "k")
+    fields = ("arg", "k")
+
+    def __init__(self, arg, k):
+        self.arg, self.k = arg, k
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+class Pow(Expr):
+    """s^p for scalars s and p."""
+    __slots__ = ("base", "exp")
+    fields = ("base", "exp")
+
+    def __init__(self, base, exp):
+        self.base, self.exp = base, exp
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class ElemPow(Expr):
+    """X .^ p: every entry raised to the scalar p."""
+    __slots__ = ("base", "exp")
+    fields = ("base", "exp")
+
+    def __init__(self, base, exp):
+        self.base, self.exp = base, exp
+
+    def _compute_shape(self):
+        return self.base.shape
+
+
+# Nodes that exist only between parsing and shape inference, where the meaning of the
+# notation depends on the operands' shapes.
+
+
+class RawPower(Expr):
+    """``a ^ p``: Pow for a scalar, MatPow or Inverse for a square matrix."""
+    __slots__ = ("base", "exp")
+    fields = ("base", "exp")
+
+    def __init__(self, base, exp):
+        self.base, self.exp = base, exp
+
+
+class RawDiv(Expr):
+    """``a / s``: a divided by the scalar s."""
+    __slots__ = ("num", "den")
+    fields = ("num", "den")
+
+    def __init__(self, num, den):
+        self.num, self.den = num, den
+
+
+class RawBars(_Unary):
+    """``|e|``: determinant of a matrix, absolute value of a scalar."""
+    __slots__ = ()
+
+
+class RawDiag(_Unary):
+    """``diag(e)``: DiagMat of a vector, DiagVec of a square matrix."""
+    __slots__ = ()
+
+
+class RawNorm(Expr):
+    """``||e||``, ``||e||_2``, ``||e||_F``, ``norm(e)``: sub is None, "2" or "F"."""
+    __slots__ = ("arg", "sub")
+    fields = ("arg", "sub")
+
+    def __init__(self, arg, sub=None):
+        self.arg, self.sub = arg, sub
+
+
+NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,
+              Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, DiagMat,
+              DiagVec, Func, MatPow, Pow, ElemPow)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+ONE = Num(1)
+MINUS_ONE = Num(-1)
+ZERO = Num(0)
+
+
+def is_num(e, value=None):
+    return isinstance(e, Num) and (value is None or e.value == value)
+
+
+def is_zero(e):
+    return isinstance(e, Zero) or (isinstance(e, Num) and e.value == 0)
+
+
+def walk(e):
+    """Every node of e, parents before children (each distinct node once)."""
+    seen = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        yield n
+        stack.extend(reversed(n.args))
+
+
+def symbols_of(e):
+    """The symbols occurring in e, in order of first appearance."""
+    out = {}
+    for n in walk(e):
+        if isinstance(n, Sym):
+            out.setdefault(n.name, n)
+        elif isinstance(n, Diff):
+            out.setdefault(n.var.name, n.var)
+    return out
+
+
+def contains(e, pred, _memo=None):
+    """Whether some node of e satisfies pred (memoized by identity for DAGs)."""
+    memo = {} if _memo is None else _memo
+    k = id(e)
+    if k in memo:
+        return memo[k]
+    r = pred(e) or any(contains(a, pred, memo) for a in e.args)
+    memo[k] = r
+    return r
+
+
+def depends_on(e, name):
+    return contains(e, lambda n: (isinstance(n, Sym) and n.name == name)
+                    or (isinstance(n, Diff) and n.var.name == name))
+
+
+def has_diff(e):
+    return contains(e, lambda n: isinstance(n, Diff))

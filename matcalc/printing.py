@@ -1,0 +1,363 @@
+"""Text and LaTeX printers: one visitor, two styles.
+
+The text form is the input language and reads back with ``matcalc.parse``: products
+print with scalar factors first and divisions last (``2 t / (1 + t^2)``), sugar is
+restored (``a - b``, ``X^-T``, ``A ./ B``, ``||x||``), and a parenthesis is written
+exactly where the grammar's precedence needs one.  Precedence levels (loosest first):
+sum 0, unary minus 1, product-like operators 2, postfix 3, atom 4.
+"""
+import re
+from fractions import Fraction
+
+from . import expr as E
+
+SUM, NEG, PROD, POST, ATOM = range(5)
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+         "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+         "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
+         "Psi", "Omega", "varepsilon", "vartheta", "varphi", "varrho", "varsigma"}
+UNICODE_GREEK = {chr(0x3b1 + i): n for i, n in enumerate(
+    ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+     "mu", "nu", "xi", "omicron", "pi", "rho", "varsigma", "sigma", "tau", "upsilon", "phi", "chi",
+     "psi", "omega"])}
+UNICODE_GREEK.update({"Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi",
+                      "Σ": "Sigma", "Υ": "Upsilon", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega"})
+
+
+def _num_text(v):
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:
+        s = format(v.numerator / v.denominator, ".15g")
+        if Fraction(s) == v:
+            return s
+    return None
+
+
+class Printer:
+    latex = False
+
+    def __init__(self):
+        self.memo = {}
+
+    # ---- style hooks
+    def name(self, n):
+        return n
+
+    def size(self, s):
+        if isinstance(s, E.SizeProd):
+            return None
+        return str(s)
+
+    def join_sum(self, parts):
+        return " ".join(parts)
+
+    # ---- entry
+    def __call__(self, e):
+        return self.p(e)[0]
+
+    def p(self, e):
+        """(text, precedence level) of e."""
+        k = id(e)
+        hit = self.memo.get(k)
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        out = getattr(self, "p_" + type(e).__name__)(e)
+        self.memo[k] = (e, out)
+        return out
+
+    def wrap(self, e, level):
+        s, l = self.p(e)
+        return self.paren(s) if l < level else s
+
+    def paren(self, s):
+        return f"\\left({s}\\right)" if self.latex else f"({s})"
+
+    # ---- leaves
+    def p_Num(self, e):
+        v = e.value
+        s = _num_text(abs(v))
+        if s is None:
+            s = (f"\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}" if self.latex
+                 else f"{abs(v.numerator)} / {v.denominator}")
+            lvl = PROD
+        else:
+            lvl = ATOM
+        if v < 0:
+            return "-" + s, NEG
+        return s, lvl
+
+    def p_Sym(self, e):
+        return self.name(e.name), ATOM
+
+    def p_Diff(self, e):
+        n = self.name(e.var.name)
+        return (f"\\mathrm{{d}}{n}" if self.latex else f"d{n}"), ATOM
+
+    def p_Identity(self, e):
+        s = self.size(e.n)
+        if s is None:  # I(m n) = I(m) ⊗ I(n)
+            parts = [self.p(E.Identity(x))[0] for x in e.n[1:]]
+            return (" \\otimes " if self.latex else " ⊗ ").join(parts), PROD
+        return (f"I_{{{s}}}" if self.latex else f"I({s})"), ATOM
+
+    def p_Zero(self, e):
+        return ("\\mathbf{0}" if self.latex else "0"), ATOM
+
+    def p_Commutation(self, e):
+        m, n = self.size(e.m), self.size(e.n)
+        return (f"K_{{{m},{n}}}" if self.latex else f"K({m},{n})"), ATOM
+
+    def p_Fill(self, e):
+        # a broadcast scalar: inside a sum it prints as the scalar; alone, times a ones array
+        v = self.wrap(e.value, POST)
+        r = self.p(E.DiagVec(E.Identity(e.rows)))[0]
+        if e.cols == 1:
+            ones = r
+        else:
+            ones = f"{r} {self.p(E.Transpose(E.DiagVec(E.Identity(e.cols))))[0]}"
+        if self.latex:
+            ones = f"\\mathbf{{1}}_{{{self.size(e.rows)}\\times {self.size(e.cols)}}}"
+        if isinstance(e.value, E.Num) and e.value.value == 1:
+            return ones, PROD
+        return f"{v} {ones}", PROD
+
+    # ---- sums
+    def p_Add(self, e):
+        parts = []
+        for i, t in enumerate(e.items):
+            if isinstance(t, E.Fill):
+                s, l = self.p(t.value)
+            else:
+                s, l = self.p(t)
+            if i == 0:
+                parts.append(s if l >= NEG else self.paren(s))
+                continue
+            if s.startswith("-") and l >= NEG:
+                parts.append("- " + s[1:].lstrip())
+            else:
+                parts.append("+ " + (s if l > SUM else self.paren(s)))
+        return self.join_sum(parts), SUM
+
+    # ---- products
+    def p_Mul(self, e):
+        coef = Fraction(1)
+        num_factors, den_factors = [], []
+        for f in e.items:
+            if isinstance(f, E.Num):
+                coef *= f.value
+            elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
+                den_factors.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
+            else:
+                num_factors.append(f)
+        sign = "-" if coef < 0 else ""
+        coef = abs(coef)
+        numer, denom = coef.numerator, coef.denominator
+        nice = _num_text(coef)
+        parts = []
+        if denom != 1 and nice is not None and (len(str(nice)) <= 4) and not den_factors:
+            parts.append(nice)
+            denom = 1
+        elif numer != 1 or (not num_factors):
+            parts.append(str(numer))
+        chain_started = False
+        for f in num_factors:
+            s, l = self.p(f)
+            atomic = isinstance(f, E.Mul)          # a 1×1 product used as a scalar
+            if l < POST or atomic or (parts and s.startswith("-")):
+                if l <= PROD or atomic:
+                    s = self.paren(s)
+            parts.append(s)
+        text = self.juxt(parts)
+        if denom != 1 or den_factors:
+            dparts = ([str(denom)] if denom != 1 else [])
+            for f in den_factors:
+                s, l = self.p(f)
+                dparts.append(self.paren(s) if (l <= PROD or isinstance(f, E.Mul)) else s)
+            if self.latex:
+                text = f"\\frac{{{text}}}{{{self.juxt(dparts)}}}"
+                return sign + text, (NEG if sign else PROD)
+            d = self.juxt(dparts)
+            if len(dparts) > 1:
+                d = self.paren(d)
+            text = f"{text} / {d}"
+        return sign + text, (NEG if sign else PROD)
+
+    def juxt(self, parts):
+        return (" " if not self.latex else " ").join(parts)
+
+    def _binary(self, e, op_text, op_latex):
+        op = op_latex if self.latex else op_text
+        parts = []
+        for i, f in enumerate(e.items):
+            s, l = self.p(f)
+            # left-associative: the first operand may be a product itself
+            if l < PROD or (i > 0 and l <= PROD) or (i == 0 and l == PROD and isinstance(f, E.Mul) and False):
+                s = self.paren(s)
+            elif l == NEG:
+                s = self.paren(s)
+            parts.append(s)
+        return f" {op} ".join(parts), PROD
+
+    def p_Hadamard(self, e):
+        nums = [f for f in e.items if not (isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num) and f.exp.value < 0)]
+        dens = [f for f in e.items if f not in nums]
+        if dens and nums:
+            left = self._binary(E.Hadamard(tuple(nums)), ".*", "\\odot")[0] if len(nums) > 1 else self.wrap(nums[0], PROD + 1)
+            if len(nums) > 1:
+                left = left  # a left-associated chain of .* then ./
+            out = left
+            for d in dens:
+                base = d.base if d.exp.value == -1 else E.ElemPow(d.base, E.Num(-d.exp.value))
+                s = self.wrap(base, POST)
+                out = f"{out} \\oslash {s}" if self.latex else f"{out} ./ {s}"
+            return out, PROD
+        return self._binary(e, ".*", "\\odot")
+
+    def p_Kron(self, e):
+        return self._binary(e, "⊗", "\\otimes")
+
+    # ---- postfix
+    def _post_operand(self, x):
+        return self.wrap(x, ATOM if isinstance(x, (E.MatPow, E.Pow, E.ElemPow)) else POST)
+
+    def p_Transpose(self, e):
+        s = self._post_operand(e.arg)
+        return (f"{s}^{{\\top}}" if self.latex else f"{s}^T"), POST
+
+    def p_Inverse(self, e):
+        if isinstance(e.arg, E.Transpose):
+            s = self._post_operand(e.arg.arg)
+            return (f"{s}^{{-\\top}}" if self.latex else f"{s}^-T"), POST
+        s = self._post_operand(e.arg)
+        return (f"{s}^{{-1}}" if self.latex else f"{s}^-1"), POST
+
+    def p_MatPow(self, e):
+        s = self.wrap(e.arg, ATOM if not isinstance(e.arg, E.Inverse) else ATOM)
+        return (f"{s}^{{{e.k}}}" if self.latex else f"{s}^{e.k}"), POST
+
+    def _exponent(self, p):
+        s, l = self.p(p)
+        if self.latex:
+            return "{" + s + "}"
+        if isinstance(p, E.Num) and l == ATOM:
+            return s
+        if isinstance(p, E.Num) and p.value < 0 and _num_text(-p.value) is not None:
+            return s.replace(" ", "")
+        if l == ATOM:
+            return s
+        return self.paren(s)
+
+    def p_Pow(self, e):
+        b = e.base
+        if self.latex and isinstance(e.exp, E.Num) and e.exp.value == Fraction(1, 2):
+            return f"\\sqrt{{{self.p(b)[0]}}}", ATOM
+        s = self.wrap(b, ATOM)
+        if isinstance(b, (E.Transpose, E.Inverse, E.MatPow, E.Pow, E.ElemPow)):
+            s = self.paren(self.p(b)[0])
+        return f"{s}^{self._exponent(e.exp)}", POST
+
+    def p_ElemPow(self, e):
+        s = self.wrap(e.base, POST)
+        if isinstance(e.base, (E.Pow, E.ElemPow)):
+            s = self.paren(self.p(e.base)[0])
+        if self.latex:
+            return f"{s}^{{\\circ {self.p(e.exp)[0]}}}", POST
+        return f"{s} .^ {self._exponent(e.exp)}", POST
+
+    # ---- functions
+    def call(self, name, arg, latex_name=None):
+        s = self.p(arg)[0]
+        if self.latex:
+            ln = latex_name or f"\\operatorname{{{name}}}"
+            return f"{ln}\\left({s}\\right)", ATOM
+        return f"{name}({s})", ATOM
+
+    def p_Trace(self, e):
+        return self.call("tr", e.arg)
+
+    def p_Det(self, e):
+        if self.latex:
+            return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
+        return self.call("det", e.arg)
+
+    def p_LogDet(self, e):
+        if self.latex:
+            return f"\\log\\left|{self.p(e.arg)[0]}\\right|", ATOM
+        return self.call("logdet", e.arg)
+
+    def p_Sum(self, e):
+        return self.call("sum", e.arg)
+
+    def p_Norm(self, e):
+        s = self.p(e.arg)[0]
+        matrix = e.arg.shape[0] != 1 and e.arg.shape[1] != 1
+        if self.latex:
+            return f"\\left\\|{s}\\right\\|" + ("_F" if matrix else ""), ATOM
+        return f"||{s}||" + ("_F" if matrix else ""), ATOM
+
+    def p_SpecNorm(self, e):
+        s = self.p(e.arg)[0]
+        if self.latex:
+            return f"\\left\\|{s}\\right\\|_2", ATOM
+        return f"||{s}||_2", ATOM
+
+    def p_Vec(self, e):
+        return self.call("vec", e.arg)
+
+    def p_DiagMat(self, e):
+        return self.call("diag", e.arg)
+
+    def p_DiagVec(self, e):
+        return self.call("diag", e.arg)
+
+    def p_Func(self, e):
+        latex_names = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
+                       "tanh": "\\tanh", "sigmoid": "\\sigma"}
+        if self.latex and e.name == "sqrt":
+            return f"\\sqrt{{{self.p(e.arg)[0]}}}", ATOM
+        if self.latex and e.name == "abs":
+            return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
+        return self.call(e.name, e.arg, latex_names.get(e.name))
+
+
+class LatexPrinter(Printer):
+    latex = True
+
+    def name(self, n):
+        m = re.match(r"^([A-Za-z\u0370-\u03FF]+?)(?:_?(\d+)|_([A-Za-z0-9]+))?$", n)
+        base, sub = (m.group(1), m.group(2) or m.group(3)) if m else (n, None)
+        if base in GREEK:
+            base = "\\" + base
+        elif all(c in UNICODE_GREEK for c in base):
+            base = "".join("\\" + UNICODE_GREEK[c] + " " for c in base).strip()
+        elif len(base) > 1:
+            base = f"\\mathit{{{base}}}"
+        return base + (f"_{{{sub}}}" if sub else "")
+
+    def size(self, s):
+        if isinstance(s, E.SizeProd):
+            return None
+        return str(s)
+
+    def p_Hadamard(self, e):
+        return self._binary(e, ".*", "\\odot")
+
+    def p_Identity(self, e):
+        if isinstance(e.n, E.SizeProd):
+            return super().p_Identity(e)
+        return f"I_{{{e.n}}}", ATOM
+
+
+def to_text(e):
+    return Printer()(e)
+
+
+def to_latex(e):
+    return LatexPrinter()(e)

@@ -1,0 +1,518 @@
+"""Kinds, symbolic sizes and shape inference.
+
+``infer(raw, declarations)`` turns the parser's raw tree into a typed tree: every
+symbol gets its kind and a shape, sizes are solved by unification, the notations whose
+meaning depends on shapes are decided (``|e|`` is a determinant or an absolute value,
+``X^k`` a matrix power, an inverse or a scalar power, ``diag`` builds or extracts),
+scalars added to arrays become ``Fill`` nodes, and products are grouped so that a 1×1
+result scales what follows it.  A size that cannot fit raises ``ShapeError`` naming
+both operands and pointing at them.
+"""
+import re
+from fractions import Fraction
+
+from . import expr as E
+from .errors import ShapeError
+
+_DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
+_SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)$")
+
+# names handed to sizes that nothing names, in order of first appearance
+SIZE_NAMES = ("m", "n", "p", "q", "r", "s", "k", "l", "u", "v", "w")
+
+
+class _Var(str):
+    """A size variable: a string of its own type, so it sorts inside SizeProd."""
+    __slots__ = ()
+
+
+def parse_declaration(name, decl):
+    """'matrix(m,n)' -> ('matrix', ['m', 'n']); sizes are ints or names, or [] if none."""
+    if not isinstance(decl, str):
+        raise ShapeError(f"the kind of {name} must be a string like 'matrix(m,n)', got {decl!r}")
+    m = _DECL_RE.match(decl)
+    if not m:
+        raise ShapeError(f"cannot read the declaration {name}={decl!r}; "
+                         f"write a kind such as matrix(m,n), vector(n), symmetric(n) or scalar")
+    kind = m.group(1).lower()
+    if kind not in E.KINDS:
+        raise ShapeError(f"unknown kind {m.group(1)!r} for {name}; the kinds are {', '.join(E.KINDS)}")
+    sizes = []
+    if m.group(2) is not None and m.group(2) != "":
+        for part in m.group(2).split(","):
+            part = part.strip()
+            if not _SIZE_RE.match(part):
+                raise ShapeError(f"bad size {part!r} in the declaration {name}={decl!r}")
+            sizes.append(int(part) if part.isdigit() else part)
+            if sizes[-1] == 0:
+                raise ShapeError(f"size 0 in the declaration {name}={decl!r}")
+    want = {"scalar": (0,), "vector": (0, 1), "matrix": (0, 2)}.get(kind, (0, 1))
+    if len(sizes) not in want:
+        raise ShapeError(f"{kind} takes {' or '.join(str(w) for w in want)} sizes, "
+                         f"got {len(sizes)} in {name}={decl!r}")
+    return kind, sizes
+
+
+def default_kind(name):
+    return "matrix" if name[:1].isupper() else "vector"
+
+
+def kind_string(sym):
+    """'matrix(m,n)', 'vector(n)', 'spd(n)', 'scalar' for a typed symbol."""
+    if sym.kind == "scalar":
+        return "scalar"
+    if sym.kind == "vector":
+        return f"vector({E.size_str(sym.rows)})"
+    if sym.kind == "matrix":
+        return f"matrix({E.size_str(sym.rows)},{E.size_str(sym.cols)})"
+    return f"{sym.kind}({E.size_str(sym.rows)})"
+
+
+def describe_shape(shape):
+    r, c = (E.size_str(x) for x in shape)
+    if shape == E.SCALAR:
+        return "a scalar"
+    if c == "1":
+        return f"a vector of length {r}"
+    if r == "1":
+        return f"a row vector of length {c}"
+    return f"a {r}×{c} matrix"
+
+
+class Inference:
+    def __init__(self, text, declarations):
+        self.text = text or ""
+        self.parent = {}          # union-find over _Var
+        self.count = 0
+        self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
+        self.decls = {}
+        self.user_names = set()
+        for name, decl in (declarations or {}).items():
+            kind, sizes = parse_declaration(name, decl)
+            self.decls[name] = (kind, sizes)
+            self.user_names.update(s for s in sizes if isinstance(s, str))
+
+    # ------------------------------------------------------------------ sizes
+
+    def fresh(self):
+        self.count += 1
+        v = _Var(f"?{self.count}")
+        self.parent[v] = v
+        return v
+
+    def find(self, s):
+        if isinstance(s, _Var):
+            root = s
+            while isinstance(self.parent.get(root), _Var) and self.parent[root] != root:
+                root = self.parent[root]
+            if not isinstance(self.parent.get(root), _Var):
+                val = self.parent[root]
+                self.parent[s] = val
+                return self.find(val) if isinstance(val, (_Var, E.SizeProd)) else val
+            self.parent[s] = root
+            return root
+        if isinstance(s, E.SizeProd):
+            out = s[0]
+            for f in s[1:]:
+                out = E.size_mul(out, self.find(f))
+            return out
+        return s
+
+    def resolve_shape(self, shape):
+        return (self.find(shape[0]), self.find(shape[1]))
+
+    def unify(self, a, b, why):
+        """Make sizes a and b equal, or raise ShapeError(why())."""
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return
+        if isinstance(a, _Var) and not isinstance(b, _Var):
+            a, b = b, a
+        if isinstance(b, _Var):
+            if a == 1:
+                raise why()
+            if isinstance(a, E.SizeProd) and b in a[1:]:
+                raise why()
+            self.parent[b] = a
+            return
+        if isinstance(a, E.SizeProd) and isinstance(b, E.SizeProd) and len(a) == len(b) \
+                and a[0] == b[0] and any(isinstance(x, _Var) for x in a[1:] + b[1:]):
+            for x, y in zip(a[1:], b[1:]):
+                self.unify(x, y, why)
+            return
+        raise why()
+
+    def is_scalar(self, node):
+        return self.resolve_shape(node.shape) == E.SCALAR
+
+    # ------------------------------------------------------------------ errors
+
+    def src(self, node):
+        sp = getattr(node, "span", None)
+        if sp is None or not self.text:
+            return str(node)
+        return self.text[sp[0]:sp[1]].strip() or str(node)
+
+    def shown(self, node):
+        return f"{self.src(node)} ({describe_shape(self.named_shape(node))})"
+
+    def named_shape(self, node):
+        names = self.provisional_names()
+        return tuple(self._subst(s, names) for s in self.resolve_shape(node.shape))
+
+    def error(self, msg, *nodes):
+        spans = [n.span for n in nodes if getattr(n, "span", None) is not None]
+        span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+        return ShapeError(msg, span, self.text or None)
+
+    # ------------------------------------------------------------------ symbols
+
+    def symbol(self, raw):
+        name = raw.name
+        if name in self.symbols:
+            return self.symbols[name]
+        kind, sizes = self.decls.get(name, (default_kind(name), []))
+        if kind == "scalar":
+            rows, cols = 1, 1
+        elif kind == "vector":
+            rows, cols = (sizes[0] if sizes else self.fresh()), 1
+        elif kind == "matrix":
+            rows, cols = (sizes if sizes else (self.fresh(), self.fresh()))
+        else:
+            n = sizes[0] if sizes else self.fresh()
+            rows, cols = n, n
+        s = E.Sym(name, kind, rows, cols)
+        self.symbols[name] = s
+        return s
+
+    # ------------------------------------------------------------------ the pass
+
+    def infer(self, raw):
+        method = getattr(self, "t_" + type(raw).__name__)
+        out = method(raw)
+        if getattr(out, "span", None) is None:
+            out.span = getattr(raw, "span", None)
+        return out
+
+    def t_Num(self, n):
+        return E.Num(n.value)
+
+    def t_Sym(self, n):
+        s = self.symbol(n)
+        out = E.Sym(s.name, s.kind, s.rows, s.cols)
+        out.span = n.span
+        return out
+
+    def t_Identity(self, n):
+        return E.Identity(self.fresh() if n.n is None else n.n)
+
+    def t_Commutation(self, n):
+        return E.Commutation(n.m, n.n)
+
+    def t_Add(self, n):
+        items = [self.infer(a) for a in n.items]
+        target = next((t for t in items if not self.is_scalar(t)), None)
+        if target is None:
+            return E.Add(tuple(items))
+        out = []
+        for t in items:
+            if self.is_scalar(t):
+                r, c = target.shape
+                f = E.Fill(t, r, c)
+                f.span = t.span
+                out.append(f)
+                continue
+            self.unify_shapes(target, t, lambda t=t: self.error(
+                f"cannot add {self.shown(target)} and {self.shown(t)}", target, t))
+            out.append(t)
+        return E.Add(tuple(out))
+
+    def unify_shapes(self, a, b, why):
+        (ra, ca), (rb, cb) = a.shape, b.shape
+        self.unify(ra, rb, why)
+        self.unify(ca, cb, why)
+
+    def _mul_item(self, group, f):
+        """Append factor f to the left-associated product `group` (a list), grouping a
+        1×1 chain into one scalar factor before a matrix that follows it."""
+        if self.is_scalar(f) or not group:
+            group.append(f)
+            return group
+        chain = [g for g in group if not self.is_scalar(g)]
+        if not chain:
+            group.append(f)
+            return group
+        left = E.Mul(tuple(group)) if len(group) > 1 else group[0]
+        if self.is_scalar(left):
+            left.span = _cover(group)
+            return [left, f]
+        last = chain[-1]
+        self.unify(last.shape[1], f.shape[0], lambda: self.error(
+            f"cannot multiply {self.shown(left)} by {self.shown(f)}: "
+            f"{E.size_str(self.named_shape(left)[1])} columns against "
+            f"{E.size_str(self.named_shape(f)[0])} rows", left, f))
+        group.append(f)
+        return group
+
+    def t_Mul(self, n):
+        group = []
+        for a in n.items:
+            t = self.infer(a)
+            if isinstance(t, E.Mul) and not (self.is_scalar(t) and any(
+                    not self.is_scalar(x) for x in t.items)):
+                for x in t.items:
+                    group = self._mul_item(group, x)
+            else:
+                group = self._mul_item(group, t)
+        return E.Mul(tuple(group)) if len(group) > 1 else group[0]
+
+    def _elementwise(self, n, op_name, cls):
+        items = [self.infer(a) for a in n.items]
+        scalars = [t for t in items if self.is_scalar(t)]
+        arrays = [t for t in items if not self.is_scalar(t)]
+        for t in arrays[1:]:
+            self.unify_shapes(arrays[0], t, lambda t=t: self.error(
+                f"{op_name} of {self.shown(arrays[0])} and {self.shown(t)}: the shapes differ",
+                arrays[0], t))
+        core = arrays[0] if len(arrays) == 1 else (cls(tuple(arrays)) if arrays else None)
+        if core is not None and not scalars:
+            return core
+        return E.Mul(tuple(scalars) + ((core,) if core is not None else ()))
+
+    def t_Hadamard(self, n):
+        return self._elementwise(n, "elementwise product", E.Hadamard)
+
+    def t_Kron(self, n):
+        items = [self.infer(a) for a in n.items]
+        scalars = [t for t in items if self.is_scalar(t)]
+        arrays = [t for t in items if not self.is_scalar(t)]
+        core = arrays[0] if len(arrays) == 1 else (E.Kron(tuple(arrays)) if arrays else None)
+        if core is not None and not scalars:
+            return core
+        return E.Mul(tuple(scalars) + ((core,) if core is not None else ()))
+
+    def t_Transpose(self, n):
+        return E.Transpose(self.infer(n.arg))
+
+    def square(self, a, what):
+        r, c = a.shape
+        self.unify(r, c, lambda: self.error(f"{what} of {self.shown(a)}, which is not square", a))
+
+    def t_Inverse(self, n):
+        a = self.infer(n.arg)
+        if self.is_scalar(a):
+            return E.Pow(a, E.Num(-1))
+        self.square(a, "inverse")
+        return E.Inverse(a)
+
+    def t_Det(self, n):
+        a = self.infer(n.arg)
+        if not self.is_scalar(a):
+            self.square(a, "determinant")
+        return E.Det(a)
+
+    def t_LogDet(self, n):
+        a = self.infer(n.arg)
+        if self.is_scalar(a):
+            return E.Func("log", a)
+        self.square(a, "log-determinant")
+        return E.LogDet(a)
+
+    def t_Trace(self, n):
+        a = self.infer(n.arg)
+        if not self.is_scalar(a):
+            self.square(a, "trace")
+        return E.Trace(a)
+
+    def t_Sum(self, n):
+        return E.Sum(self.infer(n.arg))
+
+    def t_RawNorm(self, n):
+        a = self.infer(n.arg)
+        r, c = self.resolve_shape(a.shape)
+        if n.sub == "2" and r != 1 and c != 1:
+            return E.SpecNorm(a)
+        return E.Norm(a)
+
+    def t_Vec(self, n):
+        return E.Vec(self.infer(n.arg))
+
+    def t_RawDiag(self, n):
+        a = self.infer(n.arg)
+        r, c = self.resolve_shape(a.shape)
+        if (r, c) == E.SCALAR:
+            return a
+        if c == 1:
+            return E.DiagMat(a)
+        if r == 1:
+            raise self.error(f"diag of {self.shown(a)}: give a column vector or a square matrix", a)
+        self.square(a, "diag")
+        return E.DiagVec(a)
+
+    def t_Func(self, n):
+        if n.name == "log" and isinstance(n.arg, E.RawBars):
+            a = self.infer(n.arg.arg)
+            if not self.is_scalar(a):
+                self.square(a, "log-determinant")
+                return E.LogDet(a)
+            return E.Func("log", E.Func("abs", a))
+        a = self.infer(n.arg)
+        if n.name == "log" and isinstance(a, E.Det) and not self.is_scalar(a.arg):
+            return E.LogDet(a.arg)
+        return E.Func(n.name, a)
+
+    def t_RawBars(self, n):
+        a = self.infer(n.arg)
+        if self.is_scalar(a):
+            return E.Func("abs", a)
+        r, c = self.resolve_shape(a.shape)
+        if c == 1 or r == 1:
+            raise self.error(f"|…| of {self.shown(a)}: bars take the determinant of a square "
+                             f"matrix or the absolute value of a scalar; write ||…|| for a norm", a)
+        self.square(a, "determinant |…|")
+        return E.Det(a)
+
+    def scalar_exponent(self, p, base):
+        if not self.is_scalar(p):
+            raise self.error(f"the exponent {self.shown(p)} must be a scalar", p)
+
+    def t_RawPower(self, n):
+        base = self.infer(n.base)
+        p = self.infer(n.exp)
+        self.scalar_exponent(p, base)
+        if self.is_scalar(base):
+            return E.Pow(base, p)
+        r, c = self.resolve_shape(base.shape)
+        if c == 1 or r == 1:
+            raise self.error(f"power of {self.shown(base)}: write x .^ p for an elementwise "
+                             f"power, or x^T x for the squared length", n)
+        if not (isinstance(p, E.Num) and p.value.denominator == 1):
+            raise self.error(f"the power of the matrix {self.src(base)} must be an integer; "
+                             f"write .^ for an elementwise power", n)
+        self.square(base, "power")
+        k = int(p.value)
+        if k >= 0:
+            return E.MatPow(base, k)
+        inv = E.Inverse(base)
+        return inv if k == -1 else E.MatPow(inv, -k)
+
+    def t_ElemPow(self, n):
+        base = self.infer(n.base)
+        p = self.infer(n.exp)
+        self.scalar_exponent(p, base)
+        if self.is_scalar(base):
+            return E.Pow(base, p)
+        return E.ElemPow(base, p)
+
+    def t_RawDiv(self, n):
+        num = self.infer(n.num)
+        den = self.infer(n.den)
+        if not self.is_scalar(den):
+            raise self.error(f"division by {self.shown(den)}: / divides by a scalar; "
+                             f"write ./ for elementwise division or inv(…) for an inverse", den)
+        if isinstance(den, E.Num):
+            if den.value == 0:
+                raise self.error("division by zero", den)
+            return E.Mul((E.Num(1 / den.value), num))
+        return E.Mul((num, E.Pow(den, E.Num(-1))))
+
+    # ------------------------------------------------------------------ resolution
+
+    def provisional_names(self):
+        """A name for every unbound size variable, in order of first appearance."""
+        names = {}
+        taken = set(self.user_names)
+        order = []
+        for s in self.symbols.values():
+            for x in (s.rows, s.cols):
+                x = self.find(x)
+                if isinstance(x, _Var) and x not in order:
+                    order.append(x)
+        for v in list(self.parent):
+            r = self.find(v)
+            if isinstance(r, _Var) and r not in order:
+                order.append(r)
+        seq = list(SIZE_NAMES)
+        first = next(iter(self.symbols.values()), None)
+        if first is not None and (first.kind == "vector" or self.find(first.rows) == self.find(first.cols)):
+            seq = ["n", "m"] + [x for x in seq if x not in ("m", "n")]
+        seq = [x for x in seq if x not in taken]
+        i = 0
+        for v in order:
+            while i < len(seq) and seq[i] in taken:
+                i += 1
+            if i < len(seq):
+                names[v] = seq[i]
+                taken.add(seq[i])
+                i += 1
+            else:
+                k = 1
+                while f"d{k}" in taken:
+                    k += 1
+                names[v] = f"d{k}"
+                taken.add(f"d{k}")
+        return names
+
+    def _subst(self, s, names):
+        s = self.find(s)
+        if isinstance(s, _Var):
+            return names[s]
+        if isinstance(s, E.SizeProd):
+            out = s[0]
+            for f in s[1:]:
+                out = E.size_mul(out, self._subst(f, names))
+            return out
+        return s
+
+    def finish(self, typed):
+        names = self.provisional_names()
+        sub = lambda s: self._subst(s, names)  # noqa: E731
+        memo = {}
+
+        def fix(e):
+            k = id(e)
+            if k in memo:
+                return memo[k]
+            if isinstance(e, E.Sym):
+                out = E.Sym(e.name, e.kind, sub(e.rows), sub(e.cols))
+            elif isinstance(e, E.Identity):
+                out = E.Identity(sub(e.n))
+            elif isinstance(e, E.Fill):
+                out = E.Fill(fix(e.value), sub(e.rows), sub(e.cols))
+            elif isinstance(e, (E.Zero,)):
+                out = E.Zero(sub(e.rows), sub(e.cols))
+            elif isinstance(e, E.Commutation):
+                out = E.Commutation(sub(e.m), sub(e.n))
+            else:
+                args = e.args
+                out = e.rebuild(tuple(fix(a) for a in args)) if args else e
+            out.span = getattr(e, "span", None)
+            memo[k] = out
+            return out
+
+        result = fix(typed)
+        symbols = {}
+        for name, s in self.symbols.items():
+            symbols[name] = E.Sym(name, s.kind, sub(s.rows), sub(s.cols))
+        return result, symbols
+
+
+def _cover(nodes):
+    spans = [n.span for n in nodes if getattr(n, "span", None) is not None]
+    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+
+
+def infer(raw, declarations=None, text=None, extra_symbols=()):
+    """(typed tree, {name: typed Sym}) for a raw tree.
+
+    extra_symbols: names (like the variable of a derivative) to type even if they do
+    not occur in the expression."""
+    inf = Inference(text, declarations)
+    try:
+        typed = inf.infer(raw)
+        for name in extra_symbols:
+            if name not in inf.symbols:
+                inf.symbol(E.Sym(name))
+    except ShapeError as err:
+        raise err.with_text(text) if text else err
+    return inf.finish(typed)

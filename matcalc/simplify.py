@@ -1,0 +1,835 @@
+"""The simplifier: canonical builders, one per node type, applied bottom-up.
+
+``simplify(e)`` rebuilds e from the leaves with ``BUILDERS[type](node, args)``; each
+builder assumes its arguments are canonical and returns a canonical node.  The rules
+each builder applies are listed in its docstring; the main ones:
+
+* transposes pushed in: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ, (X⁻¹)ᵀ = X⁻ᵀ, Aᵀ = A for a
+  symmetric A or a scalar, (f(A))ᵀ = f(Aᵀ) elementwise  (``transpose``);
+* products: numbers multiplied into one coefficient in front, scalar factors gathered
+  in front with their powers merged (s s⁻¹ = 1), identities dropped, X X⁻¹ = I,
+  Xᵃ Xᵇ = Xᵃ⁺ᵇ, zeros absorbing  (``mul``);
+* sums: flattened, zeros dropped, like terms collected, common factors pulled out
+  ((A + Aᵀ) X rather than A X + Aᵀ X; c (A + B)), terms in a canonical order  (``add``);
+* traces of 1×1 products dropped and products rotated to a scalar (tr(a xᵀ) = xᵀ a),
+  tr(Aᵀ) = tr(A), scalars out of traces, sums, Hadamard and Kronecker products.
+
+``tidy(e)`` is the last, presentational pass: it pulls transposes back out where that
+is shorter (Aᵀ Bᵀ → (B A)ᵀ) and moves a minus sign into a difference
+(−2 X (y − Xᵀw) → 2 X (Xᵀw − y)).  It never changes the value.
+"""
+from fractions import Fraction
+
+from . import expr as E
+
+# ---------------------------------------------------------------------------- ordering
+
+_RANK = {t: i for i, t in enumerate((
+    E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
+    E.MatPow, E.Pow, E.Func, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
+
+_KEYS = {}
+
+
+def order_key(e):
+    """A total order on canonical expressions (deterministic term and factor order)."""
+    k = _KEYS.get(id(e))
+    if k is not None and k[0] is e:
+        return k[1]
+    if isinstance(e, E.Num):
+        data = (float(e.value),)
+    elif isinstance(e, E.Sym):
+        data = (e.name,)
+    elif isinstance(e, E.Diff):
+        data = (e.var.name,)
+    elif isinstance(e, E.Func):
+        data = (e.name,)
+    elif isinstance(e, E.MatPow):
+        data = (e.k,)
+    elif isinstance(e, (E.Identity, E.Zero, E.Commutation, E.Fill)):
+        data = tuple(str(x) for x in e.key() if not isinstance(x, E.Expr))
+    else:
+        data = ()
+    key = (_RANK.get(type(e), 99), data, tuple(order_key(a) for a in e.args))
+    if len(_KEYS) > 200_000:
+        _KEYS.clear()
+    _KEYS[id(e)] = (e, key)
+    return key
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def zero_of(shape):
+    return E.Num(0) if E.is_scalar_shape(shape) else E.Zero(*shape)
+
+
+def is_zero(e):
+    return isinstance(e, E.Zero) or (isinstance(e, E.Num) and e.value == 0)
+
+
+def split_coef(t):
+    """(numeric coefficient, rest or None) of a canonical term."""
+    if isinstance(t, E.Num):
+        return t.value, None
+    if isinstance(t, E.Mul) and isinstance(t.items[0], E.Num):
+        rest = t.items[1:]
+        return t.items[0].value, (rest[0] if len(rest) == 1 else E.Mul(rest))
+    return Fraction(1), t
+
+
+def with_coef(c, rest, shape):
+    if c == 0:
+        return zero_of(shape)
+    if rest is None:
+        return E.Num(c)
+    if c == 1:
+        return rest
+    return mul((E.Num(c), rest), shape)
+
+
+def factors(t):
+    """(coefficient, scalar factors, chain) of a canonical term."""
+    c, rest = split_coef(t)
+    if rest is None:
+        return c, [], []
+    items = rest.items if isinstance(rest, E.Mul) and not _atomic(rest) else (rest,)
+    scal = [f for f in items if f.is_scalar]
+    chain = [f for f in items if not f.is_scalar]
+    return c, scal, chain
+
+
+def _atomic(m):
+    """A scalar product with a chain inside (xᵀ A y): one scalar factor, not spliced."""
+    return m.is_scalar and any(not f.is_scalar for f in m.items)
+
+
+def is_symmetric(e):
+    """Whether e equals its transpose (structurally, after canonicalization)."""
+    if e.is_scalar:
+        return True
+    r, c = e.shape
+    if r != c:
+        return False
+    return transpose(e) == e
+
+
+# ---------------------------------------------------------------------------- transpose
+
+
+def transpose(x):
+    """xᵀ pushed inward, for a canonical x."""
+    if x.is_scalar:
+        return x
+    t = type(x)
+    if t is E.Sym:
+        return x if x.kind in E.SYMMETRIC_KINDS else E.Transpose(x)
+    if t is E.Transpose:
+        return x.arg
+    if t is E.Diff:
+        return x if x.var.kind in E.SYMMETRIC_KINDS else E.Transpose(x)
+    if t in (E.Identity, E.DiagMat):
+        return x
+    if t is E.Zero:
+        return E.Zero(x.cols, x.rows)
+    if t is E.Fill:
+        return E.Fill(x.value, x.cols, x.rows)
+    if t is E.Commutation:
+        return E.Commutation(x.n, x.m)
+    if t is E.Mul:
+        scal = [f for f in x.items if f.is_scalar]
+        chain = [transpose(f) for f in reversed([f for f in x.items if not f.is_scalar])]
+        return mul(tuple(scal + chain), (x.shape[1], x.shape[0]))
+    if t is E.Add:
+        return add(tuple(transpose(a) for a in x.items), (x.shape[1], x.shape[0]))
+    if t is E.Inverse:
+        return inverse(transpose(x.arg))
+    if t is E.MatPow:
+        return matpow(transpose(x.arg), x.k)
+    if t is E.Hadamard:
+        return hadamard(tuple(transpose(a) for a in x.items), (x.shape[1], x.shape[0]))
+    if t is E.Kron:
+        return kron(tuple(transpose(a) for a in x.items), (x.shape[1], x.shape[0]))
+    if t is E.Func:
+        return E.Func(x.name, transpose(x.arg))
+    if t is E.ElemPow:
+        return E.ElemPow(transpose(x.base), x.exp)
+    return E.Transpose(x)
+
+
+# ---------------------------------------------------------------------------- products
+
+
+def _base_exp(f):
+    """A scalar factor as (base, numeric exponent)."""
+    if isinstance(f, E.Pow) and isinstance(f.exp, E.Num):
+        return f.base, f.exp.value
+    return f, Fraction(1)
+
+
+def _flatten_mul(items):
+    out = []
+    for f in items:
+        if isinstance(f, E.Mul) and not _atomic(f):
+            out.extend(_flatten_mul(f.items))
+        else:
+            out.append(f)
+    return out
+
+
+def _chain_base(f):
+    """A chain factor as (base, integer exponent): X⁻² is (X, −2)."""
+    if isinstance(f, E.MatPow):
+        if isinstance(f.arg, E.Inverse):
+            return f.arg.arg, -f.k
+        return f.arg, f.k
+    if isinstance(f, E.Inverse):
+        return f.arg, -1
+    return f, 1
+
+
+def _from_base(b, k):
+    if k == 0:
+        return None
+    if k > 0:
+        return matpow(b, k)
+    return matpow(inverse(b), -k)
+
+
+def _merge_chain(chain):
+    """Adjacent factors: X X⁻¹ = I, Xᵃ Xᵇ = Xᵃ⁺ᵇ (when one is a power or an inverse)."""
+    out = []
+    for f in chain:
+        if isinstance(f, E.Identity) and (out or len(chain) > 1):
+            continue
+        if out:
+            (bg, kg), (bf, kf) = _chain_base(out[-1]), _chain_base(f)
+            if bg == bf and not (kg == 1 and kf == 1) and bg.shape[0] == bg.shape[1]:
+                out.pop()
+                merged = _from_base(bg, kg + kf)
+                if merged is not None:
+                    out.append(merged)
+                continue
+        out.append(f)
+    return out
+
+
+def mul(items, shape):
+    """A canonical product: [coefficient] + scalar factors (sorted, powers merged) + chain."""
+    items = _flatten_mul(items)
+    coef = Fraction(1)
+    scal, chain = [], []
+    for f in items:
+        if isinstance(f, E.Num):
+            coef *= f.value
+        elif is_zero(f):
+            return zero_of(shape)
+        elif f.is_scalar:
+            scal.append(f)
+        else:
+            chain.append(f)
+    if coef == 0:
+        return zero_of(shape)
+    # scalar factors: merge powers of equal bases
+    powers = {}
+    order = []
+    for f in scal:
+        b, p = _base_exp(f)
+        if b in powers:
+            powers[b] += p
+        else:
+            powers[b] = p
+            order.append(b)
+    scal = []
+    for b in order:
+        p = powers[b]
+        if p == 0:
+            continue
+        if isinstance(b, E.Num):
+            v = pow_num(b.value, p)
+            if v is not None:
+                coef *= v
+                continue
+        scal.append(b if p == 1 else E.Pow(b, E.Num(p)))
+    scal.sort(key=order_key)
+    if chain:
+        chain = _merge_chain(chain)
+        if not chain:
+            chain = [E.Identity(shape[0])] if not E.is_scalar_shape(shape) else []
+    out = ([E.Num(coef)] if coef != 1 or not (scal or chain) else []) + scal + chain
+    if len(out) == 1:
+        return out[0]
+    return E.Mul(tuple(out))
+
+
+def pow_num(b, p):
+    """b^p for numbers when exact, else None."""
+    if p.denominator == 1:
+        if b == 0 and p < 0:
+            return None
+        if abs(p) > 64 and abs(b) != 1:
+            return None
+        return b ** int(p)
+    return None
+
+
+# ---------------------------------------------------------------------------- sums
+
+
+def _flatten_add(items):
+    out = []
+    for t in items:
+        if isinstance(t, E.Add):
+            out.extend(_flatten_add(t.items))
+        else:
+            out.append(t)
+    return out
+
+
+def add(items, shape):
+    """A canonical sum: flat, no zeros, like terms collected, common factors out, ordered."""
+    items = _flatten_add(items)
+    fills = []
+    coefs, order = {}, []
+    for t in items:
+        if is_zero(t):
+            continue
+        if isinstance(t, E.Fill):
+            fills.append(t.value)
+            continue
+        c, rest = split_coef(t)
+        if rest in coefs:
+            coefs[rest] += c
+        else:
+            coefs[rest] = c
+            order.append(rest)
+    if fills:
+        v = add(tuple(fills), E.SCALAR) if len(fills) > 1 else fills[0]
+        if not is_zero(v):
+            if E.is_scalar_shape(shape):
+                c, rest = split_coef(v)
+                if rest in coefs:
+                    coefs[rest] += c
+                else:
+                    coefs[rest] = c
+                    order.append(rest)
+            else:
+                f = E.Fill(v, *shape)
+                coefs[f] = Fraction(1)
+                order.append(f)
+    terms = [(coefs[r], r) for r in order if coefs[r] != 0]
+    if not terms:
+        return zero_of(shape)
+    if len(terms) == 1:
+        return with_coef(terms[0][0], terms[0][1], shape)
+    terms = [with_coef(c, r, shape) for c, r in terms]
+    terms = _factor(terms, shape)
+    if len(terms) == 1:
+        return terms[0]
+    return _common_coef(terms, shape)
+
+
+def _common_coef(terms, shape):
+    """c A + c B = c (A + B) when every term has the same coefficient c ≠ ±1."""
+    cs = [split_coef(t)[0] for t in terms]
+    c = cs[0]
+    if len(terms) > 1 and all(x == c for x in cs) and c not in (1, -1):
+        inner = [split_coef(t)[1] or E.ONE for t in terms]
+        inner.sort(key=_term_key)
+        return E.Mul((E.Num(c), E.Add(tuple(inner))))
+    terms.sort(key=_term_key)
+    return E.Add(tuple(terms))
+
+
+def _term_key(t):
+    c, rest = split_coef(t)
+    return (c < 0, order_key(rest) if rest is not None else (-1,))
+
+
+def _factor(terms, shape):
+    """Pull common factors out of groups of terms, greedily, the largest group first."""
+    while len(terms) > 1:
+        decomposed = [factors(t) for t in terms]
+        counts = {}
+        for idx, (c, scal, chain) in enumerate(decomposed):
+            cands = set()
+            if chain:
+                cands.add(("suffix", chain[-1], len(chain) > 1))
+                cands.add(("prefix", chain[0], len(chain) > 1))
+            for s in scal:
+                cands.add(("scalar", s, True))
+            for k in cands:
+                counts.setdefault(k, []).append(idx)
+        best = None
+        for k, idxs in counts.items():
+            if len(idxs) < 2:
+                continue
+            pref = {"suffix": 2, "prefix": 1, "scalar": 0}[k[0]]
+            score = (len(idxs), pref)
+            if best is None or score > best[0]:
+                best = (score, k, idxs)
+        if best is None:
+            return terms
+        _, (how, f, _longer), idxs = best
+        inner = []
+        for i in idxs:
+            c, scal, chain = decomposed[i]
+            if how == "suffix":
+                rest = [E.Num(c)] + scal + chain[:-1]
+            elif how == "prefix":
+                rest = [E.Num(c)] + scal + chain[1:]
+            else:
+                s2 = list(scal)
+                s2.remove(f)
+                rest = [E.Num(c)] + s2 + chain
+            inner.append(rest)
+        if how == "scalar":
+            ishape = shape
+        elif how == "suffix":
+            ishape = (shape[0], f.shape[0])
+        else:
+            ishape = (f.shape[1], shape[1])
+        inner_terms = tuple(mul(tuple(r), ishape) for r in inner)
+        inner_sum = add(inner_terms, ishape)
+        if how == "suffix":
+            merged = mul((inner_sum, f), shape)
+        elif how == "prefix":
+            merged = mul((f, inner_sum), shape)
+        else:
+            merged = mul((f, inner_sum), shape)
+        terms = [t for i, t in enumerate(terms) if i not in set(idxs)] + [merged]
+        if len(terms) > 1:
+            # the merged group may now be a like term of another; collect once more
+            flat = add(tuple(terms), shape) if any(isinstance(t, E.Add) for t in [merged]) else None
+            if flat is not None and not isinstance(flat, E.Add):
+                return [flat]
+            if isinstance(flat, E.Add) and len(flat.items) < len(terms):
+                return list(flat.items)
+    return terms
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def hadamard(items, shape):
+    flat = []
+    for f in items:
+        flat.extend(f.items if isinstance(f, E.Hadamard) else (f,))
+    scal, arrays = [], []
+    for f in flat:
+        if is_zero(f):
+            return zero_of(shape)
+        if f.is_scalar:
+            scal.append(f)
+        elif isinstance(f, E.Fill):
+            scal.append(f.value)
+        elif isinstance(f, E.Mul) and any(g.is_scalar for g in f.items):
+            c, s, ch = factors(f)
+            scal.extend([E.Num(c)] + s)
+            arrays.append(mul(tuple(ch), f.shape))
+        else:
+            arrays.append(f)
+    # equal factors merge into elementwise powers
+    powers, order = {}, []
+    for f in arrays:
+        if isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num):
+            b, p = f.base, f.exp.value
+        else:
+            b, p = f, Fraction(1)
+        if b in powers:
+            powers[b] += p
+        else:
+            powers[b] = p
+            order.append(b)
+    arrays = []
+    for b in order:
+        p = powers[b]
+        if p == 0:
+            continue
+        arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
+    # I ∘ diag(x) = diag(x);  I ∘ I = I
+    if any(isinstance(a, E.DiagMat) for a in arrays):
+        arrays = [a for a in arrays if not isinstance(a, E.Identity)]
+    arrays.sort(key=order_key)
+    if not arrays:
+        core = E.Fill(E.ONE, *shape)
+    elif len(arrays) == 1:
+        core = arrays[0]
+    else:
+        core = E.Hadamard(tuple(arrays))
+    if not scal:
+        return core
+    return mul(tuple(scal) + (core,), shape)
+
+
+def kron(items, shape):
+    flat = []
+    for f in items:
+        flat.extend(f.items if isinstance(f, E.Kron) else (f,))
+    scal, arrays = [], []
+    for f in flat:
+        if is_zero(f):
+            return zero_of(shape)
+        if f.is_scalar:
+            scal.append(f)
+        elif isinstance(f, E.Mul) and any(g.is_scalar for g in f.items):
+            c, s, ch = factors(f)
+            scal.extend([E.Num(c)] + s)
+            arrays.append(mul(tuple(ch), f.shape))
+        else:
+            arrays.append(f)
+    core = arrays[0] if len(arrays) == 1 else E.Kron(tuple(arrays))
+    return mul(tuple(scal) + (core,), shape) if scal else core
+
+
+def _scalars_out(x, build):
+    """Pull the scalar factors of a product x out of a linear operation build(·)."""
+    if isinstance(x, E.Mul) and not _atomic(x) and any(f.is_scalar for f in x.items):
+        scal = [f for f in x.items if f.is_scalar]
+        chain = [f for f in x.items if not f.is_scalar]
+        inner = chain[0] if len(chain) == 1 else E.Mul(tuple(chain))
+        out = build(inner)
+        return mul(tuple(scal) + (out,), out.shape)
+    return None
+
+
+def trace(x):
+    if x.is_scalar:
+        return x
+    if is_zero(x):
+        return E.ZERO
+    if isinstance(x, E.Transpose):
+        return trace(x.arg)
+    if isinstance(x, E.DiagMat):
+        return entry_sum(x.arg)
+    if isinstance(x, E.Kron) and all(a.shape[0] == a.shape[1] for a in x.items):
+        return mul(tuple(trace(a) for a in x.items), E.SCALAR)
+    pulled = _scalars_out(x, trace)
+    if pulled is not None:
+        return pulled
+    if isinstance(x, E.Mul):
+        chain = list(x.items)
+        for i, f in enumerate(chain):
+            if i > 0 and f.shape[0] == 1:
+                # tr(P r Q) with r a row: the rotation r Q P is 1×1
+                return mul(tuple(chain[i:] + chain[:i]), E.SCALAR)
+    return E.Trace(x)
+
+
+def entry_sum(x):
+    if x.is_scalar:
+        return x
+    if is_zero(x):
+        return E.ZERO
+    if isinstance(x, (E.Transpose, E.Vec)):
+        return entry_sum(x.arg)
+    if isinstance(x, E.DiagMat):
+        return entry_sum(x.arg)
+    pulled = _scalars_out(x, entry_sum)
+    if pulled is not None:
+        return pulled
+    return E.Sum(x)
+
+
+def det(x):
+    if x.is_scalar:
+        return x
+    if isinstance(x, E.Transpose):
+        return det(x.arg)
+    if isinstance(x, E.Inverse):
+        return power(det(x.arg), E.MINUS_ONE)
+    if isinstance(x, E.Identity):
+        return E.ONE
+    return E.Det(x)
+
+
+def logdet(x):
+    if isinstance(x, E.Transpose):
+        return logdet(x.arg)
+    if isinstance(x, E.Inverse):
+        return mul((E.MINUS_ONE, logdet(x.arg)), E.SCALAR)
+    if isinstance(x, E.Identity):
+        return E.ZERO
+    return E.LogDet(x)
+
+
+def inverse(x):
+    if x.is_scalar:
+        return power(x, E.MINUS_ONE)
+    if isinstance(x, E.Inverse):
+        return x.arg
+    if isinstance(x, E.MatPow):
+        return matpow(inverse(x.arg), x.k)
+    if isinstance(x, E.Identity):
+        return x
+    if isinstance(x, E.Mul) and not _atomic(x):
+        scal = [f for f in x.items if f.is_scalar]
+        chain = [f for f in x.items if not f.is_scalar]
+        if scal and len(chain) == 1:
+            return mul(tuple(power(s, E.MINUS_ONE) for s in scal) + (inverse(chain[0]),), x.shape)
+    return E.Inverse(x)
+
+
+def matpow(x, k):
+    if k == 0:
+        return E.Identity(x.shape[0])
+    if k == 1:
+        return x
+    if isinstance(x, E.MatPow):
+        return matpow(x.arg, x.k * k)
+    if isinstance(x, E.Identity):
+        return x
+    return E.MatPow(x, k)
+
+
+def power(b, p):
+    if isinstance(p, E.Num):
+        if p.value == 0:
+            return E.ONE
+        if p.value == 1:
+            return b
+        if isinstance(b, E.Num):
+            v = pow_num(b.value, p.value)
+            if v is not None:
+                return E.Num(v)
+        if isinstance(b, E.Pow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
+            return power(b.base, E.Num(b.exp.value * p.value))
+        if isinstance(b, E.Mul) and p.value.denominator == 1 and not _atomic(b):
+            return mul(tuple(power(f, p) for f in b.items), E.SCALAR)
+    if isinstance(b, E.Num) and b.value == 1:
+        return E.ONE
+    return E.Pow(b, p)
+
+
+_FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh", 0): 0,
+            ("sqrt", 0): 0, ("sqrt", 1): 1, ("abs", 0): 0, ("softplus", 0): None}
+
+
+def func(name, a, shape):
+    if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT and _FUNC_AT[(name, a.value)] is not None:
+        return E.Num(_FUNC_AT[(name, a.value)])
+    if isinstance(a, E.Func) and ((name, a.name) in (("log", "exp"),)):
+        return a.arg
+    if name == "abs" and isinstance(a, E.Func) and a.name in ("abs", "exp", "sqrt", "sigmoid", "softplus"):
+        return a
+    if isinstance(a, E.Fill):
+        return fill(func(name, a.value, E.SCALAR), a.rows, a.cols)
+    return E.Func(name, a)
+
+
+def elempow(b, p, shape):
+    if isinstance(p, E.Num):
+        if p.value == 1:
+            return b
+        if p.value == 0:
+            return E.Fill(E.ONE, *shape)
+        if isinstance(b, E.ElemPow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
+            return elempow(b.base, E.Num(b.exp.value * p.value), shape)
+    if isinstance(b, E.Fill):
+        return fill(power(b.value, p), b.rows, b.cols)
+    return E.ElemPow(b, p)
+
+
+def fill(v, r, c):
+    if is_zero(v):
+        return E.Zero(r, c)
+    return E.Fill(v, r, c)
+
+
+def vec(x):
+    if is_zero(x):
+        return zero_of(E.Vec(x).shape)
+    if x.shape[1] == 1:
+        return x
+    pulled = _scalars_out(x, vec)
+    return pulled if pulled is not None else E.Vec(x)
+
+
+def diagmat(x):
+    if is_zero(x):
+        return zero_of(E.DiagMat(x).shape)
+    pulled = _scalars_out(x, diagmat)
+    return pulled if pulled is not None else E.DiagMat(x)
+
+
+def diagvec(x):
+    if is_zero(x):
+        return zero_of(E.DiagVec(x).shape)
+    if isinstance(x, E.DiagMat):
+        return x.arg
+    if isinstance(x, E.Transpose):
+        return diagvec(x.arg)
+    pulled = _scalars_out(x, diagvec)
+    return pulled if pulled is not None else E.DiagVec(x)
+
+
+def norm(x):
+    if is_zero(x):
+        return E.ZERO
+    if isinstance(x, E.Transpose):
+        return norm(x.arg)
+    c, rest = split_coef(x)
+    if c != 1 and rest is not None:
+        return mul((E.Num(abs(c)), norm(rest)), E.SCALAR)
+    if x.is_scalar:
+        return func("abs", x, E.SCALAR)
+    return E.Norm(x)
+
+
+def spec_norm(x):
+    if isinstance(x, E.Transpose):
+        return spec_norm(x.arg)
+    return E.SpecNorm(x)
+
+
+BUILDERS = {
+    E.Num: lambda e, a: e,
+    E.Sym: lambda e, a: e,
+    E.Diff: lambda e, a: e,
+    E.Identity: lambda e, a: e,
+    E.Zero: lambda e, a: e,
+    E.Commutation: lambda e, a: e,
+    E.Fill: lambda e, a: fill(a[0], e.rows, e.cols),
+    E.Add: lambda e, a: add(a, e.shape),
+    E.Mul: lambda e, a: mul(a, e.shape),
+    E.Hadamard: lambda e, a: hadamard(a, e.shape),
+    E.Kron: lambda e, a: kron(a, e.shape),
+    E.Transpose: lambda e, a: transpose(a[0]),
+    E.Inverse: lambda e, a: inverse(a[0]),
+    E.Det: lambda e, a: det(a[0]),
+    E.LogDet: lambda e, a: logdet(a[0]),
+    E.Trace: lambda e, a: trace(a[0]),
+    E.Sum: lambda e, a: entry_sum(a[0]),
+    E.Norm: lambda e, a: norm(a[0]),
+    E.SpecNorm: lambda e, a: spec_norm(a[0]),
+    E.Vec: lambda e, a: vec(a[0]),
+    E.DiagMat: lambda e, a: diagmat(a[0]),
+    E.DiagVec: lambda e, a: diagvec(a[0]),
+    E.Func: lambda e, a: func(e.name, a[0], e.shape),
+    E.MatPow: lambda e, a: matpow(a[0], e.k),
+    E.Pow: lambda e, a: power(a[0], a[1]),
+    E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),
+}
+
+
+def simplify(e):
+    """The canonical form of e (bottom-up, each distinct subexpression once)."""
+    memo = {}
+
+    def go(x):
+        k = id(x)
+        hit = memo.get(k)
+        if hit is not None:
+            return hit[1]
+        args = x.args
+        out = BUILDERS[type(x)](x, tuple(go(a) for a in args)) if args else BUILDERS[type(x)](x, ())
+        memo[k] = (x, out)
+        return out
+
+    return go(e)
+
+
+# ---------------------------------------------------------------------------- tidy
+
+
+def _tcount(e):
+    """Transposes a reader sees in e."""
+    n = 1 if isinstance(e, E.Transpose) else 0
+    return n + sum(_tcount(a) for a in e.args)
+
+
+def _neg_count(t):
+    return 1 if split_coef(t)[0] < 0 else 0
+
+
+def tidy(e):
+    """Presentation: transposes pulled out where shorter, minus signs moved into
+    differences.  The value is unchanged."""
+    memo = {}
+
+    def go(x):
+        k = id(x)
+        if k in memo:
+            return memo[k][1]
+        args = x.args
+        y = x.rebuild(tuple(go(a) for a in args)) if args else x
+        if isinstance(y, E.Mul):
+            y = _pull_runs(y)
+            y = _absorb_minus(y)
+        elif isinstance(y, E.Add) and not y.is_scalar:
+            alt = transpose(x)
+            alt_t = go_once(alt)
+            if _tcount(alt_t) + 1 < _tcount(y):
+                y = E.Transpose(alt_t)
+        memo[k] = (x, y)
+        return y
+
+    def go_once(x):
+        args = x.args
+        y = x.rebuild(tuple(go(a) for a in args)) if args else x
+        if isinstance(y, E.Mul):
+            y = _pull_runs(y)
+        return y
+
+    out = go(e)
+    if isinstance(out, E.Add):
+        out = _absorb_minus_sum(out)
+    return out
+
+
+def _pull_runs(m):
+    """Aᵀ Bᵀ → (B A)ᵀ for runs of two or more transposed factors of a chain."""
+    items = list(m.items)
+    out, run = [], []
+
+    def flush():
+        if len(run) >= 2:
+            inner = E.Mul(tuple(f.arg for f in reversed(run)))
+            out.append(E.Transpose(inner))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for f in items:
+        if isinstance(f, E.Transpose) and not f.is_scalar:
+            run.append(f)
+        else:
+            flush()
+            out.append(f)
+    flush()
+    if len(out) == len(items):
+        return m
+    return E.Mul(tuple(out)) if len(out) > 1 else out[0]
+
+
+def _absorb_minus(m):
+    """−c P (a − b) Q → c P (b − a) Q when the difference has more minus signs."""
+    c, rest = split_coef(m)
+    if c >= 0 or rest is None:
+        return m
+    items = list(m.items[1:])
+    for i, f in enumerate(items):
+        if isinstance(f, E.Add):
+            negs = sum(_neg_count(t) for t in f.items)
+            if 2 * negs >= len(f.items) and negs > 0:
+                flipped = E.Add(tuple(_negate(t) for t in f.items))
+                flipped = E.Add(tuple(sorted(flipped.items, key=_term_key)))
+                items[i] = flipped
+                out = ([E.Num(-c)] if c != -1 else []) + items
+                return E.Mul(tuple(out)) if len(out) > 1 else out[0]
+    return m
+
+
+def _absorb_minus_sum(a):
+    return a
+
+
+def _negate(t):
+    c, rest = split_coef(t)
+    if rest is None:
+        return E.Num(-c)
+    if -c == 1:
+        return rest
+    items = rest.items if isinstance(rest, E.Mul) and not _atomic(rest) else (rest,)
+    return E.Mul((E.Num(-c),) + tuple(items))
