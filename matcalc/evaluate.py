@@ -31,7 +31,7 @@ def commutation_matrix(m, n):
 
 
 def _scalar(v):
-    return float(v[0, 0]) if isinstance(v, np.ndarray) else float(v)
+    return float(np.asarray(v).reshape(-1)[0])
 
 
 def _arr(v, shape=None):

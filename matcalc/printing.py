@@ -206,6 +206,9 @@ class Printer:
         return f" {op} ".join(parts), PROD
 
     def p_Hadamard(self, e):
+        if any(isinstance(f, E.Identity) for f in e.items) and not all(isinstance(f, E.Identity) for f in e.items):
+            # the size of I follows from the other operand
+            e = E.Hadamard(tuple(_BareI() if isinstance(f, E.Identity) else f for f in e.items))
         nums = [f for f in e.items if not (isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num) and f.exp.value < 0)]
         dens = [f for f in e.items if f not in nums]
         if dens and nums:
@@ -327,6 +330,17 @@ class Printer:
         return self.call(e.name, e.arg, latex_names.get(e.name))
 
 
+class _BareI(E.Identity):
+    """An identity printed without its size, where an operand fixes it."""
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__(None)
+
+
+Printer.p__BareI = lambda self, e: ("I", ATOM)
+
+
 class LatexPrinter(Printer):
     latex = True
 
@@ -348,6 +362,8 @@ class LatexPrinter(Printer):
 
     def p_Hadamard(self, e):
         return self._binary(e, ".*", "\\odot")
+
+    p__BareI = lambda self, e: ("I", ATOM)  # noqa: E731
 
     def p_Identity(self, e):
         if isinstance(e.n, E.SizeProd):

@@ -252,6 +252,8 @@ def mul(items, shape):
                 coef *= v
                 continue
         scal.append(b if p == 1 else E.Pow(b, E.Num(p)))
+    scal = _logistic(scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
+                     one=lambda t: isinstance(t, E.Num) and t.value == 1)
     scal.sort(key=order_key)
     if chain:
         chain = _merge_chain(chain)
@@ -333,9 +335,9 @@ def add(items, shape):
 def _common_coef(terms, shape):
     """c A + c B = c (A + B) when every term has the same coefficient c ≠ ±1."""
     cs = [split_coef(t)[0] for t in terms]
-    c = cs[0]
-    if len(terms) > 1 and all(x == c for x in cs) and c not in (1, -1):
-        inner = [split_coef(t)[1] or E.ONE for t in terms]
+    c = abs(cs[0])
+    if len(terms) > 1 and all(abs(x) == c for x in cs) and c != 1:
+        inner = [with_coef(x / c, split_coef(t)[1], shape) for x, t in zip(cs, terms)]
         inner.sort(key=_term_key)
         return E.Mul((E.Num(c), E.Add(tuple(inner))))
     terms.sort(key=_term_key)
@@ -448,6 +450,11 @@ def hadamard(items, shape):
         if p == 0:
             continue
         arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
+    arrays = _logistic(arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
+                       one=lambda t: isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+    # I ∘ Aᵀ = I ∘ A: only the diagonal survives
+    if any(isinstance(a, (E.Identity, E.DiagMat)) for a in arrays):
+        arrays = [a.arg if isinstance(a, E.Transpose) else a for a in arrays]
     # I ∘ diag(x) = diag(x);  I ∘ I = I
     if any(isinstance(a, E.DiagMat) for a in arrays):
         arrays = [a for a in arrays if not isinstance(a, E.Identity)]
@@ -461,6 +468,29 @@ def hadamard(items, shape):
     if not scal:
         return core
     return mul(tuple(scal) + (core,), shape)
+
+
+def _logistic(fs, power, one):
+    """exp(a) (1 + exp(a))⁻¹ = sigmoid(a): the factors fs with each such pair replaced."""
+    exps = {f.arg: f for f in fs if isinstance(f, E.Func) and f.name == "exp"}
+    if not exps:
+        return fs
+    out = list(fs)
+    for f in fs:
+        base, p = power(f)
+        if base is None or not (isinstance(p, E.Num) and p.value == -1) or not isinstance(base, E.Add):
+            continue
+        if len(base.items) != 2:
+            continue
+        a, b = base.items
+        if one(b):
+            a, b = b, a
+        if one(a) and isinstance(b, E.Func) and b.name == "exp" and b.arg in exps and exps[b.arg] in out \
+                and f in out:
+            out.remove(f)
+            out.remove(exps[b.arg])
+            out.append(E.Func("sigmoid", b.arg))
+    return out
 
 
 def kron(items, shape):
