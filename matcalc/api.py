@@ -5,14 +5,11 @@ The pipeline, one module per arrow:
     text --parse--> raw tree --shapes--> typed tree --differential--> df
          --canon--> G with df = tr(Gᵀ dX) --simplify--> G --layout--> answer
 """
-import numpy as np
-
 from . import expr as E
 from . import shapes as S
 from .canon import gradient_terms
 from .differential import differentiate
 from .errors import MatcalcError, ShapeError, UnsupportedError
-from .evaluate import evaluate_tree, internal, to_user, value_kind
 from .parse import parse_raw
 from .printing import to_latex, to_text
 from .simplify import add, is_symmetric, simplify, tidy, transpose, hadamard
@@ -36,6 +33,7 @@ def parse(text, symbols=None):
 
 def _bind(symbols, values, text=None):
     """Declarations with concrete sizes from the values, and the size names they bind."""
+    from .evaluate import value_kind
     sizes = {}
     decls = {}
     for name, v in values.items():
@@ -83,6 +81,7 @@ def _substitute_sizes(raw, sizes):
 
 def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
+    from .evaluate import evaluate_tree, internal, to_user
     values = dict(values or {})
     decls, sizes = _bind(symbols, values)
     if isinstance(expr, str):
@@ -101,6 +100,7 @@ def evaluate(expr, values, symbols=None):
 
 def _check_values(tree, syms, env, sizes):
     """Values must fit the tree's symbols (for trees typed elsewhere)."""
+    import numpy as np
     for name, s in syms.items():
         v = env[name]
         shape = (1, 1) if not isinstance(v, np.ndarray) else v.shape
@@ -164,6 +164,9 @@ class Derivative:
         return self.expr.shape
 
     def evaluate(self, values):
+        """The NumPy value of the derivative at the given values (CONTRACT §3 shapes)."""
+        import numpy as np
+        from .evaluate import evaluate_tree, internal, to_user
         values = dict(values)
         env, sizes = {}, {}
         for n, s in self._symbols.items():

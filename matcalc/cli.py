@@ -1,0 +1,124 @@
+"""The command line, thin over the API: ``main(argv) -> int``.
+
+    matcalc diff "tr(X^T A X)" --wrt X [--let A=symmetric] [--steps] [--latex]
+                 [--layout numerator] [--symmetric cookbook] [--check]
+    matcalc hessian "x^T A x" --wrt x
+
+Errors in the input print one message with a caret under the offending text and exit
+with status 2; nothing prints a Python traceback.  NumPy is imported only for --check.
+"""
+import argparse
+import sys
+
+from .errors import MatcalcError
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"matcalc: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser():
+    p = _ArgParser(prog="matcalc", description="Symbolic matrix calculus: derivatives of matrix "
+                   "expressions, the way the textbooks do them.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", parser_class=_ArgParser)
+    for name, what in (("diff", "the derivative (gradient) of an expression"),
+                       ("hessian", "the Hessian of a scalar expression")):
+        c = sub.add_parser(name, help=what, description=what)
+        c.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
+        c.add_argument("--wrt", required=True, help="the variable")
+        c.add_argument("--let", action="append", default=[], metavar="NAME=KIND",
+                       help="declare a symbol's kind: scalar, vector, matrix, symmetric, diagonal, "
+                            "spd, with optional sizes, e.g. A=symmetric or X=matrix(m,n); repeatable")
+        c.add_argument("--steps", action="store_true", help="print the derivation")
+        c.add_argument("--latex", action="store_true", help="print LaTeX")
+        c.add_argument("--layout", default="gradient", choices=["gradient", "numerator", "denominator"],
+                       help="layout convention (default: gradient, the shape of the variable)")
+        c.add_argument("--symmetric", default=None, choices=["sym", "cookbook"],
+                       help="gradient convention for symmetric variables (default: sym)")
+        c.add_argument("--check", action="store_true",
+                       help="also compare with finite differences; exit 1 if they disagree")
+    return p
+
+
+def _declarations(lets):
+    out = {}
+    for item in lets:
+        if "=" not in item:
+            raise MatcalcError(f"--let takes NAME=KIND, got {item!r}")
+        name, kind = item.split("=", 1)
+        out[name.strip()] = kind.strip()
+    return out
+
+
+def _zero_note(d):
+    from .shapes import describe_shape
+    from . import expr as E
+    if isinstance(d.expr, E.Zero) or (isinstance(d.expr, E.Num) and d.expr.value == 0):
+        return f"  ({describe_shape(d.expr.shape) if not isinstance(d.expr, E.Num) else 'a scalar'} "\
+               f"of zeros: the expression does not depend on {d.wrt})"
+    return None
+
+
+def run(args, out):
+    from . import api
+    symbols = _declarations(args.let)
+    fn = api.hessian if args.command == "hessian" else api.diff
+    d = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
+           symmetric=args.symmetric)
+    if args.latex:
+        print(d.latex(), file=out)
+    else:
+        print(str(d), file=out)
+        note = _zero_note(d)
+        if note:
+            print(note, file=out)
+    if args.steps:
+        print(file=out)
+        for line in d.steps:
+            print("  " + line, file=out)
+    if args.check:
+        res = d.check()
+        if res.error is None:
+            print(f"check: could not evaluate: {res.note}", file=out)
+            return 1
+        verdict = "ok" if res.ok else "FAILED"
+        print(f"check: relative error {res.error:.2e} over {res.trials} random points: {verdict}", file=out)
+        return 0 if res.ok else 1
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = _parser()
+    args = p.parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(f"matcalc {__version__}")
+        return 0
+    if args.command is None:
+        p.print_help(sys.stderr)
+        return 2
+    try:
+        return run(args, sys.stdout)
+    except MatcalcError as e:
+        if e.text is None and e.span is not None:
+            e.text = args.expr
+        print(e.render(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except RecursionError:
+        print("matcalc: the expression is nested too deeply", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - the user never sees a traceback
+        print(f"matcalc: internal error ({type(e).__name__}: {e}); please report it with the input",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
