@@ -12,7 +12,7 @@ from .differential import differentiate
 from .errors import MatcalcError, ShapeError, UnsupportedError
 from .parse import parse_raw
 from .printing import to_latex, to_text
-from .simplify import add, is_symmetric, simplify, tidy, transpose, hadamard
+from .simplify import is_symmetric, simplify, tidy, transpose
 
 LAYOUTS = ("gradient", "numerator", "denominator")
 
@@ -33,7 +33,7 @@ def parse(text, symbols=None):
 
 def _bind(symbols, values, text=None):
     """Declarations with concrete sizes from the values, and the size names they bind."""
-    from .evaluate import value_kind
+    from .numeric import value_kind
     sizes = {}
     decls = {}
     for name, v in values.items():
@@ -81,7 +81,7 @@ def _substitute_sizes(raw, sizes):
 
 def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
-    from .evaluate import evaluate_tree, internal, to_user
+    from .numeric import evaluate_tree, internal, to_user
     values = dict(values or {})
     decls, sizes = _bind(symbols, values)
     if isinstance(expr, str):
@@ -166,7 +166,7 @@ class Derivative:
     def evaluate(self, values):
         """The NumPy value of the derivative at the given values (CONTRACT §3 shapes)."""
         import numpy as np
-        from .evaluate import evaluate_tree, internal, to_user
+        from .numeric import evaluate_tree, internal, to_user
         values = dict(values)
         env, sizes = {}, {}
         for n, s in self._symbols.items():
@@ -192,17 +192,16 @@ class Derivative:
 
 def _project(G, var, symmetric):
     """The gradient along the variable's own space (CONTRACT §2)."""
+    half = E.Num(E.Fraction(1, 2))
     if var.kind in ("symmetric", "spd"):
-        if is_symmetric(G):
-            S_ = G
-        else:
-            S_ = add((E.Mul((E.Num(E.Fraction(1, 2)), G)), E.Mul((E.Num(E.Fraction(1, 2)), transpose(G)))), G.shape)
+        # sym(G) = (G + Gᵀ)/2, which is G itself when G is symmetric
+        S_ = G if is_symmetric(G) else simplify(E.Add((E.Mul((half, G)), E.Mul((half, transpose(G))))))
         if symmetric == "cookbook":
-            diag = hadamard((E.Identity(var.rows), S_), G.shape)
-            return add((E.Mul((E.Num(2), S_)), E.Mul((E.MINUS_ONE, diag))), G.shape)
+            # the Matrix Cookbook's 2 S − I ∘ S
+            return simplify(E.Add((E.Mul((E.Num(2), S_)), E.Mul((E.MINUS_ONE, E.Hadamard((E.Identity(var.rows), S_)))))))
         return S_
     if var.kind == "diagonal":
-        return hadamard((E.Identity(var.rows), G), G.shape)
+        return simplify(E.Hadamard((E.Identity(var.rows), G)))
     return G
 
 

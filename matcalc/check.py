@@ -8,7 +8,7 @@ The same function serves the tests and ``matcalc diff --check``.
 import numpy as np
 
 from . import expr as E
-from .evaluate import evaluate_tree, internal
+from .numeric import evaluate_tree, internal
 
 DEFAULT_SIZES = (3, 4, 5, 2, 6, 7, 3, 4)
 

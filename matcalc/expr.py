@@ -75,7 +75,7 @@ class Expr:
     (sub-expressions) are the fields named in ``children`` (a tuple field counts as
     a list of children)."""
 
-    __slots__ = ("_h", "_shape", "span")
+    __slots__ = ("_h", "_shape", "_args", "_scalar", "span")
     fields = ()
 
     def key(self):
@@ -117,7 +117,11 @@ class Expr:
 
     @property
     def args(self):
-        """The child expressions, in order."""
+        """The child expressions, in order (computed once)."""
+        try:
+            return self._args
+        except AttributeError:
+            pass
         out = []
         for f in self.fields:
             v = getattr(self, f)
@@ -125,7 +129,9 @@ class Expr:
                 out.append(v)
             elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
                 out.extend(v)
-        return tuple(out)
+        out = tuple(out)
+        self._args = out
+        return out
 
     def rebuild(self, args):
         """The same node over new children (inverse of ``args``)."""
@@ -152,7 +158,11 @@ class Expr:
 
     @property
     def is_scalar(self):
-        return is_scalar_shape(self.shape)
+        try:
+            return self._scalar
+        except AttributeError:
+            r = self._scalar = is_scalar_shape(self.shape)
+            return r
 
     def _compute_shape(self):  # pragma: no cover - every node defines it
         raise NotImplementedError(type(self).__name__)

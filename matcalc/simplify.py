@@ -118,10 +118,24 @@ def is_symmetric(e):
 # ---------------------------------------------------------------------------- transpose
 
 
+_TRANSPOSES = {}
+
+
 def transpose(x):
-    """xᵀ pushed inward, for a canonical x."""
+    """xᵀ pushed inward, for a canonical x (cached: nodes are immutable)."""
     if x.is_scalar:
         return x
+    hit = _TRANSPOSES.get(id(x))
+    if hit is not None and hit[0] is x:
+        return hit[1]
+    out = _transpose(x)
+    if len(_TRANSPOSES) > 100_000:
+        _TRANSPOSES.clear()
+    _TRANSPOSES[id(x)] = (x, out)
+    return out
+
+
+def _transpose(x):
     t = type(x)
     if t is E.Sym:
         return x if x.kind in E.SYMMETRIC_KINDS else E.Transpose(x)
@@ -757,16 +771,11 @@ def simplify(e):
         memo[k] = (x, out)
         return out
 
-    return go(e)
+    out = go(e)
+    return _absorb_minus(out) if isinstance(out, E.Mul) else out
 
 
 # ---------------------------------------------------------------------------- tidy
-
-
-def _tcount(e):
-    """Transposes a reader sees in e."""
-    n = 1 if isinstance(e, E.Transpose) else 0
-    return n + sum(_tcount(a) for a in e.args)
 
 
 def _neg_count(t):
@@ -777,35 +786,35 @@ def tidy(e):
     """Presentation: transposes pulled out where shorter, minus signs moved into
     differences.  The value is unchanged."""
     memo = {}
+    tcount = {}
 
-    def go(x):
+    def tc(x):
+        """Transposes a reader sees in x."""
         k = id(x)
-        if k in memo:
-            return memo[k][1]
+        hit = tcount.get(k)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        n = (1 if isinstance(x, E.Transpose) else 0) + sum(tc(a) for a in x.args)
+        tcount[k] = (x, n)
+        return n
+
+    def go(x, pull_sums=True):
+        k = (id(x), pull_sums)
+        hit = memo.get(k)
+        if hit is not None and hit[0] is x:
+            return hit[1]
         args = x.args
         y = x.rebuild(tuple(go(a) for a in args)) if args else x
         if isinstance(y, E.Mul):
             y = _pull_runs(y)
-            y = _absorb_minus(y)
-        elif isinstance(y, E.Add) and not y.is_scalar:
-            alt = transpose(x)
-            alt_t = go_once(alt)
-            if _tcount(alt_t) + 1 < _tcount(y):
-                y = E.Transpose(alt_t)
+        elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
+            alt = go(transpose(x), False)
+            if tc(alt) + 1 < tc(y):
+                y = E.Transpose(alt)
         memo[k] = (x, y)
         return y
 
-    def go_once(x):
-        args = x.args
-        y = x.rebuild(tuple(go(a) for a in args)) if args else x
-        if isinstance(y, E.Mul):
-            y = _pull_runs(y)
-        return y
-
-    out = go(e)
-    if isinstance(out, E.Add):
-        out = _absorb_minus_sum(out)
-    return out
+    return go(e)
 
 
 def _pull_runs(m):
@@ -849,10 +858,6 @@ def _absorb_minus(m):
                 out = ([E.Num(-c)] if c != -1 else []) + items
                 return E.Mul(tuple(out)) if len(out) > 1 else out[0]
     return m
-
-
-def _absorb_minus_sum(a):
-    return a
 
 
 def _negate(t):
