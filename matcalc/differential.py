@@ -280,13 +280,13 @@ def differentiate(f, var, trace=None):
         elif isinstance(e, E.Diff):
             raise UnsupportedError("a differential inside the function")
         else:
-            rule = RULES.get(type(e))
-            if rule is None:
-                raise UnsupportedError(f"no differential rule for {type(e).__name__}")
             ds = [d(a) for a in e.args]
             if all(x is None for x in ds):
                 out = None
             else:
+                rule = RULES.get(type(e))
+                if rule is None:
+                    raise UnsupportedError(f"no differential rule for {type(e).__name__}")
                 out = rule.apply(e, ds)
                 if trace is not None and out is not None:
                     name, formula = rule_name(e)

@@ -152,11 +152,20 @@ def _transpose(x):
     if t is E.Commutation:
         return E.Commutation(x.n, x.m)
     if t is E.Mul:
+        # a canonical product stays canonical under transposition: its scalars stay in
+        # front and its chain reverses (no new cancellations appear)
         scal = [f for f in x.items if f.is_scalar]
         chain = [transpose(f) for f in reversed([f for f in x.items if not f.is_scalar])]
-        return mul(tuple(scal + chain), (x.shape[1], x.shape[0]))
+        if any(isinstance(f, E.Mul) or f.is_scalar for f in chain):
+            return mul(tuple(scal + chain), (x.shape[1], x.shape[0]))
+        return E.Mul(tuple(scal + chain))
     if t is E.Add:
-        return add(tuple(transpose(a) for a in x.items), (x.shape[1], x.shape[0]))
+        # transposition maps distinct terms to distinct terms and keeps their
+        # coefficients, so a canonical sum needs only its order restored
+        items = [transpose(a) for a in x.items]
+        if any(isinstance(a, E.Add) or is_zero(a) for a in items):
+            return add(tuple(items), (x.shape[1], x.shape[0]))
+        return E.Add(tuple(sorted(items, key=_term_key)))
     if t is E.Inverse:
         return inverse(transpose(x.arg))
     if t is E.MatPow:
