@@ -8,6 +8,7 @@ The pipeline, one module per arrow:
 from . import expr as E
 from . import shapes as S
 from .canon import gradient_terms
+from .jacobian import jacobian_expr
 from .differential import differentiate
 from .errors import MatcalcError, ShapeError, UnsupportedError
 from .parse import parse_raw
@@ -219,7 +220,7 @@ def _prepare(text, wrt, symbols, layout, symmetric):
     return f, syms, syms[wrt]
 
 
-def gradient_expr(f, var, symmetric=None):
+def gradient_expr(f, var, symmetric=None, project=True):
     """G with df = tr(Gᵀ dX), simplified and projected for structured variables."""
     df = differentiate(f, var)
     if df is None:
@@ -227,7 +228,30 @@ def gradient_expr(f, var, symmetric=None):
     terms = gradient_terms(df)
     raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
     G = simplify(raw)
-    return _project(G, var, symmetric)
+    return _project(G, var, symmetric) if project else G
+
+
+def _vec_size(x):
+    return E.size_mul(x.shape[0], x.shape[1])
+
+
+def structure_projector(var):
+    """P with vec(dX) = P vec(dX) for the variable's own space (None if unstructured):
+    (I + K)/2 for symmetric and spd, diag(vec I) for diagonal."""
+    if var.kind in ("symmetric", "spd"):
+        n = var.rows
+        return E.Mul((E.Num(E.Fraction(1, 2)), E.Add((E.Identity(E.size_mul(n, n)), E.Commutation(n, n)))))
+    if var.kind == "diagonal":
+        return E.DiagMat(E.Vec(E.Identity(var.rows)))
+    return None
+
+
+def jacobian_of(F, var):
+    """J with vec(dF) = J vec(dX), simplified (unprojected)."""
+    dF = differentiate(F, var)
+    if dF is None:
+        return E.Zero(_vec_size(F), _vec_size(var))
+    return simplify(jacobian_expr(dF, var))
 
 
 def derivative_wrt_scalar(f, var):
@@ -271,8 +295,12 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
         elif layout == "denominator" and var.shape[1] == 1:
             out = G
     else:
-        raise UnsupportedError(f"the Jacobian of a {('vector' if f.shape[1] == 1 else 'matrix')}-valued "
-                               f"function with respect to the {var.kind} {var.name}")
+        J = jacobian_of(f, var)
+        P = structure_projector(var)
+        if P is not None:
+            J = simplify(E.Mul((J, P)))
+        kind = "jacobian"
+        out = transpose(J) if layout == "denominator" else J
     return Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
                       declarations=symbols)
 
@@ -285,5 +313,15 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     if var.is_scalar:
         g = derivative_wrt_scalar(f, var)
         h = derivative_wrt_scalar(g, var)
-        return Derivative(expr, f, var, syms, tidy(h), "hessian", layout, declarations=symbols)
-    raise UnsupportedError(f"the Hessian with respect to the {var.kind} {var.name}")
+        d = Derivative(expr, f, var, syms, tidy(h), "hessian", layout, declarations=symbols)
+        d.gradient = g
+        return d
+    G = gradient_expr(f, var, project=False)
+    H = jacobian_of(G, var)
+    P = structure_projector(var)
+    if P is not None:
+        H = simplify(E.Mul((P, H, P)))
+    d = Derivative(expr, f, var, syms, tidy(H), "hessian", layout, symmetric=symmetric,
+                   declarations=symbols)
+    d.gradient = G
+    return d

@@ -226,6 +226,22 @@ def _merge_chain(chain):
     for f in chain:
         if isinstance(f, E.Identity) and (out or len(chain) > 1):
             continue
+        if out and isinstance(f, E.Kron) and isinstance(out[-1], E.Kron):
+            g = out[-1]
+            if len(g.items) == len(f.items) == 2 and all(
+                    a.shape[1] == b.shape[0] for a, b in zip(g.items, f.items)):
+                # mixed product: (A ⊗ B)(C ⊗ D) = AC ⊗ BD
+                prods = tuple(mul((a, b), (a.shape[0], b.shape[1])) for a, b in zip(g.items, f.items))
+                out[-1] = kron(prods, (g.shape[0], f.shape[1]))
+                continue
+        if out and isinstance(f, E.DiagMat) and isinstance(out[-1], E.DiagMat):
+            g = out.pop()                                # diag(a) diag(b) = diag(a ∘ b)
+            out.append(diagmat(hadamard((g.arg, f.arg), g.arg.shape)))
+            continue
+        if out and isinstance(f, E.Commutation) and isinstance(out[-1], E.Commutation) \
+                and (out[-1].m, out[-1].n) == (f.n, f.m):
+            out.pop()                                    # K(n,m) K(m,n) = I
+            continue
         if out:
             (bg, kg), (bf, kf) = _chain_base(out[-1]), _chain_base(f)
             if bg == bf and not (kg == 1 and kf == 1) and bg.shape[0] == bg.shape[1]:
@@ -532,6 +548,13 @@ def kron(items, shape):
             arrays.append(mul(tuple(ch), f.shape))
         else:
             arrays.append(f)
+    # I(1) ⊗ A = A;  I(m) ⊗ I(n) = I(mn)
+    arrays = [a for a in arrays if not (isinstance(a, E.Identity) and a.n == 1)] or [E.Identity(1)]
+    if all(isinstance(a, E.Identity) for a in arrays):
+        n = 1
+        for a in arrays:
+            n = E.size_mul(n, a.n)
+        arrays = [E.Identity(n)]
     core = arrays[0] if len(arrays) == 1 else E.Kron(tuple(arrays))
     return mul(tuple(scal) + (core,), shape) if scal else core
 
@@ -742,7 +765,7 @@ BUILDERS = {
     E.Diff: lambda e, a: e,
     E.Identity: lambda e, a: e,
     E.Zero: lambda e, a: e,
-    E.Commutation: lambda e, a: e,
+    E.Commutation: lambda e, a: E.Identity(e.shape[0]) if 1 in (e.m, e.n) else e,
     E.Fill: lambda e, a: fill(a[0], e.rows, e.cols),
     E.Add: lambda e, a: add(a, e.shape),
     E.Mul: lambda e, a: mul(a, e.shape),
