@@ -208,7 +208,7 @@ def _project(G, var, symmetric):
 
 def _prepare(text, wrt, symbols, layout, symmetric):
     if not isinstance(wrt, str) or not wrt.strip():
-        raise MatcalcError(f"wrt must be the name of a symbol, got {wrt!r}")
+        raise MatcalcError(f"wrt must be the name of a symbol (or a list of names), got {wrt!r}")
     wrt = wrt.strip()
     if not S._SIZE_RE.match(wrt) or wrt[0].isdigit() or wrt == "I":
         raise MatcalcError(f"wrt={wrt!r} is not a symbol name")
@@ -274,8 +274,17 @@ def derivative_wrt_scalar(f, var):
     return simplify(sub(df))
 
 
+def _several(fn, expr, wrt, **kw):
+    """A list of derivatives when wrt names several variables ("U,V" or ["U", "V"])."""
+    names = wrt.split(",") if isinstance(wrt, str) else list(wrt)
+    return [fn(expr, w.strip() if isinstance(w, str) else w, **kw) for w in names]
+
+
 def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
-    """The derivative of expr with respect to the symbol wrt (CONTRACT §2, §3)."""
+    """The derivative of expr with respect to the symbol wrt (CONTRACT §2, §3); a list
+    of derivatives when wrt is a list of symbols."""
+    if not isinstance(wrt, str) or "," in wrt:
+        return _several(diff, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if var.is_scalar:
         G = derivative_wrt_scalar(f, var)
@@ -306,7 +315,9 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
 
 
 def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
-    """The Hessian of a scalar expr with respect to wrt."""
+    """The Hessian of a scalar expr with respect to wrt (a list for several)."""
+    if not isinstance(wrt, str) or "," in wrt:
+        return _several(hessian, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if not f.is_scalar:
         raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar")

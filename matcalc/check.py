@@ -141,24 +141,40 @@ def _f_at(f, values, sizes):
         return np.asarray(evaluate_tree(f, env, sizes), dtype=float)
 
 
-def check(d, trials=3, seed=0, eps=1e-6, tol=1e-5, values=None):
-    """Worst relative error of d over `trials` random points and directions.
+def _vecF(a):
+    a = np.asarray(a, dtype=float)
+    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
 
-    For a gradient G: ⟨G, V⟩ against (f(X + hV) − f(X − hV)) / 2h; for a derivative
-    with respect to a scalar: F'(t) against the central difference of F."""
+
+def _project(a, var):
+    if var.kind in ("symmetric", "spd"):
+        return (a + a.T) / 2
+    if var.kind == "diagonal":
+        return np.diag(np.diag(a))
+    return a
+
+
+def check(d, trials=3, seed=0, eps=1e-6, tol=1e-5, values=None):
+    """Worst relative error of d over `trials` random points and directions V.
+
+    gradient G:      ⟨G, V⟩ against (f(X + hV) − f(X − hV)) / 2h
+    wrt a scalar:    F'(t) v against the central difference of F
+    Jacobian J:      J vec(V) against vec of the central difference of F
+    Hessian H:       H vec(V) against vec of the central difference of the gradient"""
     rng = np.random.default_rng(seed)
     var = d.var
     worst = 0.0
     done = 0
     attempts = 0
+    target = d.gradient if d.kind == "hessian" else d.f
     while done < trials and attempts < 10 * trials:
         attempts += 1
-        if values is not None and done == 0 and attempts == 1:
+        if values is not None and attempts == 1:
             vals = {k: np.asarray(v, dtype=float) if np.ndim(v) else float(v) for k, v in values.items()}
             sizes = {}
         else:
             vals, sizes = draw_values(d._symbols, d.f, rng)
-        f0 = _f_at(d.f, vals, sizes)
+        f0 = _f_at(target, vals, sizes)
         if not np.all(np.isfinite(f0)):
             continue
         V = direction(rng, var, vals[var.name])
@@ -167,7 +183,7 @@ def check(d, trials=3, seed=0, eps=1e-6, tol=1e-5, values=None):
         def shifted(s):
             v2 = dict(vals)
             v2[var.name] = vals[var.name] + s * h * V
-            return _f_at(d.f, v2, sizes)
+            return _f_at(target, v2, sizes)
 
         fd = (shifted(1) - shifted(-1)) / (2 * h)
         if not np.all(np.isfinite(fd)):
@@ -178,10 +194,14 @@ def check(d, trials=3, seed=0, eps=1e-6, tol=1e-5, values=None):
             if d.layout == "numerator" and G.ndim == 2 and np.ndim(vals[var.name]) == 2:
                 G = G.T
             got = float(np.sum(G.reshape(np.shape(V)) * V))
-        elif d.kind == "derivative":
+        elif d.kind == "derivative" or (d.kind == "hessian" and var.is_scalar):
             got = D.reshape(np.shape(fd)) * float(V) if np.ndim(fd) else float(np.sum(D)) * float(V)
         else:
-            raise ValueError(f"check does not handle {d.kind} yet")
+            J = D.reshape(-1, _vecF(V).size) if d.layout != "denominator" else D.reshape(_vecF(V).size, -1).T
+            got = J @ _vecF(V)
+            if d.kind == "hessian":
+                fd = _project(np.asarray(fd).reshape(np.shape(V)), var) if np.ndim(V) == 2 else fd
+            fd = _vecF(fd)
         fd = np.asarray(fd, dtype=float)
         got = np.asarray(got, dtype=float)
         scale = max(1.0, float(np.max(np.abs(fd))), float(np.max(np.abs(got))))

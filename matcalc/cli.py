@@ -29,7 +29,8 @@ def _parser():
                        ("hessian", "the Hessian of a scalar expression")):
         c = sub.add_parser(name, help=what, description=what)
         c.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
-        c.add_argument("--wrt", required=True, help="the variable")
+        c.add_argument("--wrt", required=True,
+                       help="the variable, or several separated by commas (one answer per line)")
         c.add_argument("--let", action="append", default=[], metavar="NAME=KIND",
                        help="declare a symbol's kind: scalar, vector, matrix, symmetric, diagonal, "
                             "spd, with optional sizes, e.g. A=symmetric or X=matrix(m,n); repeatable")
@@ -67,8 +68,15 @@ def run(args, out):
     from . import api
     symbols = _declarations(args.let)
     fn = api.hessian if args.command == "hessian" else api.diff
-    d = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
-           symmetric=args.symmetric)
+    result = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
+                symmetric=args.symmetric)
+    status = 0
+    for d in (result if isinstance(result, list) else [result]):
+        status = max(status, _show(d, args, out))
+    return status
+
+
+def _show(d, args, out):
     if args.latex:
         print(d.latex(), file=out)
     else:

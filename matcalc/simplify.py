@@ -319,10 +319,17 @@ def pow_num(b, p):
 
 
 def _flatten_add(items):
+    """Nested sums spliced in; c (a + b) too, as c a + c b, so that like terms meet
+    (the common coefficient is pulled out again at the end if it is still common)."""
     out = []
     for t in items:
         if isinstance(t, E.Add):
             out.extend(_flatten_add(t.items))
+        elif isinstance(t, E.Mul) and len(t.items) == 2 and isinstance(t.items[0], E.Num) \
+                and isinstance(t.items[1], E.Add):
+            c = t.items[0].value
+            out.extend(with_coef(c * split_coef(u)[0], split_coef(u)[1], t.shape)
+                       for u in _flatten_add(t.items[1].items))
         else:
             out.append(t)
     return out
