@@ -14,7 +14,7 @@ from . import expr as E
 from .errors import ParseError
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
-MAX_LENGTH = 200_000     # characters
+MAX_LENGTH = 20_000      # characters: longer input is refused (parsing alone would take seconds)
 
 
 def grammar_path():
@@ -93,6 +93,37 @@ class BarPostLex(PostLex):
 FUNC_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log"}
 
 
+class _Chain:
+    """An unparenthesized chain a + b + c (or a b c) while it is being parsed: items
+    are appended in place, and the n-ary node is built once, when something else takes
+    the chain as an operand (a parenthesized group is a node of its own)."""
+
+    __slots__ = ("cls", "items", "span")
+
+    def __init__(self, cls, items):
+        self.cls = cls
+        self.items = items
+        self.span = (items[0].span[0], items[-1].span[1])
+
+    def push(self, x):
+        self.items.append(x)
+        self.span = (self.span[0], x.span[1])
+        return self
+
+
+def _fin(x):
+    """The node of a finished chain (anything else unchanged)."""
+    if isinstance(x, _Chain):
+        node = x.cls(tuple(x.items))
+        node.span = x.span
+        d = 1 + max(_DEPTH.get(id(a), 0) for a in x.items)
+        if d > MAX_DEPTH:
+            raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
+        _DEPTH[id(node)] = d
+        return node
+    return x
+
+
 def _span_of(x):
     if isinstance(x, Token):
         return (x.start_pos, x.end_pos)
@@ -110,12 +141,8 @@ def _mk(node, *parts):
     return node
 
 
-# Per-parse bookkeeping, keyed by node id and cleared after each parse: the depth of
-# each node, and the Add/Mul nodes that the parser built from an unparenthesized chain
-# (so that a b c and a + b + c become one n-ary node, while a parenthesized group
-# stays a node of its own).
+# The depth of each node, keyed by node id and cleared after each parse.
 _DEPTH = {}
-_FLAT = set()
 
 
 def _size(tok):
@@ -255,11 +282,12 @@ class Build:
         return self._product(str(c[1]), c[0], c[2])
 
     def _product(self, op, a, b):
+        b = _fin(b)
         if op in ("*", "@", "·", "×"):
-            items = (a.items if isinstance(a, E.Mul) and id(a) in _FLAT else (a,)) + (b,)
-            node = _mk(E.Mul(items), a, b)
-            _FLAT.add(id(node))
-            return node
+            if isinstance(a, _Chain) and a.cls is E.Mul:
+                return a.push(b)
+            return _Chain(E.Mul, [_fin(a), b])
+        a = _fin(a)
         if op in (".*", "∘"):
             return _mk(E.Hadamard((a, b)), a, b)
         if op == "./":
@@ -271,18 +299,32 @@ class Build:
         raise AssertionError(op)  # pragma: no cover
 
     def add(self, c):
-        return self._sum(c[0], c[2])
+        return self._sum(c[0], _fin(c[2]))
 
     def sub(self, c):
-        b = c[2]
+        b = _fin(c[2])
         nb = _mk(E.Num(-b.value), c[1], b) if isinstance(b, E.Num) else _mk(E.Mul((_mk(E.Num(-1), c[1]), b)), c[1], b)
         return self._sum(c[0], nb)
 
     def _sum(self, a, b):
-        items = (a.items if isinstance(a, E.Add) and id(a) in _FLAT else (a,)) + (b,)
-        node = _mk(E.Add(items), a, b)
-        _FLAT.add(id(node))
-        return node
+        if isinstance(a, _Chain) and a.cls is E.Add:
+            return a.push(b)
+        return _Chain(E.Add, [_fin(a), b])
+
+
+def _finishing(method):
+    """Wrap a callback so that its operands are finished chains."""
+    def run(self, c):
+        return method(self, [_fin(x) for x in c])
+    run.__name__ = method.__name__
+    return run
+
+
+for _name in ("number", "symbol", "identity", "sized_identity", "size", "commutation", "group",
+              "bars", "norm", "call", "call_barred", "transpose", "inverse", "inverse_transpose",
+              "superscript", "power", "elempow", "neg"):
+    setattr(Build, _name, _finishing(getattr(Build, _name)))
+
 
 _PARSER = None
 
@@ -358,16 +400,16 @@ def parse_raw(text):
     if not isinstance(text, str):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ParseError(f"expression longer than {MAX_LENGTH} characters", (MAX_LENGTH, len(text)))
+        raise ParseError(f"the expression has {len(text)} characters; the limit is {MAX_LENGTH}",
+                         (MAX_LENGTH, len(text)))
     if not text.strip():
         raise ParseError("empty expression", (0, max(1, len(text))))
     try:
-        tree = _parser().parse(text)
+        tree = _fin(_parser().parse(text))
     except ParseError as err:
         raise err.with_text(text)
     except UnexpectedInput as err:
         raise _translate(err, text).with_text(text) from None
     finally:
         _DEPTH.clear()
-        _FLAT.clear()
     return tree

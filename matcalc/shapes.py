@@ -232,39 +232,50 @@ class Inference:
         self.unify(ra, rb, why)
         self.unify(ca, cb, why)
 
-    def _mul_item(self, group, f):
-        """Append factor f to the left-associated product `group` (a list), grouping a
-        1×1 chain into one scalar factor before a matrix that follows it."""
-        if self.is_scalar(f) or not group:
-            group.append(f)
-            return group
-        chain = [g for g in group if not self.is_scalar(g)]
-        if not chain:
-            group.append(f)
-            return group
-        left = E.Mul(tuple(group)) if len(group) > 1 else group[0]
-        if self.is_scalar(left):
-            left.span = _cover(group)
-            return [left, f]
-        last = chain[-1]
-        self.unify(last.shape[1], f.shape[0], lambda: self.error(
-            f"cannot multiply {self.shown(left)} by {self.shown(f)}: "
-            f"{E.size_str(self.named_shape(left)[1])} columns against "
-            f"{E.size_str(self.named_shape(f)[0])} rows", left, f))
-        group.append(f)
-        return group
-
     def t_Mul(self, n):
+        """Left-associated products: a 1×1 chain becomes one scalar factor before a
+        matrix that follows it (x^T y A is (x^T y) A)."""
         group = []
+        first = last = None          # the first and last non-scalar factors of the group
+
+        def push(f):
+            nonlocal group, first, last
+            if self.is_scalar(f):
+                group.append(f)
+                return
+            if first is None:
+                group.append(f)
+                first = last = f
+                return
+            if (self.find(first.shape[0]), self.find(last.shape[1])) == E.SCALAR:
+                left = E.Mul(tuple(group)) if len(group) > 1 else group[0]
+                left.span = _cover(group)
+                group = [left, f]
+                first = last = f
+                return
+            left = list(group)
+            self.unify(last.shape[1], f.shape[0], lambda: self._product_error(left, f))
+            group.append(f)
+            last = f
+
         for a in n.items:
             t = self.infer(a)
             if isinstance(t, E.Mul) and not (self.is_scalar(t) and any(
                     not self.is_scalar(x) for x in t.items)):
                 for x in t.items:
-                    group = self._mul_item(group, x)
+                    push(x)
             else:
-                group = self._mul_item(group, t)
+                push(t)
         return E.Mul(tuple(group)) if len(group) > 1 else group[0]
+
+    def _product_error(self, group, f):
+        left = E.Mul(tuple(group)) if len(group) > 1 else group[0]
+        left.span = _cover(group)
+        cols = E.size_str(self.named_shape(left)[1])
+        rows = E.size_str(self.named_shape(f)[0])
+        return self.error(f"cannot multiply {self.shown(left)} by {self.shown(f)}: "
+                          f"{cols} column{'s' if cols != '1' else ''} against {rows} "
+                          f"row{'s' if rows != '1' else ''}", left, f)
 
     def _elementwise(self, n, op_name, cls):
         items = [self.infer(a) for a in n.items]
