@@ -16,6 +16,7 @@ term of G; G = Σ of them.  Operations with no such identity raise UnsupportedEr
 """
 from . import expr as E
 from .errors import UnsupportedError
+from .simplify import simplify
 
 
 def _T(x):
@@ -67,6 +68,7 @@ def _adj_hadamard(e, W, i):
 
 
 def _adj_kron(e, W, i):
+    W = simplify(W)
     others = e.items[:i] + e.items[i + 1:]
     L = e.items[i]
     if isinstance(W, E.Fill):
@@ -101,16 +103,34 @@ def _adj_sum(e, W, i):
     return E.Fill(W, *L.shape)
 
 
-def _adj_vec(e, W, i):
-    L = e.arg
-    if isinstance(W, E.Vec) and W.arg.shape == L.shape:
+def _unvec(W, shape):
+    """M with vec(M) = W, where W is built from vec's (None when it is not)."""
+    if isinstance(W, E.Vec) and W.arg.shape == shape:
         return W.arg
     if isinstance(W, E.Fill):
-        return E.Fill(W.value, *L.shape)
+        return E.Fill(W.value, *shape)
+    if isinstance(W, E.Mul):
+        arrays = [f for f in W.items if not f.is_scalar]
+        if len(arrays) == 1:
+            inner = _unvec(arrays[0], shape)
+            if inner is not None:
+                return E.Mul(tuple(f for f in W.items if f.is_scalar) + (inner,))
+    if isinstance(W, E.Add):
+        parts = [_unvec(t, shape) for t in W.items]
+        if all(p is not None for p in parts):
+            return E.Add(tuple(parts))
+    return None
+
+
+def _adj_vec(e, W, i):
+    L = e.arg
     if L.shape[1] == 1:        # vec of a vector is the vector
         return W
-    raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
-                           "(it needs the inverse of vec)")
+    M = _unvec(simplify(W), L.shape)
+    if M is None:
+        raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
+                               "(it needs the inverse of vec)")
+    return M
 
 
 def _adj_diagmat(e, W, i):

@@ -399,6 +399,13 @@ def parse_raw(text):
     """The raw tree of text (Raw nodes not yet resolved by shape inference)."""
     if not isinstance(text, str):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
+    try:
+        return _parse(text)
+    except ParseError as err:
+        raise err.with_text(text)
+
+
+def _parse(text):
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the expression has {len(text)} characters; the limit is {MAX_LENGTH}",
                          (MAX_LENGTH, len(text)))
