@@ -273,9 +273,15 @@ class Inference:
         left.span = _cover(group)
         cols = E.size_str(self.named_shape(left)[1])
         rows = E.size_str(self.named_shape(f)[0])
+        hint = ""
+        last = group[-1]
+        if isinstance(last, E.Sym) and last.span and self.text[last.span[1]:].lstrip().startswith("("):
+            hint = (f"; {last.name} is not a function of the language (a symbol before "
+                    f"parentheses multiplies; the functions are tr, det, logdet, exp, log, sin, "
+                    f"cos, tanh, sqrt, sigmoid, softplus, abs, sum, norm, vec, diag, kron, inv)")
         return self.error(f"cannot multiply {self.shown(left)} by {self.shown(f)}: "
                           f"{cols} column{'s' if cols != '1' else ''} against {rows} "
-                          f"row{'s' if rows != '1' else ''}", left, f)
+                          f"row{'s' if rows != '1' else ''}{hint}", left, f)
 
     def _elementwise(self, n, op_name, cls):
         items = [self.infer(a) for a in n.items]
