@@ -75,8 +75,22 @@ class Expr:
     (sub-expressions) are the fields named in ``children`` (a tuple field counts as
     a list of children)."""
 
-    __slots__ = ("_h", "_shape", "_args", "_scalar", "span")
+    # shape, is_scalar and args are slots filled on first use by __getattr__ (which
+    # Python calls only while a slot is empty), so later reads are plain attribute reads.
+    __slots__ = ("_h", "shape", "is_scalar", "args", "span")
     fields = ()
+
+    def __getattr__(self, name):
+        if name == "shape":
+            v = self._compute_shape()
+        elif name == "is_scalar":
+            v = is_scalar_shape(self.shape)
+        elif name == "args":
+            v = self._compute_args()
+        else:
+            raise AttributeError(name)
+        object.__setattr__(self, name, v)
+        return v
 
     def key(self):
         return tuple(getattr(self, f) for f in self.fields)
@@ -115,13 +129,8 @@ class Expr:
     def _repr_latex_(self):
         return "$" + self.latex() + "$"
 
-    @property
-    def args(self):
-        """The child expressions, in order (computed once)."""
-        try:
-            return self._args
-        except AttributeError:
-            pass
+    def _compute_args(self):
+        """The child expressions, in order."""
         out = []
         for f in self.fields:
             v = getattr(self, f)
@@ -129,9 +138,7 @@ class Expr:
                 out.append(v)
             elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
                 out.extend(v)
-        out = tuple(out)
-        self._args = out
-        return out
+        return tuple(out)
 
     def rebuild(self, args):
         """The same node over new children (inverse of ``args``)."""
@@ -146,23 +153,6 @@ class Expr:
             else:
                 vals.append(v)
         return type(self)(*vals)
-
-    @property
-    def shape(self):
-        try:
-            return self._shape
-        except AttributeError:
-            s = self._compute_shape()
-            self._shape = s
-            return s
-
-    @property
-    def is_scalar(self):
-        try:
-            return self._scalar
-        except AttributeError:
-            r = self._scalar = is_scalar_shape(self.shape)
-            return r
 
     def _compute_shape(self):  # pragma: no cover - every node defines it
         raise NotImplementedError(type(self).__name__)
@@ -207,10 +197,7 @@ class Diff(Expr):
 
     def __init__(self, var):
         self.var = var
-
-    @property
-    def args(self):
-        return ()
+        self.args = ()
 
     def rebuild(self, args):
         return self

@@ -502,7 +502,11 @@ class Inference:
                 out = E.Commutation(sub(e.m), sub(e.n))
             else:
                 args = e.args
-                out = e.rebuild(tuple(fix(a) for a in args)) if args else e
+                new = tuple(fix(a) for a in args)
+                if all(a is b for a, b in zip(args, new)):
+                    memo[k] = e
+                    return e
+                out = e.rebuild(new)
             out.span = getattr(e, "span", None)
             memo[k] = out
             return out

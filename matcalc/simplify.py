@@ -843,7 +843,11 @@ def tidy(e):
         if hit is not None and hit[0] is x:
             return hit[1]
         args = x.args
-        y = x.rebuild(tuple(go(a) for a in args)) if args else x
+        if args:
+            new = tuple(go(a) for a in args)
+            y = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
+        else:
+            y = x
         if isinstance(y, E.Mul):
             y = _pull_runs(y)
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
