@@ -254,9 +254,16 @@ def _merge_chain(chain):
     return out
 
 
+_PLAIN_CHAIN = (E.Sym, E.Transpose, E.Diff, E.Add, E.Hadamard, E.Func, E.ElemPow, E.Vec, E.DiagVec,
+                E.Fill)
+
+
 def mul(items, shape):
     """A canonical product: [coefficient] + scalar factors (sorted, powers merged) + chain."""
     items = _flatten_mul(items)
+    if all(type(f) in _PLAIN_CHAIN and not f.is_scalar for f in items):
+        # nothing to merge, cancel or reorder: a chain of plain factors is canonical
+        return items[0] if len(items) == 1 else E.Mul(tuple(items))
     coef = Fraction(1)
     scal, chain = [], []
     for f in items:
