@@ -49,7 +49,7 @@ def _bind(symbols, values, text=None):
             elif dkind != "matrix":
                 dsizes = (dsizes[:1] * 2) if dsizes else []
             for dn, actual in zip(dsizes, shape if len(shape) == 2 else (shape[0] if shape else 1, 1)):
-                if isinstance(dn, str):
+                if isinstance(dn, str) and not isinstance(dn, E.SizeProd):
                     if sizes.get(dn, actual) != actual:
                         raise ShapeError(f"the value of {name} has shape {shape}, but the size {dn} "
                                          f"is {sizes[dn]} from another value")
@@ -210,7 +210,7 @@ def _prepare(text, wrt, symbols, layout, symmetric):
     if not isinstance(wrt, str) or not wrt.strip():
         raise MatcalcError(f"wrt must be the name of a symbol (or a list of names), got {wrt!r}")
     wrt = wrt.strip()
-    if not S._SIZE_RE.match(wrt) or wrt[0].isdigit() or wrt == "I":
+    if not S._NAME_RE.match(wrt) or wrt == "I":
         raise MatcalcError(f"wrt={wrt!r} is not a symbol name")
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")

@@ -15,7 +15,17 @@ from . import expr as E
 from .errors import ShapeError
 
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
-_SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
+
+
+def read_size(text):
+    """'n' -> 'n', '3' -> 3, 'm*n' -> the product of m and n."""
+    out = 1
+    for part in text.split("*"):
+        part = part.strip()
+        out = E.size_mul(out, int(part) if part.isdigit() else part)
+    return out
 
 # names handed to sizes that nothing names, in order of first appearance
 SIZE_NAMES = ("m", "n", "p", "q", "r", "s", "k", "l", "u", "v", "w")
@@ -43,7 +53,7 @@ def parse_declaration(name, decl):
             part = part.strip()
             if not _SIZE_RE.match(part):
                 raise ShapeError(f"bad size {part!r} in the declaration {name}={decl!r}")
-            sizes.append(int(part) if part.isdigit() else part)
+            sizes.append(read_size(part))
             if sizes[-1] == 0:
                 raise ShapeError(f"size 0 in the declaration {name}={decl!r}")
     want = {"scalar": (0,), "vector": (0, 1), "matrix": (0, 2)}.get(kind, (0, 1))
@@ -90,7 +100,8 @@ class Inference:
         for name, decl in (declarations or {}).items():
             kind, sizes = parse_declaration(name, decl)
             self.decls[name] = (kind, sizes)
-            self.user_names.update(s for s in sizes if isinstance(s, str))
+            for sz in sizes:
+                self.user_names.update(E.size_factors(sz)[1])
 
     # ------------------------------------------------------------------ sizes
 
