@@ -7,10 +7,10 @@
 import sys as _sys
 
 from .errors import MatcalcError, ParseError, ShapeError, UnsupportedError
-from .api import Derivative, diff, evaluate, hessian, parse
+from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse
 
-__all__ = ["diff", "hessian", "parse", "evaluate", "Derivative", "MatcalcError", "ParseError",
-           "ShapeError", "UnsupportedError"]
+__all__ = ["diff", "hessian", "parse", "evaluate", "compile", "from_sympy", "Derivative",
+           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError"]
 __version__ = "0.1.0"
 
 # the passes recurse over the tree; the parser caps nesting at 200 levels

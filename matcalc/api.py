@@ -185,6 +185,21 @@ class Derivative:
                 if np.ndim(values[self.wrt]) else float(np.asarray(out).reshape(-1)[0])
         return to_user(self.expr.shape, out)
 
+    def to_sympy(self):
+        """The SymPy matrix expression of the answer (MatrixSymbol, Trace, Inverse, ...)."""
+        from .interop import to_sympy
+        return to_sympy(self.expr)[0]
+
+    def to_code(self, target="numpy"):
+        """Python source of f_and_grad(...) (and hessian(...) for a Hessian) for the
+        target "numpy", "jax" or "torch"."""
+        from .codegen import generate
+        return generate(self, target=target)
+
+    def _repr_markdown_(self):
+        steps = "\n".join(f"    {line}" for line in self.steps)
+        return f"$${self.latex()}$$\n\n{steps}\n"
+
     def check(self, **kw):
         """Relative error of this derivative against central finite differences."""
         from .check import check
@@ -336,3 +351,16 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
                    declarations=symbols)
     d.gradient = G
     return d
+
+
+def from_sympy(expr):
+    """A matcalc expression tree from a SymPy matrix expression."""
+    from .interop import from_sympy as convert
+    return convert(expr)
+
+
+def compile(expr, wrt, symbols=None, target="numpy", hessian=False):  # noqa: A001
+    """The callable f_and_grad(**values) -> (value, derivative) generated for expr
+    (and, with hessian=True, returning the Hessian too)."""
+    from .codegen import compile_function
+    return compile_function(expr, wrt=wrt, symbols=symbols, target=target, hessian=hessian)

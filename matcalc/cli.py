@@ -25,6 +25,16 @@ def _parser():
                    "expressions, the way the textbooks do them.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_ArgParser)
+    sub.add_parser("rules", help="list every differential and identity rule the engine applies",
+                   description="every differential and identity rule the engine applies")
+    g = sub.add_parser("codegen", help="emit a Python function computing the value and the derivative",
+                       description="emit a Python function f_and_grad(...) (and hessian(...))")
+    g.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
+    g.add_argument("--wrt", required=True, help="the variable")
+    g.add_argument("--let", action="append", default=[], metavar="NAME=KIND",
+                   help="declare a symbol's kind, as for diff; repeatable")
+    g.add_argument("--target", default="numpy", choices=["numpy", "jax", "torch"])
+    g.add_argument("--hessian", action="store_true", help="also emit hessian(...)")
     for name, what in (("diff", "the derivative (gradient) of an expression"),
                        ("hessian", "the Hessian of a scalar expression")):
         c = sub.add_parser(name, help=what, description=what)
@@ -42,6 +52,9 @@ def _parser():
                        help="gradient convention for symmetric variables (default: sym)")
         c.add_argument("--check", action="store_true",
                        help="also compare with finite differences; exit 1 if they disagree")
+        c.add_argument("--json", action="store_true",
+                       help="print a JSON object: input, kinds and sizes, the derivative as text "
+                            "and LaTeX, the layout and the steps")
     return p
 
 
@@ -76,7 +89,26 @@ def run(args, out):
     return status
 
 
+def as_json(d):
+    """The machine-readable form of a derivative (for editors and other programs)."""
+    return {
+        "input": d.text,
+        "wrt": d.wrt,
+        "kind": d.kind,
+        "layout": d.layout,
+        "symbols": d.symbols,
+        "shape": [str(x) for x in d.shape],
+        "derivative": str(d),
+        "latex": d.latex(),
+        "steps": list(d.steps),
+    }
+
+
 def _show(d, args, out):
+    if args.json:
+        import json
+        print(json.dumps(as_json(d), ensure_ascii=False, indent=2), file=out)
+        return 0
     if args.latex:
         print(d.latex(), file=out)
     else:
@@ -110,15 +142,36 @@ def main(argv=None):
     if args.command is None:
         p.print_help(sys.stderr)
         return 2
+    if args.command == "rules":
+        from .rules import render
+        return _guarded(args, lambda: print(render()) or 0)
+    if args.command == "codegen":
+        return _guarded(args, lambda: _codegen(args))
+    return _guarded(args, lambda: run(args, sys.stdout))
+
+
+def _codegen(args):
+    from .codegen import generate_source
+    print(generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
+                          target=args.target, hessian=args.hessian))
+    return 0
+
+
+def _guarded(args, fn):
+    """Run fn, turning every error into one message (a caret for input errors)."""
     try:
-        return run(args, sys.stdout)
+        return fn()
     except MatcalcError as e:
         if e.text is None and e.span is not None:
-            e.text = args.expr
+            e.text = getattr(args, "expr", None)
         print(e.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:          # the reader went away (| head): not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RecursionError:
         print("matcalc: the expression is nested too deeply", file=sys.stderr)
         return 2

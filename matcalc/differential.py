@@ -244,7 +244,7 @@ RULES = {
     E.Trace: Rule("d-trace", "d tr(X) = tr(dX)", _trace),
     E.Sum: Rule("d-sum-entries", "d sum(X) = sum(dX)", _entry_sum),
     E.Norm: Rule("d-norm", "d‖X‖ = tr(Xᵀ dX) / ‖X‖", _norm),
-    E.SpecNorm: Rule("d-spectral-norm", "(unsupported)", _spec_norm),
+    E.SpecNorm: Rule("d-spectral-norm", "‖X‖₂: not differentiated (UnsupportedError)", _spec_norm),
     E.Vec: Rule("d-vec", "d vec(X) = vec(dX)", _vec),
     E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
     E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),

@@ -1,0 +1,39 @@
+"""The rule catalogue, generated from the rule tables themselves (so it cannot drift):
+the differential rules of ``differential.RULES`` and ``differential.FUNC_DERIVATIVES``,
+the trace identities of ``canon.IDENTITIES`` and the vec identities of
+``jacobian.VEC_IDENTITIES``."""
+from .canon import IDENTITIES
+from .differential import FUNC_DERIVATIVES, RULES
+from .jacobian import VEC_IDENTITIES
+
+
+def catalogue():
+    """[(section, [(name, formula), ...]), ...] in the order a derivation uses them."""
+    diff_rules, seen = [], set()
+    for rule in RULES.values():
+        if rule.name == "d-elementwise" or (rule.name, rule.formula) in seen:
+            continue
+        if rule.name == "d-const":
+            if "d-const" not in {n for n, _ in diff_rules}:
+                diff_rules.append(("d-const", "d(a) = 0 for a constant (number, I, K, 0)"))
+            continue
+        seen.add((rule.name, rule.formula))
+        diff_rules.append((rule.name, rule.formula))
+    for name, (formula, _) in FUNC_DERIVATIVES.items():
+        diff_rules.append((f"d-{name}", formula))
+    trace = [(n, f) for n, f, _ in IDENTITIES.values()]
+    vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]
+    dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
+    return [("differential rules (df from f)", dedup(diff_rules)),
+            ("trace identities (df = tr(Gᵀ dX) for a scalar f)", dedup(trace)),
+            ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec))]
+
+
+def render():
+    lines = []
+    for section, rows in catalogue():
+        lines.append(section)
+        width = max(len(n) for n, _ in rows)
+        lines.extend(f"  {n:<{width}}  {f}" for n, f in rows)
+        lines.append("")
+    return "\n".join(lines).rstrip()
