@@ -197,8 +197,7 @@ class Derivative:
         return generate(self, target=target)
 
     def _repr_markdown_(self):
-        steps = "\n".join(f"    {line}" for line in self.steps)
-        return f"$${self.latex()}$$\n\n{steps}\n"
+        return f"$${self.latex()}$$\n\n$$\n{self.steps.latex()}\n$$\n"
 
     def check(self, **kw):
         """Relative error of this derivative against central finite differences."""

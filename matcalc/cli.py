@@ -100,7 +100,7 @@ def as_json(d):
         "shape": [str(x) for x in d.shape],
         "derivative": str(d),
         "latex": d.latex(),
-        "steps": list(d.steps),
+        "steps": [str(s) for s in d.steps],
     }
 
 
@@ -118,8 +118,11 @@ def _show(d, args, out):
             print(note, file=out)
     if args.steps:
         print(file=out)
-        for line in d.steps:
-            print("  " + line, file=out)
+        if args.latex:
+            print(d.steps.latex(), file=out)
+        else:
+            for line in d.steps.text().splitlines():
+                print("  " + line, file=out)
     if args.check:
         res = d.check()
         if res.error is None:

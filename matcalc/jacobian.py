@@ -163,8 +163,8 @@ def _diagvec(j, e):
 VEC_IDENTITIES = {
     E.Add: ("linearity", "vec(A + B) = vec(A) + vec(B)", _add),
     E.Fill: ("broadcast", "vec(s 1) = 1 s", _fill),
-    E.Mul: ("vec of a product", "vec(P dX Q) = (Qᵀ ⊗ P) vec(dX)", _mul),
-    E.Transpose: ("commutation", "vec(dXᵀ) = K vec(dX)", _transpose),
+    E.Mul: ("vec of a product (001)", "vec(P dX Q) = (Qᵀ ⊗ P) vec(dX)", _mul),
+    E.Transpose: ("commutation (001)", "vec(dXᵀ) = K vec(dX)", _transpose),
     E.Hadamard: ("Hadamard", "vec(A ∘ dX) = diag(vec A) vec(dX)", _hadamard),
     E.Kron: ("Kronecker of vectors", "da ⊗ b = (I ⊗ b) da,  a ⊗ db = (a ⊗ I) db", _kron),
     E.Vec: ("vec", "vec(vec(dX)) = vec(dX)", _vec_node),

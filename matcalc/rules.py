@@ -18,7 +18,7 @@ def catalogue():
                 diff_rules.append(("d-const", "d(a) = 0 for a constant (number, I, K, 0)"))
             continue
         seen.add((rule.name, rule.formula))
-        diff_rules.append((rule.name, rule.formula))
+        diff_rules.append((rule.name, rule.formula + (f"   ({rule.seed})" if rule.seed else "")))
     for name, (formula, _) in FUNC_DERIVATIVES.items():
         diff_rules.append((f"d-{name}", formula))
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]

@@ -389,7 +389,9 @@ def _common_coef(terms, shape):
     """c A + c B = c (A + B) when every term has the same coefficient c ≠ ±1."""
     cs = [split_coef(t)[0] for t in terms]
     c = abs(cs[0])
-    if len(terms) > 1 and all(abs(x) == c for x in cs) and c != 1:
+    if all(x < 0 for x in cs):
+        c = -c                      # -A - B = -(A + B): the sign goes out with the factor
+    if len(terms) > 1 and all(abs(x) == abs(c) for x in cs) and c != 1:
         inner = [with_coef(x / c, split_coef(t)[1], shape) for x, t in zip(cs, terms)]
         inner.sort(key=_term_key)
         return E.Mul((E.Num(c), E.Add(tuple(inner))))
