@@ -234,9 +234,17 @@ def _prepare(text, wrt, symbols, layout, symmetric):
     return f, syms, syms[wrt]
 
 
+def _prepared(f):
+    """f as it is differentiated: simplified first when it holds Kronecker products, so
+    that mixed products and traces of them (tr(A ⊗ B) = tr(A) tr(B)) come out first."""
+    if E.contains(f, lambda n: isinstance(n, E.Kron)):
+        return simplify(f)
+    return f
+
+
 def gradient_expr(f, var, symmetric=None, project=True):
     """G with df = tr(Gᵀ dX), simplified and projected for structured variables."""
-    df = differentiate(f, var)
+    df = differentiate(_prepared(f), var)
     if df is None:
         return E.Zero(*var.shape) if not var.is_scalar else E.ZERO
     terms = gradient_terms(df)

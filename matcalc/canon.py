@@ -110,11 +110,34 @@ def _unvec(W, shape):
     if isinstance(W, E.Fill):
         return E.Fill(W.value, *shape)
     if isinstance(W, E.Mul):
+        scal = tuple(f for f in W.items if f.is_scalar)
         arrays = [f for f in W.items if not f.is_scalar]
         if len(arrays) == 1:
             inner = _unvec(arrays[0], shape)
             if inner is not None:
-                return E.Mul(tuple(f for f in W.items if f.is_scalar) + (inner,))
+                return E.Mul(scal + (inner,))
+        if len(arrays) >= 2:
+            # M with vec(M) = L vec(N), peeling L from the right: (P ⊗ Q) vec(N) = vec(Q N Pᵀ),
+            # K(m,n) vec(N) = vec(Nᵀ)
+            *front, last = arrays
+            op = front[-1]
+            rest = front[:-1]
+            if isinstance(op, E.Add):      # (L1 + L2) vec(N): one at a time
+                return _unvec(E.Add(tuple(E.Mul(scal + tuple(rest) + (o, last)) for o in op.items)),
+                              shape)
+            if isinstance(op, E.Kron) and len(op.items) == 2:
+                P, Q = op.items
+                N = _unvec(last, (Q.shape[1], P.shape[1]))
+                if N is not None:
+                    inner = E.Mul((Q, N, E.Transpose(P)))
+                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
+                        else E.Mul(scal + (inner,)) if scal else inner
+            if isinstance(op, E.Commutation):
+                N = _unvec(last, (op.m, op.n))
+                if N is not None:
+                    inner = E.Transpose(N)
+                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
+                        else E.Mul(scal + (inner,)) if scal else inner
     if isinstance(W, E.Add):
         parts = [_unvec(t, shape) for t in W.items]
         if all(p is not None for p in parts):

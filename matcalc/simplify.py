@@ -254,8 +254,7 @@ def _merge_chain(chain):
     return out
 
 
-_PLAIN_CHAIN = (E.Sym, E.Transpose, E.Diff, E.Add, E.Hadamard, E.Func, E.ElemPow, E.Vec, E.DiagVec,
-                E.Fill)
+_PLAIN_CHAIN = (E.Sym, E.Transpose, E.Diff, E.Add, E.Hadamard, E.Func, E.ElemPow, E.Vec, E.DiagVec)
 
 
 def mul(items, shape):
@@ -287,6 +286,13 @@ def mul(items, shape):
         else:
             powers[b] = p
             order.append(b)
+    # s^(2k) |s|^p = |s|^(2k + p): even powers meet the absolute value
+    for b in list(order):
+        if isinstance(b, E.Func) and b.name == "abs" and b.arg in powers:
+            p = powers[b.arg]
+            if p.denominator == 1 and p % 2 == 0:
+                powers[b] += p
+                powers[b.arg] = Fraction(0)
     scal = []
     for b in order:
         p = powers[b]
@@ -305,6 +311,16 @@ def mul(items, shape):
         chain = _merge_chain(chain)
         if not chain:
             chain = [E.Identity(shape[0])] if not E.is_scalar_shape(shape) else []
+        if len(chain) == 1 and isinstance(chain[0], E.Fill):
+            # c s 1 = (c s) 1: a broadcast scalar absorbs the scalars in front
+            inner = mul((E.Num(coef),) + tuple(scal) + (chain[0].value,), E.SCALAR)
+            return fill(inner, chain[0].rows, chain[0].cols)
+        if len(chain) == 2 and isinstance(chain[1], E.Fill) and chain[1].cols == 1 \
+                and chain[0].shape[0] == 1:
+            # vᵀ (s 1) = s sum(v)
+            v, ones = chain
+            total = entry_sum(v.arg if isinstance(v, E.Transpose) else v)
+            return mul((E.Num(coef),) + tuple(scal) + (ones.value, total), shape)
     out = ([E.Num(coef)] if coef != 1 or not (scal or chain) else []) + scal + chain
     if len(out) == 1:
         return out[0]
@@ -379,10 +395,52 @@ def add(items, shape):
     if len(terms) == 1:
         return with_coef(terms[0][0], terms[0][1], shape)
     terms = [with_coef(c, r, shape) for c, r in terms]
+    expanded = _expand_elementwise(terms, shape)
+    if expanded is not None:
+        return expanded
     terms = _factor(terms, shape)
     if len(terms) == 1:
         return terms[0]
     return _common_coef(terms, shape)
+
+
+def _size(e, memo=None):
+    """Nodes in e (a measure of how long it prints)."""
+    return 1 + sum(_size(a) for a in e.args)
+
+
+def _hadamard_with_sum(t):
+    """(scalars, Hadamard items, index of a sum among them) for s (A ∘ (B + C)), or None."""
+    c, scal, chain = factors(t)
+    if len(chain) == 1 and isinstance(chain[0], E.Hadamard):
+        items = chain[0].items
+        for i, a in enumerate(items):
+            if isinstance(a, E.Add):
+                return [E.Num(c)] + scal, items, i
+    return None
+
+
+def _expand_elementwise(terms, shape):
+    """A ∘ (B + C) + ... distributed, when collecting the expanded terms makes the sum
+    shorter (σ ∘ (1 − y) − y ∘ (1 − σ) = σ − y); None when it does not."""
+    if not any(_hadamard_with_sum(t) for t in terms):
+        return None
+    out = []
+    for t in terms:
+        h = _hadamard_with_sum(t)
+        if h is None:
+            out.append(t)
+            continue
+        scal, items, i = h
+        for u in items[i].items:
+            part = hadamard(items[:i] + (u,) + items[i + 1:], shape)
+            out.append(mul(tuple(scal) + (part,), shape))
+    if len(out) > 64:
+        return None
+    expanded = add(tuple(out), shape)
+    if _size(expanded) < sum(_size(t) for t in terms) + len(terms) - 1:
+        return expanded
+    return None
 
 
 def _common_coef(terms, shape):
@@ -470,21 +528,28 @@ def _factor(terms, shape):
 
 
 def hadamard(items, shape):
-    flat = []
-    for f in items:
-        flat.extend(f.items if isinstance(f, E.Hadamard) else (f,))
+    """A canonical elementwise product: scalars (and broadcast scalars) pulled out in front,
+    nested products flattened, equal bases merged into powers (a ∘ a⁻¹ = 1), (a ∘ b).^k
+    split, exp(a) ∘ (1 + exp(a)).^-1 = sigmoid(a), I ∘ M = M for a diagonal M."""
     scal, arrays = [], []
-    for f in flat:
+    work = list(items)
+    while work:
+        f = work.pop(0)
         if is_zero(f):
             return zero_of(shape)
         if f.is_scalar:
             scal.append(f)
         elif isinstance(f, E.Fill):
             scal.append(f.value)
-        elif isinstance(f, E.Mul) and any(g.is_scalar for g in f.items):
-            c, s, ch = factors(f)
-            scal.extend([E.Num(c)] + s)
-            arrays.append(mul(tuple(ch), f.shape))
+        elif isinstance(f, E.Hadamard):
+            work[:0] = list(f.items)
+        elif isinstance(f, E.Mul) and any(g.is_scalar for g in f.items) and not _atomic(f):
+            c, sc, ch = factors(f)
+            scal.extend([E.Num(c)] + sc)
+            work.insert(0, mul(tuple(ch), f.shape))
+        elif isinstance(f, E.ElemPow) and isinstance(f.base, E.Hadamard) and isinstance(f.exp, E.Num) \
+                and f.exp.value.denominator == 1:
+            work[:0] = [elempow(b, f.exp, f.shape) for b in f.base.items]   # (a ∘ b).^k = a.^k ∘ b.^k
         else:
             arrays.append(f)
     # equal factors merge into elementwise powers
@@ -507,9 +572,17 @@ def hadamard(items, shape):
         arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
     arrays = _logistic(arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
                        one=lambda t: isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
-    # I ∘ Aᵀ = I ∘ A: only the diagonal survives
+    # I ∘ Aᵀ = I ∘ A: only the diagonal survives;  I ∘ M = M for a diagonal M
     if any(isinstance(a, (E.Identity, E.DiagMat)) for a in arrays):
         arrays = [a.arg if isinstance(a, E.Transpose) else a for a in arrays]
+        if any(is_diagonal(a) and not isinstance(a, E.Identity) for a in arrays):
+            arrays = [a for a in arrays if not isinstance(a, E.Identity)]
+        elif len(arrays) == 2 and any(isinstance(a, E.Identity) for a in arrays):
+            other = next(a for a in arrays if not isinstance(a, E.Identity))
+            if isinstance(other, E.Add):        # I ∘ (A + B) = I ∘ A + I ∘ B
+                eye = next(a for a in arrays if isinstance(a, E.Identity))
+                core = add(tuple(hadamard((eye, t), shape) for t in other.items), shape)
+                return mul(tuple(scal) + (core,), shape) if scal else core
     # I ∘ diag(x) = diag(x);  I ∘ I = I
     if any(isinstance(a, E.DiagMat) for a in arrays):
         arrays = [a for a in arrays if not isinstance(a, E.Identity)]
@@ -546,6 +619,25 @@ def _logistic(fs, power, one):
             out.remove(exps[b.arg])
             out.append(E.Func("sigmoid", b.arg))
     return out
+
+
+def is_diagonal(e):
+    """Whether e is a diagonal matrix by its structure."""
+    t = type(e)
+    if t in (E.Identity, E.DiagMat):
+        return True
+    if t is E.Sym:
+        return e.kind == "diagonal"
+    if t in (E.Inverse, E.Transpose, E.MatPow):
+        return is_diagonal(e.arg)
+    if t is E.Mul:
+        chain = [f for f in e.items if not f.is_scalar]
+        return bool(chain) and all(is_diagonal(f) for f in chain)
+    if t is E.Add:
+        return all(is_diagonal(a) for a in e.items)
+    if t is E.Hadamard:
+        return any(is_diagonal(a) for a in e.items)
+    return False
 
 
 def kron(items, shape):
@@ -612,6 +704,8 @@ def trace(x):
 def entry_sum(x):
     if x.is_scalar:
         return x
+    if x.shape[0] == 1:
+        return entry_sum(transpose(x))           # the sum of a row is the sum of its column
     if is_zero(x):
         return E.ZERO
     if isinstance(x, (E.Transpose, E.Vec)):
@@ -653,6 +747,8 @@ def inverse(x):
         return x.arg
     if isinstance(x, E.MatPow):
         return matpow(inverse(x.arg), x.k)
+    if isinstance(x, E.DiagMat):
+        return diagmat(elempow(x.arg, E.MINUS_ONE, x.arg.shape))  # diag(v)⁻¹ = diag(v .^ -1)
     if isinstance(x, E.Identity):
         return x
     if isinstance(x, E.Mul) and not _atomic(x):
@@ -668,6 +764,8 @@ def matpow(x, k):
         return E.Identity(x.shape[0])
     if k == 1:
         return x
+    if isinstance(x, E.DiagMat):
+        return diagmat(elempow(x.arg, E.Num(k), x.arg.shape))     # diag(v)^k = diag(v .^ k)
     if isinstance(x, E.MatPow):
         return matpow(x.arg, x.k * k)
     if isinstance(x, E.Identity):
