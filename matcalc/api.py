@@ -87,7 +87,7 @@ def evaluate(expr, values, symbols=None):
     decls, sizes = _bind(symbols, values)
     if isinstance(expr, str):
         raw = _substitute_sizes(parse_raw(expr), sizes)
-        tree, syms = S.infer(raw, decls, expr)
+        tree, syms = S.infer(raw, decls, expr, reserved=set(sizes))
         text = expr
     else:
         tree, syms, text = expr, E.symbols_of(expr), None

@@ -534,12 +534,14 @@ def _cover(nodes):
     return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
 
-def infer(raw, declarations=None, text=None, extra_symbols=()):
+def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
     """(typed tree, {name: typed Sym}) for a raw tree.
 
     extra_symbols: names (like the variable of a derivative) to type even if they do
-    not occur in the expression."""
+    not occur in the expression; reserved: size names the inferred sizes must not take
+    (names that already mean something to the caller)."""
     inf = Inference(text, declarations)
+    inf.user_names.update(reserved)
     try:
         typed = inf.infer(raw)
         for name in extra_symbols:
