@@ -106,13 +106,45 @@ def _atomic(m):
 
 
 def is_symmetric(e):
-    """Whether e equals its transpose (structurally, after canonicalization)."""
+    """Whether e equals its transpose (structurally, after canonicalization; products
+    of sums are compared expanded, so Aᵀ C (A − y yᵀ C A) is seen to be symmetric)."""
     if e.is_scalar:
         return True
     r, c = e.shape
     if r != c:
         return False
-    return transpose(e) == e
+    if transpose(e) == e:
+        return True
+    x = expand(e)
+    return x is not None and transpose(x) == x
+
+
+def expand(e, limit=64):
+    """e with products distributed over sums (canonical), or None past `limit` terms."""
+    terms = _expand_terms(e, limit)
+    if terms is None:
+        return None
+    return add(tuple(terms), e.shape, factor=False) if len(terms) != 1 else terms[0]
+
+
+def _expand_terms(e, limit):
+    if isinstance(e, E.Add):
+        out = []
+        for t in e.items:
+            sub = _expand_terms(t, limit)
+            if sub is None or len(out) + len(sub) > limit:
+                return None
+            out.extend(sub)
+        return out
+    if isinstance(e, E.Mul) and not _atomic(e):
+        partial = [[]]
+        for f in e.items:
+            options = _expand_terms(f, limit) if isinstance(f, E.Add) else [f]
+            if options is None or len(partial) * len(options) > limit:
+                return None
+            partial = [p + [o] for p in partial for o in options]
+        return [mul(tuple(p), e.shape) for p in partial]
+    return [e]
 
 
 # ---------------------------------------------------------------------------- transpose
@@ -358,8 +390,9 @@ def _flatten_add(items):
     return out
 
 
-def add(items, shape):
-    """A canonical sum: flat, no zeros, like terms collected, common factors out, ordered."""
+def add(items, shape, factor=True):
+    """A canonical sum: flat, no zeros, like terms collected, common factors out (unless
+    factor=False), ordered."""
     items = _flatten_add(items)
     fills = []
     coefs, order = {}, []
@@ -395,6 +428,8 @@ def add(items, shape):
     if len(terms) == 1:
         return with_coef(terms[0][0], terms[0][1], shape)
     terms = [with_coef(c, r, shape) for c, r in terms]
+    if not factor:
+        return E.Add(tuple(sorted(terms, key=_term_key)))
     expanded = _expand_elementwise(terms, shape)
     if expanded is not None:
         return expanded
