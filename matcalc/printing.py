@@ -341,34 +341,251 @@ class _BareI(E.Identity):
 Printer.p__BareI = lambda self, e: ("I", ATOM)
 
 
+# LaTeX spellings of Greek letters typed as Unicode: the ones LaTeX has a command for,
+# and the capitals that look like Latin letters (LaTeX has no \Alpha) as upright Latin.
+_GREEK_CHAR = {c: "\\" + n for c, n in UNICODE_GREEK.items()}
+_GREEK_CHAR["ο"] = "o"  # LaTeX has no \omicron
+_GREEK_CHAR.update({"ϑ": "\\vartheta", "ϕ": "\\phi", "ϖ": "\\varpi", "ϱ": "\\varrho", "ϵ": "\\epsilon"})
+_GREEK_CHAR.update({c: f"\\mathrm{{{l}}}" for c, l in zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")})
+
+_LATEX_FUNCS = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tanh": "\\tanh",
+                "sigmoid": "\\sigma"}
+
+
+def _latex_number(v):
+    """A nonnegative Fraction in LaTeX and whether it is atomic: integers and decimal
+    fractions (0.1, 0.001) as numbers, 1e-12 as 10 to a power, other fractions as \\frac."""
+    if v.denominator == 1:
+        return str(v.numerator), True
+    d = v.denominator
+    while d % 10 == 0:
+        d //= 10
+    if d == 1:
+        s = format(v.numerator / v.denominator, ".15g")
+        if Fraction(s) == v:
+            if "e" in s:
+                mant, ex = s.split("e")
+                ex = str(int(ex))
+                if mant == "1":
+                    return f"10^{{{ex}}}", False
+                return f"{mant} \\times 10^{{{ex}}}", False
+            return s, True
+    return f"\\frac{{{v.numerator}}}{{{v.denominator}}}", False
+
+
 class LatexPrinter(Printer):
+    """LaTeX of a typed tree, for KaTeX and MathJax as much as for LaTeX itself.
+
+    Transpose is ``^{\\top}``, inverse ``^{-1}``, ``X^{-\\top}``, Hadamard product and
+    division ``\\odot`` and ``\\oslash``, elementwise power ``^{\\circ p}``, Kronecker
+    ``\\otimes``, determinant ``\\left|X\\right|``, norms ``\\left\\|x\\right\\|`` and
+    ``\\left\\|X\\right\\|_{F}``, scalar division ``\\frac``, sized identities ``I_{n}``
+    and commutation matrices ``K_{m,n}``.  Greek names are spelled as letters
+    (``Sigma`` → ``\\Sigma``, ``σ`` → ``\\sigma``) and trailing digits or an underscore
+    make a subscript (``A1`` → ``A_{1}``, ``w_2`` → ``w_{2}``).  Nothing is ever put
+    where TeX forbids it: no superscript on a superscript, no bare ``_`` or ``^``."""
+
     latex = True
 
+    def __call__(self, e):
+        # sigmoid prints as σ(x) unless σ already names a symbol of the expression
+        self._sigma_taken = any(n in ("sigma", "σ") for n in E.symbols_of(e))
+        return self.p(e)[0]
+
+    # ---- names and sizes
     def name(self, n):
-        m = re.match(r"^([A-Za-z\u0370-\u03FF]+?)(?:_?(\d+)|_([A-Za-z0-9]+))?$", n)
-        base, sub = (m.group(1), m.group(2) or m.group(3)) if m else (n, None)
-        if base in GREEK:
-            base = "\\" + base
-        elif all(c in UNICODE_GREEK for c in base):
-            base = "".join("\\" + UNICODE_GREEK[c] + " " for c in base).strip()
-        elif len(base) > 1:
-            base = f"\\mathit{{{base}}}"
-        return base + (f"_{{{sub}}}" if sub else "")
+        return _latex_name(n)
 
     def size(self, s):
         if isinstance(s, E.SizeProd):
-            return None
-        return str(s)
+            parts = ([str(s[0])] if s[0] != 1 else []) + [_latex_name(x) for x in s[1:]]
+            return " ".join(parts)
+        if isinstance(s, int):
+            return str(s)
+        return _latex_name(str(s))
 
-    def p_Hadamard(self, e):
-        return self._binary(e, ".*", "\\odot")
+    # ---- leaves
+    def p_Num(self, e):
+        v = e.value
+        s, atomic = _latex_number(abs(v))
+        if v < 0:
+            return "-" + s, NEG
+        return s, (ATOM if atomic else PROD)
+
+    def p_Identity(self, e):
+        return f"I_{{{self.size(e.n)}}}", ATOM
 
     p__BareI = lambda self, e: ("I", ATOM)  # noqa: E731
 
-    def p_Identity(self, e):
-        if isinstance(e.n, E.SizeProd):
-            return super().p_Identity(e)
-        return f"I_{{{e.n}}}", ATOM
+    def p_Zero(self, e):
+        return "\\mathbf{0}", ATOM
+
+    def p_Commutation(self, e):
+        return f"K_{{{self.size(e.m)},{self.size(e.n)}}}", ATOM
+
+    def p_Fill(self, e):
+        r, c = e.rows, e.cols
+        if c == 1:
+            ones = f"\\mathbf{{1}}_{{{self.size(r)}}}"
+        elif r == 1:
+            ones = f"\\mathbf{{1}}_{{{self.size(c)}}}^{{\\top}}"
+        else:
+            ones = f"\\mathbf{{1}}_{{{self.size(r)}\\times {self.size(c)}}}"
+        if isinstance(e.value, E.Num) and e.value.value == 1:
+            return ones, PROD
+        return self._juxt([self._factor(e.value), ones]), PROD
+
+    # ---- products and fractions
+    def _factor(self, f, alone=False):
+        """f as one factor of a product; alone: the whole numerator or denominator of
+        a \\frac, which needs no parenthesis."""
+        s, l = self.p(f)
+        if alone:
+            return s
+        if l < POST or isinstance(f, E.Mul) or s.startswith("-"):
+            return self.paren(s)
+        return s
+
+    @staticmethod
+    def _juxt(parts):
+        out = ""
+        for i, s in enumerate(parts):
+            if i == 0:
+                out = s
+            elif s[:1].isdigit():   # 2 \cdot 3^{x}, not 2 3^{x}
+                out += " \\cdot " + s
+            else:
+                out += " " + s
+        return out
+
+    def _side(self, coef, factors):
+        if not factors:
+            return str(coef)
+        alone = coef == 1 and len(factors) == 1
+        parts = ([str(coef)] if coef != 1 else []) + [self._factor(f, alone) for f in factors]
+        return self._juxt(parts)
+
+    def p_Mul(self, e):
+        coef = Fraction(1)
+        num, den = [], []
+        for f in e.items:
+            if isinstance(f, E.Num):
+                coef *= f.value
+            elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
+                den.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
+            else:
+                num.append(f)
+        sign = "-" if coef < 0 else ""
+        coef = abs(coef)
+        if den:
+            text = (f"\\frac{{{self._side(coef.numerator, num)}}}"
+                    f"{{{self._side(coef.denominator, den)}}}")
+        else:
+            parts = []
+            if coef != 1 or not num:
+                parts.append(_latex_number(coef)[0])
+            parts.extend(self._factor(f) for f in num)
+            text = self._juxt(parts)
+        return sign + text, (NEG if sign else PROD)
+
+    def _binary(self, e, op_text, op_latex):
+        # ⊙, ⊘ and ⊗ between products would read as binding tighter than the product:
+        # every operand that is itself a product-like expression is parenthesized
+        return f" {op_latex} ".join(self._operand(f) for f in e.items), PROD
+
+    def _operand(self, f):
+        s, l = self.p(f)
+        return self.paren(s) if (l <= PROD or isinstance(f, E.Mul)) else s
+
+    def p_Hadamard(self, e):
+        nums = [f for f in e.items
+                if not (isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num) and f.exp.value < 0)]
+        dens = [f for f in e.items if f not in nums]
+        if not (dens and nums):
+            return self._binary(e, ".*", "\\odot")
+        out = self._binary(E.Hadamard(tuple(nums)), ".*", "\\odot")[0] if len(nums) > 1 \
+            else self._operand(nums[0])
+        for d in dens:
+            base = d.base if d.exp.value == -1 else E.ElemPow(d.base, E.Num(-d.exp.value))
+            out = f"{out} \\oslash {self._operand(base)}"
+        return out, PROD
+
+    # ---- superscripts: a base that carries a superscript already is parenthesized
+    def _sup_base(self, x):
+        return self.wrap(x, ATOM)
+
+    def p_Transpose(self, e):
+        return f"{self._sup_base(e.arg)}^{{\\top}}", POST
+
+    def p_Inverse(self, e):
+        if isinstance(e.arg, E.Transpose):
+            return f"{self._sup_base(e.arg.arg)}^{{-\\top}}", POST
+        return f"{self._sup_base(e.arg)}^{{-1}}", POST
+
+    def p_MatPow(self, e):
+        return f"{self._sup_base(e.arg)}^{{{e.k}}}", POST
+
+    def p_Pow(self, e):
+        p = e.exp
+        if isinstance(p, E.Num) and p.value == Fraction(1, 2):
+            return f"\\sqrt{{{self.p(e.base)[0]}}}", ATOM
+        if isinstance(p, E.Num) and p.value < 0:
+            return self.p_Mul(E.Mul((e,)))          # \frac{1}{s^{k}}
+        return f"{self._sup_base(e.base)}^{{{self.p(p)[0]}}}", POST
+
+    def p_ElemPow(self, e):
+        return f"{self._sup_base(e.base)}^{{\\circ {self.p(e.exp)[0]}}}", POST
+
+    # ---- functions
+    def p_Norm(self, e):
+        s = self.p(e.arg)[0]
+        matrix = e.arg.shape[0] != 1 and e.arg.shape[1] != 1
+        return f"\\left\\|{s}\\right\\|" + ("_{F}" if matrix else ""), ATOM
+
+    def p_SpecNorm(self, e):
+        return f"\\left\\|{self.p(e.arg)[0]}\\right\\|_{{2}}", ATOM
+
+    def p_Func(self, e):
+        if e.name == "sqrt":
+            return f"\\sqrt{{{self.p(e.arg)[0]}}}", ATOM
+        if e.name == "abs":
+            return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
+        latex_name = _LATEX_FUNCS.get(e.name)
+        if e.name == "sigmoid" and getattr(self, "_sigma_taken", False):
+            latex_name = None
+        return self.call(e.name, e.arg, latex_name)
+
+
+def _latex_word(w, sub=False):
+    """One name or subscript without underscores: Greek spelled as letters, several
+    letters upright in a subscript (x_{\\mathrm{max}}) and as one italic word otherwise."""
+    if w in GREEK:
+        return "\\" + w
+    if all(c in _GREEK_CHAR for c in w):
+        return " ".join(_GREEK_CHAR[c] for c in w)
+    if len(w) == 1:
+        return w
+    if w.isascii() and w.isalpha() and sub and len(w) <= 2:
+        return w                                   # indices: x_{ij}
+    if w.isdigit():
+        return w
+    body = "".join(_GREEK_CHAR[c] + " " if c in _GREEK_CHAR else c for c in w).strip()
+    return f"\\mathrm{{{body}}}" if sub else f"\\mathit{{{body}}}"
+
+
+def _latex_name(n, sub=False):
+    """``A1`` → ``A_{1}``, ``w_2`` → ``w_{2}``, ``Sigma`` → ``\\Sigma``, ``x_a_b`` →
+    ``x_{a_{b}}``; a name with a doubled or trailing underscore is one italic word."""
+    if "_" in n:
+        base, rest = n.split("_", 1)
+        if not base or not rest or rest.startswith("_") or rest.endswith("_"):
+            body = "".join(_GREEK_CHAR[c] + " " if c in _GREEK_CHAR else c for c in n).strip()
+            return "\\mathit{" + body.replace("_", "\\_") + "}"
+        return f"{_latex_word(base, sub)}_{{{_latex_name(rest, True)}}}"
+    m = re.match(r"^(.*?\D)(\d+)$", n)
+    if m and not sub:
+        return f"{_latex_word(m.group(1))}_{{{m.group(2)}}}"
+    return _latex_word(n, sub)
 
 
 def to_text(e):

@@ -289,6 +289,35 @@ def _merge_chain(chain):
 _PLAIN_CHAIN = (E.Sym, E.Transpose, E.Diff, E.Add, E.Hadamard, E.Func, E.ElemPow, E.Vec, E.DiagVec)
 
 
+def _square(f):
+    return f.shape[0] == f.shape[1]
+
+
+def _cancel_into_inverses(chain):
+    """H (F G H)⁻¹ = (F G)⁻¹ and (F G H)⁻¹ F = (G H)⁻¹ when every factor is square
+    ((F G H)⁻¹ = H⁻¹ G⁻¹ F⁻¹)."""
+    changed = True
+    while changed:
+        changed = False
+        for i, f in enumerate(chain):
+            if not (isinstance(f, E.Inverse) and isinstance(f.arg, E.Mul)):
+                continue
+            inner = list(f.arg.items)
+            if any(g.is_scalar or not _square(g) for g in inner):
+                continue
+            if i > 0 and chain[i - 1] == inner[-1]:
+                rest = inner[:-1]
+                chain[i - 1:i + 1] = [inverse(rest[0] if len(rest) == 1 else E.Mul(tuple(rest)))]
+                changed = True
+                break
+            if i + 1 < len(chain) and chain[i + 1] == inner[0]:
+                rest = inner[1:]
+                chain[i:i + 2] = [inverse(rest[0] if len(rest) == 1 else E.Mul(tuple(rest)))]
+                changed = True
+                break
+    return chain
+
+
 def mul(items, shape):
     """A canonical product: [coefficient] + scalar factors (sorted, powers merged) + chain."""
     items = _flatten_mul(items)
@@ -341,6 +370,8 @@ def mul(items, shape):
     scal.sort(key=order_key)
     if chain:
         chain = _merge_chain(chain)
+        if any(isinstance(f, E.Inverse) for f in chain):
+            chain = _merge_chain(_cancel_into_inverses(chain))
         if not chain:
             chain = [E.Identity(shape[0])] if not E.is_scalar_shape(shape) else []
         if len(chain) == 1 and isinstance(chain[0], E.Fill):
