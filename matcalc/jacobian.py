@@ -119,7 +119,7 @@ def _transpose(j, e):
     JM = j.jac(M)
     if p == 1 or q == 1:
         return JM                                  # a vector and its transpose share vec
-    return E.Mul((E.Commutation(p, q), JM))        # vec(Mᵀ) = K(p,q) vec(M)
+    return E.Mul((commutation(p, q), JM))          # vec(Mᵀ) = K(p,q) vec(M)
 
 
 def _hadamard(j, e):
@@ -129,16 +129,47 @@ def _hadamard(j, e):
     return E.Mul((E.DiagMat(_vec(A)), j.jac(e.items[i])))   # vec(A ∘ M) = diag(vec A) vec(M)
 
 
+def _split(s):
+    """(first factor, the rest) of a product size, or None for a plain size."""
+    coef, names = E.size_factors(s)
+    parts = ([coef] if coef != 1 else []) + list(names)
+    if len(parts) < 2:
+        return None
+    rest = 1
+    for x in parts[1:]:
+        rest = E.size_mul(rest, x)
+    return parts[0], rest
+
+
+def commutation(m, n):
+    """K(m,n) with plain sizes only: K(a, bc) = (K(a,b) ⊗ I_c)(I_b ⊗ K(a,c)) and
+    K(bc, a) = (I_b ⊗ K(c,a))(K(b,a) ⊗ I_c) split product sizes."""
+    sn = _split(n)
+    if sn is not None:
+        b, c = sn
+        return E.Mul((E.Kron((commutation(m, b), E.Identity(c))), E.Kron((E.Identity(b), commutation(m, c)))))
+    sm = _split(m)
+    if sm is not None:
+        b, c = sm
+        return E.Mul((E.Kron((E.Identity(b), commutation(c, n))), E.Kron((commutation(b, n), E.Identity(c)))))
+    return E.Commutation(m, n)
+
+
 def _kron(j, e):
-    if len(e.items) != 2 or any(a.shape[1] != 1 for a in e.items):
-        raise UnsupportedError("the Jacobian through a Kronecker product of matrices "
-                               "(vectors are supported: d(a ⊗ b) = (I ⊗ b) da + (a ⊗ I) db)")
-    a, b = e.items
+    # vec(A ⊗ B) = (I_n ⊗ K(q,m) ⊗ I_p)(vec A ⊗ vec B) for A m×n, B p×q (Magnus &
+    # Neudecker, Theorem 3.10), so vec(A ⊗ dB) = L (vec A ⊗ I_pq) vec(dB) and
+    # vec(dA ⊗ B) = L (I_mn ⊗ vec B) vec(dA).  Longer products are taken two at a time.
+    items = e.items
+    A = items[0] if len(items) == 2 else E.Kron(items[:-1])
+    B = items[-1]
+    (m, n), (p, q) = A.shape, B.shape
+    L = E.Kron((E.Identity(n), commutation(q, m), E.Identity(p)))
     parts = []
-    if j.has(a):
-        parts.append(E.Mul((E.Kron((E.Identity(a.shape[0]), b)), j.jac(a))))   # vec(b daᵀ)
-    if j.has(b):
-        parts.append(E.Mul((E.Kron((a, E.Identity(b.shape[0]))), j.jac(b))))   # vec(db aᵀ)
+    if j.has(B):
+        parts.append(E.Mul((L, E.Kron((_vec(A), E.Identity(E.size_mul(p, q)))), j.jac(B))))
+    if j.has(A):
+        JA = j.jac(A) if A in e.items or not isinstance(A, E.Kron) else _kron(j, A)
+        parts.append(E.Mul((L, E.Kron((E.Identity(E.size_mul(m, n)), _vec(B))), JA)))
     return parts[0] if len(parts) == 1 else E.Add(tuple(parts))
 
 
@@ -166,7 +197,7 @@ VEC_IDENTITIES = {
     E.Mul: ("vec of a product (001)", "vec(P dX Q) = (Qᵀ ⊗ P) vec(dX)", _mul),
     E.Transpose: ("commutation (001)", "vec(dXᵀ) = K vec(dX)", _transpose),
     E.Hadamard: ("Hadamard", "vec(A ∘ dX) = diag(vec A) vec(dX)", _hadamard),
-    E.Kron: ("Kronecker of vectors", "da ⊗ b = (I ⊗ b) da,  a ⊗ db = (a ⊗ I) db", _kron),
+    E.Kron: ("Kronecker", "vec(A ⊗ dB) = (I ⊗ K ⊗ I)(vec A ⊗ I) vec(dB)", _kron),
     E.Vec: ("vec", "vec(vec(dX)) = vec(dX)", _vec_node),
     E.DiagMat: ("diag", "vec(diag(dx)) = diag(vec I) (1 ⊗ I) dx", _diagmat),
     E.DiagVec: ("diag", "diag(dX) = (1ᵀ ⊗ I) diag(vec I) vec(dX)", _diagvec),

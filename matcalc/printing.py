@@ -436,13 +436,16 @@ class LatexPrinter(Printer):
         return self._juxt([self._factor(e.value), ones]), PROD
 
     # ---- products and fractions
-    def _factor(self, f, alone=False):
-        """f as one factor of a product; alone: the whole numerator or denominator of
-        a \\frac, which needs no parenthesis."""
+    def _factor(self, f, alone=False, sole=False):
+        """f as one factor of a product.  alone: the whole numerator or denominator of
+        a \\frac, which needs no parenthesis; sole: the only factor besides a number,
+        where a scalar product (x^T y) needs none either."""
         s, l = self.p(f)
         if alone:
             return s
-        if l < POST or isinstance(f, E.Mul) or s.startswith("-"):
+        if isinstance(f, E.Mul) and sole and l == PROD:
+            return s
+        if l < POST or s.startswith("-") or isinstance(f, E.Mul):
             return self.paren(s)
         return s
 
@@ -462,7 +465,8 @@ class LatexPrinter(Printer):
         if not factors:
             return str(coef)
         alone = coef == 1 and len(factors) == 1
-        parts = ([str(coef)] if coef != 1 else []) + [self._factor(f, alone) for f in factors]
+        sole = len(factors) == 1
+        parts = ([str(coef)] if coef != 1 else []) + [self._factor(f, alone, sole) for f in factors]
         return self._juxt(parts)
 
     def p_Mul(self, e):
@@ -484,7 +488,7 @@ class LatexPrinter(Printer):
             parts = []
             if coef != 1 or not num:
                 parts.append(_latex_number(coef)[0])
-            parts.extend(self._factor(f) for f in num)
+            parts.extend(self._factor(f, sole=len(num) == 1) for f in num)
             text = self._juxt(parts)
         return sign + text, (NEG if sign else PROD)
 
@@ -565,7 +569,7 @@ def _latex_word(w, sub=False):
         return " ".join(_GREEK_CHAR[c] for c in w)
     if len(w) == 1:
         return w
-    if w.isascii() and w.isalpha() and sub and len(w) <= 2:
+    if w.isascii() and w.isalnum() and sub and len(w) <= 2:
         return w                                   # indices: x_{ij}
     if w.isdigit():
         return w

@@ -723,7 +723,7 @@ def kron(items, shape):
         else:
             arrays.append(f)
     # I(1) ⊗ A = A;  I(m) ⊗ I(n) = I(mn)
-    arrays = [a for a in arrays if not (isinstance(a, E.Identity) and a.n == 1)] or [E.Identity(1)]
+    arrays = [a for a in arrays if not (isinstance(a, E.Identity) and a.n == 1)] or [E.ONE]
     if all(isinstance(a, E.Identity) for a in arrays):
         n = 1
         for a in arrays:
@@ -943,7 +943,7 @@ BUILDERS = {
     E.Num: lambda e, a: e,
     E.Sym: lambda e, a: e,
     E.Diff: lambda e, a: e,
-    E.Identity: lambda e, a: e,
+    E.Identity: lambda e, a: E.ONE if e.n == 1 else e,
     E.Zero: lambda e, a: e,
     E.Commutation: lambda e, a: E.Identity(e.shape[0]) if 1 in (e.m, e.n) else e,
     E.Fill: lambda e, a: fill(a[0], e.rows, e.cols),

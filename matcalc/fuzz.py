@@ -1,0 +1,1674 @@
+"""The fuzzer: random well-typed expressions, each derivative checked against finite
+differences.
+
+    python -m matcalc.fuzz N [--seed S] [--depth D] [--jobs J] [-v] [--save FILE]
+
+For each of N random examples the generator draws a shape-typed expression over the
+whole input language (CONTRACT.md §1), random kinds for its symbols, a variable (a
+scalar, a vector or a matrix; plain, symmetric, spd or diagonal) and an operation
+(``diff`` or, for a scalar f, ``hessian``).  The example is *correct* when
+
+* the engine's derivative has the right shape, is finite, and agrees with central
+  finite differences of f (evaluated by ``matcalc.evaluate``) along a random direction
+  in the variable's own space (symmetric for symmetric/spd, diagonal for diagonal);
+* its printed form, read back by ``matcalc.evaluate(str(d), values, symbols=d.symbols)``,
+  gives the same numbers, and ``d.latex()`` does not fail;
+* f itself evaluates to what the generator meant (this module has its own NumPy
+  semantics for the trees it builds) and ``parse(str(parse(text)))`` evaluates equal.
+
+It is *unsupported* when the engine raises ``UnsupportedError``; anything else is
+*wrong* (a wrong value, shape or printed form) or *crashed* (another exception, a
+``ParseError``/``ShapeError`` on a well-typed input, a hang).  Every failure is shrunk to
+a small expression that still fails the same way.
+
+The last line printed is ``fuzz N: correct C, unsupported U, wrong W, crashed K``.
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+import numpy as np
+
+import matcalc
+from matcalc.errors import MatcalcError, UnsupportedError
+
+# ============================================================================ shapes
+#
+# A dimension is a sorted tuple of base sizes (ints): () is 1, (3,) is 3, (2, 3) is the
+# product 6 (from vec or ⊗).  A shape is (rows, cols); a scalar is ((), ()), a column
+# vector (d, ()), a row vector ((), d).
+
+SCALAR = ((), ())
+BASE_SIZES = (2, 3, 4, 5)
+
+
+def dsize(d):
+    p = 1
+    for x in d:
+        p *= x
+    return p
+
+
+def shape_size(shape):
+    return dsize(shape[0]), dsize(shape[1])
+
+
+def is_scalar(shape):
+    return shape[0] == () and shape[1] == ()
+
+
+def dim_mul(a, b):
+    return tuple(sorted(a + b))
+
+
+# ============================================================================ trees
+
+ATOM, POST, PROD, NEG, SUM = 5, 4, 3, 2, 1
+
+
+class Node:
+    """A node of a generated expression: op, children, shape, op attributes, and the
+    requirement its parent puts on its value (None, 'pos', 'inv', 'posdet')."""
+
+    __slots__ = ("op", "kids", "shape", "a", "req")
+
+    def __init__(self, op, kids=(), shape=SCALAR, req=None, **a):
+        self.op = op
+        self.kids = list(kids)
+        self.shape = shape
+        self.a = a
+        self.req = req
+
+    def copy(self, kids=None):
+        n = Node(self.op, self.kids if kids is None else kids, self.shape, self.req, **self.a)
+        return n
+
+    def walk(self, seen=None):
+        seen = set() if seen is None else seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
+        yield self
+        for k in self.kids:
+            yield from k.walk(seen)
+
+    def __repr__(self):
+        return f"<{self.op} {render(self)}>"
+
+
+def sym_names(tree):
+    return {n.a["name"] for n in tree.walk() if n.op == "sym"}
+
+
+def props_of(tree):
+    """name -> set of value requirements ('pos', 'inv', 'posdet') from its occurrences."""
+    out = collections.defaultdict(set)
+
+    def go(n, inherited):
+        req = n.req or inherited
+        if n.op == "sym":
+            if req:
+                out[n.a["name"]].add(req)
+            return
+        # a transpose passes its requirement down to a bare symbol
+        nxt = req if n.op == "T" else None
+        for k in n.kids:
+            go(k, nxt)
+    go(tree, None)
+    return out
+
+
+# ---------------------------------------------------------------------------- printing
+
+
+def _bar_content(t):
+    return f"({t})" if t.startswith("|") or t.endswith("|") else t
+
+
+def render(n):
+    return _render(n)[0]
+
+
+def _wrap(n, minprec):
+    t, p = _render(n)
+    if p < minprec:
+        return f"({t})"
+    return t
+
+
+def _wrap_post(n, spelling=""):
+    """The base of a postfix operator: an atom, or a postfix chain when allowed."""
+    t, p = _render(n)
+    if p == ATOM or (p == POST and n.a.get("chain")):
+        if spelling.startswith(".") and _ends_with_number(t):
+            return f"({t})"
+        return t
+    return f"({t})"
+
+
+_TAIL = re.compile(r"[A-Za-z0-9_.\u0370-\u03FF]+$")
+
+
+def _ends_with_number(t):
+    m = _TAIL.search(t)
+    return bool(m) and (m.group(0)[0].isdigit() or m.group(0)[0] == ".")
+
+
+def _exponent(n, p_text):
+    """Exponent text after ^ or .^: a number spelled p_text, or a scalar node."""
+    if p_text is not None:
+        return p_text
+    t, p = _render(n)
+    if n.op == "sym":
+        return t
+    return "(" + t + ")" if not n.a.get("brace") else "{" + t + "}"
+
+
+def _render(n):
+    t, p = _render_raw(n)
+    if n.a.get("paren") and p < ATOM:
+        return f"({t})", ATOM
+    return t, p
+
+
+def _render_raw(n):
+    op, k, a = n.op, n.kids, n.a
+    if op in ("sym", "num", "I", "In", "K"):
+        return a["text"] if "text" in a else a["name"], ATOM
+    if op == "add":
+        return f"{_wrap(k[0], SUM)} {a['sp']} {_wrap(k[1], NEG)}", SUM
+    if op == "neg":
+        t = _wrap(k[0], NEG)
+        return ("- " + t if t.startswith("-") else "-" + t), NEG
+    if op == "mul":
+        L, R = _wrap(k[0], PROD), _wrap(k[1], POST)
+        sp = a["sp"]
+        if sp == " " and (R[:1].isdigit() or R[:1] in ".-"):
+            sp = " * "
+        return f"{L}{sp}{R}", PROD
+    if op == "div":
+        return f"{_wrap(k[0], PROD)} / {_wrap(k[1], POST)}", PROD
+    if op in ("had", "ediv", "kron"):
+        sp = a["sp"]
+        if sp == "kron(":
+            return f"kron({render(k[0])}, {render(k[1])})", ATOM
+        L, R = _wrap(k[0], PROD), _wrap(k[1], POST)
+        if sp.strip() == sp and (_ends_with_number(L) or R[:1].isdigit() or R[:1] in ".-"):
+            sp = " " + sp + " "
+        return f"{L}{sp}{R}", PROD
+    if op in ("T", "inv", "invT"):
+        sp = a["sp"]
+        if sp == "inv(":
+            return f"inv({render(k[0])})", ATOM
+        return _wrap_post(k[0], sp) + sp, POST
+    if op == "det":
+        if a["sp"] == "|":
+            return f"|{_bar_content(render(k[0]))}|", ATOM
+        return f"det({render(k[0])})", ATOM
+    if op == "logdet":
+        t = render(k[0])
+        return {"logdet": f"logdet({t})", "log(det": f"log(det({t}))",
+                "log|": f"log|{_bar_content(t)}|", "log(|": f"log(|{_bar_content(t)}|)",
+                "ln(det": f"ln(det({t}))"}[a["sp"]], ATOM
+    if op == "tr":
+        return f"{a['sp']}({render(k[0])})", ATOM
+    if op in ("func", "sum", "vec", "diagm", "diagv"):
+        name = a.get("name", {"sum": "sum", "vec": "vec", "diagm": "diag", "diagv": "diag"}.get(op))
+        return f"{name}{a.get('space', '')}({render(k[0])})", ATOM
+    if op == "absbar":
+        return f"|{_bar_content(render(k[0]))}|", ATOM
+    if op == "mpow":
+        sp = a["sp"]
+        if sp in ("²", "³"):
+            return _wrap_post(k[0]) + sp, POST
+        return _wrap_post(k[0]) + sp.replace("k", str(a["k"])), POST
+    if op in ("spow", "epow"):
+        base = _wrap_post(k[0], ".^" if op == "epow" else "")
+        if a.get("ptext") in ("²", "³"):
+            return base + a["ptext"], POST
+        e = _exponent(k[1] if len(k) > 1 else None, a.get("ptext"))
+        caret = "^" if op == "spow" else a.get("sp", " .^ ")
+        if op == "epow" and caret.strip() == caret and _ends_with_number(base):
+            caret = " .^ "
+        return f"{base}{caret}{e}", POST
+    if op in ("norm", "specnorm"):
+        t = render(k[0])
+        form = a["form"]
+        if form == "call":
+            s = f"norm({t})"
+        else:
+            s = "||" + _bar_content(t) + "||" + {"bars": "", "bars2": "_2", "barsF": "_F"}[form]
+        if a.get("sq"):
+            return s + a["sq"], POST
+        return s, ATOM
+    raise AssertionError(op)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+def _commutation(m, n):
+    K = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            K[j + i * n, i + j * m] = 1.0
+    return K
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+MY_FUNCS = {"exp": np.exp, "log": np.log, "ln": np.log, "sin": np.sin, "cos": np.cos,
+            "tanh": np.tanh, "sqrt": np.sqrt, "sigmoid": _sigmoid,
+            "softplus": lambda x: np.logaddexp(0.0, x), "abs": np.abs}
+
+
+def _s(v):
+    if isinstance(v, np.ndarray):
+        assert v.size == 1, v.shape
+        return float(v.reshape(-1)[0])
+    return float(v)
+
+
+def _2d(v):
+    return v if isinstance(v, np.ndarray) else np.array([[float(v)]])
+
+
+def my_eval(n, env, memo=None):
+    """This module's own NumPy meaning of a generated tree (floats and 2-D arrays)."""
+    memo = {} if memo is None else memo
+    if id(n) in memo:
+        return memo[id(n)]
+    v = _my_eval(n, env, memo)
+    if is_scalar(n.shape):
+        v = _s(v)
+    memo[id(n)] = v
+    return v
+
+
+def _my_eval(n, env, memo):
+    op, a = n.op, n.a
+    ev = [my_eval(k, env, memo) for k in n.kids] if op not in ("spow", "epow") else None
+    rows, cols = shape_size(n.shape)
+    if op == "sym":
+        return env[a["name"]]
+    if op == "num":
+        return float(a["text"])
+    if op in ("I", "In"):
+        return np.eye(rows)
+    if op == "K":
+        return _commutation(a["m"], a["n"])
+    if op == "add":
+        return ev[0] + ev[1] if a["sp"] == "+" else ev[0] - ev[1]
+    if op == "neg":
+        return -ev[0]
+    if op == "mul":
+        x, y = ev
+        if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+            return x * y
+        if x.shape == (1, 1):
+            return float(x[0, 0]) * y
+        if y.shape == (1, 1):
+            return x * float(y[0, 0])
+        return x @ y
+    if op == "div":
+        return ev[0] / ev[1]
+    if op == "had":
+        return ev[0] * ev[1]
+    if op == "ediv":
+        return ev[0] / ev[1]
+    if op == "kron":
+        return np.kron(_2d(ev[0]), _2d(ev[1]))
+    if op == "T":
+        return ev[0].T if isinstance(ev[0], np.ndarray) else ev[0]
+    if op == "inv":
+        return np.linalg.inv(_2d(ev[0]))
+    if op == "invT":
+        return np.linalg.inv(_2d(ev[0]).T)
+    if op == "det":
+        return float(np.linalg.det(_2d(ev[0])))
+    if op == "logdet":
+        return float(np.log(np.linalg.det(_2d(ev[0]))))
+    if op == "tr":
+        return float(np.trace(_2d(ev[0])))
+    if op == "func":
+        return MY_FUNCS[a["name"]](ev[0])
+    if op == "absbar":
+        return abs(ev[0])
+    if op == "sum":
+        return float(np.sum(ev[0]))
+    if op in ("norm", "specnorm"):
+        x = _2d(ev[0])
+        v = float(np.linalg.norm(x, 2)) if op == "specnorm" else float(np.sqrt(np.sum(x * x)))
+        return v * v if a.get("sq") else v
+    if op == "vec":
+        return _2d(ev[0]).reshape((-1, 1), order="F")
+    if op == "diagm":
+        return np.diag(ev[0][:, 0])
+    if op == "diagv":
+        return np.diag(ev[0]).reshape(-1, 1).copy()
+    if op == "mpow":
+        return np.linalg.matrix_power(ev[0], a["k"])
+    if op in ("spow", "epow"):
+        base = my_eval(n.kids[0], env, memo)
+        p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo)
+        if op == "spow":
+            base = _s(base)
+            if float(p).is_integer():
+                return base ** int(p)
+            return base ** float(p)
+        return np.power(base, float(p)) if not float(p).is_integer() else base ** int(p) \
+            if int(p) >= 0 else 1.0 / base ** (-int(p))
+    raise AssertionError(op)
+
+
+# ============================================================================ the generator
+
+MAT_NAMES = ["A", "B", "C", "D", "F", "G", "H", "L", "M", "N", "P", "Q", "R", "S", "U", "V",
+             "W", "X", "Y", "Z", "K", "Sigma", "Σ", "A1", "W_1", "B2", "Omega", "Xt"]
+VEC_NAMES = ["x", "y", "z", "u", "v", "w", "a", "b", "mu", "w_2", "x1", "g", "h", "μ", "b0",
+             "y_1", "f", "s1"]
+SCA_NAMES = ["c", "s", "t", "alpha", "beta", "gamma", "λ", "σ", "eta", "rho", "tau", "c2", "kappa"]
+SIZE_NAMES = ["m", "n", "p", "q", "r"]
+NUMBERS = ["2", "0.5", "3", "1e-3", "1.5", "0.25", "10", "2.5e-1", "1", "0.1", "4.0", ".5"]
+
+T_SP = ["^T", "'", "ᵀ", ".T", "^{T}"]
+INV_SP = ["^-1", "^(-1)", "^{-1}", "⁻¹", "inv("]
+INVT_SP = ["^-T", "^{-T}", "^(-T)", "⁻ᵀ"]
+TR_SP = ["tr", "Tr", "trace", "tr "]
+SMOOTH = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "abs"]
+
+
+class Sym:
+    __slots__ = ("name", "kind", "shape")
+
+    def __init__(self, name, kind, shape):
+        self.name, self.kind, self.shape = name, kind, shape
+
+    def __repr__(self):
+        return f"Sym({self.name}, {self.kind}, {self.shape})"
+
+
+def _weighted(rng, table):
+    """table: list of (weight, value); returns a value."""
+    w = np.array([t[0] for t in table], dtype=float)
+    i = rng.choice(len(table), p=w / w.sum())
+    return table[i][1]
+
+
+class Gen:
+    """Draws typed trees for one example (one symbol table, one variable, one mode).
+
+    mode 'A': every symbol declared with concrete sizes; 'B': sizes declared by name
+    (I(n), K(m,n) name them too); 'C': sizes left to inference (only scalars and the
+    structured kinds are declared)."""
+
+    def __init__(self, rng, mode="A", pool=(3, 4), depth=4):
+        self.rng = rng
+        self.mode = mode
+        self.pool = tuple(pool)
+        self.depth = depth
+        self.syms = {}
+        self.var = None
+        self.size_names = {}
+        if mode == "B":
+            names = list(rng.permutation(SIZE_NAMES))
+            self.size_names = {s: names[i] for i, s in enumerate(self.pool)}
+        self.composite = mode != "C"
+
+    # ------------------------------------------------------------------ helpers
+    def r(self):
+        return self.rng.random()
+
+    def pick(self, seq):
+        return seq[int(self.rng.integers(len(seq)))]
+
+    def dim(self):
+        return (self.pick(self.pool),)
+
+    def size_text(self, d):
+        """How I(…)/K(…) name a dimension in this mode (None: cannot be named)."""
+        if self.mode == "B":
+            if len(d) == 1 and d[0] in self.size_names:
+                return self.size_names[d[0]]
+            return None
+        if self.mode == "C" and len(d) != 1:
+            return None
+        return str(dsize(d))
+
+    def fresh_name(self, kind):
+        lst = SCA_NAMES if kind == "scalar" else VEC_NAMES if kind == "vector" else MAT_NAMES
+        free = [n for n in lst if n not in self.syms]
+        if free and self.r() < 0.85:
+            return free[0] if self.r() < 0.5 else self.pick(free)
+        base = lst[0] if kind != "matrix" else "A"
+        i = 2
+        while f"{base}{i}" in self.syms or f"{base}{i}" in lst:
+            i += 1
+        return f"{base}{i}"
+
+    def new_sym(self, shape, req=None, kind=None):
+        R, C = shape
+        if kind is None:
+            if is_scalar(shape):
+                kind = "scalar"
+            elif C == ():
+                kind = "vector"
+            elif R == C:
+                table = [(45, "matrix"), (20, "symmetric"), (15, "spd"), (20, "diagonal")]
+                if req == "pos":
+                    table = table[:3]
+                if req == "posdet":
+                    table = [(25, "matrix"), (15, "symmetric"), (40, "spd"), (20, "diagonal")]
+                kind = _weighted(self.rng, table)
+            else:
+                kind = "matrix"
+        name = self.fresh_name("scalar" if kind == "scalar" else "vector" if kind == "vector" else "matrix")
+        self.syms[name] = Sym(name, kind, shape)
+        return name
+
+    @staticmethod
+    def compatible(sym, req):
+        return not (req == "pos" and sym.kind == "diagonal")
+
+    def symnode(self, name, req=None):
+        return Node("sym", (), self.syms[name].shape, req, name=name)
+
+    def pick_sym(self, shape, req=None):
+        var = self.syms.get(self.var)
+        if var is not None and var.shape == shape and self.compatible(var, req) and self.r() < 0.5:
+            return self.var
+        cands = [s.name for s in self.syms.values()
+                 if s.shape == shape and s.name != self.var and self.compatible(s, req)]
+        if cands and self.r() < 0.6:
+            return self.pick(cands)
+        return self.new_sym(shape, req)
+
+    def num(self, text=None):
+        return Node("num", (), SCALAR, text=text or self.pick(NUMBERS))
+
+    def identity(self, d, bare=False):
+        t = self.size_text(d)
+        if bare or t is None:
+            return Node("I", (), (d, d), text="I")
+        return Node("In", (), (d, d), text=f"I({t})")
+
+    def T(self, x, req=None):
+        R, C = x.shape
+        return Node("T", [x], (C, R), req, sp=self.pick(T_SP), chain=self.r() < 0.3)
+
+    def N(self, op, kids, shape, req=None, **a):
+        if self.r() < 0.03:
+            a["paren"] = True
+        return Node(op, kids, shape, req, **a)
+
+    def add(self, x, y, sp=None):
+        shape = x.shape if not is_scalar(x.shape) else y.shape
+        return self.N("add", [x, y], shape, sp=sp or ("+" if self.r() < 0.65 else "-"))
+
+    def mul(self, x, y, sp=None):
+        R = x.shape[0]
+        C = y.shape[1]
+        if is_scalar(x.shape):
+            R, C = y.shape
+        elif is_scalar(y.shape):
+            R, C = x.shape
+        sp = sp or _weighted(self.rng, [(6, " "), (2, " * "), (1, " @ ")])
+        return self.N("mul", [x, y], (R, C), sp=sp)
+
+    # ------------------------------------------------------------------ leaves
+    def leaf(self, shape, req=None):
+        R, C = shape
+        if is_scalar(shape):
+            var = self.syms.get(self.var)
+            if var is not None and var.kind == "scalar" and self.r() < 0.5:
+                return self.symnode(self.var, req)
+            if self.r() < 0.3:
+                return self.num()
+            return self.symnode(self.pick_sym(shape, req), req)
+        if R == ():
+            return self.T(self.leaf((C, ()), req), req)
+        var = self.syms.get(self.var)
+        if var is not None and var.shape == (C, R) and R != C and self.r() < 0.3 and C != ():
+            return self.T(self.symnode(self.var, req), req)
+        if R == C and req in (None, "inv", "posdet") and self.r() < 0.06:
+            return self.identity(R)
+        return self.symnode(self.pick_sym(shape, req), req)
+
+    # ------------------------------------------------------------------ dispatch
+    def gen(self, shape, d, req=None):
+        if req == "pos":
+            n = self.gen_pos_s(d) if is_scalar(shape) else self.gen_pos_a(shape, d)
+        elif req in ("inv", "posdet"):
+            n = self.gen_wc(shape, d, req)
+        elif is_scalar(shape):
+            n = self.gen_s(d)
+        else:
+            n = self.gen_a(shape, d)
+        assert n.shape == shape, (n.op, n.shape, shape)
+        if req and n.req is None:
+            n.req = req
+        return n
+
+    # ------------------------------------------------------------------ scalars
+    def gen_s(self, d):
+        if d <= 0 or self.r() < 0.12:
+            return self.leaf(SCALAR)
+        g, S, r = self.gen, SCALAR, self.r
+        d1 = d - 1
+        opts = [
+            (8, "add"), (2, "neg"), (5, "smul"), (4, "sdiv"), (11, "inner"), (10, "tr"),
+            (1, "tr1"), (3, "det"), (5, "logdet"), (6, "sum"), (7, "norm"), (0.3, "specnorm"),
+            (7, "func"), (5, "logsqrt"), (1, "absbar"), (4, "ipow"), (3, "fpow"), (1, "sympow"),
+            (1.5, "kron"), (1.5, "vecdot"),
+        ]
+        if self.mode != "C":
+            opts.append((0.5, "Kform"))
+        op = _weighted(self.rng, opts)
+        if op == "add":
+            return self.add(g(S, d1), g(S, d1))
+        if op == "neg":
+            return self.N("neg", [g(S, d1)], S)
+        if op == "smul":
+            return self.mul(g(S, d1), g(S, d1))
+        if op == "sdiv":
+            return self.N("div", [g(S, d1), g(S, d1, "pos")], S)
+        if op == "inner":
+            k = self.dim()
+            return self.mul(g(((), k), d1), g((k, ()), d1))
+        if op == "tr":
+            k = self.dim()
+            return self.N("tr", [g((k, k), d1)], S, sp=self.pick(TR_SP[:3]) if r() < 0.9 else "tr ")
+        if op == "tr1":
+            k = self.dim()
+            return self.N("tr", [self.mul(g(((), k), d1), g((k, ()), d1))], S, sp="tr")
+        if op == "det":
+            k = self.dim()
+            return self.N("det", [g((k, k), d1, "inv")], S, sp=self.pick(["det", "|"]))
+        if op == "logdet":
+            k = self.dim()
+            return self.N("logdet", [g((k, k), d1, "posdet")], S,
+                          sp=_weighted(self.rng, [(4, "logdet"), (2, "log(det"), (2, "log|"),
+                                                  (1, "log(|"), (1, "ln(det")]))
+        if op == "sum":
+            return self.N("sum", [g(self.any_shape(), d1)], S)
+        if op in ("norm", "specnorm"):
+            vec = r() < 0.5 or op == "specnorm" and r() < 0.3
+            shape = (self.dim(), ()) if vec else (self.dim(), self.dim())
+            if op == "specnorm":
+                shape = (self.dim(), self.dim())
+                form = self.pick(["bars2"])
+            elif vec:
+                form = self.pick(["bars", "bars2", "call"])
+            else:
+                form = self.pick(["bars", "barsF", "call"])
+            sq = self.pick([None, None, "^2", "²"]) if op == "norm" or r() < 0.5 else None
+            return self.N(op, [g(shape, d1)], S, form=form, sq=sq)
+        if op == "func":
+            name = self.pick(SMOOTH)
+            arg = g(S, min(d1, 2) if name == "exp" else d1)
+            return self.N("func", [arg], S, name=name, space=" " if r() < 0.1 else "")
+        if op == "logsqrt":
+            name = self.pick(["log", "sqrt", "log", "sqrt", "ln"])
+            return self.N("func", [g(S, d1, "pos")], S, name=name)
+        if op == "absbar":
+            return self.N("absbar", [g(S, d1)], S)
+        if op == "ipow":
+            k = self.pick([2, 2, 3, 4, 1, 0])
+            sp = self.pick(["^k", "^k", "^{k}", "^(k)"]) if k not in (2, 3) or r() < 0.7 else \
+                {2: "²", 3: "³"}[k]
+            return self.N("spow", [g(S, d1)], S, p=k,
+                          ptext=sp.replace("^", "").replace("k", str(k)) if sp[0] == "^" else sp)
+        if op == "fpow":
+            p, txt = self.pick([(0.5, "0.5"), (0.5, "(1/2)"), (-1.0, "-1"), (-2.0, "-2"), (1.5, "1.5"),
+                                (-0.5, "(-0.5)"), (-0.5, "{-0.5}"), (2.5, "2.5"), (-1.0, "(-1)")])
+            return self.N("spow", [g(S, d1, "pos")], S, p=p, ptext=txt)
+        if op == "sympow":
+            return self.N("spow", [g(S, min(d1, 1), "pos"), self.exponent_node()], S)
+        if op == "kron":
+            if r() < 0.5:
+                k1, k2 = self.dim(), self.dim()
+                return self.N("tr", [self.kron(g((k1, k1), d1 - 1 if d1 > 1 else 0),
+                                               g((k2, k2), d1 - 1 if d1 > 1 else 0))], S,
+                              sp=self.pick(TR_SP[:3]))
+            s1, s2 = self.any_shape(), self.any_shape()
+            return self.N("sum", [self.kron(g(s1, max(d1 - 1, 0)), g(s2, max(d1 - 1, 0)))], S)
+        if op == "vecdot":
+            sh = (self.dim(), self.dim())
+            v1 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
+            if r() < 0.5:
+                v2 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
+            else:
+                v2 = g((dim_mul(*sh), ()), max(d1 - 1, 0)) if self.composite else \
+                    self.N("vec", [g(sh, 0)], (dim_mul(*sh), ()))
+            return self.mul(self.T(v1), v2)
+        if op == "Kform":
+            m, n = self.dim(), self.dim()
+            K = self.Kmat(m, n)
+            left = self.T(self.N("vec", [g((n, m), max(d1 - 1, 0))], (dim_mul(m, n), ())))
+            right = self.N("vec", [g((m, n), max(d1 - 1, 0))], (dim_mul(m, n), ()))
+            return self.mul(self.mul(left, K), right)
+        raise AssertionError(op)
+
+    def Kmat(self, m, n):
+        tm, tn = self.size_text(m), self.size_text(n)
+        N = dim_mul(m, n)
+        return Node("K", (), (N, N), text=f"K({tm},{tn})", m=dsize(m), n=dsize(n))
+
+    def any_shape(self):
+        return _weighted(self.rng, [(3, (self.dim(), ())), (4, (self.dim(), self.dim())),
+                                    (1, ((), self.dim()))])
+
+    def exponent_node(self):
+        r = self.r()
+        if r < 0.5:
+            return self.leaf(SCALAR) if self.r() < 0.5 else self.symnode(self.pick_sym(SCALAR))
+        e = self.add(self.symnode(self.pick_sym(SCALAR)), self.num("1"))
+        e.a["brace"] = self.r() < 0.3
+        return e
+
+    def kron(self, x, y):
+        shape = (dim_mul(x.shape[0], y.shape[0]), dim_mul(x.shape[1], y.shape[1]))
+        return self.N("kron", [x, y], shape, sp=self.pick([" ⊗ ", " ⊗ ", "kron(", "⊗"]))
+
+    # ------------------------------------------------------------------ positive scalars
+    def gen_pos_s(self, d):
+        if d <= 0 or self.r() < 0.25:
+            n = self.leaf(SCALAR, "pos")
+            return n
+        g, S = self.gen, SCALAR
+        d1 = d - 1
+        op = _weighted(self.rng, [(3, "1+s2"), (2, "2+trig"), (1, "1+sigmoid"), (1, "softplus"),
+                                  (2, "exp"), (3, "1+norm2"), (1, "prod"), (1, "sum"), (1, "sqrt"),
+                                  (1, "det"), (1, "1+abs"), (1, "pow")])
+        one = self.num("1")
+        if op == "1+s2":
+            return self.add(one, self.N("spow", [g(S, d1)], S, p=2, ptext=self.pick(["2", "²"])), "+")
+        if op == "2+trig":
+            return self.add(self.num("2"), self.N("func", [g(S, d1)], S,
+                                                  name=self.pick(["sin", "cos", "tanh"])), "+")
+        if op == "1+sigmoid":
+            return self.add(one, self.N("func", [g(S, d1)], S, name="sigmoid"), "+")
+        if op == "softplus":
+            return self.add(self.num("0.5"), self.N("func", [g(S, d1)], S, name="softplus"), "+")
+        if op == "exp":
+            return self.N("func", [g(S, min(d1, 1))], S, name="exp")
+        if op == "1+norm2":
+            shape = self.any_shape()
+            return self.add(one, self.N("norm", [g(shape, d1)], S, form=self.pick(["bars", "call"]) if
+                                        shape[0] == () or shape[1] == () else self.pick(["barsF", "call"]),
+                                        sq=self.pick(["^2", "²"])), "+")
+        if op == "prod":
+            return self.mul(g(S, d1, "pos"), g(S, d1, "pos"))
+        if op == "sum":
+            return self.add(g(S, d1, "pos"), g(S, d1, "pos"), "+")
+        if op == "sqrt":
+            return self.N("func", [g(S, d1, "pos")], S, name="sqrt")
+        if op == "det":
+            k = self.dim()
+            return self.N("det", [g((k, k), d1, "posdet")], S, sp=self.pick(["det", "|"]))
+        if op == "1+abs":
+            return self.add(one, self.N("func", [g(S, d1)], S, name="abs"), "+")
+        if op == "pow":
+            return self.N("spow", [g(S, d1, "pos")], S, p=0.5, ptext="0.5")
+        raise AssertionError(op)
+
+    # ------------------------------------------------------------------ positive arrays
+    def gen_pos_a(self, shape, d):
+        if d <= 0 or self.r() < 0.25:
+            return self.leaf(shape, "pos")
+        g = self.gen
+        d1 = d - 1
+        R, C = shape
+        op = _weighted(self.rng, [(3, "1+MM"), (2, "1+M2"), (2, "2+trig"), (1, "1+sigmoid"),
+                                  (1, "softplus"), (2, "exp"), (1, "had"), (1, "add"), (1, "scale"),
+                                  (1, "T"), (1, "ediv"), (1, "1+abs")])
+        one = self.num("1")
+        if op == "1+MM":
+            M = g(shape, d1)
+            return self.add(one, self.N("had", [M, M], shape, sp=self.pick([" .* ", " ∘ "])), "+")
+        if op == "1+M2":
+            return self.add(one, self.N("epow", [g(shape, d1)], shape, p=2, ptext="2",
+                                        sp=self.pick([" .^ ", ".^"])), "+")
+        if op == "2+trig":
+            return self.add(self.num("2"), self.N("func", [g(shape, d1)], shape,
+                                                  name=self.pick(["sin", "cos", "tanh"])), "+")
+        if op == "1+sigmoid":
+            return self.add(one, self.N("func", [g(shape, d1)], shape, name="sigmoid"), "+")
+        if op == "softplus":
+            return self.add(self.num("0.5"), self.N("func", [g(shape, d1)], shape, name="softplus"), "+")
+        if op == "exp":
+            return self.N("func", [g(shape, min(d1, 1))], shape, name="exp")
+        if op == "had":
+            return self.N("had", [g(shape, d1, "pos"), g(shape, d1, "pos")], shape,
+                          sp=self.pick([" .* ", " ∘ "]))
+        if op == "add":
+            return self.add(g(shape, d1, "pos"), g(shape, d1, "pos"), "+")
+        if op == "scale":
+            return self.mul(g(SCALAR, d1, "pos"), g(shape, d1, "pos"))
+        if op == "T":
+            return self.T(g((C, R), d1, "pos"))
+        if op == "ediv":
+            return self.N("ediv", [g(shape, d1, "pos"), g(shape, d1, "pos")], shape, sp=" ./ ")
+        if op == "1+abs":
+            return self.add(one, self.N("func", [g(shape, d1)], shape, name="abs"), "+")
+        raise AssertionError(op)
+
+    # ------------------------------------------------------------------ well-conditioned
+    def gen_wc(self, shape, d, req):
+        R, C = shape
+        assert R == C
+        if d <= 0 or self.r() < 0.35:
+            return self.leaf(shape, req)
+        g = self.gen
+        d1 = d - 1
+        opts = [(4, "I+MtM"), (2, "S+MMt"), (1, "prod"), (1, "T"), (1, "inv"), (1, "scale"),
+                (1, "diag")]
+        if req == "inv":
+            opts += [(1, "neg"), (1, "sq")]
+        op = _weighted(self.rng, opts)
+        if op == "I+MtM":
+            k = self.dim() if self.r() < 0.7 else R
+            M = g((k, R), min(d1, 2))
+            MtM = self.mul(self.T(M), M)
+            c = self.num(self.pick(["0.1", "0.5", "1e-3", "0.2"]))
+            term = self.mul(c, MtM) if self.r() < 0.5 else self.mul(self.mul(c, self.T(M)), M)
+            I = self.identity(R, bare=self.r() < 0.5)
+            return self.add(I, term, "+") if self.r() < 0.7 else self.add(term, I, "+")
+        if op == "S+MMt":
+            k = self.dim()
+            M = g((R, k), min(d1, 2))
+            S = self.leaf(shape, "posdet")
+            return self.add(S, self.mul(M, self.T(M)), "+")
+        if op == "prod":
+            return self.mul(g(shape, d1, req), g(shape, d1, req))
+        if op == "T":
+            return self.T(g(shape, d1, req))
+        if op == "inv":
+            return self.N("inv", [g(shape, d1, req)], shape, sp=self.pick(INV_SP))
+        if op == "scale":
+            return self.mul(self.num(self.pick(["2", "0.5", "3"])), g(shape, d1, req))
+        if op == "diag":
+            return self.N("diagm", [g((R, ()), d1, "pos")], shape)
+        if op == "neg":
+            return self.N("neg", [g(shape, d1, "inv")], shape)
+        if op == "sq":
+            return self.N("mpow", [g(shape, d1, "inv")], shape, k=2, sp=self.pick(["^k", "²"]))
+        raise AssertionError(op)
+
+    # ------------------------------------------------------------------ arrays
+    def kron_splits(self, shape):
+        R, C = shape
+        out = set()
+        for R1 in set(_subsets(R)):
+            for C1 in set(_subsets(C)):
+                R2, C2 = _minus(R, R1), _minus(C, C1)
+                if (R1, C1) != ((), ()) and (R2, C2) != ((), ()):
+                    out.add(((R1, C1), (R2, C2)))
+        return sorted(out)
+
+    def gen_a(self, shape, d):
+        if d <= 0 or self.r() < 0.12:
+            return self.leaf(shape)
+        g, r = self.gen, self.r
+        d1 = d - 1
+        R, C = shape
+        sq, col, row = R == C, C == (), R == ()
+        opts = [(8, "add"), (2, "neg"), (11, "mul"), (5, "scale"), (2, "div"), (4, "had"),
+                (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast")]
+        splits = self.kron_splits(shape)
+        if splits:
+            opts.append((1.2, "kron"))
+        if sq:
+            opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"), (2, "addI")]
+        if col:
+            opts += [(2, "diagv"), (1.5, "vec")]
+            if self.mode != "C" and len(R) == 2:
+                opts.append((1.5, "Kvec"))
+        op = _weighted(self.rng, opts)
+        if op == "add":
+            return self.add(g(shape, d1), g(shape, d1))
+        if op == "neg":
+            return self.N("neg", [g(shape, d1)], shape)
+        if op == "mul":
+            k = self.dim() if r() < 0.85 else ()
+            if k == () and (R == () or C == ()):
+                k = self.dim()
+            return self.mul(g((R, k), d1), g((k, C), d1))
+        if op == "scale":
+            s, M = g(SCALAR, d1), g(shape, d1)
+            return self.mul(s, M) if r() < 0.7 else self.mul(M, s)
+        if op == "div":
+            return self.N("div", [g(shape, d1), g(SCALAR, d1, "pos")], shape)
+        if op == "had":
+            return self.N("had", [g(shape, d1), g(shape, d1)], shape,
+                          sp=self.pick([" .* ", " ∘ ", ".*"]))
+        if op == "ediv":
+            return self.N("ediv", [g(shape, d1), g(shape, d1, "pos")], shape, sp=self.pick([" ./ ", "./"]))
+        if op == "kron":
+            (s1, s2) = splits[int(self.rng.integers(len(splits)))]
+            return self.kron(g(s1, d1), g(s2, d1))
+        if op == "T":
+            return self.T(g((C, R), d1))
+        if op == "func":
+            name = self.pick(SMOOTH)
+            return self.N("func", [g(shape, min(d1, 2) if name == "exp" else d1)], shape, name=name,
+                          space=" " if r() < 0.1 else "")
+        if op == "logsqrt":
+            return self.N("func", [g(shape, d1, "pos")], shape, name=self.pick(["log", "sqrt", "ln"]))
+        if op == "epow":
+            if r() < 0.5:
+                p = self.pick([2, 3, 2, 1, 0])
+                return self.N("epow", [g(shape, d1)], shape, p=p,
+                              ptext=str(p) if r() < 0.8 else "{" + str(p) + "}",
+                              sp=self.pick([" .^ ", ".^"]))
+            if r() < 0.85:
+                p, txt = self.pick([(0.5, "0.5"), (-1.0, "-1"), (1.5, "1.5"), (-0.5, "(-0.5)"),
+                                    (-2.0, "-2"), (0.5, "(1/2)")])
+                return self.N("epow", [g(shape, d1, "pos")], shape, p=p, ptext=txt,
+                              sp=self.pick([" .^ ", ".^"]))
+            return self.N("epow", [g(shape, d1, "pos"), self.exponent_node()], shape,
+                          sp=self.pick([" .^ ", ".^"]))
+        if op == "bcast":
+            s, M = g(SCALAR, d1), g(shape, d1)
+            return self.add(s, M) if r() < 0.6 else self.add(M, s)
+        if op == "inv":
+            return self.N("inv", [g(shape, d1, "inv")], shape, sp=self.pick(INV_SP),
+                          chain=r() < 0.3)
+        if op == "invT":
+            return self.N("invT", [g(shape, d1, "inv")], shape, sp=self.pick(INVT_SP))
+        if op == "mpow":
+            k = int(self.pick([2, 2, 3, 4, 0, 1]))
+            sp = self.pick(["^k", "^k", "^{k}", "^(k)"])
+            if k in (2, 3) and r() < 0.3:
+                sp = {2: "²", 3: "³"}[k]
+            return self.N("mpow", [g(shape, d1)], shape, k=k, sp=sp)
+        if op == "diagm":
+            return self.N("diagm", [g((R, ()), d1)], shape)
+        if op == "addI":
+            I = self.identity(R, bare=r() < 0.6)
+            M = g(shape, d1)
+            return self.add(I, M) if r() < 0.5 else self.add(M, I)
+        if op == "diagv":
+            return self.N("diagv", [g((R, R), d1)], shape)
+        if op == "vec":
+            opts2 = [((R, ()), 1), (((), R), 1)]
+            if len(R) == 2:
+                opts2.append((((R[0],), (R[1],)), 3))
+            sh = _weighted(self.rng, [(w, s) for s, w in opts2])
+            return self.N("vec", [g(sh, d1)], shape)
+        if op == "Kvec":
+            m, n = (R[0],), (R[1],)
+            if r() < 0.5:
+                m, n = n, m
+            return self.mul(self.Kmat(m, n), self.N("vec", [g((m, n), d1)], (R, ())))
+        raise AssertionError(op)
+
+
+def _subsets(t):
+    out = [()]
+    for x in t:
+        out = out + [tuple(sorted(s + (x,))) for s in out]
+    return out
+
+
+def _minus(t, s):
+    t = list(t)
+    for x in s:
+        t.remove(x)
+    return tuple(t)
+
+
+# ============================================================================ examples
+
+
+class Example:
+    """One fuzz case: the text, its variable, declarations and the operation."""
+
+    def __init__(self, text, wrt, symbols, op="diff", shapes=None, props=None, tree=None,
+                 gen=None, mode="A"):
+        self.text = text
+        self.wrt = wrt
+        self.symbols = symbols          # declarations passed to matcalc
+        self.op = op                    # 'diff' or 'hessian'
+        self.shapes = shapes            # name -> (kind, (rows, cols)) concrete
+        self.props = props or {}        # name -> set of value requirements
+        self.tree = tree                # this module's tree (None for hand-written cases)
+        self.gen = gen
+        self.mode = mode
+
+    @classmethod
+    def from_text(cls, text, wrt, symbols, op="diff", needs=None):
+        """A hand-written case; every symbol declared with concrete sizes."""
+        shapes = {}
+        for name, decl in symbols.items():
+            m = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", decl)
+            kind = m.group(1)
+            sizes = [int(s) for s in m.group(2).split(",")] if m.group(2) else []
+            if kind == "scalar":
+                shape = (1, 1)
+            elif kind == "vector":
+                shape = (sizes[0], 1)
+            elif kind == "matrix":
+                shape = (sizes[0], sizes[1])
+            else:
+                shape = (sizes[0], sizes[0])
+            shapes[name] = (kind, shape)
+        props = {k: set([v] if isinstance(v, str) else v) for k, v in (needs or {}).items()}
+        return cls(text, wrt, dict(symbols), op, shapes, props)
+
+    def describe(self):
+        return {"expr": self.text, "wrt": self.wrt, "symbols": self.symbols, "op": self.op,
+                "needs": {k: sorted(v) for k, v in self.props.items() if v}}
+
+    def __repr__(self):
+        return f"Example({self.text!r}, wrt={self.wrt!r}, symbols={self.symbols!r}, op={self.op!r})"
+
+
+def _declaration(gen, sym):
+    kind, (R, C) = sym.kind, sym.shape
+    if kind == "scalar":
+        return "scalar"
+    mode = gen.mode
+    if mode == "C":
+        if kind in ("vector", "matrix"):
+            return None if gen.rng.random() < 0.7 else kind
+        return kind
+    if mode == "B":
+        def nm(d):
+            return gen.size_names.get(d[0]) if len(d) == 1 else None
+        if kind == "vector":
+            return f"vector({nm(R)})" if nm(R) else "vector"
+        if kind == "matrix":
+            return f"matrix({nm(R)},{nm(C)})" if nm(R) and nm(C) else "matrix"
+        return f"{kind}({nm(R)})" if nm(R) else kind
+    if kind == "vector":
+        return f"vector({dsize(R)})"
+    if kind == "matrix":
+        return f"matrix({dsize(R)},{dsize(C)})"
+    return f"{kind}({dsize(R)})"
+
+
+def example_from_tree(gen, tree, op):
+    names = sym_names(tree) | {gen.var}
+    shapes, symbols = {}, {}
+    for name in sorted(names):
+        s = gen.syms[name]
+        shapes[name] = (s.kind, shape_size(s.shape))
+        dcl = _declaration(gen, s)
+        if name == gen.var and dcl is None:
+            dcl = s.kind
+        if dcl is not None:
+            symbols[name] = dcl
+    props = props_of(tree)
+    return Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
+
+
+def generate(seed, depth=4):
+    """The example for this seed (a sequence of ints or an int)."""
+    rng = np.random.default_rng(seed)
+    mode = _weighted(rng, [(60, "A"), (25, "B"), (15, "C")])
+    npool = _weighted(rng, [(2, 1), (5, 2), (3, 3)])
+    pool = sorted(int(x) for x in rng.choice(BASE_SIZES, size=npool, replace=False))
+    gen = Gen(rng, mode, pool, depth)
+    # the variable
+    vk = _weighted(rng, [(20, "scalar"), (33, "vector"), (47, "matrix")])
+    if vk == "scalar":
+        vshape, kind = SCALAR, "scalar"
+    elif vk == "vector":
+        vshape, kind = (gen.dim(), ()), "vector"
+    else:
+        kind = _weighted(rng, [(45, "matrix"), (20, "symmetric"), (17, "spd"), (18, "diagonal")])
+        n = gen.dim()
+        vshape = (n, n) if kind != "matrix" or rng.random() < 0.35 else (n, gen.dim())
+    gen.var = gen.new_sym(vshape, kind=kind)
+    # the function
+    fk = _weighted(rng, [(60, "scalar"), (15, "col"), (19, "matrix"), (6, "row")])
+    fshape = {"scalar": SCALAR, "col": (gen.dim(), ()), "matrix": (gen.dim(), gen.dim()),
+              "row": ((), gen.dim())}[fk]
+    op = "hessian" if fk == "scalar" and rng.random() < 0.25 else "diff"
+    tree = None
+    for _ in range(12):
+        tree = gen.gen(fshape, depth)
+        if gen.var in sym_names(tree):
+            break
+    return example_from_tree(gen, tree, op)
+
+
+# ============================================================================ values
+
+
+def _orth(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def _pos_posdef(rng, n):
+    B = rng.uniform(0.1, 1.0, (n, n))
+    return B @ B.T / n + rng.uniform(0.5, 1.0) * np.eye(n)
+
+
+def draw_value(rng, kind, shape, props):
+    props = set(props or ())
+    m, n = shape
+    if kind == "scalar":
+        if "pos" in props:
+            return float(rng.uniform(0.5, 1.5))
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.5))
+    if kind == "vector":
+        if "pos" in props:
+            return rng.uniform(0.5, 1.5, m)
+        return rng.standard_normal(m)
+    wc = props & {"inv", "posdet"}
+    if kind == "diagonal":
+        d = rng.uniform(0.5, 2.0, n)
+        if "posdet" not in props and "pos" not in props:
+            d = d * rng.choice([-1.0, 1.0], n) if "inv" in props else rng.standard_normal(n)
+        return np.diag(d)
+    if kind == "spd":
+        if "pos" in props:
+            return _pos_posdef(rng, n)
+        q = _orth(rng, n)
+        return q @ np.diag(rng.uniform(0.5, 2.0, n)) @ q.T
+    if kind == "symmetric":
+        if "pos" in props:
+            return _pos_posdef(rng, n) if wc else (lambda b: (b + b.T) / 2)(rng.uniform(0.5, 1.5, (n, n)))
+        if wc:
+            q = _orth(rng, n)
+            lam = rng.uniform(0.5, 2.0, n)
+            if "posdet" not in props:
+                lam = lam * rng.choice([-1.0, 1.0], n)
+            return q @ np.diag(lam) @ q.T
+        g = rng.standard_normal((n, n))
+        return (g + g.T) / 2
+    # a general matrix
+    if wc:
+        if "pos" in props:
+            return _pos_posdef(rng, n)
+        q1, q2 = _orth(rng, n), _orth(rng, n)
+        if "posdet" in props and np.linalg.det(q1) * np.linalg.det(q2) < 0:
+            q1[:, 0] = -q1[:, 0]
+        return q1 @ np.diag(rng.uniform(1.0, 2.0, n)) @ q2.T
+    if "pos" in props:
+        return rng.uniform(0.5, 1.5, (m, n))
+    return rng.standard_normal((m, n))
+
+
+def draw_values(ex, rng):
+    return {name: draw_value(rng, kind, shape, ex.props.get(name, ()))
+            for name, (kind, shape) in ex.shapes.items()}
+
+
+def direction(rng, kind, value):
+    if kind == "scalar":
+        return 1.0
+    v = rng.standard_normal(np.shape(value))
+    if kind in ("symmetric", "spd"):
+        v = (v + v.T) / 2
+    elif kind == "diagonal":
+        v = np.diag(np.diag(v))
+    return v
+
+
+def to_internal(v):
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return float(a)
+    if a.ndim == 1:
+        return a.reshape(-1, 1)
+    return a
+
+
+def to_user(shape, v):
+    if is_scalar(shape):
+        return _s(v)
+    a = np.asarray(v, dtype=float)
+    if shape[1] == ():
+        return a.reshape(-1)
+    return a
+
+
+def vecF(a):
+    a = np.asarray(a, dtype=float)
+    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+
+
+# ============================================================================ the property
+
+
+class Timeout(BaseException):
+    pass
+
+
+class deadline:
+    """Raise Timeout after `seconds` (main thread only; a no-op elsewhere)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self):
+        try:
+            self.old = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        except (ValueError, AttributeError):
+            pass
+        return self
+
+    @staticmethod
+    def _fire(signum, frame):
+        raise Timeout()
+
+    def __exit__(self, *exc):
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
+class Outcome:
+    """status: correct | unsupported | wrong | crashed | skip; sig: a short failure
+    class (for shrinking and grouping); detail: what was seen and what was expected."""
+
+    def __init__(self, status, sig="", detail=""):
+        self.status, self.sig, self.detail = status, sig, detail
+
+    def __repr__(self):
+        return f"Outcome({self.status!r}, {self.sig!r}, {self.detail!r})"
+
+
+def _err(got, want, floor=0.0):
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    diff = float(np.max(np.abs(got - want))) if got.size else 0.0
+    scale = max(float(np.max(np.abs(got))) if got.size else 0.0,
+                float(np.max(np.abs(want))) if want.size else 0.0, floor, 1e-300)
+    return diff / scale
+
+
+def _finite(x):
+    return bool(np.all(np.isfinite(np.asarray(x, dtype=float))))
+
+
+def _fmt(x):
+    a = np.asarray(x, dtype=float)
+    with np.printoptions(precision=6, suppress=False, threshold=12, edgeitems=3, linewidth=200):
+        return repr(a) if a.ndim else repr(float(a))
+
+
+def _exc(e):
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}"[:300]
+
+
+H_REL = 1e-4           # finite-difference step, relative to the variable's size
+TOL = 1e-5             # relative tolerance for the finite-difference comparisons
+READBACK_TOL = 1e-7    # printed form read back / independent evaluation
+TIME_LIMIT = 5.0
+
+
+def _stencil(F, h):
+    """The derivative at 0 of t -> F(t), fourth-order central differences."""
+    return (-F(2 * h) + 8 * F(h) - 8 * F(-h) + F(-2 * h)) / (12 * h)
+
+
+def _fd_compare(got, F, F0, xscale, vscale):
+    """Relative error of got against dF/dt(0) for steps h/10, h, 10h: the best."""
+    best = None
+    for mult in (1.0, 10.0, 0.1):
+        h = H_REL * mult * max(1.0, xscale) / max(vscale, 1e-300)
+        fd = _stencil(F, h)
+        if not _finite(fd):
+            continue
+        floor = 1e-4 * float(np.max(np.abs(F0))) if np.size(F0) else 0.0
+        e = _err(got, fd, floor)
+        if best is None or e < best[0]:
+            best = (e, fd)
+        if e <= TOL:
+            break
+    return best
+
+
+def check_example(ex, seed=0, points=3, time_limit=TIME_LIMIT):
+    """The property for one example: an Outcome."""
+    try:
+        with deadline(time_limit):
+            return _check(ex, seed, points)
+    except Timeout:
+        return Outcome("crashed", "timeout", f"no answer within {time_limit} s")
+
+
+def _check(ex, seed, points):
+    rng = np.random.default_rng(seed)
+    text, wrt, decl = ex.text, ex.wrt, ex.symbols
+    kind = ex.shapes[wrt][0]
+    # ---------------------------------------------------------------- the language
+    try:
+        ftree = matcalc.parse(text, symbols=decl)
+    except Exception as e:
+        return Outcome("crashed", "parse:" + type(e).__name__, _exc(e))
+    printed = None
+    try:
+        printed = str(ftree)
+        reread = matcalc.parse(printed, symbols=decl)
+        from .printing import to_latex
+        to_latex(ftree)
+    except Exception as e:
+        return Outcome("crashed", "roundtrip:" + type(e).__name__,
+                       f"parse(str(parse(text))) with str = {printed!r}: {_exc(e)}")
+    # ---------------------------------------------------------------- the derivative
+    unsupported = None
+    d = g = None
+    try:
+        if ex.op == "hessian":
+            d = matcalc.hessian(text, wrt=wrt, symbols=decl)
+            g = matcalc.diff(text, wrt=wrt, symbols=decl)
+        else:
+            d = matcalc.diff(text, wrt=wrt, symbols=decl)
+    except UnsupportedError as e:
+        unsupported = str(e)
+    except Timeout:
+        raise
+    except Exception as e:
+        return Outcome("crashed", ex.op + ":" + type(e).__name__, _exc(e))
+    dtext = gtext = dsyms = gsyms = None
+    if d is not None:
+        try:
+            dtext = str(d)
+            d.latex()
+            dsyms = d.symbols
+            if g is not None:
+                gtext, gsyms = str(g), g.symbols
+        except Exception as e:
+            return Outcome("crashed", "print:" + type(e).__name__, _exc(e))
+    # ---------------------------------------------------------------- the points
+    failures = []
+    tried = 0
+    for attempt in range(4 * points):
+        if tried >= points:
+            break
+        values = draw_values(ex, rng)
+        try:
+            f0 = matcalc.evaluate(text, values, symbols=decl)
+        except Exception as e:
+            failures.append(Outcome("crashed", "evaluate:" + type(e).__name__, _exc(e)))
+            tried += 1
+            continue
+        if not _finite(f0):
+            continue
+        tried += 1
+        out = _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind, rng)
+        if out is None:
+            if unsupported is not None:
+                return Outcome("unsupported", unsupported.splitlines()[0][:120], unsupported)
+            return Outcome("correct")
+        failures.append(out)
+    if not failures:
+        return Outcome("skip", "nonfinite", "f is not finite at any drawn point")
+    return failures[0]
+
+
+def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind, rng):
+    """None when every property holds at these values, else the Outcome of the failure."""
+    wrt = ex.wrt
+    # f as the generator meant it
+    if ex.tree is not None:
+        env = {n: to_internal(v) for n, v in values.items()}
+        with np.errstate(all="ignore"):
+            mine = to_user(ex.tree.shape, my_eval(ex.tree, env))
+        if np.shape(mine) != np.shape(f0):
+            return Outcome("wrong", "evaluate:shape",
+                           f"matcalc.evaluate(text) has shape {np.shape(f0)}, expected {np.shape(mine)}")
+        if _finite(mine) and _err(f0, mine, 1e-12) > READBACK_TOL:
+            return Outcome("wrong", "evaluate:value",
+                           f"matcalc.evaluate(text) = {_fmt(f0)}, expected {_fmt(mine)}")
+    # the printed f read back
+    try:
+        f1 = matcalc.evaluate(reread, values)
+    except Exception as e:
+        return Outcome("crashed", "roundtrip-eval:" + type(e).__name__, _exc(e))
+    if np.shape(f1) != np.shape(f0) or _err(f1, f0, 1e-12) > READBACK_TOL:
+        return Outcome("wrong", "roundtrip", f"parse(str(parse(text))) = {str(reread)!r} evaluates to "
+                       f"{_fmt(f1)}, the text to {_fmt(f0)}")
+    if d is None:
+        return None
+    X = values[wrt]
+    V = direction(rng, kind, X)
+    xscale = float(np.max(np.abs(X)))
+    vscale = float(np.max(np.abs(V)))
+
+    def at(t, fn):
+        v2 = dict(values)
+        v2[wrt] = X + t * V
+        return np.asarray(fn(v2), dtype=float)
+
+    def F(t):
+        return at(t, lambda v: matcalc.evaluate(ftree, v))
+
+    fshape = np.shape(f0)
+    nvar = int(np.size(X))
+    # the derivative's value, shape, finiteness and printed form
+    try:
+        D = np.asarray(d.evaluate(values), dtype=float)
+    except Exception as e:
+        return Outcome("crashed", "d.evaluate:" + type(e).__name__, _exc(e))
+    if ex.op == "hessian":
+        want = () if kind == "scalar" else (nvar, nvar)
+        what = "Hessian"
+    elif kind == "scalar":
+        want, what = fshape, "derivative wrt a scalar"
+    elif fshape == ():
+        want, what = np.shape(X), "gradient"
+    else:
+        want, what = (int(np.size(f0)), nvar), "Jacobian"
+    if D.shape != want:
+        return Outcome("wrong", "shape", f"{what} of shape {D.shape}, expected {want}")
+    if not _finite(D):
+        return Outcome("wrong", "nonfinite", f"{what} not finite: {_fmt(D)} (f = {_fmt(f0)})")
+    try:
+        Dp = np.asarray(matcalc.evaluate(dtext, values, symbols=dsyms), dtype=float)
+    except Exception as e:
+        return Outcome("crashed", "readback:" + type(e).__name__, f"str(d) = {dtext!r}: {_exc(e)}")
+    if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
+        Dp = Dp.reshape(D.shape)
+    if Dp.shape != D.shape or _err(Dp, D, 1e-12) > READBACK_TOL:
+        return Outcome("wrong", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
+                       f"d.evaluate gives {_fmt(D)}")
+    # the gradient (for a Hessian) against f
+    if g is not None:
+        try:
+            G = np.asarray(g.evaluate(values), dtype=float)
+        except Exception as e:
+            return Outcome("crashed", "g.evaluate:" + type(e).__name__, _exc(e))
+        gwant = () if kind == "scalar" else np.shape(X)
+        if G.shape != gwant or not _finite(G):
+            return Outcome("wrong", "gradient-shape", f"gradient {G.shape}, expected {gwant}")
+        got = float(np.sum(G * V))
+        best = _fd_compare(got, F, f0, xscale, vscale)
+        if best is None or best[0] > TOL:
+            return Outcome("wrong", "gradient", f"gradient {gtext!r}: <G,V> = {got!r}, "
+                           f"finite differences {best[1] if best else 'nan'!r}")
+    # the derivative against finite differences
+    if ex.op == "hessian":
+        def Fg(t):
+            return at(t, g.evaluate)
+        G0 = np.asarray(g.evaluate(values), dtype=float)
+        got = float(D) * V if kind == "scalar" else D @ vecF(V)
+        best = _fd_compare(got, lambda t: vecF(Fg(t)) if kind != "scalar" else Fg(t),
+                           vecF(G0), xscale, vscale)
+    elif kind == "scalar":
+        got = D * V
+        best = _fd_compare(got, F, f0, xscale, vscale)
+    elif fshape == ():
+        got = float(np.sum(D * V))
+        best = _fd_compare(got, F, f0, xscale, vscale)
+    else:
+        got = D @ vecF(V)
+        best = _fd_compare(got, lambda t: vecF(F(t)), vecF(f0), xscale, vscale)
+    if best is None:
+        return Outcome("skip", "nonfinite-fd", "finite differences not finite")
+    if best[0] > TOL:
+        return Outcome("wrong", "value", f"{what} {dtext!r}: along V gives {_fmt(got)}, finite "
+                       f"differences {_fmt(best[1])} (rel. error {best[0]:.2e})")
+    return None
+
+
+def run_seed(seed, depth=4, retries=20):
+    """Generate and check the example of this seed; regenerate when f is never finite.
+    Returns (example, outcome, skipped)."""
+    for k in range(retries):
+        ex = generate((seed, k) if k else seed, depth)
+        out = check_example(ex, seed=_vseed(seed))
+        if out.status != "skip":
+            return ex, out, k
+    return ex, out, retries
+
+
+def _vseed(seed):
+    return (seed if isinstance(seed, tuple) else (seed,)) + (7919,)
+
+
+# ============================================================================ shrinking
+
+
+def _replace(tree, target, new):
+    memo = {}
+
+    def go(n):
+        if n is target:
+            return new
+        if id(n) in memo:
+            return memo[id(n)]
+        if not n.kids:
+            return n
+        kids = [go(k) for k in n.kids]
+        out = n.copy(kids) if any(a is not b for a, b in zip(kids, n.kids)) else n
+        memo[id(n)] = out
+        return out
+    return go(tree)
+
+
+def _same_failure(ex, out, seeds):
+    for s in seeds:
+        o = check_example(ex, seed=s)
+        if o.status == out.status and o.sig == out.sig:
+            return o
+    return None
+
+
+def _size(tree):
+    return len(render(tree))
+
+
+def shrink(ex, out, budget=400, seconds=120.0):
+    """A smaller example that fails the same way (same status and failure class)."""
+    if ex.tree is None or ex.gen is None:
+        return ex, out
+    gen = ex.gen
+    seeds = [_vseed(0), (1, 2, 3), (4, 5, 6)]
+    t0 = time.time()
+    tries = 0
+    best, best_out = ex, out
+    improved = True
+    while improved and tries < budget and time.time() - t0 < seconds:
+        improved = False
+        for cand in _candidates(best, gen):
+            if tries >= budget or time.time() - t0 >= seconds:
+                break
+            if _size(cand.tree) > _size(best.tree) or (
+                    _size(cand.tree) == _size(best.tree) and cand.text == best.text
+                    and cand.symbols == best.symbols):
+                continue
+            tries += 1
+            o = _same_failure(cand, out, seeds[:2])
+            if o is not None:
+                best, best_out = cand, o
+                improved = True
+                break
+    return best, best_out
+
+
+def _candidates(ex, gen):
+    tree = ex.tree
+    nodes = list(tree.walk())
+    var = gen.syms[gen.var]
+
+    def mk(t):
+        gen.var = ex.wrt
+        return example_from_tree(gen, t, ex.op)
+
+    # whole subtrees by one of their children, or by a leaf of the same shape
+    for n in nodes:
+        for k in n.kids:
+            if k.shape == n.shape and (n.req is None or k.req == n.req):
+                yield mk(_replace(tree, n, k))
+        if n.op in ("sym", "num"):
+            continue
+        leaves = []
+        if n.shape == var.shape and gen.compatible(var, n.req):
+            leaves.append(gen.symnode(gen.var, n.req))
+        if is_scalar(n.shape):
+            leaves.append(Node("num", (), SCALAR, text="2"))
+        others = [s.name for s in gen.syms.values() if s.shape == n.shape and s.name != gen.var
+                  and gen.compatible(s, n.req)]
+        for name in others[:2]:
+            leaves.append(gen.symnode(name, n.req))
+        if n.shape[0] == () and n.shape[1] != ():
+            leaves.append(Node("T", [gen.symnode(gen.pick_sym((n.shape[1], ()), n.req), n.req)],
+                               n.shape, n.req, sp="^T"))
+        elif not others:
+            try:
+                leaves.append(gen.symnode(gen.new_sym(n.shape, n.req, kind=None if n.shape[0] != n.shape[1]
+                                                       or is_scalar(n.shape) or n.shape[1] == ()
+                                                       else "spd" if n.req == "posdet" else "matrix"),
+                                          n.req))
+            except Exception:
+                pass
+        for leaf in leaves:
+            yield mk(_replace(tree, n, leaf))
+    # spellings to the plainest one
+    plain = {"T": "^T", "inv": "^-1", "invT": "^-T", "det": "det", "logdet": "logdet", "tr": "tr",
+             "had": " .* ", "kron": " ⊗ ", "mul": " "}
+    for n in nodes:
+        if n.op in plain and n.a.get("sp") not in (None, plain[n.op]):
+            m = n.copy()
+            m.a = dict(n.a, sp=plain[n.op])
+            yield mk(_replace(tree, n, m))
+        if n.a.get("paren") or n.a.get("chain") or n.a.get("space"):
+            m = n.copy()
+            m.a = {k: v for k, v in n.a.items() if k not in ("paren", "chain", "space")}
+            yield mk(_replace(tree, n, m))
+    # structured kinds to plain matrices
+    for name in sorted(sym_names(tree)):
+        s = gen.syms[name]
+        if name != gen.var and s.kind in ("symmetric", "spd", "diagonal"):
+            new = gen.new_sym(s.shape, kind="matrix")
+            def swap(n, name=name, new=new):
+                return n.op == "sym" and n.a["name"] == name
+            t = tree
+            for n in [n for n in t.walk() if swap(n)]:
+                t = _replace(t, n, gen.symnode(new, n.req))
+            yield mk(t)
+
+
+# ============================================================================ the run
+
+
+def _work(args):
+    i, seed, depth, do_shrink = args
+    s = (seed, i)
+    try:
+        ex, out, skipped = run_seed(s, depth)
+    except Exception as e:  # the harness itself must never die
+        return i, "crashed", "harness:" + type(e).__name__, traceback.format_exc(), None, None, 0
+    info = ex.describe()
+    shrunk = None
+    if out.status in ("wrong", "crashed") and do_shrink:
+        try:
+            sx, so = shrink(ex, out)
+            shrunk = dict(sx.describe(), detail=so.detail)
+        except Exception:
+            shrunk = {"error": traceback.format_exc()}
+    return i, out.status, out.sig, out.detail, info, shrunk, skipped
+
+
+def run(n, seed=0, depth=4, jobs=None, verbose=False, shrink_failures=True, progress=None):
+    """Check n examples; returns (counts, failures, unsupported causes)."""
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    counts = collections.Counter()
+    failures = []
+    unsupported = collections.Counter()
+    skipped = 0
+    tasks = [(i, seed, depth, shrink_failures) for i in range(n)]
+    if jobs > 1 and n > 20:
+        import multiprocessing as mp
+        ctx = mp.get_context("fork")
+        with ctx.Pool(jobs) as pool:
+            results = pool.imap_unordered(_work, tasks, chunksize=8)
+            results = list(_consume(results, n, progress))
+    else:
+        results = list(_consume(map(_work, tasks), n, progress))
+    for i, status, sig, detail, info, shrunk, sk in sorted(results, key=lambda r: r[0]):
+        skipped += sk
+        counts[status] += 1
+        if status == "unsupported":
+            unsupported[sig] += 1
+        elif status in ("wrong", "crashed"):
+            failures.append({"index": i, "status": status, "sig": sig, "detail": detail,
+                             "example": info, "shrunk": shrunk})
+    counts["skipped"] = skipped
+    return counts, failures, unsupported
+
+
+def _consume(it, n, progress):
+    t0 = time.time()
+    for k, r in enumerate(it, 1):
+        if progress and (k % 500 == 0 or k == n):
+            progress.write(f"  {k}/{n} in {time.time() - t0:.0f} s\n")
+            progress.flush()
+        yield r
+
+
+def figure(n, counts):
+    return (f"fuzz {n}: correct {counts['correct']}, unsupported {counts['unsupported']}, "
+            f"wrong {counts['wrong']}, crashed {counts['crashed']}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m matcalc.fuzz",
+                                 description="Fuzz matcalc's derivatives against finite differences.")
+    ap.add_argument("n", type=int, nargs="?", default=1000, help="number of examples")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    ap.add_argument("--no-shrink", action="store_true", help="do not shrink failures")
+    ap.add_argument("--save", help="write the failures (and their shrunk forms) as JSON")
+    ap.add_argument("--show", type=int, default=None, metavar="I",
+                    help="print example I of this seed and its outcome, and exit")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args(argv)
+    if a.show is not None:
+        ex, out, _ = run_seed((a.seed, a.show), a.depth)
+        print(json.dumps(ex.describe(), ensure_ascii=False))
+        print(out)
+        return 0
+    t0 = time.time()
+    counts, failures, unsupported = run(a.n, a.seed, a.depth, a.jobs, a.verbose, not a.no_shrink,
+                                        progress=sys.stderr if a.verbose else None)
+    if a.save:
+        with open(a.save, "w", encoding="utf-8") as fh:
+            json.dump({"n": a.n, "seed": a.seed, "depth": a.depth, "counts": dict(counts),
+                       "failures": failures, "unsupported": dict(unsupported)}, fh,
+                      ensure_ascii=False, indent=1)
+    for f in failures:
+        ex = f["example"]
+        print(f"{f['status'].upper()} #{f['index']} [{f['sig']}] {ex['op']} wrt {ex['wrt']}: {ex['expr']}")
+        print(f"    symbols {ex['symbols']}  needs {ex['needs']}")
+        print(f"    {f['detail']}")
+        sh = f.get("shrunk")
+        if sh and "expr" in sh:
+            print(f"    shrunk: {sh['op']} wrt {sh['wrt']}: {sh['expr']}   symbols {sh['symbols']}"
+                  f"  needs {sh['needs']}")
+            print(f"            {sh['detail']}")
+    if a.verbose:
+        if unsupported:
+            print("unsupported causes:")
+            for msg, c in unsupported.most_common():
+                print(f"  {c:5d}  {msg}")
+        print(f"regenerated (f not finite at any point): {counts['skipped']}; "
+              f"{time.time() - t0:.1f} s")
+    print(figure(a.n, counts))
+    return 0 if counts["wrong"] == 0 and counts["crashed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
