@@ -93,14 +93,46 @@ class Steps(list):
         lines = []
         prev = None
         for s in self:
-            lhs = _LATEX_LHS.get(s.lhs, s.lhs) if s.lhs != prev else ""
+            lhs = _latex_lhs(s.lhs) if s.lhs != prev else ""
             prev = s.lhs
-            rule = f" && \\text{{{_latex_text(s.rule)}}}" if s.rule else ""
+            tag = _short(s.rule)
+            rule = f" && \\text{{{_latex_text(tag)}}}" if tag else ""
             lines.append(f"{lhs} &= {latex_of(s.rhs)}{rule}")
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
     def _repr_markdown_(self):
         return "$$\n" + self.latex() + "\n$$"
+
+
+def _short(rule):
+    """A rule label without its formulas (for LaTeX: the names and the seed ids)."""
+    import re
+    parts = []
+    for part in re.split(r", (?=[a-zA-Z][\w -]*(?:[:(]|$))", rule or ""):
+        name = part.split(":", 1)[0].strip()
+        seed = re.search(r"\((\d{3}[^)]*|D[TD]\d[^)]*)\)\s*$", part)
+        parts.append(name + (f" ({seed.group(1)})" if seed and seed.group(1) not in name else ""))
+    out = ", ".join(p for p in parts if p)
+    return "".join(c for c in out if ord(c) < 128)
+
+
+def _latex_lhs(lhs):
+    import re
+    name = lambda v: LatexPrinter().name(v)  # noqa: E731
+    m = re.fullmatch(r"∂f/∂(.+)", lhs)
+    if m:
+        return f"\\frac{{\\partial f}}{{\\partial {name(m.group(1))}}}"
+    m = re.fullmatch(r"∂vec\(f\)/∂vec\((.+)\)ᵀ", lhs)
+    if m:
+        return (f"\\frac{{\\partial \\operatorname{{vec}}(f)}}"
+                f"{{\\partial \\operatorname{{vec}}({name(m.group(1))})^{{\\top}}}}")
+    m = re.fullmatch(r"∂²f/∂vec\((.+)\)²", lhs)
+    if m:
+        return f"\\frac{{\\partial^2 f}}{{\\partial \\operatorname{{vec}}({name(m.group(1))})^2}}"
+    m = re.fullmatch(r"d/d(.+)", lhs)
+    if m:
+        return f"\\frac{{\\mathrm{{d}}f}}{{\\mathrm{{d}}{name(m.group(1))}}}"
+    return _LATEX_LHS.get(lhs, lhs)
 
 
 _LATEX_LHS = {"f": "f", "df": "\\mathrm{d}f", "dG": "\\mathrm{d}G",
@@ -234,7 +266,10 @@ def derivation(d):
         if len(Gs) > 1:
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
         lhs = f"∂f/∂{x}"
-        if var.kind in ("symmetric", "spd"):
+        if var.kind in ("symmetric", "spd") and text_of(tidy(G)) == text_of(d.expr):
+            steps.append(Step(lhs, d.expr, f"first identification theorem: G, symmetric already, "
+                                           f"so sym(G) = G for the {var.kind} {x}", "answer"))
+        elif var.kind in ("symmetric", "spd"):
             steps.append(Step(lhs, tidy(G), "first identification theorem: G", "unprojected"))
             rule = f"{x} is {var.kind}: sym(G) = (G + Gᵀ)/2"
             if d._symmetric == "cookbook":
