@@ -90,6 +90,11 @@ class Node:
         n = Node(self.op, self.kids if kids is None else kids, self.shape, self.req, **self.a)
         return n
 
+    def copy_without_paren(self):
+        n = self.copy()
+        n.a = {k: v for k, v in self.a.items() if k != "paren"}
+        return n
+
     def walk(self, seen=None):
         seen = set() if seen is None else seen
         if id(self) in seen:
@@ -133,24 +138,72 @@ def _bar_content(t):
 
 
 def render(n):
+    _CTX.clear()
     return _render(n)[0]
 
 
+# What encloses the text being rendered: "|" or "||" (inside bars of that kind) or "("
+# (inside parentheses or a call).  The parser decides that a bar closes when an operand
+# precedes it and a bar of its kind is open, so a bar form right inside bars of its own
+# kind is put in parentheses; inside parentheses it is not (the parentheses scope it).
+_CTX = []
+
+
+def _prec(n):
+    """The precedence _render will give n, without rendering it."""
+    op, a = n.op, n.a
+    if a.get("paren"):
+        return ATOM
+    if op == "add":
+        return SUM
+    if op == "neg":
+        return NEG
+    if op in ("mul", "div"):
+        return PROD
+    if op in ("had", "ediv", "kron"):
+        return ATOM if a.get("sp") == "kron(" else PROD
+    if op in ("T", "inv", "invT"):
+        return ATOM if a.get("sp") == "inv(" else POST
+    if op in ("mpow", "spow", "epow"):
+        return POST
+    if op in ("norm", "specnorm"):
+        return POST if a.get("sq") else ATOM
+    return ATOM
+
+
+def _sub(n, ctx="("):
+    _CTX.append(ctx)
+    try:
+        return _render(n)[0]
+    finally:
+        _CTX.pop()
+
+
 def _wrap(n, minprec):
-    t, p = _render(n)
-    if p < minprec:
-        return f"({t})"
-    return t
+    if _prec(n) < minprec:
+        return f"({_sub(n)})"
+    return _render(n)[0]
 
 
 def _wrap_post(n, spelling=""):
     """The base of a postfix operator: an atom, or a postfix chain when allowed."""
-    t, p = _render(n)
+    p = _prec(n)
     if p == ATOM or (p == POST and n.a.get("chain")):
+        t = _render(n)[0]
         if spelling.startswith(".") and _ends_with_number(t):
             return f"({t})"
         return t
-    return f"({t})"
+    return f"({_sub(n)})"
+
+
+def _bars(kind, content_node, fmt):
+    """A bar form: fmt has {} for the content; parenthesized when right inside bars of
+    its own kind."""
+    t = _bar_content(_sub(content_node, kind))
+    out = fmt.format(t)
+    if _CTX and _CTX[-1] == kind:
+        return f"({out})"
+    return out
 
 
 _TAIL = re.compile(r"[A-Za-z0-9_.\u0370-\u03FF]+$")
@@ -165,17 +218,22 @@ def _exponent(n, p_text):
     """Exponent text after ^ or .^: a number spelled p_text, or a scalar node."""
     if p_text is not None:
         return p_text
-    t, p = _render(n)
     if n.op == "sym":
-        return t
+        return _render(n)[0]
+    t = _sub(n)
     return "(" + t + ")" if not n.a.get("brace") else "{" + t + "}"
 
 
 def _render(n):
-    t, p = _render_raw(n)
-    if n.a.get("paren") and p < ATOM:
-        return f"({t})", ATOM
-    return t, p
+    if n.a.get("paren") and _prec_raw(n) < ATOM:
+        return f"({_sub(n.copy_without_paren())})", ATOM
+    return _render_raw(n)
+
+
+def _prec_raw(n):
+    if not n.a.get("paren"):
+        return _prec(n)
+    return _prec(n.copy_without_paren())
 
 
 def _render_raw(n):
@@ -198,7 +256,7 @@ def _render_raw(n):
     if op in ("had", "ediv", "kron"):
         sp = a["sp"]
         if sp == "kron(":
-            return f"kron({render(k[0])}, {render(k[1])})", ATOM
+            return f"kron({_sub(k[0])}, {_sub(k[1])})", ATOM
         L, R = _wrap(k[0], PROD), _wrap(k[1], POST)
         if sp.strip() == sp and (_ends_with_number(L) or R[:1].isdigit() or R[:1] in ".-"):
             sp = " " + sp + " "
@@ -206,24 +264,28 @@ def _render_raw(n):
     if op in ("T", "inv", "invT"):
         sp = a["sp"]
         if sp == "inv(":
-            return f"inv({render(k[0])})", ATOM
+            return f"inv({_sub(k[0])})", ATOM
         return _wrap_post(k[0], sp) + sp, POST
     if op == "det":
         if a["sp"] == "|":
-            return f"|{_bar_content(render(k[0]))}|", ATOM
-        return f"det({render(k[0])})", ATOM
+            return _bars("|", k[0], "|{}|"), ATOM
+        return f"det({_sub(k[0])})", ATOM
     if op == "logdet":
-        t = render(k[0])
+        sp = a["sp"]
+        if sp == "log|":
+            return _bars("|", k[0], "log|{}|"), ATOM
+        if sp == "log(|":
+            return "log(" + _sub(Node("det", [k[0]], SCALAR, sp="|")) + ")", ATOM
+        t = _sub(k[0])
         return {"logdet": f"logdet({t})", "log(det": f"log(det({t}))",
-                "log|": f"log|{_bar_content(t)}|", "log(|": f"log(|{_bar_content(t)}|)",
-                "ln(det": f"ln(det({t}))"}[a["sp"]], ATOM
+                "ln(det": f"ln(det({t}))"}[sp], ATOM
     if op == "tr":
-        return f"{a['sp']}({render(k[0])})", ATOM
+        return f"{a['sp']}({_sub(k[0])})", ATOM
     if op in ("func", "sum", "vec", "diagm", "diagv"):
         name = a.get("name", {"sum": "sum", "vec": "vec", "diagm": "diag", "diagv": "diag"}.get(op))
-        return f"{name}{a.get('space', '')}({render(k[0])})", ATOM
+        return f"{name}{a.get('space', '')}({_sub(k[0])})", ATOM
     if op == "absbar":
-        return f"|{_bar_content(render(k[0]))}|", ATOM
+        return _bars("|", k[0], "|{}|"), ATOM
     if op == "mpow":
         sp = a["sp"]
         if sp in ("²", "³"):
@@ -239,12 +301,11 @@ def _render_raw(n):
             caret = " .^ "
         return f"{base}{caret}{e}", POST
     if op in ("norm", "specnorm"):
-        t = render(k[0])
         form = a["form"]
         if form == "call":
-            s = f"norm({t})"
+            s = f"norm({_sub(k[0])})"
         else:
-            s = "||" + _bar_content(t) + "||" + {"bars": "", "bars2": "_2", "barsF": "_F"}[form]
+            s = _bars("||", k[0], "||{}||" + {"bars": "", "bars2": "_2", "barsF": "_F"}[form])
         if a.get("sq"):
             return s + a["sq"], POST
         return s, ATOM
@@ -423,6 +484,7 @@ class Gen:
             names = list(rng.permutation(SIZE_NAMES))
             self.size_names = {s: names[i] for i, s in enumerate(self.pool)}
         self.composite = mode != "C"
+        self._subs = []
 
     # ------------------------------------------------------------------ helpers
     def r(self):
@@ -499,7 +561,8 @@ class Gen:
         t = self.size_text(d)
         if bare or t is None:
             return Node("I", (), (d, d), text="I")
-        return Node("In", (), (d, d), text=f"I({t})")
+        return Node("In", (), (d, d), text=f"I({t})", names=[t] if self.mode == "B" else [],
+                    ntext=f"I({dsize(d)})")
 
     def T(self, x, req=None):
         R, C = x.shape
@@ -591,10 +654,32 @@ class Gen:
 
     # ------------------------------------------------------------------ dispatch
     def gen(self, shape, d, req=None):
-        if req == "pos":
-            n = self.gen_pos_s(d) if is_scalar(shape) else self.gen_pos_a(shape, d)
-        elif req in ("inv", "posdet"):
-            n = self.gen_wc(shape, d, req)
+        top = self._subs[-1] if self._subs else None
+        if top is not None:
+            i = len(top)
+            top.append(None)
+        n = self._gen(shape, d, req)
+        if top is not None:
+            top[i] = n
+        return n
+
+    def _gen(self, shape, d, req):
+        if req in ("pos", "inv", "posdet"):
+            # a domain-keeping composite (1 + M .* M, I + c MᵀM, ...): its own nodes are
+            # fixed (the shrinker keeps them), the sub-expressions it was built from not
+            self._subs.append([])
+            if req == "pos":
+                n = self.gen_pos_s(d) if is_scalar(shape) else self.gen_pos_a(shape, d)
+            else:
+                n = self.gen_wc(shape, d, req)
+            subs = {id(x) for x in self._subs.pop()}
+
+            def fix(m):
+                for k in m.kids:
+                    if id(k) not in subs:
+                        k.a["fixed"] = True
+                        fix(k)
+            fix(n)
         elif is_scalar(shape):
             n = self.gen_s(d)
         else:
@@ -614,10 +699,11 @@ class Gen:
             (8, "add"), (2, "neg"), (5, "smul"), (4, "sdiv"), (11, "inner"), (10, "tr"),
             (1, "tr1"), (3, "det"), (5, "logdet"), (6, "sum"), (7, "norm"), (0.3, "specnorm"),
             (7, "func"), (5, "logsqrt"), (1, "absbar"), (4, "ipow"), (3, "fpow"), (1, "sympow"),
-            (1.5, "kron"), (1.5, "vecdot"),
+            (1.5, "kron"),
         ]
-        if self.mode != "C":
-            opts.append((0.5, "Kform"))
+        if self.composite:
+            # (sizes that are products: unambiguous only when the factors are declared)
+            opts += [(1.5, "vecdot"), (0.5, "Kform")]
         op = _weighted(self.rng, opts)
         if op == "add":
             return self.add(g(S, d1), g(S, d1))
@@ -680,7 +766,7 @@ class Gen:
         if op == "sympow":
             return self.N("spow", [g(S, min(d1, 1), "pos"), self.exponent_node()], S)
         if op == "kron":
-            if r() < 0.5:
+            if r() < 0.5 and self.composite:
                 k1, k2 = self.dim(), self.dim()
                 return self.N("tr", [self.kron(g((k1, k1), d1 - 1 if d1 > 1 else 0),
                                                g((k2, k2), d1 - 1 if d1 > 1 else 0))], S,
@@ -707,7 +793,8 @@ class Gen:
     def Kmat(self, m, n):
         tm, tn = self.size_text(m), self.size_text(n)
         N = dim_mul(m, n)
-        return Node("K", (), (N, N), text=f"K({tm},{tn})", m=dsize(m), n=dsize(n))
+        return Node("K", (), (N, N), text=f"K({tm},{tn})", m=dsize(m), n=dsize(n),
+                    names=[tm, tn] if self.mode == "B" else [], ntext=f"K({dsize(m)},{dsize(n)})")
 
     def any_shape(self):
         return _weighted(self.rng, [(3, (self.dim(), ())), (4, (self.dim(), self.dim())),
@@ -1054,6 +1141,13 @@ def example_from_tree(gen, tree, op):
             dcl = s.kind
         if dcl is not None:
             symbols[name] = dcl
+    # a size name that no declared symbol binds cannot be evaluated: use the number
+    bound = set()
+    for dcl in symbols.values():
+        bound.update(re.findall(r"[A-Za-z_]\w*", dcl.partition("(")[2]))
+    for n in tree.walk():
+        if n.a.get("names") and not set(n.a["names"]) <= bound:
+            n.a["text"] = n.a["ntext"]
     props = props_of(tree)
     return Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
 
@@ -1084,7 +1178,7 @@ def generate(seed, depth=4):
     tree = gen.gen(fshape, depth)
     if gen.var not in sym_names(tree) and rng.random() < 0.98:
         # put the variable in: n -> n ± (something with the variable) at a free node
-        free = [n for n in tree.walk() if n.req is None and n.op != "num"]
+        free = [n for n in tree.walk() if n.req is None and n.op != "num" and not n.a.get("fixed")]
         n = free[int(rng.integers(len(free)))] if free else tree
         tree = _replace(tree, n, gen.add(n, gen.connect(n.shape)))
     return example_from_tree(gen, tree, op)
@@ -1260,6 +1354,7 @@ def _exc(e):
 H_REL = 1e-4           # finite-difference step, relative to the variable's size
 TOL = 1e-5             # relative tolerance for the finite-difference comparisons
 READBACK_TOL = 1e-7    # printed form read back / independent evaluation
+ABS_FLOOR = 1e-5       # ... relative to at least this (values are O(1)): 1e-12 absolute
 TIME_LIMIT = 5.0
 
 
@@ -1294,6 +1389,13 @@ def check_example(ex, seed=0, points=3, time_limit=TIME_LIMIT):
         return Outcome("crashed", "timeout", f"no answer within {time_limit} s")
 
 
+def tree_symbols(tree):
+    """Every symbol of a typed matcalc tree with its kind and size names."""
+    from .expr import symbols_of
+    from .shapes import kind_string
+    return {n: kind_string(s) for n, s in symbols_of(tree).items()}
+
+
 def _check(ex, seed, points):
     rng = np.random.default_rng(seed)
     text, wrt, decl = ex.text, ex.wrt, ex.symbols
@@ -1306,7 +1408,9 @@ def _check(ex, seed, points):
     printed = None
     try:
         printed = str(ftree)
-        reread = matcalc.parse(printed, symbols=decl)
+        # read back with the kinds and size names the engine gave the symbols (as for
+        # str(d) and d.symbols): the printed text may name inferred sizes, as in I(n)
+        reread = matcalc.parse(printed, symbols=tree_symbols(ftree))
         from .printing import to_latex
         to_latex(ftree)
     except Exception as e:
@@ -1375,7 +1479,7 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         if np.shape(mine) != np.shape(f0):
             return Outcome("wrong", "evaluate:shape",
                            f"matcalc.evaluate(text) has shape {np.shape(f0)}, expected {np.shape(mine)}")
-        if _finite(mine) and _err(f0, mine, 1e-12) > READBACK_TOL:
+        if _finite(mine) and _err(f0, mine, ABS_FLOOR) > READBACK_TOL:
             return Outcome("wrong", "evaluate:value",
                            f"matcalc.evaluate(text) = {_fmt(f0)}, expected {_fmt(mine)}")
     # the printed f read back
@@ -1383,7 +1487,7 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         f1 = matcalc.evaluate(reread, values)
     except Exception as e:
         return Outcome("crashed", "roundtrip-eval:" + type(e).__name__, _exc(e))
-    if np.shape(f1) != np.shape(f0) or _err(f1, f0, 1e-12) > READBACK_TOL:
+    if np.shape(f1) != np.shape(f0) or _err(f1, f0, ABS_FLOOR) > READBACK_TOL:
         return Outcome("wrong", "roundtrip", f"parse(str(parse(text))) = {str(reread)!r} evaluates to "
                        f"{_fmt(f1)}, the text to {_fmt(f0)}")
     if d is None:
@@ -1429,7 +1533,7 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         Dp = Dp.reshape(D.shape)
     if Dp.shape == () and D.shape != () and float(Dp) == 0.0 and not np.any(D):
         Dp = D      # a zero derivative prints as 0 (noted, not counted)
-    if Dp.shape != D.shape or _err(Dp, D, 1e-12) > READBACK_TOL:
+    if Dp.shape != D.shape or _err(Dp, D, ABS_FLOOR) > READBACK_TOL:
         return Outcome("wrong", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
                        f"d.evaluate gives {_fmt(D)}")
     # the gradient (for a Hessian) against f
@@ -1557,6 +1661,8 @@ def _candidates(ex, gen):
 
     # whole subtrees by one of their children, or by a leaf of the same shape
     for n in nodes:
+        if n.a.get("fixed"):
+            continue
         for k in n.kids:
             if k.shape == n.shape and (n.req is None or k.req == n.req):
                 yield mk(_replace(tree, n, k))

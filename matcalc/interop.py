@@ -1,14 +1,131 @@
-"""SymPy interop: ``to_sympy(e)`` gives the SymPy matrix expression of a typed tree
-(MatrixSymbol, Trace, Inverse, Determinant, HadamardProduct, KroneckerProduct, ...),
-with the sizes as SymPy symbols.  SymPy is imported here only, never on the path of
-``matcalc diff``."""
+"""SymPy interop, both ways.
+
+``to_sympy(e)`` gives the SymPy matrix expression of a typed tree -- MatrixSymbol,
+MatAdd, MatMul, Transpose, Inverse, MatPow, Trace, Determinant, log(Determinant),
+HadamardProduct, HadamardPower, KroneckerProduct, Identity, ZeroMatrix, OneMatrix,
+DiagMatrix, DiagonalOf, elementwise functions (``A.applyfunc``) -- with the sizes as
+SymPy symbols (integer, positive).  vec(X) and the commutation matrix K(m,n), which
+SymPy lacks, are the small MatrixExpr classes ``Vec`` and ``CommutationMatrix`` made
+here (both evaluate with ``.doit()`` or ``.as_explicit()`` once the sizes are numbers).
+
+``from_sympy(expr)`` reads such an expression back into a matcalc tree: each
+MatrixSymbol becomes a symbol whose kind follows its shape (one column: a vector; 1×1:
+a scalar; else a matrix), each SymPy Symbol a scalar, and the sizes stay size names
+(SymPy symbols) or numbers.  The tree is built by writing the expression in matcalc's
+input language and parsing it with the symbols declared, so it is typed and checked
+exactly like ``matcalc.parse``'s.  A SymPy node with no counterpart raises
+``matcalc.UnsupportedError`` naming it.
+
+SymPy is imported here only, inside the functions, never on the path of ``matcalc diff``.
+"""
+import re
+
 from . import expr as E
-from .errors import UnsupportedError
+from .errors import MatcalcError, UnsupportedError
+
+_FUNC_WORDS = {"tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos", "tanh",
+               "sqrt", "sigmoid", "softplus", "abs", "sum", "norm", "vec", "diag", "kron", "inv", "I"}
+_NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
+
+_classes = None
+
+
+def sympy_classes():
+    """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n)."""
+    global _classes
+    if _classes is not None:
+        return _classes
+    import sympy as sp
+    from sympy.matrices import MatrixBase
+    from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    class Vec(MatrixExpr):
+        """vec(X): the columns of X stacked, X_11, ..., X_m1, X_12, ... (column-major)."""
+
+        def __new__(cls, arg):
+            arg = sp.sympify(arg)
+            if not getattr(arg, "is_Matrix", False):
+                raise TypeError("vec takes a matrix")
+            return super().__new__(cls, arg)
+
+        @property
+        def arg(self):
+            return self.args[0]
+
+        @property
+        def shape(self):
+            return (self.arg.shape[0] * self.arg.shape[1], sp.S.One)
+
+        def _entry(self, i, j, **kw):
+            m = self.arg.shape[0]
+            return self.arg[i % m, i // m]
+
+        def doit(self, **hints):
+            arg = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+            if isinstance(arg, MatrixBase):
+                return sp.ImmutableMatrix(arg.T.reshape(arg.rows * arg.cols, 1))
+            return Vec(arg)
+
+        def _eval_derivative(self, x):  # pragma: no cover - SymPy's own calculus, not used here
+            return Vec(self.arg.diff(x))
+
+        def _sympystr(self, printer):
+            return f"vec({printer._print(self.arg)})"
+
+        def _latex(self, printer):
+            return f"\\operatorname{{vec}}\\left({printer._print(self.arg)}\\right)"
+
+    class CommutationMatrix(MatrixExpr):
+        """K(m,n), the mn×mn permutation with K vec(X) = vec(Xᵀ) for an m×n X."""
+
+        def __new__(cls, m, n):
+            return super().__new__(cls, sp.sympify(m), sp.sympify(n))
+
+        @property
+        def shape(self):
+            m, n = self.args
+            return (m * n, m * n)
+
+        def _entry(self, i, j, **kw):
+            m, n = self.args
+            # row a + n b of vec(Xᵀ) is X[b, a], which is row b + m a of vec(X)
+            target = i // n + m * (i % n)
+            if all(isinstance(v, (int, sp.Integer)) for v in (i, j, target)):
+                return sp.S.One if int(j) == int(target) else sp.S.Zero
+            return sp.KroneckerDelta(j, target)
+
+        def doit(self, **hints):
+            m, n = self.args
+            if m.is_Integer and n.is_Integer:
+                return sp.ImmutableMatrix(int(m * n), int(m * n), lambda i, j: self._entry(i, j))
+            return self
+
+        def _eval_transpose(self):
+            m, n = self.args
+            return CommutationMatrix(n, m)
+
+        def _sympystr(self, printer):
+            m, n = self.args
+            return f"K({printer._print(m)},{printer._print(n)})"
+
+        def _latex(self, printer):
+            m, n = self.args
+            return f"K_{{{printer._print(m)},{printer._print(n)}}}"
+
+    _classes = (Vec, CommutationMatrix)
+    return _classes
+
+
+# ---------------------------------------------------------------------------- to SymPy
 
 
 def to_sympy(e, sizes=None):
+    """(SymPy expression, {name: SymPy symbol}) of the typed tree e.  sizes maps size
+    names to the SymPy symbols to use (filled in with new ones as they are met)."""
     import sympy as sp
     from sympy import matrices as M
+    from sympy.matrices.expressions.kronecker import KroneckerProduct
+    Vec, CommutationMatrix = sympy_classes()
     sizes = {} if sizes is None else sizes
     syms = {}
 
@@ -27,8 +144,18 @@ def to_sympy(e, sizes=None):
     funcs = {"exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs,
              "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "softplus": lambda x: sp.log(1 + sp.exp(x))}
+    memo = {}
 
     def go(x):
+        k = id(x)
+        hit = memo.get(k)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        out = convert(x)
+        memo[k] = (x, out)
+        return out
+
+    def convert(x):
         t = type(x)
         if t is E.Num:
             return sp.Rational(x.value.numerator, x.value.denominator)
@@ -40,35 +167,43 @@ def to_sympy(e, sizes=None):
         if t is E.Identity:
             return M.Identity(size(x.n))
         if t is E.Zero:
+            if x.is_scalar:
+                return sp.S.Zero
             return M.ZeroMatrix(size(x.rows), size(x.cols))
+        if t is E.Commutation:
+            return CommutationMatrix(size(x.m), size(x.n))
         if t is E.Fill:
             return go(x.value) * M.OneMatrix(size(x.rows), size(x.cols))
         if t is E.Add:
-            return sp.Add(*[go(a) for a in x.items]) if x.is_scalar else M.MatAdd(*[go(a) for a in x.items]).doit()
+            parts = [go(a) for a in x.items]
+            if x.is_scalar:
+                return sp.Add(*parts)
+            return M.MatAdd(*parts).doit(deep=False)
         if t is E.Mul:
             parts = [go(a) for a in x.items]
             if x.is_scalar and all(a.is_scalar for a in x.items):
                 return sp.Mul(*parts)
             if x.is_scalar:
-                # a 1×1 product used as a scalar: SymPy's Trace of the 1×1 matrix
+                # a 1×1 product used as a scalar: the trace of the 1×1 matrix
                 scal = [p for a, p in zip(x.items, parts) if a.is_scalar]
                 chain = [p for a, p in zip(x.items, parts) if not a.is_scalar]
                 return sp.Mul(*scal) * M.Trace(M.MatMul(*chain))
-            return M.MatMul(*parts).doit()
+            return M.MatMul(*parts).doit(deep=False)
         if t is E.Hadamard:
             return M.HadamardProduct(*[go(a) for a in x.items])
         if t is E.Kron:
-            from sympy.matrices.expressions.kronecker import KroneckerProduct
             return KroneckerProduct(*[go(a) for a in x.items])
         if t is E.Transpose:
             a = go(x.arg)
             return a if x.arg.is_scalar else M.Transpose(a)
         if t is E.Inverse:
+            if x.arg.is_scalar:
+                return 1 / go(x.arg)
             return M.Inverse(go(x.arg))
         if t is E.Det:
-            return M.Determinant(go(x.arg))
+            return M.Determinant(go(x.arg)) if not x.arg.is_scalar else go(x.arg)
         if t is E.LogDet:
-            return sp.log(M.Determinant(go(x.arg)))
+            return sp.log(M.Determinant(go(x.arg)) if not x.arg.is_scalar else go(x.arg))
         if t is E.Trace:
             a = go(x.arg)
             return a if x.arg.is_scalar else M.Trace(a)
@@ -77,6 +212,8 @@ def to_sympy(e, sizes=None):
         if t is E.Pow:
             return sp.Pow(go(x.base), go(x.exp))
         if t is E.ElemPow:
+            if x.base.is_scalar:
+                return sp.Pow(go(x.base), go(x.exp))
             return M.HadamardPower(go(x.base), go(x.exp))
         if t is E.Func:
             a = go(x.arg)
@@ -85,14 +222,267 @@ def to_sympy(e, sizes=None):
             return a.applyfunc(funcs[x.name])
         if t is E.Sum:
             a = go(x.arg)
-            return (M.OneMatrix(1, a.shape[0]) * a * M.OneMatrix(a.shape[1], 1))[0, 0]
+            if x.arg.is_scalar:
+                return a
+            # sum(A) = 1ᵀ A 1, a 1×1 product: its trace
+            r, c = size(x.arg.shape[0]), size(x.arg.shape[1])
+            return M.Trace(M.MatMul(M.OneMatrix(1, r), a, M.OneMatrix(c, 1)))
         if t is E.Norm:
             a = go(x.arg)
-            return sp.sqrt(M.Trace(M.Transpose(a) * a)) if not x.arg.is_scalar else sp.Abs(a)
+            if x.arg.is_scalar:
+                return sp.Abs(a)
+            return sp.sqrt(M.Trace(M.MatMul(M.Transpose(a), a)))
+        if t is E.Vec:
+            a = go(x.arg)
+            return a if x.arg.shape[1] == 1 else Vec(a)
         if t is E.DiagMat:
             return M.DiagMatrix(go(x.arg))
         if t is E.DiagVec:
             return M.DiagonalOf(go(x.arg))
+        if t is E.SpecNorm:
+            raise UnsupportedError("the spectral norm ||E||_2 has no SymPy matrix expression")
         raise UnsupportedError(f"no SymPy counterpart for {t.__name__}")
 
     return go(e), syms
+
+
+# ---------------------------------------------------------------------------- from SymPy
+
+
+def from_sympy(expr):
+    """The matcalc tree of a SymPy matrix (or scalar) expression."""
+    text, decls = sympy_to_text(expr)
+    from .api import parse
+    return parse(text, symbols=decls)
+
+
+def sympy_to_text(expr):
+    """(text in matcalc's input language, {name: kind declaration}) of a SymPy
+    expression; raises UnsupportedError on a node with no counterpart."""
+    import sympy as sp
+    from sympy import matrices as M
+    from sympy.matrices import MatrixBase
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+    from sympy.matrices.expressions.diagonal import DiagonalMatrix
+    from sympy.matrices.expressions.kronecker import KroneckerProduct
+    Vec, CommutationMatrix = sympy_classes()
+    decls = {}
+
+    def unsupported(x, why=""):
+        return UnsupportedError(f"SymPy's {type(x).__name__} has no counterpart in matcalc"
+                                f"{why}: {x}")
+
+    def check_name(name, what):
+        if not _NAME_RE.match(name) or name in _FUNC_WORDS:
+            raise MatcalcError(f"the SymPy {what} {name!r} cannot be a matcalc name "
+                               f"(a letter, then letters, digits and _, and not a function name or I)")
+
+    def declare(name, kind, what):
+        check_name(name, what)
+        old = decls.setdefault(name, kind)
+        if old != kind:
+            raise MatcalcError(f"the SymPy expression uses {name!r} both as {old} and as {kind}")
+
+    def size_factors(s):
+        """A size as a list of numbers and names (m*n -> ['m', 'n'])."""
+        s = sp.sympify(s)
+        if s.is_Integer and s > 0:
+            return [int(s)]
+        if s.is_Symbol:
+            check_name(s.name, "size")
+            return [s.name]
+        if s.is_Pow and s.exp.is_Integer and s.exp > 0:
+            return size_factors(s.base) * int(s.exp)
+        if s.is_Mul:
+            out = []
+            for f in s.args:
+                out.extend(size_factors(f))
+            return out
+        raise UnsupportedError(f"the size {s} is not a product of size names and numbers")
+
+    def size_text(s):
+        return "*".join(str(f) for f in size_factors(s))
+
+    def identity(s):
+        parts = size_factors(s)
+        return "(" + " ⊗ ".join(f"I({f})" for f in parts) + ")"
+
+    def ones(r, c):
+        col = f"diag{identity(r)}"
+        if c == 1:
+            return col
+        row = f"diag{identity(c)}^T"
+        return row if r == 1 else f"({col} {row})"
+
+    def number(x):
+        if x.is_Integer:
+            v = int(x)
+            return str(v) if v >= 0 else f"({v})"
+        if x.is_Rational:
+            return f"({x.p}/{x.q})"
+        if x.is_real and x.is_finite:
+            v = float(x)
+            return repr(v) if v >= 0 else f"({v!r})"
+        raise unsupported(x, " (only real numbers are)")
+
+    def is_ones_row(a):
+        return isinstance(a, M.OneMatrix) and a.shape[0] == 1
+
+    def is_ones_col(a):
+        return isinstance(a, M.OneMatrix) and a.shape[1] == 1
+
+    def ew_function(f):
+        """The matcalc name of an elementwise function given as a SymPy Lambda."""
+        if isinstance(f, sp.Lambda) and len(f.variables) == 1:
+            v, body = f.variables[0], f.expr
+        else:
+            v = sp.Dummy("v")
+            body = f(v)
+        return v, body
+
+    def go(x, ew=None):
+        """Text of x; ew = (variable, text of the matrix) inside an elementwise function,
+        where products and powers of the variable are entrywise."""
+        if ew is not None and x == ew[0]:
+            return ew[1]
+        if isinstance(x, M.MatrixSymbol):
+            name = str(x.name)
+            r, c = x.shape
+            if r == 1 and c == 1:
+                declare(name, "scalar", "matrix symbol")
+                return name
+            if c == 1:
+                declare(name, f"vector({size_text(r)})", "matrix symbol")
+                return name
+            if r == 1:
+                declare(name, f"vector({size_text(c)})", "matrix symbol")
+                return f"{name}^T"
+            declare(name, f"matrix({size_text(r)},{size_text(c)})", "matrix symbol")
+            return name
+        if isinstance(x, sp.Symbol):
+            declare(x.name, "scalar", "symbol")
+            return x.name
+        if isinstance(x, sp.Number) or (x.is_number and not isinstance(x, (sp.Add, sp.Mul, sp.Pow, sp.Function))
+                                        and not getattr(x, "is_Matrix", False)):
+            return number(x)
+        if isinstance(x, (sp.Add, M.MatAdd)):
+            return "(" + " + ".join(go(a, ew) for a in x.args) + ")"
+        if isinstance(x, sp.Mul):
+            if ew is None:
+                return "(" + " * ".join(go(a) for a in x.args) + ")"
+            const = [go(a) for a in x.args if not a.has(ew[0])]
+            dep = [go(a, ew) for a in x.args if a.has(ew[0])]
+            inner = " .* ".join(dep)
+            return "(" + " * ".join(const + ([f"({inner})"] if dep else [])) + ")"
+        special = _named_function(x)
+        if special is not None:
+            name, arg = special
+            return f"{name}({go(arg, ew)})"
+        if isinstance(x, sp.Pow):
+            b, p = x.args
+            if ew is not None and b.has(ew[0]):
+                if p.has(ew[0]):
+                    raise unsupported(x, " (an elementwise power with a varying exponent)")
+                if p == sp.S.Half:
+                    return f"sqrt({go(b, ew)})"
+                return f"({go(b, ew)} .^ {go(p)})"
+            if ew is not None and p.has(ew[0]):
+                raise unsupported(x, " (an elementwise exponential base^x)")
+            if p == sp.S.Half:
+                norm = _norm_of(b)
+                if norm is not None:
+                    return f"norm({go(norm)})"
+                return f"sqrt({go(b)})"
+            return f"({go(b)})^({go(p)})"
+        if isinstance(x, sp.log) and isinstance(x.args[0], M.Determinant):
+            return f"logdet({go(x.args[0].arg)})"
+        if isinstance(x, sp.Function) and len(x.args) == 1:
+            name = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
+                    sp.Abs: "abs"}.get(type(x))
+            if name is None:
+                raise unsupported(x, " (the functions are exp, log, sin, cos, tanh, sqrt, abs)")
+            return f"{name}({go(x.args[0], ew)})"
+        if ew is not None:
+            raise unsupported(x, " inside an elementwise function")
+        # ---- matrices
+        if isinstance(x, MatrixBase):
+            raise unsupported(x, " (an explicit matrix: matcalc works with symbols)")
+        if isinstance(x, M.MatMul):
+            return "(" + " * ".join(go(a) for a in x.args) + ")"
+        if isinstance(x, M.Transpose):
+            return f"({go(x.arg)})^T"
+        if isinstance(x, M.Inverse):
+            return f"inv({go(x.arg)})"
+        if isinstance(x, M.MatPow):
+            k = x.exp
+            if not k.is_Integer:
+                raise unsupported(x, " (a matrix power with an exponent that is not an integer)")
+            k = int(k)
+            base = go(x.base)
+            if k < 0:
+                base, k = f"inv({base})", -k
+            return f"({base})^{k}"
+        if isinstance(x, M.Trace):
+            a = x.arg
+            if isinstance(a, M.MatMul) and len(a.args) >= 3 and is_ones_row(a.args[0]) \
+                    and is_ones_col(a.args[-1]):
+                mid = M.MatMul(*a.args[1:-1])
+                return f"sum({go(mid)})"
+            return f"tr({go(a)})"
+        if isinstance(x, M.Determinant):
+            return f"det({go(x.arg)})"
+        if isinstance(x, M.HadamardProduct):
+            return "(" + " .* ".join(go(a) for a in x.args) + ")"
+        if isinstance(x, M.HadamardPower):
+            return f"({go(x.base)} .^ {go(x.exp)})"
+        if isinstance(x, KroneckerProduct):
+            return "(" + " ⊗ ".join(go(a) for a in x.args) + ")"
+        if isinstance(x, M.Identity):
+            return identity(x.rows)
+        if isinstance(x, M.ZeroMatrix):
+            return f"(0 * {ones(x.rows, x.cols)})"
+        if isinstance(x, M.OneMatrix):
+            return ones(x.rows, x.cols)
+        if isinstance(x, M.DiagMatrix):
+            v = x.args[0]
+            return f"diag({go(v)}^T)" if v.shape[0] == 1 and v.shape[1] != 1 else f"diag({go(v)})"
+        if isinstance(x, M.DiagonalOf):
+            if x.arg.shape[0] != x.arg.shape[1]:
+                raise unsupported(x, " (the diagonal of a matrix that is not square)")
+            return f"diag({go(x.arg)})"
+        if isinstance(x, DiagonalMatrix):
+            return f"({identity(x.arg.rows)} .* {go(x.arg)})"
+        if isinstance(x, ElementwiseApplyFunction):
+            v, body = ew_function(x.function)
+            return "(" + go(body, (v, go(x.expr))) + ")"
+        if isinstance(x, Vec):
+            return f"vec({go(x.arg)})"
+        if isinstance(x, CommutationMatrix):
+            m, n = x.args
+            if not all(len(size_factors(s)) == 1 for s in (m, n)):
+                raise unsupported(x, " (K(m,n) with a product size)")
+            return f"K({size_text(m)},{size_text(n)})"
+        raise unsupported(x)
+
+    def _named_function(x):
+        """('sigmoid', u) for 1/(1 + exp(-u)), ('softplus', u) for log(1 + exp(u))."""
+        if isinstance(x, sp.Pow) and x.exp == -1 and isinstance(x.base, sp.Add) and len(x.base.args) == 2:
+            one, ex = sorted(x.base.args, key=lambda a: not a.is_Number)
+            if one == 1 and isinstance(ex, sp.exp):
+                return "sigmoid", -ex.args[0]
+        if isinstance(x, sp.log) and isinstance(x.args[0], sp.Add) and len(x.args[0].args) == 2:
+            one, ex = sorted(x.args[0].args, key=lambda a: not a.is_Number)
+            if one == 1 and isinstance(ex, sp.exp):
+                return "softplus", ex.args[0]
+        return None
+
+    def _norm_of(b):
+        """A with b = tr(Aᵀ A), else None."""
+        if isinstance(b, M.Trace) and isinstance(b.arg, M.MatMul) and len(b.arg.args) == 2:
+            left, right = b.arg.args
+            if isinstance(left, M.Transpose) and left.arg == right:
+                return right
+        return None
+
+    expr = sp.sympify(expr)
+    return go(expr), decls

@@ -397,8 +397,12 @@ class LatexPrinter(Printer):
         return _latex_name(n)
 
     def size(self, s):
-        if isinstance(s, E.SizeProd):
-            parts = ([str(s[0])] if s[0] != 1 else []) + [_latex_name(x) for x in s[1:]]
+        if isinstance(s, E.SizeProd):           # m n, 2 n, n^{2}
+            parts = [str(s[0])] if s[0] != 1 else []
+            names = list(s[1:])
+            for x in dict.fromkeys(names):
+                k = names.count(x)
+                parts.append(_latex_name(x) + (f"^{{{k}}}" if k > 1 else ""))
             return " ".join(parts)
         if isinstance(s, int):
             return str(s)

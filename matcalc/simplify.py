@@ -1023,6 +1023,8 @@ def tidy(e):
             y = x
         if isinstance(y, E.Mul):
             y = _pull_runs(y)
+        elif isinstance(y, (E.Func, E.ElemPow)) and isinstance(y.args[0], E.Transpose):
+            y = E.Transpose(y.rebuild((y.args[0].arg,) + y.args[1:]))   # f(Aᵀ) = f(A)ᵀ
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
             alt = go(transpose(x), False)
             if tc(alt) + 1 < tc(y):
