@@ -64,10 +64,11 @@ def _bind(symbols, values, text=None):
 
 
 def _substitute_sizes(raw, sizes):
-    """Replace size names in I(n) and K(m,n) by the numbers the values fix."""
+    """Replace size names in I(n) and K(m,n) by the numbers the values fix; an I(n) whose
+    n nothing fixes is sized by what it meets, like I."""
     def go(e):
-        if isinstance(e, E.Identity) and isinstance(e.n, str) and e.n in sizes:
-            out = E.Identity(sizes[e.n])
+        if isinstance(e, E.Identity) and isinstance(e.n, str):
+            out = E.Identity(sizes.get(e.n))
         elif isinstance(e, E.Commutation):
             out = E.Commutation(sizes.get(e.m, e.m) if isinstance(e.m, str) else e.m,
                                 sizes.get(e.n, e.n) if isinstance(e.n, str) else e.n)
@@ -220,11 +221,27 @@ def _project(G, var, symmetric):
     return G
 
 
+def _with_text(fn):
+    """Attach the input text to errors raised by a derivation, for the caret."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(expr, *args, **kw):
+        try:
+            return fn(expr, *args, **kw)
+        except MatcalcError as err:
+            if err.text is None and isinstance(expr, str):
+                err.text = expr
+            raise
+    return run
+
+
 def _prepare(text, wrt, symbols, layout, symmetric):
     if not isinstance(wrt, str) or not wrt.strip():
         raise MatcalcError(f"wrt must be the name of a symbol (or a list of names), got {wrt!r}")
     wrt = wrt.strip()
-    if not S._NAME_RE.match(wrt) or wrt == "I":
+    from .parse import FUNCTION_NAMES
+    if not S._NAME_RE.match(wrt) or wrt == "I" or wrt in FUNCTION_NAMES:
         raise MatcalcError(f"wrt={wrt!r} is not a symbol name")
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
@@ -302,10 +319,11 @@ def _several(fn, expr, wrt, **kw):
     return [fn(expr, w.strip() if isinstance(w, str) else w, **kw) for w in names]
 
 
+@_with_text
 def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     """The derivative of expr with respect to the symbol wrt (CONTRACT §2, §3); a list
     of derivatives when wrt is a list of symbols."""
-    if not isinstance(wrt, str) or "," in wrt:
+    if isinstance(wrt, (list, tuple)) or (isinstance(wrt, str) and "," in wrt):
         return _several(diff, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if var.is_scalar:
@@ -336,9 +354,10 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
                       declarations=symbols)
 
 
+@_with_text
 def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     """The Hessian of a scalar expr with respect to wrt (a list for several)."""
-    if not isinstance(wrt, str) or "," in wrt:
+    if isinstance(wrt, (list, tuple)) or (isinstance(wrt, str) and "," in wrt):
         return _several(hessian, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if not f.is_scalar:

@@ -11,7 +11,8 @@ from fractions import Fraction
 from . import expr as E
 from .errors import UnsupportedError
 
-MAX_MATRIX_POWER = 64
+MAX_MATRIX_POWER = 100
+MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
 
 
 class Rule:
@@ -106,7 +107,15 @@ def _sum_rule(e, d):
     return add(*d)
 
 
+def _varying(d, what):
+    n = sum(x is not None for x in d)
+    if n > MAX_VARYING_FACTORS:
+        raise UnsupportedError(f"the {what} rule over {n} factors that depend on the variable "
+                               f"(more than {MAX_VARYING_FACTORS}) is not expanded")
+
+
 def _product(e, d):
+    _varying(d, "product")
     terms = []
     for i, di in enumerate(d):
         if di is not None:
@@ -115,6 +124,7 @@ def _product(e, d):
 
 
 def _hadamard(e, d):
+    _varying(d, "Hadamard product")
     terms = []
     for i, di in enumerate(d):
         if di is not None:
@@ -123,6 +133,7 @@ def _hadamard(e, d):
 
 
 def _kron(e, d):
+    _varying(d, "Kronecker product")
     terms = []
     for i, di in enumerate(d):
         if di is not None:
@@ -286,8 +297,14 @@ def differentiate(f, var, trace=None):
             else:
                 rule = RULES.get(type(e))
                 if rule is None:
-                    raise UnsupportedError(f"no differential rule for {type(e).__name__}")
-                out = rule.apply(e, ds)
+                    raise UnsupportedError(f"no differential rule for {type(e).__name__}",
+                                           getattr(e, "span", None))
+                try:
+                    out = rule.apply(e, ds)
+                except UnsupportedError as err:
+                    if err.span is None:          # point at the operation in the input
+                        err.span = getattr(e, "span", None)
+                    raise
                 if trace is not None and out is not None:
                     name, formula = rule_name(e)
                     trace.append((e, name, formula, out))

@@ -485,6 +485,7 @@ class Gen:
             self.size_names = {s: names[i] for i, s in enumerate(self.pool)}
         self.composite = mode != "C"
         self._subs = []
+        self.var_bias = 0.5     # how often a leaf that can be the variable is
 
     # ------------------------------------------------------------------ helpers
     def r(self):
@@ -546,7 +547,7 @@ class Gen:
 
     def pick_sym(self, shape, req=None):
         var = self.syms.get(self.var)
-        if var is not None and var.shape == shape and self.compatible(var, req) and self.r() < 0.5:
+        if var is not None and var.shape == shape and self.compatible(var, req) and self.r() < self.var_bias:
             return self.var
         cands = [s.name for s in self.syms.values()
                  if s.shape == shape and s.name != self.var and self.compatible(s, req)]
@@ -592,9 +593,9 @@ class Gen:
         R, C = shape
         if is_scalar(shape):
             var = self.syms.get(self.var)
-            if var is not None and var.kind == "scalar" and self.r() < 0.5:
+            if var is not None and var.kind == "scalar" and self.r() < self.var_bias:
                 return self.symnode(self.var, req)
-            if req is None and var is not None and self.r() < 0.15:
+            if req is None and var is not None and self.r() < self.var_bias * 0.3:
                 return self.connect(shape)
             if self.r() < 0.3:
                 return self.num()
@@ -604,7 +605,7 @@ class Gen:
         var = self.syms.get(self.var)
         if var is not None and var.shape == (C, R) and R != C and self.r() < 0.3 and C != ():
             return self.T(self.symnode(self.var, req), req)
-        if req is None and var is not None and var.shape != shape and self.r() < 0.15:
+        if req is None and var is not None and var.shape != shape and self.r() < self.var_bias * 0.3:
             return self.connect(shape)
         if R == C and req in (None, "inv", "posdet") and self.r() < 0.06:
             return self.identity(R)
@@ -1175,13 +1176,31 @@ def generate(seed, depth=4):
     fshape = {"scalar": SCALAR, "col": (gen.dim(), ()), "matrix": (gen.dim(), gen.dim()),
               "row": ((), gen.dim())}[fk]
     op = "hessian" if fk == "scalar" and rng.random() < 0.25 else "diff"
+    if op == "hessian":
+        gen.var_bias = 0.8      # (so that f is more often nonlinear in the variable)
     tree = gen.gen(fshape, depth)
-    if gen.var not in sym_names(tree) and rng.random() < 0.98:
-        # put the variable in: n -> n ± (something with the variable) at a free node
-        free = [n for n in tree.walk() if n.req is None and n.op != "num" and not n.a.get("fixed")]
-        n = free[int(rng.integers(len(free)))] if free else tree
-        tree = _replace(tree, n, gen.add(n, gen.connect(n.shape)))
+    if rng.random() < 0.98:
+        tree = _ensure_var(gen, tree, rng)
+    if op == "hessian" and rng.random() < 0.5:
+        # f nonlinear in the variable more often: f g, f², sin(f), ...
+        how = _weighted(rng, [(3, "mul"), (2, "sq"), (2, "func")])
+        if how == "mul":
+            tree = gen.mul(tree, _ensure_var(gen, gen.gen(SCALAR, max(depth - 2, 1)), rng))
+        elif how == "sq":
+            tree = gen.N("spow", [tree], SCALAR, p=2, ptext=gen.pick(["2", "²", "{2}"]))
+        else:
+            tree = gen.N("func", [tree], SCALAR, name=gen.pick(["sin", "cos", "tanh", "sigmoid", "softplus"]))
     return example_from_tree(gen, tree, op)
+
+
+def _ensure_var(gen, tree, rng):
+    """The tree with the variable in it: n -> n ± (something with the variable) at a
+    free node when it does not occur."""
+    if gen.var in sym_names(tree):
+        return tree
+    free = [n for n in tree.walk() if n.req is None and n.op != "num" and not n.a.get("fixed")]
+    n = free[int(rng.integers(len(free)))] if free else tree
+    return _replace(tree, n, gen.add(n, gen.connect(n.shape)))
 
 
 # ============================================================================ values
@@ -1366,12 +1385,12 @@ def _stencil(F, h):
 def _fd_compare(got, F, F0, xscale, vscale):
     """Relative error of got against dF/dt(0) for steps h/10, h, 10h: the best."""
     best = None
-    for mult in (1.0, 10.0, 0.1):
+    for mult in (1.0, 0.1, 10.0, 0.01, 0.001):
         h = H_REL * mult * max(1.0, xscale) / max(vscale, 1e-300)
         fd = _stencil(F, h)
         if not _finite(fd):
             continue
-        floor = 1e-4 * float(np.max(np.abs(F0))) if np.size(F0) else 0.0
+        floor = max(1e-4 * float(np.max(np.abs(F0))) if np.size(F0) else 0.0, ABS_FLOOR)
         e = _err(got, fd, floor)
         if best is None or e < best[0]:
             best = (e, fd)
@@ -1573,6 +1592,39 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         return Outcome("wrong", "value", f"{what} {dtext!r}: along V gives {_fmt(got)}, finite "
                        f"differences {_fmt(best[1])} (rel. error {best[0]:.2e})")
     return None
+
+
+def check_roundtrip(ex, seed=0):
+    """The printer's property: parse(str(e)) is e again (or evaluates equal), and the
+    LaTeX printer does not fail."""
+    from .printing import to_latex
+    try:
+        e = matcalc.parse(ex.text, symbols=ex.symbols)
+    except Exception as err:
+        return Outcome("crashed", "parse:" + type(err).__name__, _exc(err))
+    printed = None
+    try:
+        printed = str(e)
+        to_latex(e)
+        e2 = matcalc.parse(printed, symbols=tree_symbols(e))
+    except Exception as err:
+        return Outcome("crashed", "roundtrip:" + type(err).__name__, f"str(e) = {printed!r}: {_exc(err)}")
+    if e2 == e:
+        return Outcome("correct")
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        values = draw_values(ex, rng)
+        try:
+            v1, v2 = matcalc.evaluate(e, values), matcalc.evaluate(e2, values)
+        except Exception as err:
+            return Outcome("crashed", "roundtrip-eval:" + type(err).__name__, _exc(err))
+        if not _finite(v1):
+            continue
+        if np.shape(v1) != np.shape(v2) or _err(v1, v2, ABS_FLOOR) > READBACK_TOL:
+            return Outcome("wrong", "roundtrip", f"str(e) = {printed!r} evaluates to {_fmt(v2)}, "
+                           f"e to {_fmt(v1)}")
+        return Outcome("correct")
+    return Outcome("skip", "nonfinite", "f is not finite at any drawn point")
 
 
 def run_seed(seed, depth=4, retries=20):

@@ -30,6 +30,14 @@ def commutation_matrix(m, n):
     return K
 
 
+def num_float(v):
+    """A Fraction as a float: ±inf past the float range, never OverflowError."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
+
+
 def _scalar(v):
     return float(np.asarray(v).reshape(-1)[0])
 
@@ -123,10 +131,8 @@ def _elempow(ev, e):
 def _pow(ev, e):
     b = float(ev.ev(e.base))
     p = float(ev.ev(e.exp))
-    if p.is_integer():
-        if b == 0 and p < 0:
-            return float("inf")
-        return float(b ** int(p)) if abs(p) < 10**6 else float(np.power(b, p))
+    if p.is_integer() and b == 0 and p < 0:
+        return float("inf")
     with np.errstate(all="ignore"):
         return float(np.power(b, p))
 
@@ -136,7 +142,7 @@ def _spec_norm(ev, e):
 
 
 EVAL = {
-    E.Num: lambda ev, e: float(e.value),
+    E.Num: lambda ev, e: num_float(e.value),
     E.Sym: lambda ev, e: ev.env[e.name],
     E.Diff: lambda ev, e: ev.env["d" + e.var.name] if ("d" + e.var.name) in ev.env else _missing(e),
     E.Identity: lambda ev, e: np.eye(ev.size(e.n)),

@@ -4,6 +4,7 @@ callbacks that build core nodes.  Sugar is removed here (``a - b``, ``X^-T``,
 is left as a Raw node for ``shapes`` to decide.
 """
 import os
+import re
 from fractions import Fraction
 
 from lark import Lark, Token
@@ -91,6 +92,9 @@ class BarPostLex(PostLex):
 # ---------------------------------------------------------------------------- callbacks
 
 FUNC_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log"}
+FUNCTION_NAMES = frozenset(("tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos",
+                            "tanh", "sqrt", "sigmoid", "softplus", "abs", "sum", "norm", "vec",
+                            "diag", "kron", "inv"))
 
 
 class _Chain:
@@ -156,12 +160,15 @@ class Build:
     # atoms
     def number(self, c):
         (t,) = c
+        text = str(t)
+        mantissa, _, exponent = text.lower().partition("e")
+        if len(mantissa) > 60 or (exponent and abs(int(exponent)) > 400):
+            raise ParseError(f"number {text!r} is out of range (at most 60 digits, "
+                             f"exponents within ±400)", _span_of(t))
         try:
-            v = Fraction(str(t))
+            v = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise ParseError(f"bad number {str(t)!r}", _span_of(t))
-        if v.denominator > 10**30 or abs(v.numerator) > 10**300:
-            raise ParseError(f"number {str(t)!r} is out of range", _span_of(t))
+            raise ParseError(f"bad number {text!r}", _span_of(t))
         return _mk(E.Num(v), t)
 
     def symbol(self, c):
@@ -387,7 +394,13 @@ def _translate(e, text):
                                   "LPAR" in e.expected and "$END" not in e.expected):
             pass
         msg = f"unexpected {str(tok)!r}; expected {_expected(e.expected)}"
-        if tok.type in ("RPAR",) and "RPAR" not in e.expected:
+        before = text[:pos].rstrip()
+        called = re.search(r"([A-Za-z_]\w*)\s*\($", before)
+        if tok.type == "RPAR" and called:
+            msg = f"{called.group(1)}() needs an argument"
+        elif tok.type == "RPAR" and before.endswith("("):
+            msg = "empty parentheses: () holds no expression"
+        elif tok.type in ("RPAR",) and "RPAR" not in e.expected:
             msg = "unbalanced parentheses: ')' without a matching '('"
         return ParseError(msg, (pos, max(pos + 1, tok.end_pos or pos + 1)))
     if isinstance(e, UnexpectedEOF):

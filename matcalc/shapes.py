@@ -248,20 +248,27 @@ class Inference:
         matrix that follows it (x^T y A is (x^T y) A)."""
         group = []
         first = last = None          # the first and last non-scalar factors of the group
+        start = 0                    # where the chain of the group begins
 
         def push(f):
-            nonlocal group, first, last
+            nonlocal group, first, last, start
             if self.is_scalar(f):
                 group.append(f)
                 return
             if first is None:
+                start = len(group)
                 group.append(f)
                 first = last = f
                 return
             if (self.find(first.shape[0]), self.find(last.shape[1])) == E.SCALAR:
-                left = E.Mul(tuple(group)) if len(group) > 1 else group[0]
-                left.span = _cover(group)
-                group = [left, f]
+                # the chain so far is 1×1: it becomes one scalar factor (earlier scalar
+                # factors stay beside it, so long products of 1×1 chains stay flat)
+                part = group[start:]
+                left = E.Mul(tuple(part)) if len(part) > 1 else part[0]
+                left.span = _cover(part)
+                group = group[:start] + [left]
+                start = len(group)
+                group.append(f)
                 first = last = f
                 return
             left = list(group)

@@ -22,6 +22,11 @@ from fractions import Fraction
 
 from . import expr as E
 
+
+def _unsupported(what):
+    from .errors import UnsupportedError
+    return UnsupportedError(what)
+
 # ---------------------------------------------------------------------------- ordering
 
 _RANK = {t: i for i, t in enumerate((
@@ -329,6 +334,8 @@ def mul(items, shape):
     for f in items:
         if isinstance(f, E.Num):
             coef *= f.value
+            if max(abs(coef.numerator), coef.denominator).bit_length() > 3300:
+                raise _unsupported("a numeric coefficient beyond 10^1000")
         elif is_zero(f):
             return zero_of(shape)
         elif f.is_scalar:
@@ -395,8 +402,8 @@ def pow_num(b, p):
     if p.denominator == 1:
         if b == 0 and p < 0:
             return None
-        if abs(p) > 64 and abs(b) != 1:
-            return None
+        if abs(b) != 1 and (abs(p) > 64 or abs(p) * max(abs(b.numerator), b.denominator).bit_length() > 4096):
+            return None                     # keep huge exact powers symbolic
         return b ** int(p)
     return None
 

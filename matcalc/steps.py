@@ -55,21 +55,19 @@ def latex_of(e):
     return _Latex()(e)
 
 
-class Step:
-    """One line: `lhs = rhs`, justified by `rule`.  `quantity` says what rhs equals
-    ("f", "df", "vec(df)" or "answer"), so lines of one quantity can be compared."""
+class Step(str):
+    """One line `lhs = rhs  [rule]`: a string, carrying its parts.  `quantity` says what
+    rhs equals ("f", "df", "vec(df)" or "answer"), so lines of one quantity can be
+    compared numerically."""
 
-    __slots__ = ("lhs", "rhs", "rule", "quantity")
-
-    def __init__(self, lhs, rhs, rule, quantity):
+    def __new__(cls, lhs, rhs, rule, quantity):
+        text = f"{lhs} = {text_of(rhs)}" + (f"  [{rule}]" if rule else "")
+        self = super().__new__(cls, text)
         self.lhs, self.rhs, self.rule, self.quantity = lhs, rhs, rule, quantity
+        return self
 
-    def __str__(self):
-        rule = f"  [{self.rule}]" if self.rule else ""
-        return f"{self.lhs} = {text_of(self.rhs)}{rule}"
-
-    def __repr__(self):
-        return f"Step({str(self)!r})"
+    def __getnewargs__(self):
+        return (self.lhs, self.rhs, self.rule, self.quantity)
 
 
 class Steps(list):
