@@ -252,9 +252,19 @@ def _prepare(text, wrt, symbols, layout, symmetric):
 
 
 def _prepared(f):
-    """f as it is differentiated: simplified first when it holds Kronecker products, so
-    that mixed products and traces of them (tr(A ⊗ B) = tr(A) tr(B)) come out first."""
-    if E.contains(f, lambda n: isinstance(n, E.Kron)):
+    """f as it is differentiated: simplified first when it holds Kronecker products (so
+    that mixed products and tr(A ⊗ B) = tr(A) tr(B) come out first) or elementwise
+    functions of diagonal matrices (abs(D) = diag(abs(diag(D))): the derivative of abs,
+    sqrt, ... at the zeros off the diagonal would be 0/0)."""
+    def needs(n):
+        if isinstance(n, E.Kron):
+            return True
+        if isinstance(n, (E.Func, E.ElemPow)):
+            from .simplify import is_diagonal
+            a = n.args[0]
+            return not a.is_scalar and a.shape[1] != 1 and is_diagonal(a)
+        return False
+    if E.contains(f, needs):
         return simplify(f)
     return f
 
@@ -287,7 +297,7 @@ def structure_projector(var):
 
 def jacobian_of(F, var):
     """J with vec(dF) = J vec(dX), simplified (unprojected)."""
-    dF = differentiate(F, var)
+    dF = differentiate(_prepared(F), var)
     if dF is None:
         return E.Zero(_vec_size(F), _vec_size(var))
     return simplify(jacobian_expr(dF, var))
@@ -295,7 +305,7 @@ def jacobian_of(F, var):
 
 def derivative_wrt_scalar(f, var):
     """dF/dt for any F and a scalar t: df with dt = 1."""
-    df = differentiate(f, var)
+    df = differentiate(_prepared(f), var)
     if df is None:
         return E.Zero(*f.shape) if not f.is_scalar else E.ZERO
     memo = {}

@@ -50,9 +50,19 @@ class BarPostLex(PostLex):
     always_accept = ("BAR", "DBAR")
 
     def process(self, stream):
-        stack = []
-        prev_ends = False
-        for tok in stream:
+        stack = []          # open bars, and "(" for each open parenthesis (a bar never
+        prev_ends = False   # closes across a parenthesis)
+        prev_end = None     # where the previous token ended: |A||B| is two determinants,
+        for tok in stream:  # |c ||x|| | an absolute value of c times a norm
+            here, prev_end = prev_end, tok.end_pos
+            tok_prev_end = here
+            if tok.type in ("LPAR", "LBRACE", "ISIZED"):
+                stack.append("(")
+            elif tok.type in ("RPAR", "RBRACE"):
+                while stack and stack[-1] != "(":
+                    stack.pop()
+                if stack:
+                    stack.pop()
             if tok.type == "BAR":
                 if prev_ends and stack and stack[-1] == "|":
                     stack.pop()
@@ -64,11 +74,12 @@ class BarPostLex(PostLex):
                     prev_ends = False
                 continue
             if tok.type == "DBAR":
+                spaced = tok_prev_end is not None and tok.start_pos > tok_prev_end
                 if prev_ends and stack and stack[-1] == "||":
                     stack.pop()
                     yield _retype(tok, "RDBAR")
                     prev_ends = True
-                elif prev_ends and stack and stack[-1] == "|":
+                elif prev_ends and stack and stack[-1] == "|" and not spaced:
                     # |A||B|: a closing bar, then another bar
                     stack.pop()
                     yield _retype(tok, "RBAR", tok.start_pos, 1)
@@ -162,8 +173,8 @@ class Build:
         (t,) = c
         text = str(t)
         mantissa, _, exponent = text.lower().partition("e")
-        if len(mantissa) > 60 or (exponent and abs(int(exponent)) > 400):
-            raise ParseError(f"number {text!r} is out of range (at most 60 digits, "
+        if len(mantissa) > 1000 or (exponent and abs(int(exponent)) > 400):
+            raise ParseError(f"number {text!r} is out of range (at most 1000 digits, "
                              f"exponents within ±400)", _span_of(t))
         try:
             v = Fraction(text)

@@ -25,19 +25,43 @@ UNICODE_GREEK.update({"Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda
                       "Σ": "Sigma", "Υ": "Upsilon", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega"})
 
 
+def _int_text(n):
+    """An integer as the language writes it: digits, or 2e100 when that is shorter."""
+    s = str(n)
+    if len(s) <= 15:
+        return s
+    stripped = s.rstrip("0")
+    k = len(s) - len(stripped)
+    if k >= 3:
+        return f"{stripped}e{k}"
+    return s
+
+
 def _num_text(v):
+    """A nonnegative Fraction as a literal (0.5, 3, 1e-40, 2e100), or None when it has
+    no finite decimal form (1/3)."""
     if v.denominator == 1:
-        return str(v.numerator)
+        return _int_text(v.numerator)
     d = v.denominator
+    twos = fives = 0
     while d % 2 == 0:
         d //= 2
+        twos += 1
     while d % 5 == 0:
         d //= 5
-    if d == 1:
-        s = format(v.numerator / v.denominator, ".15g")
-        if Fraction(s) == v:
-            return s
-    return None
+        fives += 1
+    if d != 1:
+        return None
+    k = max(twos, fives)                   # v = m / 10^k with an integer m
+    m = v.numerator * (10 ** k) // v.denominator
+    digits = str(m).rstrip("0")
+    k -= len(str(m)) - len(digits)
+    if k <= 0:
+        return _int_text(int(digits) * 10 ** (-k))
+    if len(digits) + k <= 17:
+        whole = digits.rjust(k + 1, "0")
+        return f"{whole[:-k]}.{whole[-k:]}"
+    return f"{digits}e-{k}"
 
 
 class Printer:
@@ -165,7 +189,7 @@ class Printer:
             parts.append(nice)
             denom = 1
         elif numer != 1 or (not num_factors):
-            parts.append(str(numer))
+            parts.append(_int_text(numer))
         chain_started = False
         for f in num_factors:
             s, l = self.p(f)
@@ -176,7 +200,7 @@ class Printer:
             parts.append(s)
         text = self.juxt(parts)
         if denom != 1 or den_factors:
-            dparts = ([str(denom)] if denom != 1 else [])
+            dparts = ([_int_text(denom)] if denom != 1 else [])
             for f in den_factors:
                 s, l = self.p(f)
                 dparts.append(self.paren(s) if (l <= PROD or isinstance(f, E.Mul)) else s)
@@ -253,7 +277,7 @@ class Printer:
             return s
         if isinstance(p, E.Num) and p.value < 0 and _num_text(-p.value) is not None:
             return s.replace(" ", "")
-        if l == ATOM:
+        if isinstance(p, E.Sym):           # the grammar's exponent: a number, a name or (…)
             return s
         return self.paren(s)
 
@@ -303,6 +327,8 @@ class Printer:
         matrix = e.arg.shape[0] != 1 and e.arg.shape[1] != 1
         if self.latex:
             return f"\\left\\|{s}\\right\\|" + ("_F" if matrix else ""), ATOM
+        if "|" in s:                        # bars inside bars read ambiguously
+            return f"norm({s})", ATOM
         return f"||{s}||" + ("_F" if matrix else ""), ATOM
 
     def p_SpecNorm(self, e):

@@ -391,6 +391,11 @@ def mul(items, shape):
             v, ones = chain
             total = entry_sum(v.arg if isinstance(v, E.Transpose) else v)
             return mul((E.Num(coef),) + tuple(scal) + (ones.value, total), shape)
+        if len(chain) == 2 and isinstance(chain[0], E.Fill) and chain[0].rows == 1 \
+                and chain[1].shape[1] == 1:
+            # (s 1ᵀ) v = s sum(v)
+            ones, v = chain
+            return mul((E.Num(coef),) + tuple(scal) + (ones.value, entry_sum(v)), shape)
     out = ([E.Num(coef)] if coef != 1 or not (scal or chain) else []) + scal + chain
     if len(out) == 1:
         return out[0]
@@ -869,7 +874,14 @@ _FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh",
             ("sqrt", 0): 0, ("sqrt", 1): 1, ("abs", 0): 0, ("softplus", 0): None}
 
 
+ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(D))) for a diagonal D
+
+
 def func(name, a, shape):
+    if isinstance(a, E.Zero):                     # f(0) on an array: a broadcast constant
+        return fill(func(name, E.ZERO, E.SCALAR), a.rows, a.cols)
+    if name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
+        return diagmat(func(name, diagvec(a), (a.shape[0], 1)))
     if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT and _FUNC_AT[(name, a.value)] is not None:
         return E.Num(_FUNC_AT[(name, a.value)])
     if isinstance(a, E.Func) and ((name, a.name) in (("log", "exp"),)):
@@ -882,6 +894,10 @@ def func(name, a, shape):
 
 
 def elempow(b, p, shape):
+    if isinstance(b, E.Zero) and isinstance(p, E.Num) and p.value > 0:
+        return b
+    if isinstance(p, E.Num) and p.value > 0 and b.shape[1] != 1 and is_diagonal(b):
+        return diagmat(elempow(diagvec(b), p, (b.shape[0], 1)))  # D .^ p = diag(diag(D) .^ p)
     if isinstance(p, E.Num):
         if p.value == 1:
             return b
@@ -897,6 +913,8 @@ def elempow(b, p, shape):
 def fill(v, r, c):
     if is_zero(v):
         return E.Zero(r, c)
+    if r == 1 and c == 1:
+        return v
     return E.Fill(v, r, c)
 
 
@@ -912,6 +930,8 @@ def vec(x):
 def diagmat(x):
     if is_zero(x):
         return zero_of(E.DiagMat(x).shape)
+    if isinstance(x, E.Fill):                    # diag(s 1) = s I
+        return mul((x.value, E.Identity(x.rows)), (x.rows, x.rows))
     pulled = _scalars_out(x, diagmat)
     return pulled if pulled is not None else E.DiagMat(x)
 
@@ -919,6 +939,8 @@ def diagmat(x):
 def diagvec(x):
     if is_zero(x):
         return zero_of(E.DiagVec(x).shape)
+    if isinstance(x, E.Fill):                    # the diagonal of s 1 1ᵀ is s 1
+        return fill(x.value, x.rows, 1)
     if isinstance(x, E.DiagMat):
         return x.arg
     if isinstance(x, E.Transpose):

@@ -1,0 +1,301 @@
+"""Test helpers: random values suited to kinds, and an independent finite-difference
+check of a derivative.
+
+Nothing here uses matcalc's own check (matcalc.check): values are drawn here, the
+function is evaluated with ``matcalc.evaluate`` on the *input* text (or with a
+hand-written NumPy function), and the derivative is compared with central differences
+of that function along random directions in the variable's own space.
+"""
+import re
+
+import numpy as np
+
+import matcalc
+
+# Concrete sizes for the size names the engine hands out; all different, so that a
+# transposed answer cannot pass by accident.
+SIZE_VALUES = {"n": 3, "m": 4, "p": 2, "q": 5, "r": 6, "s": 7, "k": 3, "l": 4}
+_POOL = (3, 4, 2, 5, 6, 7, 8, 9)
+
+_KIND_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*)\s*\))?\s*$")
+
+
+def parse_kind(text):
+    """'matrix(m,n)' -> ('matrix', ['m', 'n']); sizes as ints where numeric."""
+    m = _KIND_RE.match(text)
+    assert m, f"cannot read the kind {text!r}"
+    sizes = []
+    if m.group(2):
+        for part in m.group(2).split(","):
+            part = part.strip()
+            if "*" in part:
+                sizes.append(tuple(int(x) if x.strip().isdigit() else x.strip()
+                                   for x in part.split("*")))
+            else:
+                sizes.append(int(part) if part.isdigit() else part)
+    return m.group(1), sizes
+
+
+def bind_sizes(symbols, fixed=None):
+    """A concrete number for every size name in symbols (a d.symbols-like dict)."""
+    sizes = dict(fixed or {})
+    for kind in symbols.values():
+        _, names = parse_kind(kind)
+        flat = []
+        for s in names:
+            flat.extend(s if isinstance(s, tuple) else (s,))
+        for s in flat:
+            if isinstance(s, str) and s not in sizes:
+                if s in SIZE_VALUES:
+                    sizes[s] = SIZE_VALUES[s]
+                else:
+                    used = set(sizes.values())
+                    sizes[s] = next((p for p in _POOL if p not in used), 3)
+    return sizes
+
+
+def _size(s, sizes):
+    if isinstance(s, tuple):
+        out = 1
+        for x in s:
+            out *= _size(x, sizes)
+        return out
+    return s if isinstance(s, int) else sizes[s]
+
+
+def orthogonal(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def spd(rng, n, lo=0.5, hi=2.0):
+    q = orthogonal(rng, n)
+    return q @ np.diag(rng.uniform(lo, hi, n)) @ q.T
+
+
+def draw_value(rng, kind, shape, dom="any"):
+    """A value of this kind and shape.
+
+    dom="any": entries of either sign; square matrices are well-conditioned with a
+    positive determinant (so inverses, det and logdet are defined).
+    dom="pos": every entry positive (for log, sqrt, non-integer powers)."""
+    pos = dom == "pos"
+    if kind == "scalar":
+        if pos:
+            return float(rng.uniform(0.5, 1.5))
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.5))
+    if kind == "vector":
+        (n,) = shape
+        return rng.uniform(0.5, 1.5, n) if pos else rng.standard_normal(n)
+    m, n = shape
+    if kind == "spd":
+        return spd(rng, n)
+    if kind == "symmetric":
+        if pos:
+            g = rng.uniform(0.2, 1.0, (n, n))
+            return (g + g.T) / 2 + n * np.eye(n)
+        g = rng.standard_normal((n, n)) * 0.5
+        return (g + g.T) / 2 + 2.5 * np.eye(n)
+    if kind == "diagonal":
+        return np.diag(rng.uniform(0.5, 2.0, n))
+    # a general matrix
+    if pos:
+        a = rng.uniform(0.5, 1.5, (m, n))
+        if m == n:
+            a = a + n * np.eye(n)
+        return a
+    a = rng.standard_normal((m, n))
+    if m == n:
+        a = 0.4 * a + 2.5 * np.eye(n)
+    return a
+
+
+def draw(symbols, rng, dom="any", sizes=None, override=None):
+    """Values for every symbol of a d.symbols-like dict {name: 'matrix(m,n)', ...}."""
+    sizes = bind_sizes(symbols, sizes)
+    values = {}
+    for name, kind_text in symbols.items():
+        kind, names = parse_kind(kind_text)
+        if kind == "scalar":
+            shape = ()
+        elif kind == "vector":
+            shape = (_size(names[0], sizes),)
+        elif kind == "matrix":
+            shape = (_size(names[0], sizes), _size(names[1], sizes))
+        else:
+            n = _size(names[0], sizes)
+            shape = (n, n)
+        values[name] = draw_value(rng, kind, shape, dom)
+    if override:
+        values.update(override(values, rng) or {})
+    return values
+
+
+def direction(rng, kind, value):
+    """A random direction in the variable's own space."""
+    if np.ndim(value) == 0:
+        return float(rng.standard_normal())
+    v = rng.standard_normal(np.shape(value))
+    if kind in ("symmetric", "spd"):
+        v = (v + v.T) / 2
+    elif kind == "diagonal":
+        v = np.diag(np.diag(v))
+    return v
+
+
+def vecF(a):
+    """Column-major vec; a 1-D array or a number as it is."""
+    a = np.asarray(a, dtype=float)
+    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+
+
+def rel_err(got, want):
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    scale = max(1.0, float(np.max(np.abs(want))), float(np.max(np.abs(got))))
+    return float(np.max(np.abs(got - want))) / scale
+
+
+def evaluator(expr, declared=None):
+    """f(values) by matcalc.evaluate of the input text, as a float array."""
+    def f(values):
+        return np.asarray(matcalc.evaluate(expr, values, symbols=declared), dtype=float)
+    return f
+
+
+def declarations_for_f(d, symbols):
+    """Declarations for evaluating the input: the user's, plus the size names the engine
+    gave (so that I(n) and K(m,n) in the input are bound by the values' shapes)."""
+    out = {k: v for k, v in d.symbols.items() if "*" not in v}
+    out.update(symbols or {})
+    return out
+
+
+def central(f, values, name, V, h=1e-6):
+    """(f(X + hV) - f(X - hV)) / 2h."""
+    plus = dict(values)
+    minus = dict(values)
+    plus[name] = values[name] + h * V
+    minus[name] = values[name] - h * V
+    return (np.asarray(f(plus), dtype=float) - np.asarray(f(minus), dtype=float)) / (2 * h)
+
+
+class Unsupported(Exception):
+    """Raised by check_derivative when the engine declines with UnsupportedError and
+    the caller allowed it."""
+
+
+def check_derivative(expr, wrt, symbols=None, layout="gradient", symmetric=None, dom="any",
+                     f=None, trials=2, tol=1e-6, seed=0, sizes=None, override=None,
+                     allow_unsupported=False, round_trip=True):
+    """Differentiate with matcalc and compare with central differences of f.
+
+    Returns the Derivative.  f defaults to matcalc.evaluate of expr; pass a NumPy
+    function of the values dict for a fully independent reference."""
+    try:
+        d = matcalc.diff(expr, wrt=wrt, symbols=symbols, layout=layout, symmetric=symmetric)
+    except matcalc.UnsupportedError:
+        if allow_unsupported:
+            raise Unsupported(expr)
+        raise
+    assert wrt in d.symbols, f"{wrt} missing from d.symbols {d.symbols}"
+    var_kind, _ = parse_kind(d.symbols[wrt])
+    f = f or evaluator(expr, declarations_for_f(d, symbols))
+    rng = np.random.default_rng(seed)
+    done = 0
+    attempts = 0
+    while done < trials:
+        attempts += 1
+        assert attempts < 10 * trials, f"could not draw values where {expr} is finite"
+        vals = draw(d.symbols, rng, dom, sizes, override)
+        f0 = np.asarray(f(vals), dtype=float)
+        if not np.all(np.isfinite(f0)):
+            continue
+        done += 1
+        X = vals[wrt]
+        D = np.asarray(d.evaluate(vals), dtype=float)
+        assert np.all(np.isfinite(D)), f"d/d{wrt} {expr} = {d} is not finite: {D}"
+        if round_trip:
+            back = matcalc.evaluate(str(d), vals, symbols=d.symbols)
+            assert np.shape(back) == np.shape(D), \
+                f"str(d)={str(d)!r} evaluates to shape {np.shape(back)}, d.evaluate to {np.shape(D)}"
+            assert rel_err(back, D) < 1e-9, f"round trip of {str(d)!r} differs"
+        V = direction(rng, var_kind, X)
+        fd = central(f, vals, wrt, V)
+        scalar_f = f0.ndim == 0
+        if np.ndim(X) == 0:
+            # derivative with respect to a scalar: the shape of f
+            if layout == "gradient":
+                assert D.shape == f0.shape, f"d/d{wrt} {expr}: shape {D.shape}, f has {f0.shape}"
+            assert D.size == f0.size, f"d/d{wrt} {expr}: shape {D.shape}, f has {f0.shape}"
+            got = D.reshape(fd.shape) * V
+        elif scalar_f:
+            Xs = np.shape(X)
+            if layout == "numerator":
+                want_shape = (1, Xs[0]) if len(Xs) == 1 else (Xs[1], Xs[0])
+                assert D.shape == want_shape, f"numerator layout of d/d{wrt} {expr}: {D.shape}"
+                G = D.T.reshape(Xs) if len(Xs) == 2 else D.reshape(Xs)
+            else:
+                assert D.shape == Xs, f"gradient of {expr} w.r.t. {wrt}: shape {D.shape}, want {Xs}"
+                G = D
+            if var_kind in ("symmetric", "spd"):
+                assert np.allclose(G, G.T, atol=1e-9 * max(1, np.abs(G).max())), \
+                    f"gradient of {expr} w.r.t. symmetric {wrt} is not symmetric"
+            if var_kind == "diagonal":
+                assert np.allclose(G, np.diag(np.diag(G))), \
+                    f"gradient of {expr} w.r.t. diagonal {wrt} is not diagonal"
+            if symmetric == "cookbook" and var_kind in ("symmetric", "spd"):
+                # ∂f/∂X_ij over the independent entries i <= j
+                got = float(np.sum(np.triu(G) * V))
+            else:
+                got = float(np.sum(G * V))
+        else:
+            # a Jacobian against vec of the variable
+            assert D.ndim == 2, f"Jacobian of {expr} is not 2-D: {D.shape}"
+            J = D.T if layout == "denominator" else D
+            assert J.shape == (f0.size, np.size(X)), \
+                f"Jacobian of {expr} w.r.t. {wrt}: shape {J.shape}, want {(f0.size, np.size(X))}"
+            got = J @ vecF(V)
+            fd = vecF(fd)
+        err = rel_err(got, fd)
+        assert err < tol, (f"d/d{wrt} of {expr!r} = {str(d)!r} disagrees with finite differences: "
+                           f"relative error {err:.3g}\n got {np.round(got, 6)}\n fd  {np.round(fd, 6)}")
+    return d
+
+
+def check_hessian(expr, wrt, symbols=None, dom="any", f=None, trials=2, tol=1e-4, seed=0,
+                  allow_unsupported=True):
+    """The Hessian against the second central difference of f: vᵀ H w (vec form)."""
+    try:
+        d = matcalc.hessian(expr, wrt=wrt, symbols=symbols)
+    except matcalc.UnsupportedError:
+        if allow_unsupported:
+            raise Unsupported(expr)
+        raise
+    var_kind, _ = parse_kind(d.symbols[wrt])
+    f = f or evaluator(expr, declarations_for_f(d, symbols))
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        vals = draw(d.symbols, rng, dom)
+        X = vals[wrt]
+        H = np.asarray(d.evaluate(vals), dtype=float)
+        back = matcalc.evaluate(str(d), vals, symbols=d.symbols)
+        assert rel_err(back, H) < 1e-9
+        v = direction(rng, var_kind, X)
+        w = direction(rng, var_kind, X)
+        h = 1e-4
+
+        def at(a, b):
+            vv = dict(vals)
+            vv[wrt] = X + a * h * v + b * h * w
+            return float(f(vv))
+        fd = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
+        if np.ndim(X) == 0:
+            got = float(H) * v * w
+        else:
+            n = np.size(X)
+            assert H.shape == (n, n), f"Hessian of {expr}: shape {H.shape}, want {(n, n)}"
+            got = vecF(v) @ H @ vecF(w)
+        err = rel_err(got, fd)
+        assert err < tol, f"Hessian of {expr!r} = {str(d)!r}: relative error {err:.3g}"
+    return d
