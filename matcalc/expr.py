@@ -87,6 +87,10 @@ class Expr:
             v = is_scalar_shape(self.shape)
         elif name == "args":
             v = self._compute_args()
+        elif name == "_h":
+            v = hash((type(self).__name__,) + self.key())
+        elif name == "span":
+            v = None
         else:
             raise AttributeError(name)
         object.__setattr__(self, name, v)
@@ -108,12 +112,7 @@ class Expr:
         return not self.__eq__(other)
 
     def __hash__(self):
-        try:
-            return self._h
-        except AttributeError:
-            h = hash((type(self).__name__,) + self.key())
-            self._h = h
-            return h
+        return self._h
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self.fields)})"
