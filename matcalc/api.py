@@ -265,8 +265,33 @@ def _prepared(f):
             return not a.is_scalar and a.shape[1] != 1 and is_diagonal(a)
         return False
     if E.contains(f, needs):
-        return simplify(f)
+        return simplify(_vectors_unkroned(f))
     return f
+
+
+def _vectors_unkroned(f):
+    """Kronecker products of vectors as products and vecs, which the trace identities
+    handle: a ⊗ b = vec(b aᵀ) for columns, x yᵀ for a column and a row."""
+    memo = {}
+
+    def go(e):
+        k = id(e)
+        if k in memo:
+            return memo[k]
+        out = e.rebuild(tuple(go(a) for a in e.args)) if e.args else e
+        if isinstance(out, E.Kron) and len(out.items) == 2:
+            a, b = out.items
+            col = lambda v: v.shape[1] == 1 and v.shape[0] != 1  # noqa: E731
+            row = lambda v: v.shape[0] == 1 and v.shape[1] != 1  # noqa: E731
+            if col(a) and col(b):
+                out = E.Vec(E.Mul((b, E.Transpose(a))))
+            elif row(a) and col(b):
+                out = E.Mul((b, a))
+            elif col(a) and row(b):
+                out = E.Mul((a, b))
+        memo[k] = out
+        return out
+    return go(f)
 
 
 def gradient_expr(f, var, symmetric=None, project=True):

@@ -149,6 +149,8 @@ def _adj_vec(e, W, i):
     L = e.arg
     if L.shape[1] == 1:        # vec of a vector is the vector
         return W
+    if L.shape[0] == 1:        # vec of a row is its transpose
+        return _T(W)
     M = _unvec(simplify(W), L.shape)
     if M is None:
         raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "

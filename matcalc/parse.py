@@ -15,7 +15,7 @@ from . import expr as E
 from .errors import ParseError
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
-MAX_LENGTH = 20_000      # characters: longer input is refused (parsing alone would take seconds)
+MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
 
 
 def grammar_path():

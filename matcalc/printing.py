@@ -126,8 +126,9 @@ class Printer:
 
     def p_Identity(self, e):
         s = self.size(e.n)
-        if s is None:  # I(m n) = I(m) ⊗ I(n)
-            parts = [self.p(E.Identity(x))[0] for x in e.n[1:]]
+        if s is None:  # I(3 m n) = I(3) ⊗ I(m) ⊗ I(n)
+            coef, names = E.size_factors(e.n)
+            parts = [self.p(E.Identity(x))[0] for x in ((coef,) if coef != 1 else ()) + tuple(names)]
             return (" \\otimes " if self.latex else " ⊗ ").join(parts), PROD
         return (f"I_{{{s}}}" if self.latex else f"I({s})"), ATOM
 
@@ -378,25 +379,51 @@ _LATEX_FUNCS = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", 
                 "sigmoid": "\\sigma"}
 
 
+def _latex_scientific(digits, exp):
+    """digits × 10^exp (digits a string without trailing zeros) as d.ddd × 10^{e}."""
+    e = exp + len(digits) - 1
+    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"10^{{{e}}}" if mant == "1" else f"{mant} \\times 10^{{{e}}}"
+
+
+def _latex_int(n):
+    """A nonnegative integer: digits, or 10 to a power when it is long (1e60 → 10^{60})."""
+    s = str(n)
+    stripped = s.rstrip("0")
+    if len(s) > 15 and len(s) - len(stripped) >= 3:
+        return _latex_scientific(stripped, len(s) - len(stripped))
+    return s
+
+
 def _latex_number(v):
-    """A nonnegative Fraction in LaTeX and whether it is atomic: integers and decimal
-    fractions (0.1, 0.001) as numbers, 1e-12 as 10 to a power, other fractions as \\frac."""
-    if v.denominator == 1:
-        return str(v.numerator), True
-    d = v.denominator
-    while d % 10 == 0:
-        d //= 10
-    if d == 1:
-        s = format(v.numerator / v.denominator, ".15g")
-        if Fraction(s) == v:
-            if "e" in s:
-                mant, ex = s.split("e")
-                ex = str(int(ex))
-                if mant == "1":
-                    return f"10^{{{ex}}}", False
-                return f"{mant} \\times 10^{{{ex}}}", False
-            return s, True
-    return f"\\frac{{{v.numerator}}}{{{v.denominator}}}", False
+    """A nonnegative Fraction in LaTeX and whether it is atomic: halves, quarters and
+    eighths as \\frac{1}{2}, other finite decimals as decimals (0.1, 123.456), very
+    long or very small ones with a power of 10 (10^{-12}, 2.5 \\times 10^{60}), the rest
+    as \\frac{1}{3}."""
+    p, q = v.numerator, v.denominator
+    if q == 1:
+        s = _latex_int(p)
+        return s, s.isdigit()
+    d, k = q, 0
+    while d % 2 == 0:
+        d //= 2
+        k += 1
+    twos = k
+    fives = 0
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d == 1 and q not in (2, 4, 8):          # a finite decimal: v = m / 10^k
+        k = max(twos, fives)
+        m = p * 10 ** k // q
+        digits = str(m).rstrip("0")
+        k -= len(str(m)) - len(digits)
+        zeros = k - len(digits)                 # zeros after the point, before the digits
+        if len(digits) + max(k, 0) <= 17 and zeros < 5:
+            whole = digits.rjust(k + 1, "0")
+            return f"{whole[:-k]}.{whole[-k:]}", True
+        return _latex_scientific(digits, -k), False
+    return f"\\frac{{{_latex_int(p)}}}{{{_latex_int(q)}}}", False
 
 
 class LatexPrinter(Printer):
@@ -443,6 +470,8 @@ class LatexPrinter(Printer):
         return s, (ATOM if atomic else PROD)
 
     def p_Identity(self, e):
+        if isinstance(e.n, E.SizeProd):
+            return super().p_Identity(e)
         return f"I_{{{self.size(e.n)}}}", ATOM
 
     p__BareI = lambda self, e: ("I", ATOM)  # noqa: E731
@@ -455,14 +484,15 @@ class LatexPrinter(Printer):
 
     def p_Fill(self, e):
         r, c = e.rows, e.cols
+        level = ATOM
         if c == 1:
             ones = f"\\mathbf{{1}}_{{{self.size(r)}}}"
         elif r == 1:
-            ones = f"\\mathbf{{1}}_{{{self.size(c)}}}^{{\\top}}"
+            ones, level = f"\\mathbf{{1}}_{{{self.size(c)}}}^{{\\top}}", POST
         else:
             ones = f"\\mathbf{{1}}_{{{self.size(r)}\\times {self.size(c)}}}"
         if isinstance(e.value, E.Num) and e.value.value == 1:
-            return ones, PROD
+            return ones, level
         return self._juxt([self._factor(e.value), ones]), PROD
 
     # ---- products and fractions
@@ -493,10 +523,10 @@ class LatexPrinter(Printer):
 
     def _side(self, coef, factors):
         if not factors:
-            return str(coef)
+            return _latex_int(coef)
         alone = coef == 1 and len(factors) == 1
         sole = len(factors) == 1
-        parts = ([str(coef)] if coef != 1 else []) + [self._factor(f, alone, sole) for f in factors]
+        parts = ([_latex_int(coef)] if coef != 1 else []) + [self._factor(f, alone, sole) for f in factors]
         return self._juxt(parts)
 
     def p_Mul(self, e):

@@ -878,6 +878,8 @@ ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(
 
 
 def func(name, a, shape):
+    if isinstance(a, E.Vec):                      # f(vec(M)) = vec(f(M))
+        return vec(func(name, a.arg, a.arg.shape))
     if isinstance(a, E.Zero):                     # f(0) on an array: a broadcast constant
         return fill(func(name, E.ZERO, E.SCALAR), a.rows, a.cols)
     if name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
@@ -952,8 +954,10 @@ def diagvec(x):
 def norm(x):
     if is_zero(x):
         return E.ZERO
-    if isinstance(x, E.Transpose):
+    if isinstance(x, (E.Transpose, E.Vec)):
         return norm(x.arg)
+    if isinstance(x, E.Kron):                      # ||A ⊗ B|| = ||A|| ||B||
+        return mul(tuple(norm(a) for a in x.items), E.SCALAR)
     c, rest = split_coef(x)
     if c != 1 and rest is not None:
         return mul((E.Num(abs(c)), norm(rest)), E.SCALAR)

@@ -1,0 +1,199 @@
+"""The fuzzer (matcalc/fuzz.py): a fixed-seed property run, the round-trip property on
+random trees, and the shrunk examples the fuzzer found, each as its own test.
+
+Every example is checked by ``fuzz.check_example``: the derivative has the right shape,
+is finite, agrees with finite differences of f (evaluated by ``matcalc.evaluate``) along
+a direction in the variable's own space, and its printed form reads back to the same
+numbers; f's own printed form reads back too.  ``needs`` says how the values are drawn
+(``pos``: positive entries, ``inv``: well-conditioned, ``posdet``: positive determinant).
+"""
+import re
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import fuzz as F
+
+SEED = 20240601
+N = 300
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+@pytest.fixture(scope="module")
+def fixed_run():
+    return F.run(N, seed=SEED, depth=4, jobs=1, shrink_failures=False)
+
+
+def _report(failures):
+    return "\n".join(f"{f['status']} [{f['sig']}] {f['example']['op']} wrt {f['example']['wrt']}: "
+                     f"{f['example']['expr']}  symbols={f['example']['symbols']}\n    {f['detail']}"
+                     for f in failures)
+
+
+def test_fixed_seed_run_has_no_wrong_and_no_crashed(fixed_run):
+    counts, failures, _ = fixed_run
+    assert counts["wrong"] == 0 and counts["crashed"] == 0, _report(failures)
+
+
+def test_fixed_seed_run_counts_every_example(fixed_run):
+    counts, _, unsupported = fixed_run
+    assert counts["correct"] + counts["unsupported"] + counts["wrong"] + counts["crashed"] == N
+    assert counts["correct"] >= 0.9 * N
+    assert sum(unsupported.values()) == counts["unsupported"]
+
+
+def test_the_figure_line(capsys):
+    F.main(["25", "--seed", "3", "--jobs", "1", "--no-shrink"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"fuzz 25: correct (\d+), unsupported (\d+), wrong (\d+), crashed (\d+)", last)
+    assert m, last
+    assert sum(int(g) for g in m.groups()) == 25
+
+
+def test_the_generator_is_deterministic_and_well_typed():
+    for i in range(200):
+        a, b = F.generate((7, i)), F.generate((7, i))
+        assert (a.text, a.wrt, a.symbols, a.op) == (b.text, b.wrt, b.symbols, b.op)
+        # the text means what the generator meant: same shape and value as its own tree
+        values = F.draw_values(a, np.random.default_rng(i))
+        try:
+            got = matcalc.evaluate(a.text, values, symbols=a.symbols)
+        except matcalc.MatcalcError:
+            continue        # an engine bug, counted by the property run
+
+        env = {n: F.to_internal(v) for n, v in values.items()}
+        with np.errstate(all="ignore"):
+            want = F.to_user(a.tree.shape, F.my_eval(a.tree, env))
+        assert np.shape(got) == np.shape(want), a
+        if np.all(np.isfinite(want)):
+            assert F._err(got, want, F.ABS_FLOOR) <= F.READBACK_TOL, a
+
+
+def test_the_generator_covers_the_language():
+    ops, spellings, kinds, what = set(), set(), set(), set()
+    for i in range(1500):
+        ex = F.generate((11, i))
+        kinds.add(ex.shapes[ex.wrt][0])
+        what.add((ex.op, F.is_scalar(ex.tree.shape)))
+        for n in ex.tree.walk():
+            ops.add(n.op if n.op != "func" else n.a["name"])
+            if "sp" in n.a:
+                spellings.add((n.op, n.a["sp"]))
+    assert {"add", "neg", "mul", "div", "had", "ediv", "kron", "T", "inv", "invT", "det", "logdet",
+            "tr", "mpow", "spow", "epow", "sum", "norm", "vec", "diagm", "diagv", "I", "In", "K",
+            "exp", "log", "sin", "cos", "tanh", "sqrt", "sigmoid", "softplus", "abs"} <= ops
+    assert {("T", s) for s in F.T_SP} <= spellings
+    assert {("inv", s) for s in F.INV_SP} <= spellings
+    assert {("invT", s) for s in F.INVT_SP} <= spellings
+    assert kinds == {"scalar", "vector", "matrix", "symmetric", "spd", "diagonal"}
+    assert what == {("diff", True), ("diff", False), ("hessian", True)}
+
+
+def test_a_wrong_derivative_is_caught(monkeypatch):
+    """The harness itself: a derivative off by 0.1% is reported as wrong."""
+    real = matcalc.diff
+
+    def off(*a, **k):
+        d = real(*a, **k)
+        from matcalc import expr as E
+        d.expr = E.Mul((E.Num(E.Fraction(1001, 1000)), d.expr))
+        return d
+    monkeypatch.setattr(matcalc, "diff", off)
+    ex = F.Example.from_text("x^T A x + sum(exp(x))", "x", {"x": "vector(3)", "A": "matrix(3,3)"})
+    assert F.check_example(ex).status == "wrong"
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("start", [0, 100, 200])
+def test_roundtrip_of_random_trees(start):
+    """parse(str(e)) is e again (or evaluates equal) and the LaTeX printer never fails."""
+    bad = []
+    for i in range(start, start + 100):
+        ex = F.generate((13, i))
+        out = F.check_roundtrip(ex, seed=i)
+        if out.status not in ("correct", "skip"):
+            bad.append(f"{ex.text!r} symbols={ex.symbols}: {out.status} [{out.sig}] {out.detail}")
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------- regressions
+#
+# The shrunk examples the fuzzer found: (expression, wrt, symbols, operation, needs).
+
+REGRESSIONS = {
+    # a zero vector or matrix inside a derivative prints as a scalar 0, so str(d) reads
+    # back with another shape or value (cos(0) of a zero vector is a vector of ones)
+    "zero-vector-prints-as-0": ("cos(x - x)^T y", "y", {"x": "vector(3)", "y": "vector(3)"}, "diff", None),
+    "zero-row-prints-as-0": ("exp(x^T - x^T) (c y)", "c",
+                             {"x": "vector(2)", "y": "vector(2)", "c": "scalar"}, "diff", None),
+    "zero-norm-prints-as-0": ("sum(A) / (1 + ||cos(x - x)||^2)", "A",
+                              {"A": "matrix(3,3)", "x": "vector(2)"}, "diff", None),
+    "zero-norm-wrong-value": ("sum(A) ||cos(x - x)||^2", "A", {"A": "matrix(3,3)", "x": "vector(2)"},
+                              "diff", None),
+    "zero-sum-prints-as-0": ("c sum(cos(x - x))", "c", {"c": "scalar", "x": "vector(2)"}, "diff", None),
+    "zero-in-kron-prints-as-0": ("diag(z) sigmoid(x - x)", "z", {"x": "vector(2)", "z": "vector(2)"},
+                                 "diff", None),
+    "zero-elempow-prints-as-0": ("||x||^2 x' (x - x).^2", "x", {"x": "vector(3)"}, "hessian", None),
+    # a function call in an exponent prints without parentheses: 2^sum(x)
+    "call-in-exponent": ("2^(sum(x))", "x", {"x": "vector(3)"}, "diff", None),
+    "call-in-exponent-tr": ("c^(tr(A))", "A", {"A": "symmetric(2)", "c": "scalar"}, "hessian",
+                            {"c": "pos"}),
+    # a norm inside a norm prints as nested bars the parser cannot read: ||x ||y||||
+    "nested-norm-bars": ("norm(x norm(y))", "x", {"x": "vector(3)", "y": "vector(2)"}, "diff", None),
+    "nested-norm-bars-squared": ("norm(y norm(y)^2)", "y", {"y": "vector(3)"}, "diff", None),
+    "nested-frobenius-bars": ("||B (||K||_F)^2 C||_F", "K", {"B": "matrix(3,3)", "C": "matrix(3,2)",
+                                                             "K": "matrix(2,2)"}, "hessian", None),
+    # bars inside parentheses inside bars are valid input (the parentheses scope them)
+    "bars-in-parens-in-bars": ("|A (B |C|)|", "A", {"A": "matrix(3,3)", "B": "matrix(3,3)",
+                                                    "C": "matrix(2,2)"}, "diff",
+                               {"A": "inv", "B": "inv", "C": "inv"}),
+    "norm-bars-in-abs-bars": ("|c ||x||_2|", "c", {"c": "scalar", "x": "vector(3)"}, "diff", None),
+    "norm-bars-in-abs-bars-2": ("|c ||B||²|", "c", {"c": "scalar", "B": "matrix(2,2)"}, "diff", None),
+    # the derivative of abs at an entry that is structurally zero (off the diagonal of a
+    # diagonal variable, of diag(x)) is 0/0 = NaN; f is differentiable there
+    "abs-diagonal-gradient": ("sum(abs(D))", "D", {"D": "diagonal(3)"}, "diff", None),
+    "abs-diagonal-jacobian": ("v^T (1 + abs(S))", "S", {"S": "diagonal(3)", "v": "vector(3)"}, "diff", None),
+    "abs-diagonal-hessian": ("tr(abs(A))", "A", {"A": "diagonal(2)"}, "hessian", None),
+    "abs-of-diag-vector": ("abs(diag(z))", "z", {"z": "vector(2)"}, "diff", None),
+    "abs-diagonal-times-scalar": ("abs(C c)", "c", {"C": "diagonal(2)", "c": "scalar"}, "diff", None),
+    # a size that is a number times a name (2m, the length of vec(F) for an m×2 F)
+    # prints as the name alone: the ones vector of length 2m prints as diag(I(m))
+    "size-3p-identity-prints-as-I(p)": ("B", "B", {"B": "matrix(p,3)"}, "diff", None),
+    "size-2q-hessian-prints-as-I(q)": ("||A||_F^2", "A", {"A": "matrix(q,2)"}, "hessian", None),
+    "size-2m-prints-as-m": ("F + x^T u", "u", {"F": "matrix(m,2)", "x": "vector(n)", "u": "vector(n)"},
+                            "diff", None),
+    "size-2m-prints-as-m-exp": ("exp(F + f^T u)", "u", {"F": "matrix(m,2)", "f": "vector(n)",
+                                                         "u": "vector(n)"}, "diff", None),
+    # a printed Hessian longer than the parser's 20,000-character limit cannot be read back
+    "printed-hessian-over-parser-limit": (
+        "tanh(sum((x^T - x'.*x^T) (x * x^T ∘ V) @ (I(2) / 0.1 - a^{T} x / gamma / (1 + sum(x)^2)"
+        " * (-S - diag(x)))))", "x",
+        {"S": "spd(2)", "V": "symmetric(2)", "a": "vector(2)", "gamma": "scalar", "x": "vector(2)"},
+        "hessian", {"V": "inv", "gamma": "pos"}),
+    # a symbol name the language accepts (Greek letters) is refused as wrt
+    "greek-wrt-scalar": ("σ x", "σ", {"σ": "scalar", "x": "vector(3)"}, "diff", None),
+    "greek-wrt-matrix": ("x^T Σ x", "Σ", {"Σ": "matrix(3,3)", "x": "vector(3)"}, "diff", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_regression(name):
+    text, wrt, symbols, op, needs = REGRESSIONS[name]
+    ex = F.Example.from_text(text, wrt, symbols, op, needs)
+    out = F.check_example(ex, seed=0)
+    assert out.status == "correct", f"{op} of {text!r} wrt {wrt}: {out.status} [{out.sig}] {out.detail}"
+
+
+def test_regression_undeclared_sizes_are_not_guessed():
+    """vec(A)ᵀ vec(B) only says that A and B have as many entries: with B 3×2 and A 2×3
+    (no declarations) the gradient wrt A is B reshaped, not a ShapeError."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    d = matcalc.diff("vec(A)^T vec(B)", wrt="A")
+    G = d.evaluate({"A": A, "B": B})
+    assert np.allclose(G, B.reshape(-1, order="F").reshape(2, 3, order="F"))
