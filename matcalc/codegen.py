@@ -213,6 +213,10 @@ class Backend:
         return f"{self.lib}.outer({a}, {b})"
 
     def kron(self, a, b):
+        # np.kron is several times slower on a transposed (Fortran-ordered) operand
+        if self.name == "numpy":
+            a = f"np.ascontiguousarray({a})" if a.endswith(".T") else a
+            b = f"np.ascontiguousarray({b})" if b.endswith(".T") else b
         return f"{self.lib}.kron({a}, {b})"
 
     def trace(self, a):
@@ -266,6 +270,42 @@ class Backend:
         self.helpers["_commutation"] = self.COMMUTATION
         return f"_commutation({m}, {n})"
 
+    def spd_inv_logdet(self, a):
+        """Code for (inverse, log det) of an spd matrix from one Cholesky factorisation,
+        or None where the target has nothing better than inv."""
+        self.helpers["_spd_inv_logdet"] = self.SPD_INV
+        return f"_spd_inv_logdet({a})"
+
+    def spd_solve(self, a, b):
+        self.helpers["_spd_solve"] = self.SPD_SOLVE
+        return f"_spd_solve({a}, {b})"
+
+    PRELUDE = """try:  # LAPACK's Cholesky routines, where SciPy is installed (NumPy alone: LU)
+    from scipy.linalg import lapack as _lapack
+except ImportError:  # pragma: no cover
+    _lapack = None"""
+    SPD_INV = '''def _spd_inv_logdet(a):
+    """(inverse, log det) of a symmetric positive definite a from one Cholesky
+    factorisation (half the work of inv); LU where that is not at hand or a is not PD."""
+    if _lapack is not None:
+        c, info = _lapack.dpotrf(a, lower=False, clean=True)
+        if info == 0:
+            inv, info = _lapack.dpotri(c, lower=False)
+            if info == 0:
+                inv = inv + np.triu(inv, 1).T       # LAPACK's layout: .T is C-ordered
+                return inv.T, 2.0 * np.sum(np.log(np.diagonal(c)))
+    sign, value = np.linalg.slogdet(a)
+    return np.linalg.inv(a), (value if sign > 0 else float("nan"))
+'''
+    SPD_SOLVE = '''def _spd_solve(a, b):
+    """a^-1 b for a symmetric positive definite a, by Cholesky (LU where that fails)."""
+    if _lapack is not None:
+        _, x, info = _lapack.dposv(a, b, lower=False)
+        if info == 0:
+            return x
+    return np.linalg.solve(a, b)
+'''
+
     SIGMOID = '''def _sigmoid(z):
     """The logistic function 1 / (1 + exp(-z)), without overflow."""
     return 0.5 + 0.5 * np.tanh(0.5 * z)
@@ -283,6 +323,14 @@ class Backend:
 
 class JaxBackend(Backend):
     name = "jax"
+    PRELUDE = None
+
+    def spd_inv_logdet(self, a):
+        return None
+
+    def spd_solve(self, a, b):
+        return self.solve(a, b)
+
     lib = "jnp"
     imports = ("import numpy as np", "import jax", "import jax.numpy as jnp", "",
                "# float64 throughout, as NumPy (set before any array is made)",
@@ -314,6 +362,20 @@ class JaxBackend(Backend):
 
 class TorchBackend(Backend):
     name = "torch"
+    PRELUDE = None
+
+    def spd_solve(self, a, b):
+        return self.solve(a, b)
+
+    SPD_INV = '''def _spd_inv_logdet(a):
+    """(inverse, log det) of a symmetric positive definite a from one Cholesky factorisation."""
+    L, info = torch.linalg.cholesky_ex(a)
+    if int(info) == 0:
+        return torch.cholesky_inverse(L), 2.0 * torch.sum(torch.log(torch.diagonal(L)))
+    sign, value = torch.linalg.slogdet(a)
+    return torch.linalg.inv(a), torch.where(sign > 0, value, torch.nan)
+'''
+
     lib = "torch"
     imports = ("import torch",)
     float_out = False
@@ -404,7 +466,7 @@ class Interner:
 
 # ----------------------------------------------------------------------------- chains
 
-_OP_KINDS = ("inv", "diag", "kron", "perm", "opsum", "fill")
+_OP_KINDS = ("inv", "diag", "kron", "perm", "opsum", "fill", "dsum")
 
 
 class Chain:
@@ -433,7 +495,8 @@ class Chain:
         return k
 
     def known(self, i, j):
-        return self.low.lookup(self.key(i, j), compute=False) is not None
+        return self.low.lookup(self.key(i, j), compute=False) is not None or \
+            self.low.lookup_negated(self.f[i:j + 1], compute=False) is not None
 
     def side_kind(self, i, j):
         return self.kind[i] if i == j else "dense"
@@ -445,9 +508,9 @@ class Chain:
         if lk == "dense" and rk == "dense":
             return r * m * c + r * c
         if rk == "dense":
-            return low.op_cost(self.f[i], c)
+            return low.op_cost(self.f[i], c, self.key(s + 1, j) if s + 1 < j else self.f[j], "left")
         if lk == "dense":
-            return low.op_cost(self.f[j], r)
+            return low.op_cost(self.f[j], r, self.key(i, s) if i < s else self.f[i], "right")
         return min(low.materialize_cost(self.f[j]) + low.op_cost(self.f[i], c),
                    low.materialize_cost(self.f[i]) + low.op_cost(self.f[j], r))
 
@@ -498,10 +561,20 @@ class Chain:
         hit = self.low.lookup(key)
         if hit is not None:
             return ("dense", hit, key)
+        neg = self.low.lookup_negated(self.f[i:j + 1])
+        if neg is not None:
+            v = self.low.emit(f"-{neg.code}", neg.rep, (self.rows(i), self.cols(j)), key)
+            self.low.memo[key] = v
+            return ("dense", v, key)
         s = self.cost(i, j)[1]
         if self.mirrored(i, s, j):
             right = self.lower(s + 1, j)
-            left = self.lower(i, s)
+            lkey = self.key(i, s) if i < s else self.f[i]
+            hit = self.low.lookup(lkey)
+            if hit is None:
+                hit = self.low.T(right[1])
+                self.low.memo[lkey] = hit
+            left = ("dense", hit, lkey)
         else:
             left, right = self.lower(i, s), self.lower(s + 1, j)
         v = self.low.combine(left, right, key)
@@ -531,6 +604,8 @@ class Lowerer:
         self.nodes = set()
         self.inv_mat = set()        # bases of inverses computed with inv()
         self.intern = Interner()
+        self.neg_cache = {}
+        self.reps = {}              # temporary -> S, V, M
         self.ntemp = 0
 
     # -- analysis -------------------------------------------------------------
@@ -571,6 +646,17 @@ class Lowerer:
         self.inv_mat = standalone
         return trees
 
+    def nodes_elsewhere(self, x):
+        """The nodes that use x other than through a norm (x itself is needed there)."""
+        out = set()
+        for n in self.nodes:
+            if isinstance(n, (E.Norm, E.Pow)):
+                continue
+            if any(a is x for a in n.args):
+                out.add(x)
+                break
+        return out
+
     @staticmethod
     def inv_base(inv):
         a = inv.arg
@@ -591,6 +677,7 @@ class Lowerer:
         if comment is None and node is not None:
             comment = _short(node)
         self.lines.append((target, code, comment))
+        self.reps[target] = rep
         return V(target, rep, shape)
 
     def size(self, s):
@@ -663,6 +750,12 @@ class Lowerer:
         hit = self.lookup(e)
         if hit is not None:
             return hit
+        if isinstance(e, E.Add) and not e.is_scalar:
+            neg = self.lookup_negated((e,))
+            if neg is not None:
+                v = self.emit(f"-{neg.code}", neg.rep, e.shape, e)
+                self.memo[e] = v
+                return v
         v = getattr(self, "ev_" + type(e).__name__)(e)
         self.memo[e] = v
         return v
@@ -893,6 +986,9 @@ class Lowerer:
             return "fill"
         if isinstance(f, E.Add) and self._opsum_ok(f):
             return "opsum"
+        if isinstance(f, E.Add) and _rep(f.shape) == "M" and all(
+                split_coef(t)[1] is not None and not isinstance(t, (E.Fill, E.Zero)) for t in f.items):
+            return "dsum"
         return "dense"
 
     @staticmethod
@@ -914,11 +1010,30 @@ class Lowerer:
             ok = True
         return ok
 
-    def op_cost(self, f, other):
+    def dsum_costs(self, f, other, node=None, side="left"):
+        """(distributed, formed) costs of a sum of matrices times an array with `other`
+        columns: sum of the products (a product already at hand is free), or the sum
+        formed first (free if at hand) and multiplied once."""
+        n, m = _est(f.shape[0]), _est(f.shape[1])
+        dist = 0.0
+        for t in f.items:
+            rest = split_coef(t)[1]
+            if node is not None:
+                sub = E.Mul((rest, node)) if side == "left" else E.Mul((node, rest))
+                if self.lookup(sub, compute=False) is not None:
+                    dist += n * other
+                    continue
+            dist += n * m * other + n * other
+        formed = n * m * other + (0.0 if self.lookup(f, compute=False) is not None else n * m * len(f.items) * 1.5)
+        return dist, formed
+
+    def op_cost(self, f, other, node=None, side="left"):
         """Cost of applying operator factor f to an array with `other` columns (or rows)."""
         n = _est(f.shape[0])
         m = _est(f.shape[1])
         kind = self.factor_kind(f)
+        if kind == "dsum":
+            return min(self.dsum_costs(f, other, node, side))
         if kind == "inv":
             return (2.0 / 3.0) * n ** 3 + 2 * n * n * other
         if kind in ("diag", "perm", "fill"):
@@ -943,6 +1058,8 @@ class Lowerer:
         n, m = _est(f.shape[0]), _est(f.shape[1])
         if self.factor_kind(f) == "inv":
             return 2 * n ** 3
+        if self.factor_kind(f) == "dsum":
+            return 0.0 if self.lookup(f, compute=False) is not None else n * m * len(f.items)
         return n * m
 
     def matmul(self, a, b, key):
@@ -984,6 +1101,8 @@ class Lowerer:
             return None
         if kind == "inv":
             a = self.ev(f.arg)
+            if self._spd(f.arg):
+                return self.emit(self.B.spd_solve(a.code, r.code), rep, shape, key)
             return self.emit(self.B.solve(a.code, r.code), rep, shape, key)
         if kind == "diag":
             v = self.ev(f.arg)
@@ -999,6 +1118,8 @@ class Lowerer:
                              f".reshape({m} * {n}, {c})", rep, shape, key)
         if kind == "kron":
             return self.kron_apply(f.items[0], f.items[1], r, shape, key)
+        if kind == "dsum":
+            return self.dsum_apply(f, r, key, rnode, "left")
         if kind == "fill":
             v = self.ev(f.value)
             pre = "" if _is_one(f.value) else f"{v.code} * "
@@ -1034,12 +1155,18 @@ class Lowerer:
             return None
         if kind == "inv":
             a = self.ev(transpose(f.arg))
+            if self._spd(f.arg):
+                if l.rep == "V":
+                    return self.emit(self.B.spd_solve(a.code, l.code), rep, shape, key)
+                return self.emit(f"{self.B.spd_solve(a.code, l.code + '.T')}.T", rep, shape, key)
             if l.rep == "V":
                 return self.emit(self.B.solve(a.code, l.code), rep, shape, key)
             return self.emit(f"{self.B.solve(a.code, l.code + '.T')}.T", rep, shape, key)
         if kind == "diag":
             v = self.ev(f.arg)
             return self.emit(f"{l.code} * {v.code}", rep, shape, key)
+        if kind == "dsum":
+            return self.dsum_apply(f, l, key, lnode, "right")
         if kind == "perm":
             m, n = self.size(f.m), self.size(f.n)
             if l.rep == "V":
@@ -1079,6 +1206,25 @@ class Lowerer:
                 parts.append((c, code))
             return self.emit(self._sum_code(parts), rep, shape, key)
         return None
+
+    def dsum_apply(self, f, x, key, node, side):
+        """(A + B) x as A x + B x where that is cheaper (None: form the sum)."""
+        other = _est(x.shape[1] if side == "left" else x.shape[0])
+        dist, formed = self.dsum_costs(f, other, node, side)
+        if formed <= dist or node is None:
+            return None
+        parts = []
+        for t in f.items:
+            c, rest = split_coef(t)
+            sub = self.intern(E.Mul((rest, node)) if side == "left" else E.Mul((node, rest)))
+            hit = self.lookup(sub)
+            if hit is None:
+                m = self.ev(rest)
+                hit = self.matmul(m, x, sub) if side == "left" else self.matmul(x, m, sub)
+                self.memo[sub] = hit
+            parts.append((c, hit.code))
+        shape = (f.shape[0], x.shape[1]) if side == "left" else (x.shape[0], f.shape[1])
+        return self.emit(self._sum_code(parts), _rep(shape), shape, key)
 
     @staticmethod
     def _sum_code(parts):
@@ -1184,7 +1330,24 @@ class Lowerer:
         if isinstance(e.arg, E.Transpose):
             return self.T(self.ev(self.intern(E.Inverse(e.arg.arg))))
         v = self.ev(e.arg)
+        if self._spd(e.arg):
+            code = self.B.spd_inv_logdet(v.code)
+            if code is not None:
+                ld = self.intern(E.LogDet(e.arg))
+                if ld in self.nodes and ld not in self.memo:
+                    inv_name, ld_name = self.temp(), self.temp()
+                    self.lines.append((f"{inv_name}, {ld_name}", code,
+                                       f"{_short(e)}, {_short(ld)}  (Cholesky: {e.arg.name} is spd)"))
+                    self.memo[ld] = V(ld_name, "S", E.SCALAR)
+                    self.reps[inv_name] = "M"
+                    return V(inv_name, "M", e.shape)
+                return self.emit(f"{code}[0]", "M", e.shape, e,
+                                 comment=f"{_short(e)}  (Cholesky: {e.arg.name} is spd)")
         return self.emit(self.B.inv(v.code), "M", e.shape, e)
+
+    @staticmethod
+    def _spd(a):
+        return isinstance(a, E.Sym) and a.kind == "spd"
 
     def ev_Det(self, e):
         v = self.ev(e.arg)
@@ -1196,7 +1359,13 @@ class Lowerer:
         v = self.ev(e.arg)
         if v.rep == "S":
             return self.emit(self.B.func("log", v.code), "S", E.SCALAR, e)
-        if isinstance(e.arg, E.Sym) and e.arg.kind == "spd":
+        if self._spd(e.arg):
+            inv = self.intern(E.Inverse(e.arg))
+            if inv in self.nodes and e.arg in self.inv_mat and self.B.spd_inv_logdet("a") is not None:
+                self.ev(inv)                    # one factorisation gives both
+                hit = self.memo.get(e)
+                if hit is not None:
+                    return hit
             lib = self.B.lib
             chol = self.B.cholesky(v.code)
             return self.emit(f"2.0 * {lib}.sum({lib}.log({lib}.diagonal({chol})))", "S", E.SCALAR, e,
@@ -1366,11 +1535,49 @@ class Lowerer:
         v = self.ev(a)
         return self.emit(self.B.sum(v.code), "S", E.SCALAR, e)
 
+    def negation(self, x):
+        """-x in the canonical (tidied) form the derivatives use, or None."""
+        hit = self.neg_cache.get(x, False)
+        if hit is not False:
+            return hit
+        try:
+            from .simplify import simplify
+            out = self.intern(tidy(simplify(E.Mul((E.MINUS_ONE, x)))))
+        except Exception:  # noqa: BLE001
+            out = None
+        self.neg_cache[x] = out
+        return out
+
+    def lookup_negated(self, factors, compute=True):
+        """The product of factors from a computed product with one sum negated
+        (S⁻¹ (mu - x) from S⁻¹ (x - mu)): a negation instead of a second product."""
+        for p, f in enumerate(factors):
+            if not isinstance(f, E.Add):
+                continue
+            neg = self.negation(f)
+            if neg is None or neg == f:
+                continue
+            alt = list(factors)
+            alt[p] = neg
+            key = alt[0] if len(alt) == 1 else E.Mul(tuple(alt))
+            hit = self.lookup(key, compute)
+            if hit is not None:
+                return hit
+        return None
+
     def sqnorm(self, x):
         key = ("sqnorm", x)
         hit = self.memo.get(key)
         if hit is not None:
             return hit
+        if isinstance(x, E.Add) and x not in self.memo:
+            # ||x||² = ||-x||²: use -x if the derivative computes that and not x
+            neg = self.negation(x)
+            if neg is not None and neg != x and (neg in self.memo or neg in self.nodes) \
+                    and x not in self.nodes_elsewhere(x):
+                out = self.sqnorm(neg)
+                self.memo[key] = out
+                return out
         v = self.ev(x)
         if v.rep == "S":
             out = self.emit(f"{v.code} * {v.code}", "S", E.SCALAR, None, comment=f"||{_short(x)}||^2")
@@ -1521,9 +1728,36 @@ class Lowerer:
 
     # -- statements -----------------------------------------------------------
 
+    def free_dead(self, keep):
+        """`del` each matrix temporary after its last use: a function that keeps every
+        large intermediate alive until it returns makes the allocator hand out fresh
+        (page-faulting) memory for each new one."""
+        import re
+        big = [t for t, r in self.reps.items() if r == "M" and t not in keep]
+        if not big:
+            return
+        pats = {t: re.compile(r"(?<![\w.])" + re.escape(t) + r"(?!\w)") for t in big}
+        last = {}
+        for i, (target, code, _) in enumerate(self.lines):
+            for t in big:
+                if pats[t].search(code) or (target and t in [x.strip() for x in target.split(",")]):
+                    last[t] = i
+        after = {}
+        for t, i in last.items():
+            after.setdefault(i, []).append(t)
+        out = []
+        for i, line in enumerate(self.lines):
+            out.append(line)
+            if i in after and i < len(self.lines) - 1:
+                out.append((None, "del " + ", ".join(sorted(after[i], key=lambda x: (len(x), x))), None))
+        self.lines = out
+
     def body(self, indent="    "):
         out = []
         for target, code, comment in self.lines:
+            if target is None:
+                out.append(f"{indent}{code}")
+                continue
             line = f"{indent}{target} = {code}"
             if comment:
                 pad = max(1, 48 - len(line))
@@ -1621,6 +1855,7 @@ class Program:
         if low.extra_sizes:
             args.append("*")
             args.extend(name for _, name in low.extra_sizes)
+        low.free_dead(set(ret) | set(self.params.values()))
         lines = [f"def {fname}({', '.join(args)}):", f'    """{doc}"""']
         lines += pre
         lines += low.body()
@@ -1633,7 +1868,7 @@ class Program:
         pat = re.compile(r"(?<![\w.])" + re.escape(old) + r"(?!\w)")
         out = []
         for target, code, comment in low.lines:
-            out.append((new if target == old else target, pat.sub(new, code), comment))
+            out.append((pat.sub(new, target), pat.sub(new, code), comment))
         low.lines = out
         return new
 
@@ -1696,9 +1931,12 @@ class Program:
             fns.append(src)
             extra += ex + ex2
         defs = [self.B.helpers[name] for name in sorted(self.B.helpers) if self.B.helpers[name]]
+        imports = "\n".join(self.B.imports)
+        if self.B.PRELUDE and any("_lapack" in (h or "") for h in self.B.helpers.values()):
+            imports += "\n\n" + self.B.PRELUDE
         defs.extend(fns)
         self.extra_sizes = extra
-        return ("\n".join(head) + "\n\n" + "\n".join(self.B.imports) + "\n\n\n"
+        return ("\n".join(head) + "\n\n" + imports + "\n\n\n"
                 + "\n\n".join(x.rstrip("\n") + "\n" for x in defs))
 
 

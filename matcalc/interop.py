@@ -6,7 +6,7 @@ HadamardProduct, HadamardPower, KroneckerProduct, Identity, ZeroMatrix, OneMatri
 DiagMatrix, DiagonalOf, elementwise functions (``A.applyfunc``) -- with the sizes as
 SymPy symbols (integer, positive).  vec(X) and the commutation matrix K(m,n), which
 SymPy lacks, are the small MatrixExpr classes ``Vec`` and ``CommutationMatrix`` made
-here (both evaluate with ``.doit()`` or ``.as_explicit()`` once the sizes are numbers).
+here (``.as_explicit()`` gives their entries once the sizes are numbers).
 
 ``from_sympy(expr)`` reads such an expression back into a matcalc tree: each
 MatrixSymbol becomes a symbol whose kind follows its shape (one column: a vector; 1×1:
@@ -95,9 +95,7 @@ def sympy_classes():
             return sp.KroneckerDelta(j, target)
 
         def doit(self, **hints):
-            m, n = self.args
-            if m.is_Integer and n.is_Integer:
-                return sp.ImmutableMatrix(int(m * n), int(m * n), lambda i, j: self._entry(i, j))
+            # stays symbolic, like Identity(3); .as_explicit() gives the matrix of numbers
             return self
 
         def _eval_transpose(self):
@@ -152,8 +150,22 @@ def to_sympy(e, sizes=None):
         if hit is not None and hit[0] is x:
             return hit[1]
         out = convert(x)
+        if x.is_scalar and getattr(out, "is_Matrix", False):
+            out = M.Trace(out)          # a 1×1 matrix used as a scalar: its one entry
         memo[k] = (x, out)
         return out
+
+    def tidy(m):
+        """SymPy's own flattening of a MatAdd or MatMul (nested sums and products, numbers
+        collected); left as built where SymPy's assumptions system fails on it (it can,
+        asking whether tanh(log(det(...))) is zero)."""
+        try:
+            return m.doit(deep=False)
+        except (TypeError, ValueError, AttributeError, RecursionError):
+            return m
+
+    def scalars(x):
+        return x.is_scalar and all(a.is_scalar for a in x.args)
 
     def convert(x):
         t = type(x)
@@ -178,7 +190,7 @@ def to_sympy(e, sizes=None):
             parts = [go(a) for a in x.items]
             if x.is_scalar:
                 return sp.Add(*parts)
-            return M.MatAdd(*parts).doit(deep=False)
+            return tidy(M.MatAdd(*parts))
         if t is E.Mul:
             parts = [go(a) for a in x.items]
             if x.is_scalar and all(a.is_scalar for a in x.items):
@@ -188,10 +200,14 @@ def to_sympy(e, sizes=None):
                 scal = [p for a, p in zip(x.items, parts) if a.is_scalar]
                 chain = [p for a, p in zip(x.items, parts) if not a.is_scalar]
                 return sp.Mul(*scal) * M.Trace(M.MatMul(*chain))
-            return M.MatMul(*parts).doit(deep=False)
+            return tidy(M.MatMul(*parts))
         if t is E.Hadamard:
+            if scalars(x):
+                return sp.Mul(*[go(a) for a in x.items])
             return M.HadamardProduct(*[go(a) for a in x.items])
         if t is E.Kron:
+            if scalars(x):
+                return sp.Mul(*[go(a) for a in x.items])
             return KroneckerProduct(*[go(a) for a in x.items])
         if t is E.Transpose:
             a = go(x.arg)
@@ -208,6 +224,8 @@ def to_sympy(e, sizes=None):
             a = go(x.arg)
             return a if x.arg.is_scalar else M.Trace(a)
         if t is E.MatPow:
+            if x.arg.is_scalar:
+                return sp.Pow(go(x.arg), x.k)
             return M.MatPow(go(x.arg), x.k)
         if t is E.Pow:
             return sp.Pow(go(x.base), go(x.exp))
@@ -236,9 +254,9 @@ def to_sympy(e, sizes=None):
             a = go(x.arg)
             return a if x.arg.shape[1] == 1 else Vec(a)
         if t is E.DiagMat:
-            return M.DiagMatrix(go(x.arg))
+            return go(x.arg) if x.arg.is_scalar else M.DiagMatrix(go(x.arg))
         if t is E.DiagVec:
-            return M.DiagonalOf(go(x.arg))
+            return go(x.arg) if x.arg.is_scalar else M.DiagonalOf(go(x.arg))
         if t is E.SpecNorm:
             raise UnsupportedError("the spectral norm ||E||_2 has no SymPy matrix expression")
         raise UnsupportedError(f"no SymPy counterpart for {t.__name__}")
