@@ -66,19 +66,16 @@ def _bind(symbols, values, text=None):
 def _substitute_sizes(raw, sizes):
     """Replace size names in I(n) and K(m,n) by the numbers the values fix; an I(n) whose
     n nothing fixes is sized by what it meets, like I."""
-    def go(e):
+    def fixed(s):
+        return sizes.get(s, s) if isinstance(s, str) else s
+
+    def replace(e):
         if isinstance(e, E.Identity) and isinstance(e.n, str):
-            out = E.Identity(sizes.get(e.n))
-        elif isinstance(e, E.Commutation):
-            out = E.Commutation(sizes.get(e.m, e.m) if isinstance(e.m, str) else e.m,
-                                sizes.get(e.n, e.n) if isinstance(e.n, str) else e.n)
-        elif e.args:
-            out = e.rebuild(tuple(go(a) for a in e.args))
-        else:
-            return e
-        out.span = getattr(e, "span", None)
-        return out
-    return go(raw)
+            return E.Identity(sizes.get(e.n))
+        if isinstance(e, E.Commutation):
+            return E.Commutation(fixed(e.m), fixed(e.n))
+        return None
+    return E.rewrite(raw, replace)
 
 
 def evaluate(expr, values, symbols=None):
@@ -272,33 +269,30 @@ def _prepared(f):
 def _vectors_unkroned(f):
     """Kronecker products of vectors as products and vecs, which the trace identities
     handle: a ⊗ b = vec(b aᵀ) for columns, x yᵀ for a column and a row."""
-    memo = {}
+    def col(v):
+        return v.shape[1] == 1 and v.shape[0] != 1
 
-    def go(e):
-        k = id(e)
-        if k in memo:
-            return memo[k]
-        out = e.rebuild(tuple(go(a) for a in e.args)) if e.args else e
-        if isinstance(out, E.Kron) and len(out.items) == 2:
-            a, b = out.items
-            col = lambda v: v.shape[1] == 1 and v.shape[0] != 1  # noqa: E731
-            row = lambda v: v.shape[0] == 1 and v.shape[1] != 1  # noqa: E731
+    def row(v):
+        return v.shape[0] == 1 and v.shape[1] != 1
+
+    def after(e):
+        if isinstance(e, E.Kron) and len(e.items) == 2:
+            a, b = e.items
             if col(a) and col(b):
-                out = E.Vec(E.Mul((b, E.Transpose(a))))
-            elif row(a) and col(b):
-                out = E.Mul((b, a))
-            elif col(a) and row(b):
-                out = E.Mul((a, b))
-        memo[k] = out
-        return out
-    return go(f)
+                return E.Vec(E.Mul((b, E.Transpose(a))))
+            if row(a) and col(b):
+                return E.Mul((b, a))
+            if col(a) and row(b):
+                return E.Mul((a, b))
+        return None
+    return E.rewrite(f, after=after)
 
 
 def gradient_expr(f, var, symmetric=None, project=True):
     """G with df = tr(Gᵀ dX), simplified and projected for structured variables."""
     df = differentiate(_prepared(f), var)
     if df is None:
-        return E.Zero(*var.shape) if not var.is_scalar else E.ZERO
+        return E.zero_like(var)
     terms = gradient_terms(df)
     raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
     G = simplify(raw)
@@ -332,20 +326,8 @@ def derivative_wrt_scalar(f, var):
     """dF/dt for any F and a scalar t: df with dt = 1."""
     df = differentiate(_prepared(f), var)
     if df is None:
-        return E.Zero(*f.shape) if not f.is_scalar else E.ZERO
-    memo = {}
-
-    def sub(e):
-        if isinstance(e, E.Diff):
-            return E.ONE
-        k = id(e)
-        if k in memo:
-            return memo[k]
-        out = e.rebuild(tuple(sub(a) for a in e.args)) if e.args else e
-        memo[k] = out
-        return out
-
-    return simplify(sub(df))
+        return E.zero_like(f)
+    return simplify(E.rewrite(df, lambda e: E.ONE if isinstance(e, E.Diff) else None))
 
 
 def _several(fn, expr, wrt, **kw):

@@ -547,6 +547,39 @@ def contains(e, pred, _memo=None):
     return r
 
 
+def rewrite(e, replace=None, after=None):
+    """e rebuilt bottom-up, each distinct subexpression once.
+
+    replace(x) may return a replacement for x itself (its children are then not
+    visited); after(y) may return a replacement for a node once its children are
+    rebuilt.  Either returns None to keep the node.  Spans ride along."""
+    memo = {}
+
+    def go(x):
+        k = id(x)
+        hit = memo.get(k)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        out = replace(x) if replace is not None else None
+        if out is None:
+            args = x.args
+            new = tuple(go(a) for a in args)
+            out = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
+            if out is not x and getattr(x, "span", None) is not None:
+                out.span = x.span
+            if after is not None:
+                out = after(out) or out
+        memo[k] = (x, out)
+        return out
+
+    return go(e)
+
+
+def zero_like(x):
+    """The zero with x's shape: the number 0 for a scalar."""
+    return ZERO if x.is_scalar else Zero(*x.shape)
+
+
 def depends_on(e, name):
     return contains(e, lambda n: (isinstance(n, Sym) and n.name == name)
                     or (isinstance(n, Diff) and n.var.name == name))

@@ -150,38 +150,26 @@ def _latex_text(s):
 def _expand_once(e, var, applied):
     """Replace every d(node) in e by its rule, with d(child) for the children that hold
     the variable (the variable's own differential is dX at once)."""
-    memo = {}
-
     def child_d(a):
         if isinstance(a, E.Sym) and a.name == var.name:
             return E.Diff(var)
         return DiffOf(a) if E.depends_on(a, var.name) else None
 
-    def go(x):
-        k = id(x)
-        if k in memo:
-            return memo[k]
-        if isinstance(x, DiffOf):
-            node = x.arg
-            if isinstance(node, E.Sym):
-                out = E.Diff(var) if node.name == var.name else E.Zero(*node.shape)
-            else:
-                rule = RULES[type(node)]
-                out = rule.apply(node, [child_d(a) for a in node.args])
-                name, formula = rule_name(node)
-                label = f"{name}: {formula}" + (f" ({rule.seed})" if rule.seed else "")
-                if label not in applied:
-                    applied.append(label)
-                if out is None:
-                    out = E.Zero(*node.shape) if not node.is_scalar else E.ZERO
-        elif x.args:
-            out = x.rebuild(tuple(go(a) for a in x.args))
-        else:
-            out = x
-        memo[k] = out
-        return out
+    def replace(x):
+        if not isinstance(x, DiffOf):
+            return None
+        node = x.arg
+        if isinstance(node, E.Sym):
+            return E.Diff(var) if node.name == var.name else E.zero_like(node)
+        rule = RULES[type(node)]
+        out = rule.apply(node, [child_d(a) for a in node.args])
+        name, formula = rule_name(node)
+        label = f"{name}: {formula}" + (f" ({rule.seed})" if rule.seed else "")
+        if label not in applied:
+            applied.append(label)
+        return out if out is not None else E.zero_like(node)
 
-    return go(e)
+    return E.rewrite(e, replace)
 
 
 def _has_diffof(e):
@@ -239,8 +227,7 @@ def derivation(d):
         steps.append(Step(f"∂f/∂{x}", tidy(G), "the gradient, derived as by diff", "gradient"))
         target = G
     if not E.depends_on(target, x):
-        steps.append(Step("df", E.ZERO if target.is_scalar else E.Zero(*target.shape),
-                          f"it does not depend on {x}", "df"))
+        steps.append(Step("df", E.zero_like(target), f"it does not depend on {x}", "df"))
         steps.append(Step("answer", d.expr, "", "answer"))
         return steps
     dname = "dG" if d.kind == "hessian" else "df"
@@ -313,23 +300,12 @@ def evaluate_step(step, var, env, sizes):
     from .differential import differentiate
     from .numeric import evaluate_tree
 
-    memo = {}
-
-    def expand(x):
-        k = id(x)
-        if k in memo:
-            return memo[k]
+    def replace(x):
         if isinstance(x, DiffOf):
-            dx = differentiate(x.arg, var)
-            out = dx if dx is not None else (E.ZERO if x.is_scalar else E.Zero(*x.shape))
-        elif x.args:
-            out = x.rebuild(tuple(expand(a) for a in x.args))
-        else:
-            out = x
-        memo[k] = out
-        return out
+            return differentiate(x.arg, var) or E.zero_like(x)
+        return None
 
-    return evaluate_tree(expand(step.rhs), env, sizes)
+    return evaluate_tree(E.rewrite(step.rhs, replace), env, sizes)
 
 
 def check_steps(d, seed=0):
