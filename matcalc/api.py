@@ -194,9 +194,6 @@ class Derivative:
         from .codegen import generate
         return generate(self, target=target)
 
-    def _repr_markdown_(self):
-        return f"$${self.latex()}$$\n\n$$\n{self.steps.latex()}\n$$\n"
-
     def check(self, **kw):
         """Relative error of this derivative against central finite differences."""
         from .check import check

@@ -128,6 +128,9 @@ class Expr:
     def _repr_latex_(self):
         return "$" + self.latex() + "$"
 
+    def _repr_pretty_(self, p, cycle):      # IPython's plain-text display
+        p.text(str(self))
+
     def _compute_args(self):
         """The child expressions, in order."""
         out = []

@@ -350,7 +350,7 @@ def sympy_to_text(expr):
         return isinstance(a, M.OneMatrix) and a.shape[1] == 1
 
     def ew_function(f):
-        """The matcalc name of an elementwise function given as a SymPy Lambda."""
+        """(variable, body) of the scalar function that ElementwiseApplyFunction applies."""
         if isinstance(f, sp.Lambda) and len(f.variables) == 1:
             v, body = f.variables[0], f.expr
         else:

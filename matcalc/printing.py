@@ -470,9 +470,7 @@ class LatexPrinter(Printer):
         return s, (ATOM if atomic else PROD)
 
     def p_Identity(self, e):
-        if isinstance(e.n, E.SizeProd):
-            return super().p_Identity(e)
-        return f"I_{{{self.size(e.n)}}}", ATOM
+        return f"I_{{{self.size(e.n)}}}", ATOM        # I_{n}, I_{m n}, I_{n^{2}}
 
     p__BareI = lambda self, e: ("I", ATOM)  # noqa: E731
 

@@ -229,10 +229,17 @@ def _base_exp(f):
 
 
 def _flatten_mul(items):
+    """Nested products spliced in; a 1×1 chain (xᵀ A y) stays one factor, but the
+    numbers and scalars in front of it join the outer product."""
     out = []
     for f in items:
         if isinstance(f, E.Mul) and not _atomic(f):
             out.extend(_flatten_mul(f.items))
+        elif isinstance(f, E.Mul) and f.items[0].is_scalar:
+            scal = [g for g in f.items if g.is_scalar]
+            chain = tuple(g for g in f.items if not g.is_scalar)
+            out.extend(_flatten_mul(scal))
+            out.append(chain[0] if len(chain) == 1 else E.Mul(chain))
         else:
             out.append(f)
     return out
@@ -925,6 +932,8 @@ def vec(x):
         return zero_of(E.Vec(x).shape)
     if x.shape[1] == 1:
         return x
+    if x.shape[0] == 1:
+        return transpose(x)                       # vec of a row is its transpose
     pulled = _scalars_out(x, vec)
     return pulled if pulled is not None else E.Vec(x)
 
