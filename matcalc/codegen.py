@@ -143,6 +143,40 @@ def _is_one(e):
     return isinstance(e, E.Num) and e.value == 1
 
 
+def _atomic(code):
+    """Whether code needs no parentheses where an operand goes: a name, an attribute, a
+    call or an already parenthesised expression (balanced to the end)."""
+    import re
+    m = re.match(r"^[\w.]+", code)
+    rest = code[m.end():] if m else code
+    if not rest:
+        return True
+    if not rest.startswith("("):
+        return False
+    depth = 0
+    for i, ch in enumerate(rest):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return i == len(rest) - 1 or _atomic_tail(rest[i + 1:])
+    return False
+
+
+def _atomic_tail(tail):
+    """.T, .reshape(...) and the like after a balanced call."""
+    return tail.startswith(".") and _atomic("x" + tail)
+
+
+def _inline(code, context, m):
+    """code put where the match m stands in context, parenthesised when needed."""
+    before = context[:m.start()].rstrip()
+    after = context[m.end():].lstrip()
+    if _atomic(code) or (before.endswith(("(", ",")) and after.startswith((")", ","))
+                         and not after.startswith(").")):
+        return code
+    return f"({code})"
+
+
 class V:
     """A lowered value: Python code (a name, a literal or an attribute of a name), how
     it is held (S, V, M) and its shape in the tree (rows, cols)."""
@@ -465,8 +499,6 @@ class Interner:
 
 
 # ----------------------------------------------------------------------------- chains
-
-_OP_KINDS = ("inv", "diag", "kron", "perm", "opsum", "fill", "dsum")
 
 
 class Chain:
@@ -1458,7 +1490,7 @@ class Lowerer:
             sym = False
             if left[1].rep == "M" and right[1].rep == "M":
                 try:
-                    sym = is_symmetric(ch.key(0, s) if s > 0 else fs_first(ch)) or \
+                    sym = is_symmetric(ch.key(0, s) if s > 0 else ch.f[0]) or \
                         is_symmetric(ch.key(s + 1, k - 1) if s + 1 < k - 1 else ch.f[k - 1])
                 except Exception:  # noqa: BLE001
                     sym = False
@@ -1728,6 +1760,55 @@ class Lowerer:
 
     # -- statements -----------------------------------------------------------
 
+    def inline_single_use(self, keep, width=88):
+        """Fold an array temporary used once, by the next statement, into it
+        (t2 = (U @ V.T) - X): NumPy then reuses the unnamed intermediate's memory for
+        the result instead of allocating fresh memory next to a named one."""
+        import re
+        changed = True
+        while changed:
+            changed = False
+            for i in range(len(self.lines) - 1):
+                target, code, _ = self.lines[i]
+                if target is None or "," in target or target in keep or self.reps.get(target) not in ("V", "M"):
+                    continue
+                pat = re.compile(r"(?<![\w.])" + re.escape(target) + r"(?!\w)")
+                uses = [j for j, (_, c, _) in enumerate(self.lines) if j != i for _ in pat.finditer(c)]
+                if len(uses) != 1 or uses[0] != i + 1:
+                    continue
+                t2, c2, m2 = self.lines[i + 1]
+                if t2 is None or len(c2) + len(code) > width:
+                    continue
+                self.lines[i + 1] = (t2, pat.sub(lambda m: _inline(code, c2, m), c2), m2)
+                del self.lines[i]
+                changed = True
+                break
+
+    def renumber(self):
+        """Temporaries numbered t1, t2, ... in the order they are defined (folding and
+        reuse leave gaps)."""
+        import re
+        temps = []
+        for target, _, _ in self.lines:
+            for t in (target.split(",") if target else ()):
+                t = t.strip()
+                if re.fullmatch(r"t\d+", t) and t not in temps:
+                    temps.append(t)
+        taken = set(self.names.used) - set(temps)      # parameters, sizes, outputs
+        mapping, k = {}, 0
+        for t in temps:
+            k += 1
+            while f"t{k}" in taken:
+                k += 1
+            mapping[t] = f"t{k}"
+        if all(a == b for a, b in mapping.items()):
+            return
+        pat = re.compile(r"(?<![\w.])(t\d+)(?!\w)")
+
+        def sub(text):
+            return pat.sub(lambda m: mapping.get(m.group(1), m.group(1)), text) if text else text
+        self.lines = [(sub(t), sub(c), m) for t, c, m in self.lines]
+
     def free_dead(self, keep):
         """`del` each matrix temporary after its last use: a function that keeps every
         large intermediate alive until it returns makes the allocator hand out fresh
@@ -1855,7 +1936,11 @@ class Program:
         if low.extra_sizes:
             args.append("*")
             args.extend(name for _, name in low.extra_sizes)
-        low.free_dead(set(ret) | set(self.params.values()))
+        keep = set(ret) | set(self.params.values())
+        if self.target == "numpy":
+            low.inline_single_use(keep)
+        low.free_dead(keep)
+        low.renumber()
         lines = [f"def {fname}({', '.join(args)}):", f'    """{doc}"""']
         lines += pre
         lines += low.body()
@@ -1875,7 +1960,6 @@ class Program:
     def source(self):
         d0 = self.d0
         p = self.params
-        var_names = [p[d.wrt] for d in self.derivs]
         shapes = []
         from .shapes import kind_string
         for n, s in self.syms.items():
@@ -1938,10 +2022,6 @@ class Program:
         self.extra_sizes = extra
         return ("\n".join(head) + "\n\n" + imports + "\n\n\n"
                 + "\n\n".join(x.rstrip("\n") + "\n" for x in defs))
-
-
-def fs_first(ch):
-    return ch.f[0]
 
 
 def _short_full(e):
