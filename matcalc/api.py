@@ -10,7 +10,7 @@ from . import shapes as S
 from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
-from .errors import MatcalcError, ShapeError, UnsupportedError
+from .errors import MatcalcError, ShapeError
 from .parse import parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, tidy, transpose
@@ -86,9 +86,8 @@ def evaluate(expr, values, symbols=None):
     if isinstance(expr, str):
         raw = _substitute_sizes(parse_raw(expr), sizes)
         tree, syms = S.infer(raw, decls, expr, reserved=set(sizes))
-        text = expr
     else:
-        tree, syms, text = expr, E.symbols_of(expr), None
+        tree, syms = expr, E.symbols_of(expr)
     missing = [n for n in syms if n not in values]
     if missing:
         raise ShapeError(f"no value given for {', '.join(missing)}")

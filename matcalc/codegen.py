@@ -1101,6 +1101,11 @@ class Lowerer:
             return self.emit(f"{a.code} * {b.code}", rep, shape, key)
         if a.shape[1] == 1:
             return self.emit(self.B.outer(a.code, b.code), rep, shape, key)
+        # Aᵀ x as x @ A (and yᵀ Bᵀ as B @ y): XLA copies a transposed operand first
+        if b.rep == "V" and a.rep == "M" and a.code.endswith(".T") and a.code[:-2].isidentifier():
+            return self.emit(f"{b.code} @ {a.code[:-2]}", rep, shape, key)
+        if a.rep == "V" and b.rep == "M" and b.code.endswith(".T") and b.code[:-2].isidentifier():
+            return self.emit(f"{b.code[:-2]} @ {a.code}", rep, shape, key)
         return self.emit(f"{a.code} @ {b.code}", rep, shape, key)
 
     def combine(self, left, right, key):
@@ -1955,6 +1960,7 @@ class Program:
         for target, code, comment in low.lines:
             out.append((pat.sub(new, target), pat.sub(new, code), comment))
         low.lines = out
+        low.names.used.discard(old)
         return new
 
     def source(self):

@@ -160,11 +160,6 @@ class Expr:
         raise NotImplementedError(type(self).__name__)
 
 
-def _init(self, **kw):
-    for k, v in kw.items():
-        object.__setattr__(self, k, v)
-
-
 # ---------------------------------------------------------------------------- leaves
 
 

@@ -191,7 +191,6 @@ class Printer:
             denom = 1
         elif numer != 1 or (not num_factors):
             parts.append(_int_text(numer))
-        chain_started = False
         for f in num_factors:
             s, l = self.p(f)
             atomic = isinstance(f, E.Mul)          # a 1×1 product used as a scalar

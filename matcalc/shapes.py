@@ -9,7 +9,6 @@ result scales what follows it.  A size that cannot fit raises ``ShapeError`` nam
 both operands and pointing at them.
 """
 import re
-from fractions import Fraction
 
 from . import expr as E
 from .errors import ShapeError

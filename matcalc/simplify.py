@@ -489,7 +489,7 @@ def add(items, shape, factor=True):
     return _common_coef(terms, shape)
 
 
-def _size(e, memo=None):
+def _size(e):
     """Nodes in e (a measure of how long it prints)."""
     return 1 + sum(_size(a) for a in e.args)
 
@@ -592,20 +592,9 @@ def _factor(terms, shape):
             ishape = (f.shape[1], shape[1])
         inner_terms = tuple(mul(tuple(r), ishape) for r in inner)
         inner_sum = add(inner_terms, ishape)
-        if how == "suffix":
-            merged = mul((inner_sum, f), shape)
-        elif how == "prefix":
-            merged = mul((f, inner_sum), shape)
-        else:
-            merged = mul((f, inner_sum), shape)
-        terms = [t for i, t in enumerate(terms) if i not in set(idxs)] + [merged]
-        if len(terms) > 1:
-            # the merged group may now be a like term of another; collect once more
-            flat = add(tuple(terms), shape) if any(isinstance(t, E.Add) for t in [merged]) else None
-            if flat is not None and not isinstance(flat, E.Add):
-                return [flat]
-            if isinstance(flat, E.Add) and len(flat.items) < len(terms):
-                return list(flat.items)
+        merged = mul((inner_sum, f) if how == "suffix" else (f, inner_sum), shape)
+        grouped = set(idxs)
+        terms = [t for i, t in enumerate(terms) if i not in grouped] + [merged]
     return terms
 
 
