@@ -1928,15 +1928,23 @@ class Program:
             v = low.ev(t)
             results.append((o, v))
         ret = []
+        renamed = {}
         for o, v in results:
             code = _user_code(self.B, v, o.mode)
-            if code != v.code or not v.code.isidentifier() or v.code in self.params.values():
+            if v.code in renamed:                # the same value returned twice
+                import re
+                code = re.sub(r"(?<![\w.])" + re.escape(v.code) + r"(?!\w)", renamed[v.code], code)
+                name = names.take(o.name)
+                low.lines.append((name, code, None))
+                ret.append(name)
+            elif code != v.code or not v.code.isidentifier() or v.code in self.params.values():
                 name = names.take(o.name)
                 low.lines.append((name, code, None))
                 ret.append(name)
             else:
                 # rename the temporary that holds this result
-                ret.append(self._rename(low, v.code, names.take(o.name)))
+                renamed[v.code] = self._rename(low, v.code, names.take(o.name))
+                ret.append(renamed[v.code])
         args = list(self.params.values())
         if low.extra_sizes:
             args.append("*")

@@ -1,0 +1,506 @@
+"""Generated code (matcalc.codegen): the functions that Derivative.to_code() and
+matcalc.compile() produce agree with d.evaluate, with the conformance references and
+with central differences of the generated f itself.
+
+* every conformance case (../shared/conformance/cases.py, values from its sampler.py):
+  NumPy on all three draws; JAX and PyTorch (when importable) on one draw;
+* the everyday problems of test_everyday.py and test_cookbook.py: value, gradient and
+  (where the engine has one) Hessian;
+* the shape of the code: an inverse that only multiplies is a solve, an inverse used
+  twice is one inv, no product formed only to take its trace, diag(v) M a broadcast, no
+  Kronecker product formed to multiply a vector;
+* symbol names that are not safe Python names (lambda, sum, np, μ, w_2, ...).
+"""
+import copy
+import os
+import re
+import sys
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import codegen
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONF = os.path.join(os.path.dirname(ROOT), "shared", "conformance")
+
+
+def _load_conformance():
+    if not os.path.isdir(CONF):
+        return None, None
+    sys.path.insert(0, CONF)
+    old = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True     # keep caches out of the shared folder
+    try:
+        import cases as C
+        import sampler as S
+    finally:
+        sys.dont_write_bytecode = old
+        sys.path.remove(CONF)
+    return C, S
+
+
+C, S = _load_conformance()
+CASES = C.CASES if C is not None else []
+needs_conformance = pytest.mark.skipif(C is None, reason="../shared/conformance is not there")
+
+
+def _derive(case):
+    fn = matcalc.hessian if case["kind"] == "hessian" else matcalc.diff
+    kw = {}
+    if case.get("symbols"):
+        kw["symbols"] = dict(case["symbols"])
+    if case["layout"] != "gradient":
+        kw["layout"] = case["layout"]
+    return fn(case["expr"], wrt=case["wrt"], **kw)
+
+
+def _args(d, values):
+    """Positional arguments of the generated functions: the variable first, then the
+    other symbols in order of appearance."""
+    names = [d.wrt] + [n for n in d._symbols if n != d.wrt]
+    return [values[n] for n in names]
+
+
+def close(got, want, rtol=1e-8):
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    if got.shape != want.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
+    return bool(np.all(np.isfinite(got))) and float(np.max(np.abs(got - want), initial=0.0)) <= rtol * scale
+
+
+def same_entries(got, want, rtol=1e-8):
+    """Equal up to a squeeze-equivalent shape (the conformance references' shapes)."""
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    if got.size != want.size:
+        return False
+    return close(got.reshape(want.shape), want, rtol)
+
+
+def vecF(a):
+    a = np.asarray(a, dtype=float)
+    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+
+
+def direction(rng, kind, value):
+    if np.ndim(value) == 0:
+        return 1.0
+    V = rng.standard_normal(np.shape(value))
+    if kind in ("symmetric", "spd"):
+        V = (V + V.T) / 2
+    elif kind == "diagonal":
+        V = np.diag(np.diag(V))
+    return V
+
+
+def central(fn, values, name, V, h=1e-5):
+    plus, minus = dict(values), dict(values)
+    plus[name] = values[name] + h * V
+    minus[name] = values[name] - h * V
+    return (np.asarray(fn(plus), dtype=float) - np.asarray(fn(minus), dtype=float)) / (2 * h)
+
+
+def _var_kind(d):
+    return d.var.kind
+
+
+# ----------------------------------------------------------------------------- conformance: NumPy
+
+
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_numpy(case):
+    d = _derive(case)
+    ns = codegen.load(d.to_code())
+    f_and_grad = ns["f_and_grad"]
+    hessian = ns.get("hessian")
+    rng = np.random.default_rng(zlib.crc32(case["id"].encode()))
+    for seed in S.SEEDS:
+        values, _ = S.sample(case, seed)
+        args = _args(d, values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fv, D = f_and_grad(*copy.deepcopy(args))
+        # the value: the case's own NumPy f, and matcalc.evaluate's shapes
+        want_f = matcalc.evaluate(d.f, copy.deepcopy(values))
+        assert np.shape(fv) == np.shape(want_f), f"f has shape {np.shape(fv)}, evaluate {np.shape(want_f)}"
+        assert same_entries(fv, case["f"](copy.deepcopy(values))), f"value of {case['expr']}"
+        if case["kind"] == "hessian":
+            H = hessian(*copy.deepcopy(args))
+            want_H = d.evaluate(copy.deepcopy(values))
+            assert np.shape(H) == np.shape(want_H) and close(H, want_H), f"Hessian of {case['expr']}"
+            assert same_entries(H, case["ref"](values))
+            G = np.asarray(D, dtype=float)
+            g_want = matcalc.diff(case["expr"], wrt=case["wrt"], symbols=case.get("symbols")).evaluate(
+                copy.deepcopy(values))
+            assert np.shape(G) == np.shape(g_want) and close(G, g_want), f"gradient of {case['expr']}"
+            # the Hessian against central differences of the generated gradient
+            V = direction(rng, _var_kind(d), values[case["wrt"]])
+            fd = central(lambda v: f_and_grad(*_args(d, v))[1], values, case["wrt"], V)
+            assert close(np.asarray(H) @ vecF(V) if np.ndim(H) else H * V, vecF(fd), 1e-6)
+            continue
+        want = d.evaluate(copy.deepcopy(values))
+        assert np.shape(D) == np.shape(want), f"derivative shape {np.shape(D)}, evaluate {np.shape(want)}"
+        assert close(D, want), f"d/d{case['wrt']} {case['expr']} = {d}"
+        assert same_entries(D, case["ref"](values))
+        # the derivative against central differences of the generated f (default layout)
+        if case["layout"] != "gradient":
+            continue
+        name = case["wrt"]
+        V = direction(rng, _var_kind(d), values[name])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fd = central(lambda v: f_and_grad(*_args(d, v))[0], values, name, V)
+        if np.ndim(values[name]) == 0:
+            got = np.asarray(D, dtype=float) * V
+            assert close(got, np.reshape(fd, np.shape(got)), 1e-6)
+        elif np.ndim(fv) == 0:
+            assert close(float(np.sum(np.asarray(D) * V)), float(fd), 1e-6)
+        else:
+            assert close(np.asarray(D) @ vecF(V), vecF(fd), 1e-6)
+
+
+# ----------------------------------------------------------------------------- conformance: JAX, PyTorch
+
+
+def _framework_case(case, target, to_numpy):
+    d = _derive(case)
+    ns = codegen.load(d.to_code(target=target))
+    values, _ = S.sample(case, 0)
+    args = _args(d, values)
+    fv, D = ns["f_and_grad"](*copy.deepcopy(args))
+    want_f = matcalc.evaluate(d.f, copy.deepcopy(values))
+    assert close(np.reshape(to_numpy(fv), np.shape(want_f)), want_f), f"value of {case['expr']} ({target})"
+    if case["kind"] == "hessian":
+        H = ns["hessian"](*copy.deepcopy(args))
+        want = d.evaluate(copy.deepcopy(values))
+        assert close(np.reshape(to_numpy(H), np.shape(want)), want), f"Hessian of {case['expr']} ({target})"
+        return
+    want = d.evaluate(copy.deepcopy(values))
+    got = to_numpy(D)
+    assert got.size == np.size(want) and close(got.reshape(np.shape(want)), want), \
+        f"d/d{case['wrt']} {case['expr']} = {d} ({target})"
+
+
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_torch(case):
+    torch = pytest.importorskip("torch")
+    _framework_case(case, "torch", lambda t: t.detach().numpy() if isinstance(t, torch.Tensor)
+                    else np.asarray(t, dtype=float))
+
+
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_jax(case):
+    pytest.importorskip("jax")
+    _framework_case(case, "jax", lambda t: np.asarray(t, dtype=float))
+
+
+def test_jax_jit():
+    jax = pytest.importorskip("jax")
+    rng = np.random.default_rng(0)
+    for expr, wrt, symbols in [("sum(log(1 + exp(-y .* (A w))))", "w", None),
+                               ("logdet(S) + (x - mu)^T S^-1 (x - mu)", "S", {"S": "spd"}),
+                               ("||X - U V^T||_F^2", "U", None)]:
+        d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
+        ns = codegen.load(d.to_code(target="jax"))
+        fn = jax.jit(ns["f_and_grad"])
+        sizes = {"n": 5, "m": 4, "p": 3}
+        values = {}
+        for n, s in d._symbols.items():
+            shape = tuple(sizes.get(x, 3) for x in (s.rows, s.cols) if x != 1)
+            v = rng.standard_normal(shape)
+            if s.kind == "spd":
+                v = v @ v.T + len(v) * np.eye(len(v))
+            values[n] = v
+        fv, g = fn(*_args(d, values))
+        assert close(np.asarray(g), d.evaluate(values)), expr
+        assert close(float(fv), matcalc.evaluate(d.f, values)), expr
+    # compile() returns the jitted function
+    fn = matcalc.compile("x^T A x", wrt="x", target="jax", hessian=True)
+    x, A = rng.standard_normal(4), rng.standard_normal((4, 4))
+    fv, g, H = fn(x=x, A=A)
+    assert close(np.asarray(H), A + A.T) and close(np.asarray(g), (A + A.T) @ x)
+
+
+# ----------------------------------------------------------------------------- everyday problems
+
+
+def _everyday_problems():
+    out = []
+    for mod in ("test_everyday", "test_cookbook"):
+        try:
+            m = __import__(mod)
+        except Exception:  # noqa: BLE001 - those files belong to other tests
+            continue
+        out.extend(getattr(m, "PROBLEMS", []))
+    return out
+
+
+EVERYDAY = []
+for _p in _everyday_problems():
+    for _w in _p.grads:
+        if not _p.unsupported:
+            EVERYDAY.append((_p, _w))
+
+
+@pytest.mark.skipif(not EVERYDAY, reason="no everyday problems found")
+@pytest.mark.parametrize("case", EVERYDAY, ids=[f"{p.name}-d{w}" for p, w in EVERYDAY])
+def test_everyday(case):
+    from _fd_everyday import direction as fd_direction, directional_fd, make_values, parse_kind
+    problem, wrt = case
+    d = matcalc.diff(problem.expr, wrt=wrt, symbols=problem.symbols, symmetric=problem.symmetric)
+    ns = codegen.load(d.to_code())
+    fn = ns["f_and_grad"]
+    rng = np.random.default_rng(zlib.crc32(f"codegen/{problem.name}/{wrt}".encode()))
+    values = make_values(problem, d.symbols, rng)
+    fv, G = fn(*_args(d, values))
+    assert close(fv, problem.f(values), 1e-8), f"value of {problem.expr}"
+    want = d.evaluate(values)
+    assert np.shape(G) == np.shape(want) and close(G, want), f"d/d{wrt} {problem.expr} = {d}"
+    if problem.symmetric != "cookbook":
+        kind, _ = parse_kind(d.symbols[wrt])
+        V = fd_direction(d.symbols[wrt], values[wrt], rng)
+        fd = directional_fd(lambda v: fn(*_args(d, v))[0], values, wrt, V)
+        if kind == "scalar":           # the derivative has the shape of f
+            assert close(np.asarray(G, dtype=float) * V, fd, 1e-6), f"d/d{wrt} {problem.expr}"
+        else:
+            an = float(np.sum(np.asarray(G) * V))
+            scale = max(1.0, float(np.linalg.norm(G)) * float(np.linalg.norm(V)))
+            assert abs(an - fd) <= 1e-6 * scale, f"d/d{wrt} {problem.expr}: <G,V> {an} vs fd {fd}"
+    # the Hessian, where the engine has one and it is small
+    try:
+        h = matcalc.hessian(problem.expr, wrt=wrt, symbols=problem.symbols,
+                            symmetric=problem.symmetric)
+    except matcalc.MatcalcError:
+        return
+    ns = codegen.load(h.to_code())
+    H = ns["hessian"](*_args(h, values))
+    want = h.evaluate(values)
+    assert np.shape(H) == np.shape(want) and close(H, want, 1e-7), f"Hessian of {problem.expr} in {wrt}"
+    fv3, G3, H3 = ns["f_grad_hessian"](*_args(h, values))
+    assert close(H3, want, 1e-7) and close(G3, G) and close(fv3, fv)
+
+
+# ----------------------------------------------------------------------------- everyday, by hand
+
+
+def _ls(n=6, m=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, n)), rng.standard_normal(n), rng.standard_normal(m)
+
+
+def test_compile_calling_conventions():
+    A, x, b = _ls()
+    fn = matcalc.compile("||A x - b||^2", wrt="x")
+    assert fn.params == ["x", "A", "b"]
+    r = A @ x - b
+    for fv, g in (fn(x, A, b), fn(x=x, A=A, b=b), fn({"x": x, "A": A, "b": b}),
+                  fn(x.tolist(), A=A.tolist(), b=b)):
+        assert isinstance(fv, float) and close(fv, r @ r) and close(g, 2 * A.T @ r)
+    with pytest.raises(TypeError):
+        fn(x, A)
+    with pytest.raises(TypeError):
+        fn(x, A, b, c=1.0)
+    fv, g, H = matcalc.compile("||A x - b||^2", wrt="x", hessian=True)(x, A, b)
+    assert close(H, 2 * A.T @ A)
+    assert "def f_and_grad" in fn.source
+
+
+def test_shapes_follow_evaluate():
+    rng = np.random.default_rng(1)
+    X, A = rng.standard_normal((3, 4)), rng.standard_normal((3, 3))
+    fv, G = matcalc.compile("tr(X^T A X)", wrt="X")(X, A)
+    assert isinstance(fv, float) and G.shape == (3, 4) and close(G, (A + A.T) @ X)
+    # a vector function: the Jacobian, 2-D; its value 1-D
+    x = rng.standard_normal(3)
+    fv, J = matcalc.compile("A x", wrt="x")(x, A)
+    assert fv.shape == (3,) and J.shape == (3, 3) and close(J, A)
+    # a row-vector function keeps its (1, n) shape, as evaluate does
+    d = matcalc.diff("x^T A", wrt="x", layout="numerator")
+    fv, J = codegen.load(d.to_code())["f_and_grad"](x, A)
+    assert np.shape(fv) == np.shape(matcalc.evaluate("x^T A", {"x": x, "A": A}))
+    # with respect to a scalar: the shape of f
+    t = 0.3
+    fv, D = matcalc.compile("exp(t A)", wrt="t", symbols={"t": "scalar"})(t, A)
+    assert D.shape == (3, 3) and close(D, A * np.exp(t * A))
+    # the value and the derivative are one node: both returned
+    fv, D = matcalc.compile("exp(t) x", wrt="t", symbols={"t": "scalar"})(t, x)
+    assert close(fv, np.exp(t) * x) and close(D, np.exp(t) * x)
+    fv, J = matcalc.compile("x", wrt="x")(x)
+    assert close(fv, x) and close(J, np.eye(3))
+
+
+def test_several_variables_share_one_function():
+    rng = np.random.default_rng(2)
+    X, U, V = rng.standard_normal((5, 4)), rng.standard_normal((5, 2)), rng.standard_normal((4, 2))
+    ds = matcalc.diff("||X - U V^T||_F^2", wrt="U,V")
+    src = codegen.generate(ds)
+    ns = codegen.load(src)
+    fv, (gU, gV) = ns["f_and_grad"](U, V, X)
+    R = U @ V.T - X
+    assert close(fv, np.sum(R * R)) and close(gU, 2 * R @ V) and close(gV, 2 * R.T @ U)
+    assert src.count("U @ V.T") == 1, "the residual is computed once for both gradients"
+    fn = matcalc.compile("||X - U V^T||_F^2", wrt="U,V")
+    assert fn.params[:2] == ["U", "V"]
+
+
+def test_symbol_names_are_made_safe():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(4), rng.standard_normal(4)
+    cases = [
+        ("lambda x^T x", "x", {"lambda": "scalar"}, {"lambda": 0.7, "x": x}, lambda v: 2 * v["lambda"] * v["x"]),
+        ("np x^T x + t1", "x", {"np": "scalar", "t1": "scalar"}, {"np": 1.5, "t1": 2.0, "x": x},
+         lambda v: 2 * v["np"] * v["x"]),
+        ("μ x^T w_2", "w_2", {"μ": "scalar"}, {"μ": 1.3, "x": x, "w_2": w}, lambda v: v["μ"] * v["x"]),
+        ("float x^T x + n + sum(I(n) x)", "x", {"float": "scalar", "n": "scalar"},
+         {"float": 0.5, "n": 3.0, "x": x}, lambda v: 2 * v["float"] * v["x"] + 1),
+        ("sum x^T x", "x", {"sum": "scalar"}, {"sum": 2.0, "x": x}, lambda v: 2 * v["sum"] * v["x"]),
+        ("f + grad_x x^T x + lambda_", "x", {"f": "scalar", "grad_x": "scalar", "lambda_": "scalar"},
+         {"f": 1.0, "grad_x": 2.0, "lambda_": 3.0, "x": x}, lambda v: 2 * v["grad_x"] * v["x"]),
+    ]
+    for expr, wrt, symbols, values, want in cases:
+        try:
+            d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
+        except matcalc.ParseError:
+            continue          # a name the language itself reserves
+        for target in ("numpy",):
+            src = d.to_code(target=target)
+            compile(src, "<generated>", "exec")
+            fn = matcalc.compile(expr, wrt=wrt, symbols=symbols)
+            fv, g = fn(values)
+            assert close(g, want(values)), expr
+            assert close(fv, matcalc.evaluate(expr, values, symbols=symbols)), expr
+            fv2, g2 = fn(**values)
+            assert close(g2, g)
+    # the mangled names themselves
+    assert codegen.python_name("lambda") == "lambda_"
+    assert codegen.python_name("sum") == "sum_"
+    assert codegen.python_name("np") == "np_"
+    assert codegen.python_name("w_2") == "w_2"
+    assert codegen.python_name("μ") == "μ"
+    assert codegen.python_name("\u00b5").isidentifier()        # micro sign: NFKC to μ
+    assert codegen.python_name("_x").isidentifier() and not codegen.python_name("_x").startswith("_")
+
+
+# ----------------------------------------------------------------------------- the shape of the code
+
+
+def _body(src, fname="f_and_grad"):
+    start = src.index(f"def {fname}(")
+    end = src.find("\ndef ", start + 1)
+    return src[start:end if end > 0 else len(src)]
+
+
+def _calls(body, name):
+    return len(re.findall(re.escape(name) + r"\(", body))
+
+
+def test_inverse_that_only_multiplies_is_a_solve():
+    src = matcalc.diff("y^T (K + lambda I)^-1 y", wrt="y", symbols={"K": "spd", "lambda": "scalar"}).to_code()
+    body = _body(src)
+    assert _calls(body, "np.linalg.solve") == 1 and _calls(body, "np.linalg.inv") == 0, body
+    fn = matcalc.compile("y^T (K + lambda I)^-1 y", wrt="y", symbols={"K": "spd", "lambda": "scalar"})
+    rng = np.random.default_rng(4)
+    B = rng.standard_normal((5, 5))
+    K, y, lam = B @ B.T, rng.standard_normal(5), 0.5
+    fv, g = fn(y, K, lam)
+    M = np.linalg.inv(K + lam * np.eye(5))
+    assert close(fv, y @ M @ y) and close(g, 2 * M @ y)
+
+
+def test_inverse_used_twice_is_one_inv():
+    src = matcalc.diff("logdet(S) + (x - mu)^T S^-1 (x - mu)", wrt="S", symbols={"S": "spd"}).to_code()
+    body = _body(src)
+    # S is spd: one Cholesky factorisation gives the inverse and logdet(S)
+    assert _calls(body, "_spd_inv_logdet") == 1 and _calls(body, "np.linalg.inv") == 0, body
+    assert _calls(body, "solve") == 0 and _calls(body, "cholesky") == 0, body
+    assert _calls(body, "np.outer") == 1          # S^-1 r computed once, used on both sides
+    src = matcalc.diff("logdet(X) + tr(X^-1 C)", wrt="X").to_code()
+    body = _body(src)
+    assert _calls(body, "np.linalg.inv") == 1 and _calls(body, "np.linalg.solve") == 0, body
+    # an inverse only multiplying, twice with opposite signs: one solve and a negation
+    src = matcalc.diff("(x - mu)^T S^-1 (x - mu)", wrt="mu", symbols={"S": "spd"}).to_code()
+    body = _body(src)
+    assert _calls(body, "_spd_solve") + _calls(body, "np.linalg.solve") == 1, body
+
+
+def test_trace_of_product_is_not_formed():
+    for expr, symbols in [("tr(X^T A X)", None), ("tr(A X B X^T)", None),
+                          ("N logdet(S) + tr(S^-1 C)", {"S": "spd", "C": "spd", "N": "scalar"})]:
+        src = matcalc.diff(expr, wrt="X" if "X" in expr else "S", symbols=symbols).to_code()
+        body = _body(src)
+        assert _calls(body, "np.trace") == 0, body
+
+
+def test_diag_times_matrix_is_a_broadcast():
+    h = matcalc.hessian("sum(log(1 + exp(A w)))", wrt="w")
+    body = _body(h.to_code(), "hessian")
+    assert "[:, None] *" in body and _calls(body, "np.diag") == 0, body
+    j = matcalc.diff("B tanh(A x)", wrt="x")
+    body = _body(j.to_code())
+    assert _calls(body, "np.diag") == 0, body
+
+
+def test_kronecker_not_formed_to_multiply():
+    d = matcalc.diff("x^T (A ⊗ B) x", wrt="x")
+    src = d.to_code()
+    body = _body(src)
+    assert _calls(body, "np.kron") == 0, body
+    rng = np.random.default_rng(5)
+    A, B, x = rng.standard_normal((3, 3)), rng.standard_normal((2, 2)), rng.standard_normal(6)
+    fv, g = codegen.load(src)["f_and_grad"](x, A, B)
+    K = np.kron(A, B)
+    assert close(fv, x @ K @ x) and close(g, (K + K.T) @ x)
+    # a commutation matrix multiplying is a reshape, not a matrix
+    h = matcalc.hessian("logdet(X)", wrt="X")
+    body = _body(h.to_code(), "hessian")
+    assert _calls(body, "_commutation") == 0, body
+
+
+def test_value_shares_subexpressions_with_gradient():
+    src = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w").to_code()
+    body = _body(src)
+    assert body.count("A @ w") == 1 and _calls(body, "np.exp") == 1, body
+    src = matcalc.diff("||A x - b||^2", wrt="x").to_code()
+    body = _body(src)
+    assert body.count("A @ x") == 1, body
+
+
+def test_cli_codegen(capsys):
+    from matcalc.cli import main
+    assert main(["codegen", "x^T A x", "--wrt", "x", "--let", "A=symmetric", "--hessian"]) == 0
+    out = capsys.readouterr().out
+    ns = codegen.load(out)
+    A = np.array([[2.0, 1.0], [1.0, 3.0]])
+    x = np.array([1.0, 2.0])
+    fv, g = ns["f_and_grad"](x, A)
+    assert close(g, 2 * A @ x) and close(ns["hessian"](x, A), 2 * A)
+    for target in ("jax", "torch"):
+        assert main(["codegen", "x^T A x", "--wrt", "x", "--target", target]) == 0
+        out = capsys.readouterr().out
+        compile(out, "<generated>", "exec")
+
+
+def test_torch_compile():
+    torch = pytest.importorskip("torch")
+    fn = matcalc.compile("sum(log(1 + exp(-y .* (A w))))", wrt="w", target="torch", hessian=True)
+    rng = np.random.default_rng(6)
+    A, w, y = rng.standard_normal((7, 3)), rng.standard_normal(3), np.sign(rng.standard_normal(7))
+    fv, g, H = fn(w, y, A)
+    assert isinstance(g, torch.Tensor) and g.dtype == torch.float64
+    d = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w")
+    assert close(g.numpy(), d.evaluate({"w": w, "y": y, "A": A}))
+
+
+def test_unknown_target():
+    with pytest.raises(matcalc.MatcalcError):
+        matcalc.diff("x^T x", wrt="x").to_code(target="fortran")
