@@ -352,7 +352,9 @@ def _parser():
     if _PARSER is None:
         with open(grammar_path(), encoding="utf-8") as fh:
             grammar = fh.read()
-        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", postlex=BarPostLex(),
+        # the basic lexer: the grammar's terminal priorities settle every overlap, and it
+        # compiles one regex instead of one per parser state (the first parse is faster)
+        _PARSER = Lark(grammar, parser="lalr", lexer="basic", postlex=BarPostLex(),
                        transformer=Build(), maybe_placeholders=False, cache=_cache_file(grammar))
     return _PARSER
 
