@@ -64,6 +64,21 @@ def _num_text(v):
     return f"{digits}e-{k}"
 
 
+def split_product(e):
+    """(numeric coefficient, factors above the line, factors below it) of a product:
+    s^-k goes below as s^k, the way a person writes a quotient."""
+    coef = Fraction(1)
+    num, den = [], []
+    for f in e.items:
+        if isinstance(f, E.Num):
+            coef *= f.value
+        elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
+            den.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
+        else:
+            num.append(f)
+    return coef, num, den
+
+
 class Printer:
     latex = False
 
@@ -172,15 +187,7 @@ class Printer:
 
     # ---- products
     def p_Mul(self, e):
-        coef = Fraction(1)
-        num_factors, den_factors = [], []
-        for f in e.items:
-            if isinstance(f, E.Num):
-                coef *= f.value
-            elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
-                den_factors.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
-            else:
-                num_factors.append(f)
+        coef, num_factors, den_factors = split_product(e)
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
         numer, denom = coef.numerator, coef.denominator
@@ -527,15 +534,7 @@ class LatexPrinter(Printer):
         return self._juxt(parts)
 
     def p_Mul(self, e):
-        coef = Fraction(1)
-        num, den = [], []
-        for f in e.items:
-            if isinstance(f, E.Num):
-                coef *= f.value
-            elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
-                den.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
-            else:
-                num.append(f)
+        coef, num, den = split_product(e)
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
         if den:
