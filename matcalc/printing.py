@@ -98,7 +98,10 @@ class Printer:
         return " ".join(parts)
 
     # ---- entry
+    root = None
+
     def __call__(self, e):
+        self.root = e
         return self.p(e)[0]
 
     def p(self, e):
@@ -148,6 +151,9 @@ class Printer:
         return (f"I_{{{s}}}" if self.latex else f"I({s})"), ATOM
 
     def p_Zero(self, e):
+        if e is not self.root:
+            # inside an expression a bare 0 would read back as a scalar: keep the shape
+            return self.p_Fill(E.Fill(E.ZERO, e.rows, e.cols))
         return ("\\mathbf{0}" if self.latex else "0"), ATOM
 
     def p_Commutation(self, e):

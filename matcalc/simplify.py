@@ -795,6 +795,8 @@ def entry_sum(x):
 def det(x):
     if x.is_scalar:
         return x
+    if is_zero(x):
+        return E.ZERO
     if isinstance(x, E.Transpose):
         return det(x.arg)
     if isinstance(x, E.Inverse):
@@ -836,7 +838,7 @@ def inverse(x):
 def matpow(x, k):
     if k == 0:
         return E.Identity(x.shape[0])
-    if k == 1:
+    if k == 1 or is_zero(x):
         return x
     if isinstance(x, E.DiagMat):
         return diagmat(elempow(x.arg, E.Num(k), x.arg.shape))     # diag(v)^k = diag(v .^ k)

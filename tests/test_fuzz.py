@@ -178,6 +178,9 @@ REGRESSIONS = {
     # a symbol name the language accepts (Greek letters) is refused as wrt
     "greek-wrt-scalar": ("σ x", "σ", {"σ": "scalar", "x": "vector(3)"}, "diff", None),
     "greek-wrt-matrix": ("x^T Σ x", "Σ", {"Σ": "matrix(3,3)", "x": "vector(3)"}, "diff", None),
+    # a power of a zero matrix printed as 0^3 (read back as a scalar)
+    "zero-matrix-power": ("(logdet(I(4)) A)^3 A", "A", {"A": "symmetric(4)"}, "diff", None),
+    "zero-matrix-power-hessian": ("tr((0 A)^2 A)", "A", {"A": "matrix(3,3)"}, "hessian", None),
 }
 
 
