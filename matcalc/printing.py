@@ -126,8 +126,7 @@ class Printer:
         v = e.value
         s = _num_text(abs(v))
         if s is None:
-            s = (f"\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}" if self.latex
-                 else f"{abs(v.numerator)} / {v.denominator}")
+            s = f"{abs(v.numerator)} / {v.denominator}"
             lvl = PROD
         else:
             lvl = ATOM
@@ -147,18 +146,18 @@ class Printer:
         if s is None:  # I(3 m n) = I(3) ⊗ I(m) ⊗ I(n)
             coef, names = E.size_factors(e.n)
             parts = [self.p(E.Identity(x))[0] for x in ((coef,) if coef != 1 else ()) + tuple(names)]
-            return (" \\otimes " if self.latex else " ⊗ ").join(parts), PROD
-        return (f"I_{{{s}}}" if self.latex else f"I({s})"), ATOM
+            return " ⊗ ".join(parts), PROD
+        return f"I({s})", ATOM
 
     def p_Zero(self, e):
         if e is not self.root:
             # inside an expression a bare 0 would read back as a scalar: keep the shape
             return self.p_Fill(E.Fill(E.ZERO, e.rows, e.cols))
-        return ("\\mathbf{0}" if self.latex else "0"), ATOM
+        return "0", ATOM
 
     def p_Commutation(self, e):
         m, n = self.size(e.m), self.size(e.n)
-        return (f"K_{{{m},{n}}}" if self.latex else f"K({m},{n})"), ATOM
+        return f"K({m},{n})", ATOM
 
     def p_Fill(self, e):
         # a broadcast scalar: inside a sum it prints as the scalar; alone, times a ones array
@@ -168,8 +167,6 @@ class Printer:
             ones = r
         else:
             ones = f"{r} {self.p(E.Transpose(E.DiagVec(E.Identity(e.cols))))[0]}"
-        if self.latex:
-            ones = f"\\mathbf{{1}}_{{{self.size(e.rows)}\\times {self.size(e.cols)}}}"
         if isinstance(e.value, E.Num) and e.value.value == 1:
             return ones, PROD
         return f"{v} {ones}", PROD
@@ -217,9 +214,6 @@ class Printer:
             for f in den_factors:
                 s, l = self.p(f)
                 dparts.append(self.paren(s) if (l <= PROD or isinstance(f, E.Mul)) else s)
-            if self.latex:
-                text = f"\\frac{{{text}}}{{{self.juxt(dparts)}}}"
-                return sign + text, (NEG if sign else PROD)
             d = self.juxt(dparts)
             if len(dparts) > 1:
                 d = self.paren(d)
@@ -227,17 +221,14 @@ class Printer:
         return sign + text, (NEG if sign else PROD)
 
     def juxt(self, parts):
-        return (" " if not self.latex else " ").join(parts)
+        return " ".join(parts)
 
-    def _binary(self, e, op_text, op_latex):
-        op = op_latex if self.latex else op_text
+    def _binary(self, e, op):
         parts = []
         for i, f in enumerate(e.items):
             s, l = self.p(f)
-            # left-associative: the first operand may be a product itself
-            if l < PROD or (i > 0 and l <= PROD) or (i == 0 and l == PROD and isinstance(f, E.Mul) and False):
-                s = self.paren(s)
-            elif l == NEG:
+            # left-associative: a later operand that is itself a product needs parentheses
+            if l < PROD or (i > 0 and l <= PROD) or l == NEG:
                 s = self.paren(s)
             parts.append(s)
         return f" {op} ".join(parts), PROD
@@ -249,19 +240,17 @@ class Printer:
         nums = [f for f in e.items if not (isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num) and f.exp.value < 0)]
         dens = [f for f in e.items if f not in nums]
         if dens and nums:
-            left = self._binary(E.Hadamard(tuple(nums)), ".*", "\\odot")[0] if len(nums) > 1 else self.wrap(nums[0], PROD + 1)
-            if len(nums) > 1:
-                left = left  # a left-associated chain of .* then ./
-            out = left
+            # a left-associated chain: the products first, then each division
+            out = self._binary(E.Hadamard(tuple(nums)), ".*")[0] if len(nums) > 1 else self.wrap(nums[0], PROD + 1)
             for d in dens:
                 base = d.base if d.exp.value == -1 else E.ElemPow(d.base, E.Num(-d.exp.value))
                 s = self.wrap(base, POST)
-                out = f"{out} \\oslash {s}" if self.latex else f"{out} ./ {s}"
+                out = f"{out} ./ {s}"
             return out, PROD
-        return self._binary(e, ".*", "\\odot")
+        return self._binary(e, ".*")
 
     def p_Kron(self, e):
-        return self._binary(e, "⊗", "\\otimes")
+        return self._binary(e, "⊗")
 
     # ---- postfix
     def _post_operand(self, x):
@@ -269,18 +258,18 @@ class Printer:
 
     def p_Transpose(self, e):
         s = self._post_operand(e.arg)
-        return (f"{s}^{{\\top}}" if self.latex else f"{s}^T"), POST
+        return f"{s}^T", POST
 
     def p_Inverse(self, e):
         if isinstance(e.arg, E.Transpose):
             s = self._post_operand(e.arg.arg)
-            return (f"{s}^{{-\\top}}" if self.latex else f"{s}^-T"), POST
+            return f"{s}^-T", POST
         s = self._post_operand(e.arg)
-        return (f"{s}^{{-1}}" if self.latex else f"{s}^-1"), POST
+        return f"{s}^-1", POST
 
     def p_MatPow(self, e):
-        s = self.wrap(e.arg, ATOM if not isinstance(e.arg, E.Inverse) else ATOM)
-        return (f"{s}^{{{e.k}}}" if self.latex else f"{s}^{e.k}"), POST
+        s = self.wrap(e.arg, ATOM)
+        return f"{s}^{e.k}", POST
 
     def _exponent(self, p):
         s, l = self.p(p)
@@ -296,8 +285,6 @@ class Printer:
 
     def p_Pow(self, e):
         b = e.base
-        if self.latex and isinstance(e.exp, E.Num) and e.exp.value == Fraction(1, 2):
-            return f"\\sqrt{{{self.p(b)[0]}}}", ATOM
         s = self.wrap(b, ATOM)
         if isinstance(b, (E.Transpose, E.Inverse, E.MatPow, E.Pow, E.ElemPow)):
             s = self.paren(self.p(b)[0])
@@ -307,8 +294,6 @@ class Printer:
         s = self.wrap(e.base, POST)
         if isinstance(e.base, (E.Pow, E.ElemPow)):
             s = self.paren(self.p(e.base)[0])
-        if self.latex:
-            return f"{s}^{{\\circ {self.p(e.exp)[0]}}}", POST
         return f"{s} .^ {self._exponent(e.exp)}", POST
 
     # ---- functions
@@ -338,16 +323,12 @@ class Printer:
     def p_Norm(self, e):
         s = self.p(e.arg)[0]
         matrix = e.arg.shape[0] != 1 and e.arg.shape[1] != 1
-        if self.latex:
-            return f"\\left\\|{s}\\right\\|" + ("_F" if matrix else ""), ATOM
         if "|" in s:                        # bars inside bars read ambiguously
             return f"norm({s})", ATOM
         return f"||{s}||" + ("_F" if matrix else ""), ATOM
 
     def p_SpecNorm(self, e):
         s = self.p(e.arg)[0]
-        if self.latex:
-            return f"\\left\\|{s}\\right\\|_2", ATOM
         return f"||{s}||_2", ATOM
 
     def p_Vec(self, e):
@@ -360,13 +341,7 @@ class Printer:
         return self.call("diag", e.arg)
 
     def p_Func(self, e):
-        latex_names = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
-                       "tanh": "\\tanh", "sigmoid": "\\sigma"}
-        if self.latex and e.name == "sqrt":
-            return f"\\sqrt{{{self.p(e.arg)[0]}}}", ATOM
-        if self.latex and e.name == "abs":
-            return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
-        return self.call(e.name, e.arg, latex_names.get(e.name))
+        return self.call(e.name, e.arg)
 
 
 class _BareI(E.Identity):
@@ -554,10 +529,13 @@ class LatexPrinter(Printer):
             text = self._juxt(parts)
         return sign + text, (NEG if sign else PROD)
 
-    def _binary(self, e, op_text, op_latex):
+    def _binary(self, e, op):
         # ⊙, ⊘ and ⊗ between products would read as binding tighter than the product:
         # every operand that is itself a product-like expression is parenthesized
-        return f" {op_latex} ".join(self._operand(f) for f in e.items), PROD
+        return f" {op} ".join(self._operand(f) for f in e.items), PROD
+
+    def p_Kron(self, e):
+        return self._binary(e, "\\otimes")
 
     def _operand(self, f):
         s, l = self.p(f)
@@ -568,8 +546,8 @@ class LatexPrinter(Printer):
                 if not (isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num) and f.exp.value < 0)]
         dens = [f for f in e.items if f not in nums]
         if not (dens and nums):
-            return self._binary(e, ".*", "\\odot")
-        out = self._binary(E.Hadamard(tuple(nums)), ".*", "\\odot")[0] if len(nums) > 1 \
+            return self._binary(e, "\\odot")
+        out = self._binary(E.Hadamard(tuple(nums)), "\\odot")[0] if len(nums) > 1 \
             else self._operand(nums[0])
         for d in dens:
             base = d.base if d.exp.value == -1 else E.ElemPow(d.base, E.Num(-d.exp.value))
