@@ -1166,21 +1166,7 @@ class Lowerer:
                 return self.emit(f"{pre}{self.B.sum_axis(r.code, 0)}", rep, shape, key)
             return None
         if kind == "opsum":
-            parts = []
-            for t in f.items:
-                c, rest = split_coef(t)
-                if isinstance(rest, E.Identity):
-                    code = r.code
-                else:
-                    sub = self.intern(E.Mul((rest, rnode))) if rnode is not None else None
-                    hit = self.lookup(sub) if sub is not None else None
-                    if hit is None:
-                        hit = self.apply_left(rest, r, sub, None)
-                        if sub is not None:
-                            self.memo[sub] = hit
-                    code = hit.code
-                parts.append((c, code))
-            return self.emit(self._sum_code(parts), rep, shape, key)
+            return self.opsum_apply(f, r, rnode, "left", rep, shape, key)
         return None
 
     def apply_right(self, f, l, key, lnode=None):
@@ -1227,22 +1213,30 @@ class Lowerer:
                 return self.emit(f"{pre}{self.B.sum_axis(l.code, 1)}", rep, shape, key)
             return None
         if kind == "opsum":
-            parts = []
-            for t in f.items:
-                c, rest = split_coef(t)
-                if isinstance(rest, E.Identity):
-                    code = l.code
-                else:
-                    sub = self.intern(E.Mul((lnode, rest))) if lnode is not None else None
-                    hit = self.lookup(sub) if sub is not None else None
-                    if hit is None:
-                        hit = self.apply_right(rest, l, sub, None)
-                        if sub is not None:
-                            self.memo[sub] = hit
-                    code = hit.code
-                parts.append((c, code))
-            return self.emit(self._sum_code(parts), rep, shape, key)
+            return self.opsum_apply(f, l, lnode, "right", rep, shape, key)
         return None
+
+    def opsum_apply(self, f, x, xnode, side, rep, shape, key):
+        """(Σ c_k T_k) x or x (Σ c_k T_k) for a sum of operators: each term applied on its
+        own (reusing a product already computed), then summed."""
+        apply = self.apply_left if side == "left" else self.apply_right
+        parts = []
+        for t in f.items:
+            c, rest = split_coef(t)
+            if isinstance(rest, E.Identity):
+                code = x.code
+            else:
+                sub = None
+                if xnode is not None:
+                    sub = self.intern(E.Mul((rest, xnode) if side == "left" else (xnode, rest)))
+                hit = self.lookup(sub) if sub is not None else None
+                if hit is None:
+                    hit = apply(rest, x, sub, None)
+                    if sub is not None:
+                        self.memo[sub] = hit
+                code = hit.code
+            parts.append((c, code))
+        return self.emit(self._sum_code(parts), rep, shape, key)
 
     def dsum_apply(self, f, x, key, node, side):
         """(A + B) x as A x + B x where that is cheaper (None: form the sum)."""
