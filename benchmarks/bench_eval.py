@@ -55,6 +55,14 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB
     os.environ.setdefault(_v, THREADS)
 os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'false' if THREADS == '1' else 'true'} "
                       f"intra_op_parallelism_threads={THREADS}")
+# XLA's CPU runtime runs independent operations of one jitted function side by side on a
+# thread pool sized by the cores it may use, whatever the flags above say (with JAX 0.10,
+# value_and_grad of x^T A x ran its two matrix-vector products at once, on both cores of
+# this machine, against NumPy on one).  Pinning the whole process to THREADS cores is the
+# one setting every library obeys; time_all checks it (CPU time over wall time).
+if hasattr(os, "sched_setaffinity") and THREADS.isdigit():
+    _cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, _cores[:max(1, int(THREADS))])
 
 import numpy as np  # noqa: E402
 
@@ -320,9 +328,11 @@ def _calibrate(call, target=0.002):
             return number, t / number
 
 
-def time_all(calls, rounds, budget):
+def time_all(calls, rounds, budget, cpu=None):
     """Seconds per call of each callable in each of the interleaved rounds (the order
-    shuffled every round), as {name: [per-round times]}."""
+    shuffled every round), as {name: [per-round times]}.  If `cpu` is a dict, it receives
+    each callable's process CPU time over its wall time (about 1 on one core; more means
+    the library ran threads side by side)."""
     numbers = {}
     first = {}
     for name, call in calls.items():
@@ -337,10 +347,14 @@ def time_all(calls, rounds, budget):
             if first[name] > budget and len(samples[name]) >= 3:
                 continue       # slow: one or two samples are enough
             k = numbers[name]
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(k):
                 call()
-            samples[name].append((time.perf_counter() - t0) / k)
+            t = time.perf_counter() - t0
+            samples[name].append(t / k)
+            if cpu is not None:
+                cpu.setdefault(name, []).append((time.process_time() - c0) / t)
         if r >= 2 and time.perf_counter() - t_start > budget * max(1, len(calls)):
             break
     return samples
@@ -421,8 +435,13 @@ def run_case(p, what, n, fws, rounds, budget, max_seconds, prev, check_tol=1e-6)
             calls[name] = (lambda fn=fn, fargs=fargs, sync=sync: sync(fn(*fargs)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        samples = time_all(calls, rounds, budget)
+        cpu = {}
+        samples = time_all(calls, rounds, budget, cpu)
     times = {name: statistics.median(v) for name, v in samples.items()}
+    busy = [f"{name} {statistics.median(v):.1f}" for name, v in cpu.items()
+            if statistics.median(v) > 1.25 * int(THREADS)]
+    if busy:
+        notes.append("cores used: " + ", ".join(busy))
     # generated over hand-written: the median of the ratios within each round (paired, so
     # that a busy moment of the machine hits both sides of a ratio)
     g, h = samples["generated"], samples["hand"]
