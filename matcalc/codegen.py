@@ -253,6 +253,14 @@ class Backend:
             b = f"np.ascontiguousarray({b})" if b.endswith(".T") else b
         return f"{self.lib}.kron({a}, {b})"
 
+    def kron_identity(self, a, n, identity_first):
+        """a ⊗ I(n), or I(n) ⊗ a when identity_first, for a matrix a."""
+        if self.name != "numpy":
+            eye = self.eye(n)
+            return self.kron(eye, a) if identity_first else self.kron(a, eye)
+        self.helpers["_kron_identity"] = self.KRON_IDENTITY
+        return f"_kron_identity({a}, {n}, {identity_first})"
+
     def trace(self, a):
         return f"{self.lib}.trace({a})"
 
@@ -348,6 +356,18 @@ except ImportError:  # pragma: no cover
     """log det(a): nan where the determinant is not positive (as log would give)."""
     sign, value = np.linalg.slogdet(a)
     return value if sign > 0 else float("nan")
+'''
+    KRON_IDENTITY = '''def _kron_identity(a, n, identity_first):
+    """a ⊗ I(n), or I(n) ⊗ a, without multiplying out its zeros: a zero matrix (calloc'd
+    pages) whose nonzero diagonals are written through a strided view."""
+    p, q = a.shape
+    if identity_first:               # I(n) ⊗ a: a on the n diagonal blocks
+        out = np.zeros((n, p, n, q))
+        np.einsum("jajb->jab", out)[...] = a
+    else:                            # a ⊗ I(n): a[i, k] times I(n) in block (i, k)
+        out = np.zeros((p, n, q, n))
+        np.einsum("ajbj->jab", out)[...] = a
+    return out.reshape(n * p, n * q)
 '''
     COMMUTATION = '''def _commutation(m, n):
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
@@ -1329,6 +1349,12 @@ class Lowerer:
         items = [t for t in e.items if not (isinstance(t, E.Num) and t.value == 1)]
         if len(items) == 1:
             return self.ev(items[0])
+        if (len(items) == 2 and sum(isinstance(t, E.Identity) for t in items) == 1
+                and all(t.shape[0] != 1 and t.shape[1] != 1 for t in items)):
+            first = isinstance(items[0], E.Identity)
+            eye, a = items if first else items[::-1]
+            code = self.B.kron_identity(self.ev(a).code, self.size(eye.n), first)
+            return self.emit(code, "M", e.shape, e)
         codes = []
         for t in items:
             if isinstance(t, E.Identity):

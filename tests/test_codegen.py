@@ -466,6 +466,33 @@ def test_kronecker_not_formed_to_multiply():
     assert _calls(body, "_commutation") == 0, body
 
 
+@pytest.mark.parametrize("kind, expr, wrt, shapes", [
+    ("hessian", "||X - U V^T||_F^2", "U", {"U": (4, 2), "X": (4, 3), "V": (3, 2)}),  # 2 VᵀV ⊗ I(m)
+    ("hessian", "tr(X^T A X)", "X", {"X": (3, 2), "A": (3, 3)}),                      # I(n) ⊗ (A + Aᵀ)
+    ("jacobian", "A X", "X", {"A": (2, 3), "X": (3, 4)}),                             # I(p) ⊗ A
+    ("jacobian", "X B", "X", {"X": (2, 3), "B": (3, 4)}),                             # Bᵀ ⊗ I(m)
+])
+def test_kronecker_with_identity_writes_only_its_diagonals(kind, expr, wrt, shapes):
+    d = matcalc.hessian(expr, wrt=wrt) if kind == "hessian" else matcalc.diff(expr, wrt=wrt)
+    src = d.to_code()
+    fname = "hessian" if kind == "hessian" else "f_and_grad"
+    body = _body(src, fname)
+    assert "_kron_identity(" in body and _calls(body, "np.kron") == 0 and "np.eye" not in body, body
+    rng = np.random.default_rng(11)
+    values = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    ns = codegen.load(src)
+    out = ns[fname](*_args(d, values))
+    M = out if kind == "hessian" else out[1]
+    assert close(M, d.evaluate(values))
+    # M vec(V) against central differences along V: of the generated gradient (Hessian),
+    # of the generated f (Jacobian)
+    of = 1 if kind == "hessian" else 0
+    for _ in range(3):
+        V = rng.standard_normal(shapes[wrt])
+        fd = central(lambda v: ns["f_and_grad"](*_args(d, v))[of], values, wrt, V)
+        assert close(M @ vecF(V), vecF(fd), rtol=1e-6)
+
+
 def test_value_shares_subexpressions_with_gradient():
     src = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w").to_code()
     body = _body(src)
