@@ -24,7 +24,14 @@ How the code is made (one lowering per node type, like ``numeric.EVAL``):
   (A ⊗ B) vec(X) = vec(B X Aᵀ), never formed;
 * ``tr(P Q)`` is a sum of elementwise products (the cyclic rotation and the split are
   chosen by cost), ``sum(P Q)`` goes through row and column sums, ``||e||²`` is one dot
-  product, ``log(1 + u)`` is ``log1p(u)`` and ``sigmoid(u)`` reuses ``exp(u)``.
+  product, ``log(1 + u)`` is ``log1p(u)`` and ``sigmoid(u)`` reuses ``exp(u)``;
+* ``A ⊗ I`` and ``I ⊗ A`` are written into a zero matrix through a strided view, never
+  multiplied out;
+* where an intermediate matrix is made and used row by row (U Vᵀ - X in the factorisation
+  gradient: its norm, and 2 (U Vᵀ - X) V), the NumPy code also has
+  ``_f_and_grad_in_blocks``, which makes and uses it a block of rows at a time, each
+  block staying in the cache (the fusion XLA does under jit; see ``rowblocks``), and
+  ``f_and_grad`` calls it when that intermediate is over about 512 KiB.
 
 Symbol names are made safe Python identifiers: keywords, builtins and library names
 (``lambda``, ``sum``, ``np``) get a trailing underscore, other characters are NFKC-
@@ -38,6 +45,7 @@ import unicodedata
 from fractions import Fraction
 
 from . import expr as E
+from . import rowblocks
 from .errors import MatcalcError
 from .simplify import is_symmetric, split_coef, tidy, transpose
 
@@ -1622,17 +1630,17 @@ class Lowerer:
                 return hit
         return None
 
-    def sqnorm(self, x):
+    def sqnorm(self, x, redirect=True):
         key = ("sqnorm", x)
         hit = self.memo.get(key)
         if hit is not None:
             return hit
-        if isinstance(x, E.Add) and x not in self.memo:
+        if redirect and isinstance(x, E.Add) and x not in self.memo:
             # ||x||² = ||-x||²: use -x if the derivative computes that and not x
             neg = self.negation(x)
             if neg is not None and neg != x and (neg in self.memo or neg in self.nodes) \
                     and x not in self.nodes_elsewhere(x):
-                out = self.sqnorm(neg)
+                out = self.sqnorm(neg, redirect=False)
                 self.memo[key] = out
                 return out
         v = self.ev(x)
@@ -1850,6 +1858,8 @@ class Lowerer:
                     last[t] = i
         after = {}
         for t, i in last.items():
+            while i + 1 < len(self.lines) and _in_loop(self.lines[i + 1]):
+                i += 1                  # a temporary the row loop reads dies after the loop
             after.setdefault(i, []).append(t)
         out = []
         for i, line in enumerate(self.lines):
@@ -1862,14 +1872,58 @@ class Lowerer:
         out = []
         for target, code, comment in self.lines:
             if target is None:
-                out.append(f"{indent}{code}")
-                continue
-            line = f"{indent}{target} = {code}"
+                line = f"{indent}{code}"
+            elif target.endswith("+="):
+                line = f"{indent}{target} {code}"
+            else:
+                line = f"{indent}{target} = {code}"
             if comment:
                 pad = max(1, 48 - len(line))
                 line = f"{line}{' ' * pad}  # {comment}"
             out.append(line)
         return out
+
+
+def _in_loop(line):
+    """Whether a statement is in the body of a row loop (its text is indented)."""
+    target, code, _ = line
+    return (target or code).startswith(" ")
+
+
+def _fold_into_sums(lines):
+    """`t3 = np.vdot(t2, t2)` then `acc += t3` as `acc += np.vdot(t2, t2)` (when t3 is
+    read nowhere else), without parentheses around a whole right-hand side."""
+    import re
+    out = []
+    for target, code, comment in lines:
+        if target and target.endswith(("+=", "]")):
+            if out and out[-1][0] == code:
+                pat = re.compile(r"(?<![\w.])" + re.escape(code) + r"(?!\w)")
+                if sum(len(pat.findall(c)) for _, c, _ in lines) == 1:
+                    _, code, comment = out.pop()
+            if _enclosed(code):
+                code = code[1:-1]
+        out.append((target, code, comment))
+    return out
+
+
+def _enclosed(code):
+    """Whether code is one parenthesised expression: (2.0 * (t2 @ V))."""
+    if not code.startswith("("):
+        return False
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:
+            return k == len(code) - 1
+    return False
+
+
+# rows per block of a row loop: about 512 KiB of the widest intermediate, which stays in
+# a core's L2 cache from the statement that makes it to the ones that read it.  The loop
+# runs when that intermediate is larger than one block and every whole matrix that
+# multiplies a block (V^T in U[i:j] V^T, read again by each block) is at most that size.
+ROW_BLOCK_ENTRIES = 1 << 16
 
 
 # ----------------------------------------------------------------------------- programs
@@ -1935,6 +1989,22 @@ class Program:
             return f
 
     def function(self, fname, outputs, doc):
+        """The source of one function (and its extra size parameters).  Where a row loop
+        pays (rowblocks.plan), the NumPy target also writes _<fname>_in_blocks, which
+        the function calls when the intermediate the loop keeps out of memory is large."""
+        if self.target == "numpy":
+            probe = Lowerer(self.B, self.syms, self.params, self.module_names.copy())
+            plan = rowblocks.plan(probe.prepare([o.tree for o in outputs]))
+            if plan is not None:
+                blocks = f"_{fname}_in_blocks"
+                src_rows, extra = self._function(blocks, outputs, doc[:-1] + ", a block of rows at a time.",
+                                                 row_loop=plan)
+                if not extra:
+                    src, extra = self._function(fname, outputs, doc, dispatch=(plan, blocks))
+                    return src_rows + "\n\n" + src, extra
+        return self._function(fname, outputs, doc)
+
+    def _function(self, fname, outputs, doc, row_loop=None, dispatch=None):
         names = self.module_names.copy()
         low = Lowerer(self.B, self.syms, self.params, names)
         trees = low.prepare([o.tree for o in outputs])
@@ -1943,6 +2013,17 @@ class Program:
             conv = self.B.convert_in(p)
             if conv:
                 pre.append("    " + conv)
+        if row_loop is not None:
+            self._row_loop(low, row_loop)
+        if dispatch is not None:
+            plan, blocks = dispatch
+            big = plan.big
+            cond = [f"{low.size(big.shape[0])} * {low.size(big.shape[1])} > {ROW_BLOCK_ENTRIES}"]
+            cond += sorted({" * ".join(sorted((low.size(r), low.size(c)))) + f" <= {ROW_BLOCK_ENTRIES}"
+                            for r, c in plan.factors})
+            low.lines.append((None, f"if {' and '.join(cond)}:",
+                              f"{_short(big)} over about 512 KiB: {blocks}"))
+            low.lines.append((None, f"    return {blocks}({', '.join(self.params.values())})", None))
         results = []
         for o, t in zip(outputs, trees):
             v = low.ev(t)
@@ -1980,13 +2061,64 @@ class Program:
         lines.append(f"    return {', '.join(ret) if len(ret) > 1 else ret[0]}")
         return "\n".join(lines) + "\n", low.extra_sizes
 
+    def _row_loop(self, low, plan):
+        """Lower a rowblocks.Plan: the constants it reads, then one loop over blocks of
+        rows that computes its items; the items' nodes are then memoised in `low` as the
+        accumulated sums and the filled outputs, for the rest of the function to read."""
+        names = low.names
+        consts = {sym.name: low.ev(node) for node, sym in plan.consts}
+        i, j, step = names.take("i"), names.take("j"), names.take("step")
+        syms, params = dict(low.syms), dict(low.params)
+        for name, b in plan.blocks.items():
+            syms[b.name], params[b.name] = b, f"{low.params[name]}[{i}:{j}]"
+        for node, sym in plan.consts:
+            syms[sym.name], params[sym.name] = sym, consts[sym.name].code
+        body = Lowerer(low.B, syms, params, names)
+        body.intern, body.ntemp, body.sizes = low.intern, low.ntemp, dict(low.sizes)
+        blocks = body.prepare([it.block for it in plan.items])
+        m, width = low.size(plan.size), low.size(plan.big.shape[1])
+        init, keep = [], set(params.values())
+        for it, tree in zip(plan.items, blocks):
+            v = body.ev(tree)
+            shape, rep = it.node.shape, _rep(it.node.shape)
+            if it.kind == "sum":
+                name = names.take("acc")
+                init.append((name, "0.0" if rep == "S" else low.B.zeros(low.shape_code(shape)),
+                             f"{_short(it.node)}, summed over the blocks"))
+                body.lines.append((f"{name} +=", v.code, None))
+            else:
+                name = low.temp()
+                low.reps[name] = rep
+                init.append((name, f"np.empty({low.shape_code(shape)})", _short(it.node)))
+                body.lines.append((f"{name}[{i}:{j}]", v.code, None))
+            keep.add(name)
+            low.memo[it.node] = V(name, rep, shape)
+        body.inline_single_use(keep)
+        body.lines = _fold_into_sums(body.lines)
+        body.free_dead(keep)
+        low.ntemp = body.ntemp
+        low.extra_sizes += [x for x in body.extra_sizes if x not in low.extra_sizes]
+        big = _short(plan.big)
+        low.lines.append((step, f"max(1, {ROW_BLOCK_ENTRIES} // max(1, {width}))",
+                          f"rows per block: about 512 KiB of {big}"))
+        low.lines += init
+        low.lines.append((None, f"for {i} in range(0, {m}, {step}):", f"{big}: a block of rows at a time"))
+        low.lines.append((f"    {j}", f"{i} + {step}", None))
+        rows = f"[{i}:{j}]"
+        for target, code, comment in body.lines:
+            if comment:
+                comment = comment.replace(rowblocks.BLOCK, rows)
+                for name, v in consts.items():
+                    comment = comment.replace(name, v.code)
+            low.lines.append((f"    {target}" if target else None, code if target else f"    {code}", comment))
+
     @staticmethod
     def _rename(low, old, new):
         import re
         pat = re.compile(r"(?<![\w.])" + re.escape(old) + r"(?!\w)")
         out = []
         for target, code, comment in low.lines:
-            out.append((pat.sub(new, target), pat.sub(new, code), comment))
+            out.append((target and pat.sub(new, target), pat.sub(new, code), comment))
         low.lines = out
         low.names.used.discard(old)
         return new

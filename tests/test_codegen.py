@@ -493,6 +493,112 @@ def test_kronecker_with_identity_writes_only_its_diagonals(kind, expr, wrt, shap
         assert close(M @ vecF(V), vecF(fd), rtol=1e-6)
 
 
+# Row loops (matcalc.rowblocks): where an intermediate matrix has rows that can be made
+# and used a block at a time, the NumPy code has _f_and_grad_in_blocks, which f_and_grad
+# calls above about 512 KiB.  Each is checked with blocks of one or two rows (the
+# constant in its step replaced), so the last block is ragged.
+ROW_LOOPS = [
+    ("||X - U V^T||_F^2", "U", None, {"U": (7, 2), "X": (7, 3), "V": (3, 2)}),
+    ("||X - A B||_F^2", "A", None, {"A": (7, 2), "B": (2, 3), "X": (7, 3)}),
+    ("||M .* (X - U V^T)||_F^2", "U", None, {"M": (7, 3), "X": (7, 3), "U": (7, 2), "V": (3, 2)}),
+    ("||X - B A X||_F^2", "B", None, {"X": (7, 3), "B": (7, 2), "A": (2, 7)}),
+    ("-tr(Y^T X W) + sum(log(exp(X W) o))", "X", None,
+     {"Y": (7, 3), "X": (7, 4), "W": (4, 3), "o": (3,)}),
+    ("(A + t B) (C + t D)", "t", {"t": "scalar"}, {"t": (), "A": (7, 3), "B": (7, 3), "C": (3, 2), "D": (3, 2)}),
+]
+
+
+def _row_values(shapes, rng):
+    out = {k: (float(rng.standard_normal()) if s == () else rng.standard_normal(s) * 0.5)
+           for k, s in shapes.items()}
+    if "o" in out:
+        out["o"] = np.abs(out["o"]) + 0.5      # weights inside a log
+    return out
+
+
+@pytest.mark.parametrize("expr, wrt, symbols, shapes", ROW_LOOPS, ids=[r[0] for r in ROW_LOOPS])
+def test_row_loop_agrees_with_evaluate(expr, wrt, symbols, shapes):
+    d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
+    src = d.to_code()
+    assert "def _f_and_grad_in_blocks(" in src and "for i in range(" in src, src
+    assert src.count("65536 // ") == 1, src
+    rng = np.random.default_rng(21)
+    values = _row_values(shapes, rng)
+    for entries in ("1", "8", "65536"):      # one row per block, a few, one block
+        ns = codegen.load(src.replace("65536 // ", entries + " // "))
+        blocks = ns["_f_and_grad_in_blocks"]
+        fv, g = blocks(*_args(d, values))
+        assert close(fv, matcalc.evaluate(expr, values, symbols=symbols))
+        want_f, want_g = ns["f_and_grad"](*_args(d, values))       # small: the plain path
+        assert close(fv, want_f) and close(g, want_g), (entries, fv, want_f)
+        assert close(g, d.evaluate(values))
+        V = direction(rng, "matrix", values[wrt])
+        fd = central(lambda v: blocks(*_args(d, v))[0], values, wrt, V)
+        got = np.tensordot(g, V, axes=np.ndim(V)) if np.ndim(fv) == 0 else g * V
+        assert close(got, fd, rtol=1e-6), (entries, got, fd)
+
+
+def test_row_loop_runs_above_its_threshold():
+    d = matcalc.diff("||X - U V^T||_F^2", wrt="U")
+    ns = codegen.load(d.to_code())
+    rng = np.random.default_rng(3)
+    values = {"U": rng.standard_normal((301, 3)), "X": rng.standard_normal((301, 400)),
+              "V": rng.standard_normal((400, 3))}
+    args = _args(d, values)
+    fv, g = ns["f_and_grad"](*args)
+    R = values["U"] @ values["V"].T - values["X"]
+    assert close(fv, np.vdot(R, R)) and close(g, 2 * R @ values["V"]) and close(g, d.evaluate(values))
+    fb, gb = ns["_f_and_grad_in_blocks"](*args)
+    assert fb == fv and np.array_equal(gb, g)      # the loop is what ran
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("||Y - X B||_F^2", "Y"),              # the gradient is as large as the residual
+    ("||Y - X B||_F^2", "B"),              # 2 Xᵀ (X B - Y) reads the residual whole
+    ("||X - U V^T||_F^2", "V"),            # likewise, transposed
+    ("sum(A .* X)", "X"),                  # one vdot already
+    ("sin(x)^T A (B x)", "x"),             # A B is never formed
+    ("a^T sin(A X B) b", "X"),             # cos(A X B) needs A X B whole
+    ("tr((X^T C X)^-1 (X^T B X))", "X"),   # a factor as large as the intermediate
+    ("||A x - b||^2", "x"),                # vectors only
+])
+def test_row_loop_only_where_it_pays(expr, wrt):
+    src = matcalc.diff(expr, wrt=wrt).to_code()
+    assert "_in_blocks" not in src, src
+
+
+def test_row_loops_of_fuzz_cases_agree_with_the_plain_path():
+    """Every row loop the fuzzer's expressions give (about 1 in 40), with blocks of one
+    row, against the plain function on the same values."""
+    from matcalc import fuzz
+    loops = 0
+    for seed in range(400):
+        ex = fuzz.generate(seed, depth=5)
+        try:
+            d = (matcalc.hessian if ex.op == "hessian" else matcalc.diff)(ex.text, wrt=ex.wrt,
+                                                                          symbols=ex.symbols)
+            src = d.to_code()
+        except matcalc.MatcalcError:
+            continue
+        if "_in_blocks" not in src:
+            continue
+        values = fuzz.draw_values(ex, np.random.default_rng(seed))
+        ns = codegen.load(src)
+        tiny = codegen.load(src.replace("65536 // ", "1 // "))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for name in [k for k in ns if k.endswith("_in_blocks")]:
+                loops += 1
+                got = tiny[name](*_args(d, values))
+                want = ns[name[1:-len("_in_blocks")]](*_args(d, values))
+                got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+                for a, b in zip(got, want):
+                    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+                    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True), \
+                        (seed, ex.text, ex.wrt, name)
+    assert loops >= 5, loops
+
+
 def test_value_shares_subexpressions_with_gradient():
     src = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w").to_code()
     body = _body(src)
