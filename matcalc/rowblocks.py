@@ -5,8 +5,8 @@ f_and_grad of ||X - U Vᵀ||²_F makes the m×n residual R = U Vᵀ - X, reads i
 the norm, and reads it again for the gradient 2 R V.  Every step is row-wise: a block of
 rows of R needs only the same rows of U and X, the same rows of 2 R V need only that
 block of R, and ||R||² is a sum over the blocks.  So the code can run the steps block by
-block, each block of R small enough (about 512 KiB) to stay in the cache from its producer to its
-consumers, and R is never in memory whole:
+block, each block of R small enough (about 512 KiB) to stay in the cache from its
+producer to its consumers, and R is never in memory whole:
 
     for i in range(0, m, step):
         j = i + step
@@ -18,15 +18,17 @@ That is the fusion XLA does for jax.jit, which NumPy cannot do by itself.
 
 ``plan(trees)`` looks for a size s whose rows can be streamed so and returns a Plan: the
 arguments read a block of rows at a time, the constants computed whole before the loop,
-and the items computed in it, each either ``rows`` (a value with s rows made block by
+and the items computed in it, each either ``rows`` (a result with s rows made block by
 block) or ``sum`` (a scalar or vector added up over the blocks).  It returns None unless
-the loop keeps some intermediate matrix with s rows out of memory (a product, sum or
-elementwise function of arguments, not an argument itself), and that intermediate is
-needed nowhere whole.  codegen lowers the plan (Program._row_loop).
+the loop keeps out of memory some intermediate matrix with s rows that the lowering
+would make (an elementwise result, not a product it re-associates nor a sum it reduces
+term by term), and none of the loop's intermediates is needed whole elsewhere; it also
+refuses results and whole factors as large as the intermediate.  codegen lowers the
+plan (Program._row_loop) and calls the loop only above a size (ROW_BLOCK_ENTRIES).
 
-A row-wise value (``_rows``): an argument with s rows; a product whose first factor is
+A row-wise value (``rows``): an argument with s rows; a product whose first factor is
 row-wise and whose other factors are constants; a sum, Hadamard product, elementwise
-function or power of row-wise values.  A sum over the blocks (``_sum``): ||R||², sum(R),
+function or power of row-wise values.  A sum over the blocks (``sum``): ||R||², sum(R),
 R₁ᵀ R₂ C (the product contracts over s), tr(R₁ᵀ R₂ C) and tr(R₂ C R₁ᵀ).
 """
 from . import expr as E
