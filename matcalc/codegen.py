@@ -1474,7 +1474,8 @@ class Lowerer:
             return self.ev(self.intern(E.Trace(a.arg)))
         if isinstance(a, E.DiagMat):
             return self.emit(self.B.sum(self.ev(a.arg).code), "S", E.SCALAR, e)
-        if isinstance(a, E.Kron):
+        if isinstance(a, E.Kron) and all(t.shape[0] == t.shape[1] for t in a.items):
+            # tr(A ⊗ B) = tr(A) tr(B) for square A and B only (x ⊗ xᵀ = x xᵀ is square)
             codes = [self.ev(self.intern(E.Trace(t))).code for t in a.items]
             return self.emit(" * ".join(codes), "S", E.SCALAR, e)
         if isinstance(a, E.Fill):

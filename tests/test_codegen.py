@@ -599,6 +599,25 @@ def test_row_loops_of_fuzz_cases_agree_with_the_plain_path():
     assert loops >= 5, loops
 
 
+@pytest.mark.parametrize("expr, shapes", [
+    ("tr(x ⊗ x^T) + w^T x", {"x": (3,), "w": (3,)}),                 # a column times a row
+    ("tr(A ⊗ B) + w^T x", {"A": (2, 3), "B": (3, 2), "x": (3,), "w": (3,)}),   # 6×6, factors not square (declared)
+    ("tr(C ⊗ D) x^T x", {"C": (2, 2), "D": (3, 3), "x": (3,)}),       # square: tr(C) tr(D)
+])
+def test_trace_of_kronecker_product(expr, shapes):
+    # sizes declared: undeclared, tr(A ⊗ B) would be taken to have square A and B
+    symbols = {k: f"matrix({s[0]},{s[1]})" for k, s in shapes.items() if len(s) == 2}
+    d = matcalc.diff(expr, wrt="x", symbols=symbols)
+    ns = codegen.load(d.to_code())
+    rng = np.random.default_rng(8)
+    values = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    fv, g = ns["f_and_grad"](*_args(d, values))
+    assert close(fv, matcalc.evaluate(expr, values)) and close(g, d.evaluate(values))
+    V = rng.standard_normal(3)
+    fd = central(lambda v: ns["f_and_grad"](*_args(d, v))[0], values, "x", V)
+    assert close(g @ V, fd, rtol=1e-6)
+
+
 def test_value_shares_subexpressions_with_gradient():
     src = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w").to_code()
     body = _body(src)
