@@ -99,6 +99,7 @@ def evaluate(expr, values, symbols=None):
 def _check_values(tree, syms, env, sizes):
     """Values must fit the tree's symbols (for trees typed elsewhere)."""
     import numpy as np
+    source = {}
     for name, s in syms.items():
         v = env[name]
         shape = (1, 1) if not isinstance(v, np.ndarray) else v.shape
@@ -108,8 +109,13 @@ def _check_values(tree, syms, env, sizes):
                     raise ShapeError(f"the value of {name} has shape {shape}; {name} is {S.kind_string(s)}")
             elif isinstance(want, str):
                 if sizes.setdefault(want, got) != got:
+                    if source.get(want) == name:
+                        raise ShapeError(f"the value of {name} has shape {shape}; {name} is "
+                                         f"{S.kind_string(s)}")
                     raise ShapeError(f"the value of {name} has shape {shape}, but the size {want} "
-                                     f"is {sizes[want]} from another value")
+                                     f"is {sizes[want]} from "
+                                     + (f"the value of {source[want]}" if want in source else "another value"))
+                source.setdefault(want, name)
 
 
 # ---------------------------------------------------------------------------- derivatives

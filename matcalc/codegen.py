@@ -2286,7 +2286,23 @@ class CompiledFunction:
         missing = [s for s, _ in self._extra if dict(self._extra)[s] not in sizes]
         if missing:
             raise TypeError(f"{self.__name__}() needs the size {', '.join(missing)} (as a keyword)")
+        self._check_shapes(values)
         return self.fn(*(self._convert(values[n]) for n in self.params), **sizes)
+
+    def _check_shapes(self, values):
+        """The values must have the shapes the derivation took (as Derivative.evaluate
+        requires): the code itself would compute something else from others, e.g.
+        tr(A) tr(B) for tr(A ⊗ B) taken with A and B square."""
+        from .api import _check_values
+        from .numeric import internal
+        d = self.derivative[0] if isinstance(self.derivative, list) else self.derivative
+        syms = {n: d._symbols[n] for n in self.params if n in d._symbols}
+        env = {n: internal(values[n]) for n in syms}
+        sizes = {}
+        for s, name in self._extra:
+            if name in values:
+                sizes[s] = values[name]
+        _check_values(None, syms, env, sizes)
 
     def __repr__(self):
         return f"<matcalc compiled {self.__name__}({', '.join(self.params)}) [{self.target}]>"

@@ -618,6 +618,18 @@ def test_trace_of_kronecker_product(expr, shapes):
     assert close(g @ V, fd, rtol=1e-6)
 
 
+def test_compiled_function_rejects_values_of_other_shapes():
+    # undeclared, tr(A ⊗ B) is taken with square A and B (the code is tr(A) tr(B)):
+    # values of other shapes must be refused, as Derivative.evaluate refuses them
+    f = matcalc.compile("tr(A ⊗ B) + w^T x", wrt="x")
+    fv, g = f(x=np.ones(3), w=np.arange(3.0), A=np.eye(2), B=2 * np.eye(3))
+    assert close(fv, 2 * 6 + 3) and close(g, np.arange(3.0))
+    with pytest.raises(matcalc.ShapeError, match="A is matrix"):
+        f(x=np.ones(3), w=np.ones(3), A=np.ones((2, 3)), B=np.ones((3, 2)))
+    with pytest.raises(matcalc.ShapeError, match="from the value of x"):
+        f(x=np.ones(3), w=np.ones(4), A=np.eye(2), B=np.eye(2))
+
+
 def test_value_shares_subexpressions_with_gradient():
     src = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w").to_code()
     body = _body(src)
