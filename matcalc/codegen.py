@@ -1340,9 +1340,12 @@ class Lowerer:
             else:
                 arrs.append(t)
         if ident and rep == "M":
-            rest = arrs[0] if len(arrs) == 1 else self.intern(E.Hadamard(tuple(arrs)))
-            d = self.ev(self.intern(E.DiagVec(rest)))
-            code = self.B.diag(d.code)
+            if not arrs:                        # I .* I .* s: s I
+                code = self.B.eye(self.size(shape[0]))
+            else:
+                rest = arrs[0] if len(arrs) == 1 else self.intern(E.Hadamard(tuple(arrs)))
+                d = self.ev(self.intern(E.DiagVec(rest)))
+                code = self.B.diag(d.code)
             if scal:
                 code = " * ".join(scal) + " * " + code
             return self.emit(code, rep, shape, e)
@@ -1454,7 +1457,10 @@ class Lowerer:
         if isinstance(a, E.Mul):
             scal = []
             chain = self.flatten_chain(a.items, scal)
-            tr = self.trace_chain(chain)
+            if chain:
+                tr = self.trace_chain(chain)
+            else:                               # only identities: tr(s I(n)) = n s
+                tr = self.ev(self.intern(E.Trace(E.Identity(a.shape[0]))))
             if not scal:
                 return tr
             coef = Fraction(1)

@@ -567,36 +567,48 @@ def test_row_loop_only_where_it_pays(expr, wrt):
     assert "_in_blocks" not in src, src
 
 
-def test_row_loops_of_fuzz_cases_agree_with_the_plain_path():
-    """Every row loop the fuzzer's expressions give (about 1 in 40), with blocks of one
-    row, against the plain function on the same values."""
+def _same(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size != b.size:
+        return False
+    scale = max(1.0, float(np.nanmax(np.abs(b)))) if b.size else 1.0
+    return bool(np.allclose(a.reshape(b.shape), b, rtol=1e-7, atol=1e-9 * scale, equal_nan=True))
+
+
+def test_generated_code_of_fuzz_cases():
+    """The fuzzer's expressions (400 seeds, depth 5): f and the derivative (or Hessian)
+    of the generated code against matcalc.evaluate and d.evaluate; every row loop among
+    them (about 1 in 40) with blocks of one row against the plain function."""
     from matcalc import fuzz
-    loops = 0
+    checked = loops = 0
     for seed in range(400):
         ex = fuzz.generate(seed, depth=5)
         try:
             d = (matcalc.hessian if ex.op == "hessian" else matcalc.diff)(ex.text, wrt=ex.wrt,
                                                                           symbols=ex.symbols)
-            src = d.to_code()
         except matcalc.MatcalcError:
             continue
-        if "_in_blocks" not in src:
-            continue
+        src = d.to_code()
         values = fuzz.draw_values(ex, np.random.default_rng(seed))
+        args = _args(d, values)
         ns = codegen.load(src)
-        tiny = codegen.load(src.replace("65536 // ", "1 // "))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            for name in [k for k in ns if k.endswith("_in_blocks")]:
-                loops += 1
-                got = tiny[name](*_args(d, values))
-                want = ns[name[1:-len("_in_blocks")]](*_args(d, values))
-                got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
-                for a, b in zip(got, want):
-                    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-                    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True), \
-                        (seed, ex.text, ex.wrt, name)
-    assert loops >= 5, loops
+            fv, deriv = ns["f_and_grad"](*args)[:2]
+            if ex.op == "hessian":
+                deriv = ns["hessian"](*args)
+            assert _same(fv, matcalc.evaluate(ex.text, values, symbols=ex.symbols)), (seed, ex.text)
+            assert _same(deriv, d.evaluate(values)), (seed, ex.text, ex.wrt)
+            checked += 1
+            if "_in_blocks" in src:
+                tiny = codegen.load(src.replace("65536 // ", "1 // "))
+                for name in [k for k in ns if k.endswith("_in_blocks")]:
+                    loops += 1
+                    got = tiny[name](*args)
+                    want = ns[name[1:-len("_in_blocks")]](*args)
+                    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+                    assert all(_same(a, b) for a, b in zip(got, want)), (seed, ex.text, ex.wrt, name)
+    assert checked >= 380 and loops >= 5, (checked, loops)
 
 
 @pytest.mark.parametrize("expr, shapes", [
@@ -616,6 +628,31 @@ def test_trace_of_kronecker_product(expr, shapes):
     V = rng.standard_normal(3)
     fd = central(lambda v: ns["f_and_grad"](*_args(d, v))[0], values, "x", V)
     assert close(g @ V, fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("expr, wrt, symbols, shapes", [
+    # tr(s I(5)) is 5 s (the product's chain is empty once the identity is dropped)
+    ("abs(tr(X .^ 2 + I(3) * g det(Y)))", "X", {"g": "scalar"}, {"X": (3, 3), "g": (), "Y": (2, 2)}),
+    ("abs(tr(X .^ 2 + X^0 * g))", "X", {"g": "scalar"}, {"X": (3, 3), "g": ()}),
+    # I .* I in a Hessian (the Hadamard product of identities alone)
+    ("(1 + sigmoid(3 + tr(W) - tr(A)))^-0.5", "A", {"A": "diagonal(r)"}, {"A": (3, 3), "W": (2, 2)}),
+])
+def test_products_of_identities(expr, wrt, symbols, shapes):
+    rng = np.random.default_rng(13)
+    values = {k: (float(rng.standard_normal()) if s == () else rng.standard_normal(s)) for k, s in shapes.items()}
+    if "A" in values and symbols and symbols.get("A", "").startswith("diagonal"):
+        values["A"] = np.diag(np.diag(values["A"]))
+    for d in (matcalc.diff(expr, wrt=wrt, symbols=symbols), matcalc.hessian(expr, wrt=wrt, symbols=symbols)):
+        ns = codegen.load(d.to_code())
+        fv, g = ns["f_and_grad"](*_args(d, values))[:2]
+        assert close(fv, matcalc.evaluate(expr, values, symbols=symbols))
+        if d.kind == "hessian":
+            assert close(ns["hessian"](*_args(d, values)), d.evaluate(values))
+        else:
+            assert close(g, d.evaluate(values))
+            V = direction(rng, _var_kind(d), values[wrt])
+            fd = central(lambda v: ns["f_and_grad"](*_args(d, v))[0], values, wrt, V)
+            assert close(np.sum(g * V), fd, rtol=1e-6)
 
 
 def test_compiled_function_rejects_values_of_other_shapes():
