@@ -261,6 +261,10 @@ class Backend:
             b = f"np.ascontiguousarray({b})" if b.endswith(".T") else b
         return f"{self.lib}.kron({a}, {b})"
 
+    def scalar(self, code):
+        """The code of a scalar temporary (the torch target makes numbers tensors)."""
+        return code
+
     def kron_identity(self, a, n, identity_first):
         """a ⊗ I(n), or I(n) ⊗ a when identity_first, for a matrix a."""
         if self.name != "numpy":
@@ -473,10 +477,32 @@ class TorchBackend(Backend):
             return f"torch.dot({a}, {b})"
         return f"torch.sum({a} * {b})"
 
+    def _tensor(self, a):
+        """A number as a tensor: torch's functions take no Python floats (sqrt(1.5))."""
+        import re
+        if re.fullmatch(r"\(?-?[\d.]+(e[-+]?\d+)?\)?", a):
+            return f"torch.tensor({a}, {self.DT})"
+        return a
+
+    def scalar(self, code):
+        # a scalar made of numbers only (2.0 + 0.964..., tanh(2) folded) is a tensor too,
+        # so that torch.sqrt and the like take it
+        import re
+        if not re.search(r"[A-Za-z_]", re.sub(r"\d[eE][-+]?\d", "", code)):
+            return f"torch.tensor({code}, {self.DT})"
+        return code
+
     def power(self, a, p):
-        return f"torch.pow({a}, {p})"
+        return f"torch.pow({self._tensor(a)}, {p})"
+
+    def sqrt(self, a):
+        return f"torch.sqrt({self._tensor(a)})"
+
+    def log1p(self, a):
+        return f"torch.log1p({self._tensor(a)})"
 
     def func(self, name, a):
+        a = self._tensor(a)
         if name == "sigmoid":
             return f"torch.sigmoid({a})"
         if name == "softplus":
@@ -733,6 +759,8 @@ class Lowerer:
                 return name
 
     def emit(self, code, rep, shape, node=None, name=None, comment=None):
+        if rep == "S":
+            code = self.B.scalar(code)
         target = name or self.temp()
         if comment is None and node is not None:
             comment = _short(node)

@@ -702,6 +702,22 @@ def test_torch_compile():
     assert close(g.numpy(), d.evaluate({"w": w, "y": y, "A": A}))
 
 
+@pytest.mark.parametrize("expr", [
+    "sqrt(1.5) x^T x + (2 + tanh(2))^0.5 sum(x)",        # functions of numbers
+    "sigmoid(sqrt(1.5)) sum(exp(x)) + 1.5^1.5 x^T x",
+    "(x^T x + sqrt(1 + abs(4))) ^ 2",
+])
+def test_torch_numbers_are_tensors(expr):
+    torch = pytest.importorskip("torch")
+    d = matcalc.diff(expr, wrt="x")
+    ns = codegen.load(d.to_code(target="torch"))
+    x = np.random.default_rng(4).standard_normal(3)
+    fv, g = ns["f_and_grad"](torch.as_tensor(x))
+    assert close(float(fv), matcalc.evaluate(expr, {"x": x})) and close(g.numpy(), d.evaluate({"x": x}))
+    fd = central(lambda v: float(ns["f_and_grad"](torch.as_tensor(v["x"]))[0]), {"x": x}, "x", np.ones(3))
+    assert close(g.numpy().sum(), fd, rtol=1e-6)
+
+
 def test_unknown_target():
     with pytest.raises(matcalc.MatcalcError):
         matcalc.diff("x^T x", wrt="x").to_code(target="fortran")
