@@ -13,7 +13,7 @@ from .differential import differentiate
 from .errors import MatcalcError, ShapeError
 from .parse import parse_raw
 from .printing import to_latex, to_text
-from .simplify import is_symmetric, simplify, tidy, transpose
+from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
 
 LAYOUTS = ("gradient", "numerator", "denominator")
 
@@ -316,6 +316,26 @@ def structure_projector(var):
     return None
 
 
+def _commutes_with_K(H, var):
+    """Whether K H K = H with K = K(n,n), for H a sum of multiples of Kronecker products of
+    n×n matrices (K (A ⊗ B) K = B ⊗ A): the sum is the same with the factors swapped."""
+    if var.kind not in ("symmetric", "spd"):
+        return False
+    n = var.rows
+
+    def swapped(t):
+        c, rest = split_coef(t)
+        if isinstance(rest, E.Kron) and len(rest.items) == 2 and all(
+                x.shape == (n, n) for x in rest.items):
+            return E.Mul((E.Num(c), E.Kron(rest.items[::-1])))
+        return None
+    terms = H.items if isinstance(H, E.Add) else (H,)
+    out = [swapped(t) for t in terms]
+    if any(t is None for t in out):
+        return False
+    return simplify(E.Add(tuple(out)) if len(out) > 1 else out[0]) == H
+
+
 def jacobian_of(F, var):
     """J with vec(dF) = J vec(dX), simplified (unprojected)."""
     dF = differentiate(_prepared(F), var)
@@ -391,7 +411,9 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     H = jacobian_of(G, var)
     P = structure_projector(var)
     if P is not None:
-        H = simplify(E.Mul((P, H, P)))
+        # P H P; for a symmetric variable and K H K = H (a sum of A ⊗ B that swapping the
+        # factors leaves alone) that is P H: H K = K H, so (I+K) H (I+K)/4 = (I+K) H / 2
+        H = simplify(E.Mul((P, H) if _commutes_with_K(H, var) else (P, H, P)))
     d = Derivative(expr, f, var, syms, tidy(H), "hessian", layout, symmetric=symmetric,
                    declarations=symbols)
     d.gradient = G

@@ -165,6 +165,11 @@ HESSIANS = [
     ("||X - U V^T||_F^2", "U", None),
     ("logdet(S)", "S", {"S": "spd"}),
     ("logdet(S) + tr(S^-1 C)", "S", {"S": "spd", "C": "spd"}),
+    # K H K = H: printed as (I + K) H / 2, not (I + K) H (I + K) / 4
+    ("logdet(S) + (x - mu)^T S^-1 (x - mu)", "S", {"S": "spd"}),
+    ("tr(S A S A)", "S", {"S": "symmetric", "A": "symmetric"}),
+    # K H K ≠ H: the two-sided form
+    ("tr(S A S B)", "S", {"S": "symmetric"}),
     ("tr(A D)", "D", {"D": "diagonal"}),
     ("x^T D x", "D", {"D": "diagonal"}),
     ("exp(t) t^2", "t", {"t": "scalar"}),
@@ -186,6 +191,10 @@ def test_hessian_against_differences_of_the_gradient(expr, wrt, symbols):
         n = np.size(V)
         assert Hm.shape == (n, n), f"Hessian of shape {Hm.shape}, want {(n, n)}"
         assert_close(Hm, Hm.T, f"symmetry of the Hessian of {expr}")
+        if kind in ("symmetric", "spd"):      # in the symmetric space on both sides: H K = H
+            m = np.shape(V)[0]
+            K = np.eye(n)[np.arange(n).reshape(m, m).T.reshape(-1)]
+            assert_close(Hm @ K, Hm, f"H K = H for the Hessian of {expr}")
         diff_g = (g_at(g, values, wrt, V, 1) - g_at(g, values, wrt, V, -1)) / (2 * H)
         want = vecF(project(diff_g.reshape(np.shape(V)), kind) if np.ndim(V) == 2 else diff_g)
         assert_close(Hm @ vecF(V), want, f"{expr} d{wrt}²")
