@@ -511,9 +511,10 @@ def is_zero(e):
 
 
 def walk(e):
-    """Every node of e, parents before children (each distinct node once)."""
+    """Every node of e (or of a list of trees), parents before children, each distinct
+    node once."""
     seen = set()
-    stack = [e]
+    stack = list(reversed(e)) if isinstance(e, list) else [e]
     while stack:
         n = stack.pop()
         if id(n) in seen:

@@ -85,17 +85,6 @@ def _loose(n):
     return n
 
 
-def _walk(trees):
-    seen, stack = set(), list(trees)
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        yield n
-        stack.extend(n.args)
-
-
 def _argument(n):
     """An argument, maybe scaled (-Y), or a constant fill: nothing to keep out of memory."""
     if isinstance(n, E.Mul):
@@ -129,7 +118,7 @@ def _is_matrix(n):
 def _candidates(trees):
     """Row sizes of the intermediate matrices (named sizes only), in order of discovery."""
     out = []
-    for n in _walk(trees):
+    for n in E.walk(trees):
         if _is_matrix(n) and not isinstance(n, E.Sym) and isinstance(n.shape[0], str) \
                 and n.shape[0] not in out:
             out.append(n.shape[0])
@@ -166,16 +155,16 @@ class _Planner:
         if not big or any(_loose(w) in keys or _loose(_transpose(w)) in keys
                           for w in self.whole if _is_matrix(w)):
             return None
-        widest = next(n for n in _walk([it.node for it in self.items]) if n in big)
+        widest = next(n for n in E.walk([it.node for it in self.items]) if n in big)
         if any(it.kind == "rows" and _is_matrix(it.node) and it.node.shape[1] == widest.shape[1]
                for it in self.items):
             return None     # a result as large as the intermediate: no memory to save
         factors = []
-        for n in _walk([it.block for it in self.items]):
+        for n in E.walk([it.block for it in self.items]):
             if isinstance(n, E.Mul):
                 for f in n.items:
                     if _is_matrix(f) and f.shape not in factors and not any(
-                            BLOCK in m.shape for m in _walk([f])):
+                            BLOCK in m.shape for m in E.walk([f])):
                         factors.append(f.shape)
         if any(sorted(map(str, f)) == sorted(map(str, widest.shape)) for f in factors):
             return None     # a whole factor as large as the intermediate: blocks cannot pay
@@ -191,11 +180,11 @@ class _Planner:
         if item is not None:
             self.items.append(item)
             by_name = {c.name: m for m, c in self.opaque.items()}
-            for m in _walk([item.block]):
+            for m in E.walk([item.block]):
                 if isinstance(m, E.Sym) and m.name in by_name:
                     node = by_name[m.name]
                     self.consts[node] = m
-                    self.whole.update(_walk([node]))
+                    self.whole.update(E.walk([node]))
             return
         self.whole.add(n)
         for a in n.args:
