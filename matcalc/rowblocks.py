@@ -258,39 +258,28 @@ class _Planner:
             r = self.rows(n.arg)
             return None if r is None else (E.Sum(r), [n.arg])
         if isinstance(n, E.Trace) and isinstance(n.arg, E.Mul):
-            got = self.contraction(n.arg) or self.trace_around(n.arg)
+            got = self.contraction(n.arg) or self.contraction(n.arg, around=True)
             return None if got is None else (E.Trace(got[0]), got[1])
         if isinstance(n, E.Mul):
             return self.contraction(n)
         return None
 
-    def contraction(self, n):
-        """R₁ᵀ R₂ C…: the product over s of two row-wise values (scalars anywhere)."""
+    def contraction(self, n, around=False):
+        """R₁ᵀ R₂ C…: the product over s of two row-wise values (scalars anywhere); with
+        around, R₂ C… R₁ᵀ under a trace, whose trace is the sum of the diagonal blocks'."""
         mats = [k for k, f in enumerate(n.items) if not f.is_scalar]
-        if len(mats) < 2 or not isinstance(n.items[mats[0]], E.Transpose):
+        if len(mats) < 2:
             return None
-        r1, r2 = n.items[mats[0]].arg, n.items[mats[1]]
+        t, o = (mats[-1], mats[0]) if around else (mats[0], mats[1])
+        if not isinstance(n.items[t], E.Transpose):
+            return None
+        r1, r2 = n.items[t].arg, n.items[o]
         b1, b2 = self.rows(r1), self.rows(r2)
         if b1 is None or b2 is None:
             return None
-        items = []
-        for k, f in enumerate(n.items):
-            items.append(E.Transpose(b1) if k == mats[0] else b2 if k == mats[1] else self.const(f))
-        return E.Mul(tuple(items)), [r1, r2]
-
-    def trace_around(self, n):
-        """R₂ C… R₁ᵀ under a trace: tr(R₂ C R₁ᵀ) is the sum of tr over the diagonal blocks."""
-        mats = [k for k, f in enumerate(n.items) if not f.is_scalar]
-        if len(mats) < 2 or not isinstance(n.items[mats[-1]], E.Transpose):
-            return None
-        r2, r1 = n.items[mats[0]], n.items[mats[-1]].arg
-        b1, b2 = self.rows(r1), self.rows(r2)
-        if b1 is None or b2 is None:
-            return None
-        items = []
-        for k, f in enumerate(n.items):
-            items.append(E.Transpose(b1) if k == mats[-1] else b2 if k == mats[0] else self.const(f))
-        return E.Mul(tuple(items)), [r1, r2]
+        items = tuple(E.Transpose(b1) if k == t else b2 if k == o else self.const(f)
+                      for k, f in enumerate(n.items))
+        return E.Mul(items), [r1, r2]
 
     def const(self, n):
         """n computed whole before the loop: itself if it is a leaf, else an opaque symbol

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from helpers import direction, vecF
 from matcalc import codegen
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,22 +83,6 @@ def same_entries(got, want, rtol=1e-8):
     if got.size != want.size:
         return False
     return close(got.reshape(want.shape), want, rtol)
-
-
-def vecF(a):
-    a = np.asarray(a, dtype=float)
-    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
-
-
-def direction(rng, kind, value):
-    if np.ndim(value) == 0:
-        return 1.0
-    V = rng.standard_normal(np.shape(value))
-    if kind in ("symmetric", "spd"):
-        V = (V + V.T) / 2
-    elif kind == "diagonal":
-        V = np.diag(np.diag(V))
-    return V
 
 
 def central(fn, values, name, V, h=1e-5):
