@@ -23,15 +23,16 @@ block) or ``sum`` (a scalar or vector added up over the blocks).  It returns Non
 the loop keeps out of memory some intermediate matrix with s rows that the lowering
 would make (an elementwise result, not a product it re-associates nor a sum it reduces
 term by term), and none of the loop's intermediates is needed whole elsewhere; it also
-refuses results and whole factors as large as the intermediate.  codegen lowers the
-plan (Program._row_loop) and calls the loop only above a size (ROW_BLOCK_ENTRIES).
+refuses results and whole factors as large as the intermediate.  ``rowloop`` lowers the
+plan and calls the loop only above a size (ROW_BLOCK_ENTRIES).
 
 A row-wise value (``rows``): an argument with s rows; a product whose first factor is
 row-wise and whose other factors are constants; a sum, Hadamard product, elementwise
 function or power of row-wise values.  A sum over the blocks (``sum``): ||R||², sum(R),
 R₁ᵀ R₂ C (the product contracts over s), tr(R₁ᵀ R₂ C) and tr(R₂ C R₁ᵀ).
 """
-from . import expr as E
+from .. import expr as E
+from ..simplify import transpose
 
 BLOCK = "⟨rows⟩"          # the size of a block of rows (never a user's size: not a name)
 
@@ -63,15 +64,6 @@ def plan(trees):
         if p is not None:
             return p
     return None
-
-
-def _transpose(n):
-    """nᵀ as the engine writes it (V Uᵀ - Xᵀ for (U Vᵀ - X)ᵀ), or None."""
-    from .simplify import transpose
-    try:
-        return transpose(n)
-    except Exception:  # noqa: BLE001 - a node transpose does not know: no match
-        return None
 
 
 def _loose(n):
@@ -152,7 +144,7 @@ class _Planner:
         # an intermediate the function needs whole anyway (maybe transposed or negated,
         # as the lowering shares those): a loop would compute it twice
         keys = {_loose(n) for n in inner}
-        if not big or any(_loose(w) in keys or _loose(_transpose(w)) in keys
+        if not big or any(_loose(w) in keys or _loose(transpose(w)) in keys
                           for w in self.whole if _is_matrix(w)):
             return None
         widest = next(n for n in E.walk([it.node for it in self.items]) if n in big)

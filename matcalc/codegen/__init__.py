@@ -1,0 +1,114 @@
+"""Code generation: a derivative as a readable Python module for NumPy, JAX or PyTorch.
+
+    d = matcalc.diff("tr(X^T A X)", wrt="X")
+    print(d.to_code())                      # source of f_and_grad(X, A)
+    fn = matcalc.compile("tr(X^T A X)", wrt="X")
+    value, grad = fn(X, A)                  # or fn(X=X, A=A), or fn({"X": X, "A": A})
+
+The module defines ``f_and_grad(<symbols>)`` returning (value of f, derivative), and for
+a Hessian also ``hessian(<symbols>)`` and ``f_grad_hessian(<symbols>)``.  The variable
+comes first among the parameters, the other symbols follow in order of appearance.
+Values are what ``Derivative.evaluate`` takes and returns: floats for scalars, 1-D
+arrays for vectors, 2-D arrays for matrices; a gradient has the variable's shape.
+
+How the code is made: typed trees are lowered to a structured IR (``ir``: statements
+that know what they read and write), one lowering per node type (``lowering.LOWERINGS``),
+then small passes rewrite it (``passes``) and ``printer`` prints it.  Each optimisation
+below is a named rewrite that ``generate(d, target, optimizations={name: False})`` can
+switch off (``optimizations.OPTIMIZATIONS`` lists them):
+
+* the trees of f and of its derivatives are hash-consed, and every distinct node is
+  computed once into a temporary: f shares its subexpressions with the derivative;
+* a product chain is associated by dynamic programming on estimated sizes (vectors
+  first), and a sub-product already computed, or its transpose, costs nothing;
+* an inverse that only multiplies becomes ``solve``; one that is needed on its own (or
+  multiplies more than two right-hand sides) is computed once with ``inv``;
+* ``diag(v) M`` is the broadcast ``v[:, None] * M``, a commutation matrix is a
+  reshape, a Kronecker product that multiplies a vector or matrix is applied as
+  (A ⊗ B) vec(X) = vec(B X Aᵀ), never formed;
+* ``tr(P Q)`` is a sum of elementwise products (the cyclic rotation and the split are
+  chosen by cost), ``sum(P Q)`` goes through row and column sums, ``||e||²`` is one dot
+  product, ``log(1 + u)`` is ``log1p(u)`` and ``sigmoid(u)`` reuses ``exp(u)``;
+* ``A ⊗ I`` and ``I ⊗ A`` are written into a zero matrix through a strided view, never
+  multiplied out;
+* where an intermediate matrix is made and used row by row (U Vᵀ - X in the factorisation
+  gradient: its norm, and 2 (U Vᵀ - X) V), the NumPy code also has
+  ``_f_and_grad_in_blocks``, which makes and uses it a block of rows at a time, each
+  block staying in the cache (the fusion XLA does under jit; see ``rowblocks`` and
+  ``rowloop``), and
+  ``f_and_grad`` calls it when that intermediate is over about 512 KiB.
+
+Symbol names are made safe Python identifiers: keywords, builtins and library names
+(``lambda``, ``sum``, ``np``) get a trailing underscore, other characters are NFKC-
+normalised (as Python does) or replaced.  The source is generated from the parsed tree,
+never from user text, so ``compile_function`` may exec it.
+"""
+
+from . import printer
+from .adapter import view
+from .backends import BACKENDS, TARGETS, backend
+from .compiled import CompiledFunction, load, require
+from .names import RESERVED, Names, python_name
+from .optimizations import OPTIMIZATIONS, Options
+from .program import Program
+from ..errors import MatcalcError
+
+__all__ = ["generate", "generate_source", "compile_function", "load", "CompiledFunction", "TARGETS",
+           "OPTIMIZATIONS", "program", "python_name"]
+
+
+def _views(d):
+    derivs = list(d) if isinstance(d, (list, tuple)) else [d]
+    if not derivs:
+        raise MatcalcError("nothing to generate: no derivative given")
+    views = [view(x) for x in derivs]
+    if len({v.text for v in views}) > 1:
+        raise MatcalcError("the derivatives given to generate() are of different functions")
+    return views
+
+
+def program(d, target="numpy", optimizations=None):
+    """The generated module as IR (an ir.Module) and the Program that made it (its
+    ``opts.fired`` names the optimisations that applied)."""
+    prog = Program(_views(d), target, Options(optimizations))
+    return prog.module(), prog
+
+
+def generate(d, target="numpy", optimizations=None):
+    """Python source of a module defining f_and_grad(...) (and hessian(...),
+    f_grad_hessian(...) for a Hessian) for the Derivative d, or a list of them (several
+    variables of one f: f_and_grad returns (f, (d1, d2, ...))).  ``optimizations``
+    switches named optimisations off ({"solve": False}; see OPTIMIZATIONS)."""
+    module, _ = program(d, target, optimizations)
+    return printer.module(module)
+
+
+def _derive(expr, wrt, symbols, hessian):
+    from .. import api
+    if not isinstance(expr, str):
+        raise MatcalcError("codegen takes the expression as text in the input language")
+    fn = api.hessian if hessian else api.diff
+    return fn(expr, wrt=wrt, symbols=symbols)
+
+
+def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+    """Source of the generated module for the text expr differentiated by wrt."""
+    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations)
+
+
+def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+    """The generated f_and_grad as a callable (with hessian=True, f_grad_hessian:
+    returning value, gradient and Hessian).  For JAX the function is jitted."""
+    require(backend(target))
+    d = _derive(expr, wrt, symbols, hessian)
+    derivs = d if isinstance(d, list) else [d]
+    prog = Program(_views(derivs), target, Options(optimizations))
+    source = printer.module(prog.module())
+    ns = load(source)
+    fn = ns["f_grad_hessian" if hessian else "f_and_grad"]
+    if target == "jax" and not prog.extra_sizes:
+        import jax
+        jitted = jax.jit(fn)
+        jitted.__doc__ = fn.__doc__
+        fn = jitted
+    return CompiledFunction(fn, list(prog.syms), source, target, d, prog.extra_sizes)

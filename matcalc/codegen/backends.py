@@ -1,0 +1,372 @@
+"""The targets: how each operation is spelt in NumPy, JAX and PyTorch.
+
+``Backend._kf`` is the table, keyed by operation (as SymPy's ``NumPyPrinter._kf``):
+the function that computes it in the target library.  A spelling that starts with an
+underscore is a helper of the generated module, whose source is in ``HELPERS``; the
+module defines the helpers it uses.  A target is a subclass that overrides entries of
+the table and the few operations that are more than a call (``kron`` on transposed
+operands, ``vdot`` of vectors, numbers as tensors for torch).
+
+What each target does about the floating-point type (JAX's ``jax_enable_x64``, torch's
+conversion of the inputs to float64) is in one place per class, the ``dtype`` section,
+for the issue that makes the dtype a choice.
+"""
+from . import ir
+from ..errors import MatcalcError
+
+
+def C(text):
+    return ir.Const(str(text))
+
+
+class Backend:
+    name = "numpy"
+    lib = "np"
+    module = "numpy"             # what must be importable to run the code
+    install = "numpy"            # what to install when it is not
+    float_out = True             # scalars returned as Python floats
+
+    # operation -> function (an underscore: a helper of the generated module)
+    _kf = {
+        "exp": "np.exp", "log": "np.log", "sin": "np.sin", "cos": "np.cos", "tanh": "np.tanh",
+        "sqrt": "np.sqrt", "abs": "np.abs", "log1p": "np.log1p", "sigmoid": "_sigmoid",
+        "softplus": "np.logaddexp",
+        "eye": "np.eye", "zeros": "np.zeros", "full": "np.full", "empty": "np.empty",
+        "solve": "np.linalg.solve", "inv": "np.linalg.inv", "det": "np.linalg.det",
+        "cholesky": "np.linalg.cholesky", "matrix_power": "np.linalg.matrix_power",
+        "norm": "np.linalg.norm", "spec_norm": "np.linalg.norm",
+        "outer": "np.outer", "kron": "np.kron", "trace": "np.trace", "diagonal": "np.diagonal",
+        "diag": "np.diag", "sum": "np.sum", "einsum": "np.einsum", "vdot": "np.vdot",
+        "swapaxes": "np.swapaxes", "power": "np.power",
+        "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
+        "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve",
+    }
+    # the helpers that need PRELUDE (LAPACK through SciPy)
+    _needs_prelude = ("_spd_inv_logdet", "_spd_solve")
+
+    def __init__(self):
+        self.helpers = {}
+
+    # -- dtype: everything the target does about the floating-point type -----------
+
+    imports = ("import numpy as np",)
+
+    def dtype_kwargs(self):
+        """Keyword arguments that creation functions get (eye, zeros, ...)."""
+        return ()
+
+    def convert_in(self, name):
+        """The statement that converts an argument on entry (None: none)."""
+        return None
+
+    def number(self, node):
+        """A number-only expression where the target wants an array (torch: a tensor)."""
+        return node
+
+    # -- the table ----------------------------------------------------------------
+
+    def spelling(self, op):
+        fn = self._kf.get(op)
+        if fn is None:
+            raise MatcalcError(f"the {self.name} target has no spelling for the operation {op!r}")
+        if fn.startswith("_"):
+            src = HELPERS[self.name].get(fn)
+            if src is None:
+                raise MatcalcError(f"the {self.name} target has no helper {fn}")
+            self.helpers[fn] = src
+        return fn
+
+    def call(self, op, *args, **kwargs):
+        return ir.Call(self.spelling(op), tuple(args), tuple(kwargs.items()))
+
+    def create(self, op, *args):
+        return ir.Call(self.spelling(op), tuple(args), self.dtype_kwargs())
+
+    # -- creation
+    def eye(self, n):
+        return self.create("eye", n)
+
+    def zeros(self, shape):
+        return self.create("zeros", shape)
+
+    def empty(self, shape):
+        return self.create("empty", shape)
+
+    def full(self, shape, v):
+        return self.create("full", shape, v)
+
+    def to_float(self, x):
+        return ir.Call("float", (x,)) if self.float_out else x
+
+    # -- linear algebra and reductions
+    def solve(self, a, b):
+        return self.call("solve", a, b)
+
+    def spd_solve(self, a, b):
+        return self.call("spd_solve", a, b)
+
+    def spd_inv_logdet(self, a):
+        """(inverse, log det) of an spd matrix from one Cholesky factorisation, or None
+        where the target has nothing better than inv."""
+        return self.call("spd_inv_logdet", a)
+
+    def spec_norm(self, a):
+        return self.call("spec_norm", a, C(2))
+
+    def kron(self, a, b):
+        # np.kron is several times slower on a transposed (Fortran-ordered) operand
+        a = ir.Call("np.ascontiguousarray", (a,)) if _is_T(a) else a
+        b = ir.Call("np.ascontiguousarray", (b,)) if _is_T(b) else b
+        return self.call("kron", a, b)
+
+    def kron_identity(self, a, n, identity_first):
+        """a ⊗ I(n), or I(n) ⊗ a when identity_first, for a matrix a (strided writes)."""
+        return self.call("kron_identity", a, n, C(identity_first))
+
+    def kron_identity_formed(self, a, n, identity_first):
+        eye = self.eye(n)
+        return self.kron(eye, a) if identity_first else self.kron(a, eye)
+
+    def diagonal(self, a):
+        return ir.Method(self.call("diagonal", a), "copy")
+
+    def sum_axis(self, a, axis):
+        return ir.Method(a, "sum", (C(axis),))
+
+    def einsum(self, spec, *args):
+        return self.call("einsum", C(repr(spec)), *args)
+
+    def vdot(self, a, b, rep):
+        if rep == "V":
+            return ir.Bin("@", a, b)
+        return self.call("vdot", a, b)
+
+    # arguments before the operand (np.logaddexp(0.0, u) is softplus(u))
+    _first_args = {"softplus": ("0.0",)}
+
+    def func(self, name, a):
+        a = self.number(a)
+        return self.call(name, *(C(x) for x in self._first_args.get(name, ())), a)
+
+    def power(self, a, p):
+        return self.call("power", self.number(a), p)
+
+    def chol_logdet(self, a):
+        """log det of an spd a from its Cholesky factor: 2 sum(log(diag(L)))."""
+        lib = self.lib
+        return ir.Bin("*", C("2.0"), ir.Call(f"{lib}.sum", (ir.Call(f"{lib}.log", (
+            ir.Call(f"{lib}.diagonal", (self.call("cholesky", a),)),)),)))
+
+    PRELUDE = """try:  # LAPACK's Cholesky routines, where SciPy is installed (NumPy alone: LU)
+    from scipy.linalg import lapack as _lapack
+except ImportError:  # pragma: no cover
+    _lapack = None"""
+
+    def module_imports(self):
+        out = list(self.imports)
+        if self.PRELUDE and any(h in self.helpers for h in self._needs_prelude):
+            out += ["", self.PRELUDE]
+        return tuple(out)
+
+    def helper_sources(self):
+        return tuple(self.helpers[k] for k in sorted(self.helpers) if self.helpers[k])
+
+
+def _is_T(n):
+    return ir.is_transposed_name(n) or (isinstance(n, ir.Attr) and n.attr == "T")
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    lib = "jnp"
+    module = "jax"
+    install = "jax (pip install jax)"
+    float_out = False
+    _kf = {**{k: v.replace("np.", "jnp.", 1) if v.startswith("np.") else v
+              for k, v in Backend._kf.items()},
+           "sigmoid": "jax.nn.sigmoid", "softplus": "jax.nn.softplus"}
+    _needs_prelude = ()
+    PRELUDE = None
+
+    # -- dtype: float64 throughout, as NumPy (issue 16 makes this a choice)
+    imports = ("import numpy as np", "import jax", "import jax.numpy as jnp", "",
+               "# float64 throughout, as NumPy (set before any array is made)",
+               'jax.config.update("jax_enable_x64", True)')
+
+    def convert_in(self, name):
+        return ir.Call("jnp.asarray", (ir.Name(name),))
+
+    def spd_inv_logdet(self, a):
+        return None
+
+    def spd_solve(self, a, b):
+        return self.solve(a, b)
+
+    def kron(self, a, b):
+        return self.call("kron", a, b)
+
+    def kron_identity(self, a, n, identity_first):
+        return self.kron_identity_formed(a, n, identity_first)
+
+    def diagonal(self, a):
+        return self.call("diagonal", a)
+
+    def func(self, name, a):
+        return self.call(name, a)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    lib = "torch"
+    module = "torch"
+    install = "PyTorch (pip install torch)"
+    float_out = False
+    _kf = {**{k: v.replace("np.", "torch.", 1) if v.startswith("np.") else v
+              for k, v in Backend._kf.items()},
+           "sigmoid": "torch.sigmoid", "softplus": "torch.nn.functional.softplus",
+           "spec_norm": "torch.linalg.matrix_norm", "vdot": "torch.dot", "power": "torch.pow"}
+    _first_args = {}
+    _needs_prelude = ()
+    PRELUDE = None
+
+    # -- dtype: every input converted to float64 (issue 16 makes this a choice)
+    imports = ("import torch",)
+
+    def dtype_kwargs(self):
+        return (("dtype", ir.Lib("torch.float64")),)
+
+    def convert_in(self, name):
+        return ir.Call("torch.as_tensor", (ir.Name(name),), self.dtype_kwargs())
+
+    def number(self, node):
+        # torch's functions take no Python floats (torch.sqrt(1.5)): numbers as tensors
+        if ir.is_number(node):
+            return ir.Call("torch.tensor", (node,), self.dtype_kwargs())
+        return node
+
+    def full(self, shape, v):
+        return ir.Bin("*", v, self.create("ones", shape))
+
+    def spelling(self, op):
+        if op == "ones":
+            return "torch.ones"
+        return super().spelling(op)
+
+    def spd_solve(self, a, b):
+        return self.solve(a, b)
+
+    def spec_norm(self, a):
+        return self.call("spec_norm", a, C(2))
+
+    def kron(self, a, b):
+        # torch.kron fails on some strided views (transposes, inv's results)
+        return self.call("kron", ir.Method(a, "contiguous"), ir.Method(b, "contiguous"))
+
+    def kron_identity(self, a, n, identity_first):
+        return self.kron_identity_formed(a, n, identity_first)
+
+    def diagonal(self, a):
+        return ir.Method(self.call("diagonal", a), "clone")
+
+    def vdot(self, a, b, rep):
+        if rep == "V":
+            return self.call("vdot", a, b)
+        return ir.Call("torch.sum", (ir.Bin("*", a, b),))
+
+
+BACKENDS = {"numpy": Backend, "jax": JaxBackend, "torch": TorchBackend}
+TARGETS = tuple(BACKENDS)
+
+
+def backend(target):
+    """A fresh backend for target (a MatcalcError naming the targets for another)."""
+    cls = BACKENDS.get(target)
+    if cls is None:
+        raise MatcalcError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
+    return cls()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_NP_HELPERS = {
+    "_spd_inv_logdet": '''def _spd_inv_logdet(a):
+    """(inverse, log det) of a symmetric positive definite a from one Cholesky
+    factorisation (half the work of inv); LU where that is not at hand or a is not PD."""
+    if _lapack is not None:
+        c, info = _lapack.dpotrf(a, lower=False, clean=True)
+        if info == 0:
+            inv, info = _lapack.dpotri(c, lower=False)
+            if info == 0:
+                inv = inv + np.triu(inv, 1).T       # LAPACK's layout: .T is C-ordered
+                return inv.T, 2.0 * np.sum(np.log(np.diagonal(c)))
+    sign, value = np.linalg.slogdet(a)
+    return np.linalg.inv(a), (value if sign > 0 else float("nan"))
+''',
+    "_spd_solve": '''def _spd_solve(a, b):
+    """a^-1 b for a symmetric positive definite a, by Cholesky (LU where that fails)."""
+    if _lapack is not None:
+        _, x, info = _lapack.dposv(a, b, lower=False)
+        if info == 0:
+            return x
+    return np.linalg.solve(a, b)
+''',
+    "_sigmoid": '''def _sigmoid(z):
+    """The logistic function 1 / (1 + exp(-z)), without overflow."""
+    return 0.5 + 0.5 * np.tanh(0.5 * z)
+''',
+    "_logdet": '''def _logdet(a):
+    """log det(a): nan where the determinant is not positive (as log would give)."""
+    sign, value = np.linalg.slogdet(a)
+    return value if sign > 0 else float("nan")
+''',
+    "_kron_identity": '''def _kron_identity(a, n, identity_first):
+    """a ⊗ I(n), or I(n) ⊗ a, without multiplying out its zeros: a zero matrix (calloc'd
+    pages) whose nonzero diagonals are written through a strided view."""
+    p, q = a.shape
+    if identity_first:               # I(n) ⊗ a: a on the n diagonal blocks
+        out = np.zeros((n, p, n, q))
+        np.einsum("jajb->jab", out)[...] = a
+    else:                            # a ⊗ I(n): a[i, k] times I(n) in block (i, k)
+        out = np.zeros((p, n, q, n))
+        np.einsum("ajbj->jab", out)[...] = a
+    return out.reshape(n * p, n * q)
+''',
+    "_commutation": '''def _commutation(m, n):
+    """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
+    return np.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
+''',
+}
+
+HELPERS = {
+    "numpy": _NP_HELPERS,
+    "jax": {
+        "_logdet": '''def _logdet(a):
+    """log det(a): nan where the determinant is not positive (as log would give)."""
+    sign, value = jnp.linalg.slogdet(a)
+    return jnp.where(sign > 0, value, jnp.nan)
+''',
+        "_commutation": '''def _commutation(m, n):
+    """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
+    return jnp.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
+''',
+    },
+    "torch": {
+        "_spd_inv_logdet": '''def _spd_inv_logdet(a):
+    """(inverse, log det) of a symmetric positive definite a from one Cholesky factorisation."""
+    L, info = torch.linalg.cholesky_ex(a)
+    if int(info) == 0:
+        return torch.cholesky_inverse(L), 2.0 * torch.sum(torch.log(torch.diagonal(L)))
+    sign, value = torch.linalg.slogdet(a)
+    return torch.linalg.inv(a), torch.where(sign > 0, value, torch.nan)
+''',
+        "_logdet": '''def _logdet(a):
+    """log det(a): nan where the determinant is not positive (as log would give)."""
+    sign, value = torch.linalg.slogdet(a)
+    return torch.where(sign > 0, value, torch.nan)
+''',
+        "_commutation": '''def _commutation(m, n):
+    """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
+    return torch.eye(m * n, dtype=torch.float64)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]
+''',
+    },
+}

@@ -1,0 +1,85 @@
+"""Loading generated source, and the callable that ``matcalc.compile`` returns."""
+from .adapter import check_values, view
+from ..errors import MatcalcError
+
+
+def load(source, name="matcalc_generated"):
+    """The namespace of a generated module (exec of source we generated ourselves)."""
+    ns = {"__name__": name}
+    exec(compile(source, f"<{name}>", "exec"), ns)  # noqa: S102 - our own generated code
+    return ns
+
+
+def require(backend):
+    """A MatcalcError that says what to install when the target's library is missing."""
+    import importlib.util
+    if importlib.util.find_spec(backend.module) is None:
+        raise MatcalcError(f"the {backend.name} target needs {backend.install}, which is not installed")
+
+
+class CompiledFunction:
+    """A generated function, callable with the values positionally (in the order of
+    ``params``), by keyword under the symbols' own names, or as one dict of values."""
+
+    def __init__(self, fn, names, source, target, derivative, extra_sizes=()):
+        self.fn = fn
+        self.params = list(names)          # the symbols' names, in argument order
+        self.source = source
+        self.target = target
+        self.derivative = derivative
+        self.extra_sizes = [s for s, _ in extra_sizes]
+        self._extra = list(extra_sizes)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", "f_and_grad")
+
+    def _convert(self, v):
+        if self.target == "numpy":
+            import numpy as np
+            a = np.asarray(v, dtype=float)
+            return float(a) if a.ndim == 0 else a
+        return v
+
+    # positional-only self: a symbol may be called "self" (compile("self^T self", wrt="self"))
+    def __call__(self, /, *args, **kwargs):
+        if len(args) == 1 and isinstance(args[0], dict) and not kwargs:
+            kwargs = dict(args[0])
+            args = ()
+        if len(args) > len(self.params):
+            raise TypeError(f"{self.__name__}() takes {len(self.params)} values ({', '.join(self.params)}), "
+                            f"got {len(args)}")
+        values = dict(zip(self.params, args))
+        sizes = {}
+        extra = dict(self._extra)
+        for k, v in kwargs.items():
+            if k in self.extra_sizes and k not in self.params:
+                sizes[extra[k]] = int(v)
+                continue
+            if k not in self.params:
+                raise TypeError(f"{self.__name__}() got a value for {k!r}, which is not a symbol of "
+                                f"the expression ({', '.join(self.params)})")
+            if k in values:
+                raise TypeError(f"{self.__name__}() got two values for {k!r}")
+            values[k] = v
+        missing = [n for n in self.params if n not in values]
+        if missing:
+            raise TypeError(f"{self.__name__}() needs a value for {', '.join(missing)}")
+        missing = [s for s, _ in self._extra if extra[s] not in sizes]
+        if missing:
+            raise TypeError(f"{self.__name__}() needs the size {', '.join(missing)} (as a keyword)")
+        self._check_shapes(values, sizes)
+        return self.fn(*(self._convert(values[n]) for n in self.params), **sizes)
+
+    def _check_shapes(self, values, sizes):
+        """The values must have the shapes the derivation took (as Derivative.evaluate
+        requires): the code itself would compute something else from others, e.g.
+        tr(A) tr(B) for tr(A ⊗ B) taken with A and B square."""
+        from ..numeric import internal
+        d = self.derivative[0] if isinstance(self.derivative, list) else self.derivative
+        symbols = view(d).symbols
+        syms = {n: symbols[n] for n in self.params if n in symbols}
+        env = {n: internal(values[n]) for n in syms}
+        by_name = {name: s for s, name in self._extra}
+        check_values(syms, env, {by_name[k]: v for k, v in sizes.items() if k in by_name})
+
+    def __repr__(self):
+        return f"<matcalc compiled {self.__name__}({', '.join(self.params)}) [{self.target}]>"

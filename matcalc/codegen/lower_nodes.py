@@ -1,0 +1,349 @@
+"""Lowerings of leaves, sums, elementwise operations and matrix functions (one function
+per node type; ``NODE_LOWERINGS`` is their table)."""
+from fractions import Fraction
+
+from . import ir
+from .chains import Chain
+from .lower_reductions import sqnorm
+from .values import ONE, ZERO, V, is_one, lit, product, rep_of, scalar, short
+from .. import expr as E
+from ..errors import MatcalcError
+from ..simplify import split_coef
+
+
+# ----------------------------------------------------------------------------- leaves
+
+
+def lower_num(low, e):
+    return scalar(lit(e.value))
+
+
+def lower_sym(low, e):
+    return V(low.param(e.name), rep_of(e.shape), e.shape)
+
+
+def lower_identity(low, e):
+    if e.n == 1:
+        return scalar(ONE)
+    return low.emit(low.B.eye(low.size(e.n)), "M", e.shape, e)
+
+
+def lower_zero(low, e):
+    rep = rep_of(e.shape)
+    if rep == "S":
+        return scalar(ZERO)
+    return low.emit(low.B.zeros(low.shape_code(e.shape)), rep, e.shape, e)
+
+
+def lower_commutation(low, e):
+    return low.emit(low.B.call("commutation", low.size(e.m), low.size(e.n)), "M", e.shape, e)
+
+
+def lower_fill(low, e):
+    v = low.ev(e.value)
+    rep = rep_of(e.shape)
+    if rep == "S":
+        return v
+    return low.emit(low.B.full(low.shape_code(e.shape), v.code), rep, e.shape, e)
+
+
+def lower_diff(low, e):  # pragma: no cover - derivatives carry no differentials
+    raise MatcalcError(f"cannot generate code for the differential d{e.var.name}")
+
+
+# ----------------------------------------------------------------------------- sums
+
+
+def _plus(codes):
+    out = codes[0]
+    for c in codes[1:]:
+        out = ir.Bin("+", out, c)
+    return out
+
+
+def lower_add(low, e):
+    shape = e.shape
+    rep = rep_of(shape)
+    terms, fills = [], []
+    for t in e.items:
+        if E.is_zero(t):
+            continue
+        if isinstance(t, E.Fill) and rep != "S":
+            fills.append(low.ev(t.value).code)
+            continue
+        c, rest = split_coef(t)
+        if rest is None:
+            if rep != "S":
+                fills.append(lit(c))
+            else:
+                terms.append((Fraction(1), scalar(lit(c))))
+            continue
+        if c != 1 and c != -1 and isinstance(rest, E.Mul) and any(
+                f.is_scalar and not isinstance(f, E.Num) for f in rest.items):
+            # 2 (s x): one pass, (2 s) x, with the coefficient among the scalars
+            terms.append((Fraction(1 if c > 0 else -1),
+                          low.ev(low.intern(E.Mul((E.Num(abs(c)),) + rest.items)))))
+            continue
+        terms.append((c, low.ev(rest)))
+    if not terms:
+        if not fills:
+            return low.ev(E.Zero(*shape)) if rep != "S" else scalar(ZERO)
+        return low.emit(low.B.full(low.shape_code(shape), _plus(fills)), rep, shape, e)
+    if len(terms) == 1 and not fills and terms[0][0] == 1:
+        return terms[0][1]
+    code = None
+    if fills and terms[0][0] < 0:         # 1 - x rather than -x + 1
+        code = _plus(fills)
+        fills = []
+    for c, v in terms:
+        mag = abs(c)
+        body = v.code if mag == 1 else ir.Bin("*", lit(mag), v.code)
+        if code is None:
+            code = body if c > 0 else ir.Neg(body)
+        else:
+            code = ir.Bin("+" if c > 0 else "-", code, body)
+    for f in fills:
+        code = ir.Bin("+", code, f)
+    return low.emit(code, rep, shape, e)
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+
+def lower_hadamard(low, e):
+    shape = e.shape
+    rep = rep_of(shape)
+    scal, arrs = [], []
+    ident = False
+    for t in e.items:
+        if isinstance(t, E.Fill):
+            scal.append(low.ev(t.value).code)
+        elif t.is_scalar:
+            scal.append(low.ev(t).code)
+        elif isinstance(t, E.Identity):
+            ident = True
+        else:
+            arrs.append(t)
+    if ident and rep == "M":
+        if not arrs:                        # I .* I .* s: s I
+            code = low.B.eye(low.size(shape[0]))
+        else:
+            rest = arrs[0] if len(arrs) == 1 else low.intern(E.Hadamard(tuple(arrs)))
+            d = low.ev(low.intern(E.DiagVec(rest)))
+            code = low.B.call("diag", d.code)
+        if scal:
+            code = ir.Bin("*", product(scal), code)
+        return low.emit(code, rep, shape, e)
+    if not arrs:
+        if rep == "S":
+            return low.emit(product(scal), rep, shape, e)
+        return low.emit(low.B.full(low.shape_code(shape), product(scal)), rep, shape, e)
+    return low.emit(product(scal + [low.ev(t).code for t in arrs]), rep, shape, e)
+
+
+def _fold(name, value):
+    """f(number) at generation time, with the evaluator's own NumPy function (its
+    overflow to inf, its nan), so that the code computes what Derivative.evaluate does."""
+    import numpy as np
+    from ..numeric import FUNCS, num_float
+    with np.errstate(all="ignore"):
+        return float(FUNCS[name](np.float64(num_float(value))))
+
+
+def lower_func(low, e):
+    a = e.arg
+    if isinstance(a, E.Num):
+        return scalar(lit(_fold(e.name, a.value)))
+    rep = rep_of(e.shape)
+    B = low.B
+    if e.name == "log" and isinstance(a, E.Add) and len(a.items) == 2 and low.opts.enabled("log1p"):
+        one = [t for t in a.items if (isinstance(t, E.Fill) and is_one(t.value)) or is_one(t)]
+        if len(one) == 1:
+            low.opts("log1p")
+            other = a.items[1] if a.items[0] is one[0] else a.items[0]
+            return low.emit(B.func("log1p", low.ev(other).code), rep, e.shape, e)
+    if e.name == "sigmoid" and low.opts.enabled("sigmoid_exp"):
+        ex = low.intern(E.Func("exp", a))
+        if ex in low.nodes or ex in low.memo:
+            low.opts("sigmoid_exp")
+            x = low.ev(ex)
+            return low.emit(ir.Bin("/", x.code, ir.Bin("+", ONE, x.code)), rep, e.shape, e,
+                            comment=f"{short(e)}  (from exp)")
+    return low.emit(B.func(e.name, low.ev(a).code), rep, e.shape, e)
+
+
+def _power(low, v, pv, rep, shape, e):
+    """v ** pv for a number pv (squares and square roots spelt out)."""
+    if pv == 1:
+        return v
+    if pv == 2:
+        return low.emit(ir.Bin("*", v.code, v.code), rep, shape, e)
+    if pv == -1:
+        return low.emit(ir.Bin("/", ONE, v.code), rep, shape, e)
+    if pv == Fraction(1, 2):
+        return low.emit(low.B.func("sqrt", v.code), rep, shape, e)
+    if pv.denominator == 1:
+        k = pv.numerator
+        code = ir.Bin("**", v.code, ir.Const(str(k))) if k > 0 else \
+            ir.Bin("/", ONE, ir.Bin("**", v.code, ir.Const(str(-k))))
+        return low.emit(code, rep, shape, e)
+    return low.emit(low.B.power(v.code, lit(pv)), rep, shape, e)
+
+
+def lower_pow(low, e):
+    b, p = e.base, e.exp
+    if isinstance(p, E.Num):
+        pv = p.value
+        if isinstance(b, E.Norm) and pv.denominator == 1 and pv.numerator % 2 == 0 \
+                and rep_of(b.arg.shape) != "S" and low.opts.enabled("sqnorm_dot"):
+            sq = sqnorm(low, b.arg)
+            half = pv.numerator // 2
+            if half == 1:
+                return sq
+            code = ir.Bin("**", sq.code, ir.Const(str(half))) if half > 0 else \
+                ir.Bin("/", ONE, ir.Bin("**", sq.code, ir.Const(str(-half))))
+            return low.emit(code, "S", E.SCALAR, e)
+        return _power(low, low.ev(b), pv, "S", E.SCALAR, e)
+    v, q = low.ev(b), low.ev(p)
+    return low.emit(low.B.power(v.code, q.code), "S", E.SCALAR, e)
+
+
+def lower_elempow(low, e):
+    rep = rep_of(e.shape)
+    v = low.ev(e.base)
+    if isinstance(e.exp, E.Num):
+        return _power(low, v, e.exp.value, rep, e.shape, e)
+    q = low.ev(e.exp)
+    return low.emit(low.B.power(v.code, q.code), rep, e.shape, e)
+
+
+# ----------------------------------------------------------------------------- matrices
+
+
+def lower_transpose(low, e):
+    return low.T(low.ev(e.arg))
+
+
+def _spd(a):
+    return isinstance(a, E.Sym) and a.kind == "spd"
+
+
+def lower_inverse(low, e):
+    if e.is_scalar:
+        v = low.ev(e.arg)
+        return low.emit(ir.Bin("/", ONE, v.code), "S", E.SCALAR, e)
+    if isinstance(e.arg, E.Transpose):
+        return low.T(low.ev(low.intern(E.Inverse(e.arg.arg))))
+    v = low.ev(e.arg)
+    if _spd(e.arg) and low.opts.enabled("spd"):
+        code = low.B.spd_inv_logdet(v.code)
+        if code is not None:
+            low.opts("spd")
+            ld = low.intern(E.LogDet(e.arg))
+            note = f"(Cholesky: {e.arg.name} is spd)"
+            if ld in low.nodes and ld not in low.memo:
+                inv_name, ld_name = low.temp(), low.temp()
+                low.body.append(ir.Assign((inv_name, ld_name), code, ("M", "S"),
+                                          f"{short(e)}, {short(ld)}  {note}"))
+                low.memo[ld] = scalar(ir.Name(ld_name))
+                return V(ir.Name(inv_name), "M", e.shape)
+            return low.emit(ir.Index(code, (ir.Const("0"),)), "M", e.shape, e, comment=f"{short(e)}  {note}")
+    return low.emit(low.B.call("inv", v.code), "M", e.shape, e)
+
+
+def lower_det(low, e):
+    v = low.ev(e.arg)
+    if v.rep == "S":
+        return v
+    return low.emit(low.B.call("det", v.code), "S", E.SCALAR, e)
+
+
+def lower_logdet(low, e):
+    v = low.ev(e.arg)
+    B = low.B
+    if v.rep == "S":
+        return low.emit(B.func("log", v.code), "S", E.SCALAR, e)
+    if _spd(e.arg) and low.opts.enabled("spd"):
+        low.opts("spd")
+        inv = low.intern(E.Inverse(e.arg))
+        if inv in low.nodes and e.arg in low.inv_mat and B.spd_inv_logdet(ir.Name("a")) is not None:
+            low.ev(inv)                     # one factorisation gives both
+            hit = low.memo.get(e)
+            if hit is not None:
+                return hit
+        return low.emit(B.chol_logdet(v.code), "S", E.SCALAR, e,
+                        comment=f"{short(e)}  (Cholesky: {e.arg.name} is spd)")
+    return low.emit(B.call("logdet", v.code), "S", E.SCALAR, e)
+
+
+def lower_matpow(low, e):
+    if e.k == 0:
+        return low.ev(low.intern(E.Identity(e.shape[0])))
+    if e.k == 1:
+        return low.ev(e.arg)
+    if e.k <= 4:
+        return Chain(low, [e.arg] * e.k).value()
+    v = low.ev(e.arg)
+    return low.emit(low.B.call("matrix_power", v.code, ir.Const(str(e.k))), "M", e.shape, e)
+
+
+def lower_kron(low, e):
+    B = low.B
+    items = [t for t in e.items if not (isinstance(t, E.Num) and t.value == 1)]
+    if len(items) == 1:
+        return low.ev(items[0])
+    if (len(items) == 2 and sum(isinstance(t, E.Identity) for t in items) == 1
+            and all(t.shape[0] != 1 and t.shape[1] != 1 for t in items)):
+        first = isinstance(items[0], E.Identity)
+        eye, a = items if first else items[::-1]
+        if low.opts("kron_identity"):
+            code = B.kron_identity(low.ev(a).code, low.size(eye.n), first)
+        else:
+            code = B.kron_identity_formed(low.ev(a).code, low.size(eye.n), first)
+        return low.emit(code, "M", e.shape, e)
+    codes = []
+    for t in items:
+        if isinstance(t, E.Identity):
+            codes.append(B.eye(low.size(t.n)))
+            continue
+        v = low.ev(t)
+        if v.rep == "V":
+            dims = (ir.Const("-1"), ir.Const("1")) if t.shape[1] == 1 else (ir.Const("1"), ir.Const("-1"))
+            codes.append(ir.Method(v.code, "reshape", dims))
+        elif v.rep == "S":
+            codes.append(B.full(ir.Tuple_((ir.Const("1"), ir.Const("1"))), v.code))
+        else:
+            codes.append(v.code)
+    code = codes[0]
+    for c in codes[1:]:
+        code = B.kron(code, c)
+    rep = rep_of(e.shape)
+    if rep == "V":
+        code = ir.Method(code, "reshape", (ir.Const("-1"),))
+    elif rep == "S":
+        code = ir.Index(code, (ir.Const("0"), ir.Const("0")))
+    return low.emit(code, rep, e.shape, e)
+
+
+def lower_vec(low, e):
+    v = low.ev(e.arg)
+    if v.rep != "M":
+        return V(v.code, v.rep, e.shape)
+    return low.emit(ir.Method(low.T(v).code, "reshape", (ir.Const("-1"),)), "V", e.shape, e)
+
+
+def lower_diagmat(low, e):
+    v = low.ev(e.arg)
+    if v.rep == "S":
+        return v
+    return low.emit(low.B.call("diag", v.code), "M", e.shape, e)
+
+
+NODE_LOWERINGS = {
+    E.Num: lower_num, E.Sym: lower_sym, E.Identity: lower_identity, E.Zero: lower_zero,
+    E.Commutation: lower_commutation, E.Fill: lower_fill, E.Diff: lower_diff,
+    E.Add: lower_add, E.Hadamard: lower_hadamard, E.Func: lower_func, E.Pow: lower_pow,
+    E.ElemPow: lower_elempow, E.Transpose: lower_transpose, E.Inverse: lower_inverse,
+    E.Det: lower_det, E.LogDet: lower_logdet, E.MatPow: lower_matpow, E.Kron: lower_kron,
+    E.Vec: lower_vec, E.DiagMat: lower_diagmat,
+}

@@ -1,0 +1,65 @@
+"""The named optimisations: each one a rewrite that can be switched off.
+
+``generate(d, target, optimizations={"solve": False})`` turns one off (a mapping of
+names to booleans updates the defaults; an iterable of names is exactly the set that is
+on).  Every one is on by default; with any of them off the generated code computes the
+same values, only more slowly (tests/codegen/test_optimizations.py checks it).  The
+lowering records which of them fired (``Options.fired``), so a test can switch off just
+the ones that matter for a derivative.
+"""
+from ..errors import MatcalcError
+
+OPTIMIZATIONS = {
+    # rewrites of the lowering
+    "solve": "an inverse that only multiplies becomes a solve",
+    "spd": "Cholesky for spd matrices: solves, inverse with log-determinant, log-determinant",
+    "trace_product": "tr(P Q) as a sum of elementwise products, never forming P Q",
+    "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
+    "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
+    "commutation_reshape": "a commutation matrix that multiplies is a reshape",
+    "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
+    "sqnorm_dot": "||x||² as one dot product",
+    "log1p": "log(1 + u) as log1p(u)",
+    "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
+    "sum_rowcol": "sum(P Q) through row and column sums",
+    "negation_reuse": "a product with one sum negated taken from the computed one (a negation)",
+    "chain_dp": "product chains associated by dynamic programming on estimated sizes",
+    "row_blocks": "a large row-wise intermediate made and used a block of rows at a time (NumPy)",
+    # passes over the IR
+    "cse": "common subexpressions computed once",
+    "inline": "an array temporary used once, by the next statement, folded into it (NumPy)",
+    "dead_stores": "statements whose values nobody reads removed",
+    "free": "`del` of each matrix temporary after its last use",
+}
+
+
+class Options:
+    """Which optimisations are on for one generation, and which of them fired."""
+
+    def __init__(self, optimizations=None):
+        on = set(OPTIMIZATIONS)
+        if optimizations is not None:
+            if isinstance(optimizations, dict):
+                bad = [k for k in optimizations if k not in OPTIMIZATIONS]
+                for k, v in optimizations.items():
+                    (on.add if v else on.discard)(k)
+            else:
+                names = list(optimizations)
+                bad = [k for k in names if k not in OPTIMIZATIONS]
+                on = set(names)
+            if bad:
+                raise MatcalcError(f"unknown optimization {', '.join(map(repr, bad))}; "
+                                   f"the optimizations are {', '.join(OPTIMIZATIONS)}")
+        self.on = frozenset(on)
+        self.fired = set()
+
+    def __call__(self, name):
+        """Whether name is on; a lowering that applies it calls this, so it is recorded."""
+        if name in self.on:
+            self.fired.add(name)
+            return True
+        return False
+
+    def enabled(self, name):
+        """Whether name is on, without recording it (for cost estimates)."""
+        return name in self.on
