@@ -34,6 +34,12 @@ class Chain:
         self.kind = [factor_kind(low, x) for x in self.f]
         self.dp = {}
         self.keys = {}
+        self.tkeys = {}
+        self.tf = None                  # the factors transposed (for the keys' transposes)
+        self.sums = [0]                 # sums[i]: how many of the first i factors are sums
+        for f in self.f:
+            self.sums.append(self.sums[-1] + isinstance(f, E.Add))
+        self.odd = None                 # odd[i]: how many of the first i transposes are products
         self.search = low.opts.enabled("chain_dp")
 
     def rows(self, i):
@@ -49,9 +55,43 @@ class Chain:
             self.keys[(i, j)] = k
         return k
 
+    def tkey(self, i, j):
+        """The transpose of key(i, j), as simplify.transpose gives it: the transposed
+        factors reversed (built from the factors' transposes, computed once)."""
+        k = self.tkeys.get((i, j))
+        if k is None:
+            self._transposes()
+            if self.odd[j + 1] > self.odd[i]:
+                k = transpose(self.key(i, j))
+            else:
+                k = E.Mul(tuple(reversed(self.tf[i:j + 1])))
+            self.tkeys[(i, j)] = k
+        return k
+
+    def _transposes(self):
+        if self.tf is None:
+            self.tf = [transpose(f) for f in self.f]
+            self.odd = [0]
+            for t in self.tf:
+                self.odd.append(self.odd[-1] + (isinstance(t, E.Mul) or t.is_scalar))
+
+    def at_hand(self, i, j):
+        """Whether the product of factors i..j (or its transpose) may be computed already:
+        False only when no product with its ends is."""
+        ends = self.low.memo.ends
+        n = j - i + 1
+        if (self.f[i], self.f[j], n) in ends:
+            return True
+        self._transposes()
+        if self.odd[j + 1] > self.odd[i]:
+            return True
+        return (self.tf[j], self.tf[i], n) in ends
+
     def known(self, i, j):
-        return self.low.lookup(self.key(i, j)) is not None or \
-            self.low.lookup_negated(self.f[i:j + 1]) is not None
+        if not self.at_hand(i, j):
+            return self.sums[j + 1] > self.sums[i] and self.low.lookup_negated(self.f[i:j + 1]) is not None
+        return self.low.lookup(self.key(i, j), self.tkey(i, j)) is not None or \
+            (self.sums[j + 1] > self.sums[i] and self.low.lookup_negated(self.f[i:j + 1]) is not None)
 
     def side_kind(self, i, j):
         return self.kind[i] if i == j else "dense"
@@ -117,10 +157,10 @@ class Chain:
             return self.item(i)
         low = self.low
         key = self.key(i, j)
-        hit = low.lookup(key)
+        hit = low.lookup(key, self.tkey(i, j)) if self.at_hand(i, j) else None
         if hit is not None:
             return ("dense", hit, key)
-        neg = low.lookup_negated(self.f[i:j + 1])
+        neg = low.lookup_negated(self.f[i:j + 1]) if self.sums[j + 1] > self.sums[i] else None
         if neg is not None:
             v = low.emit(ir.Neg(neg.code), neg.rep, (self.rows(i), self.cols(j)), key)
             low.memo[key] = v

@@ -184,7 +184,13 @@ def rename_expr(node, mapping):
     """node with names renamed (mapping: id -> id)."""
     if not mapping:
         return node
-    return substitute(node, {k: Name(v) for k, v in mapping.items()})
+
+    def go(n):
+        if isinstance(n, Name):
+            new = mapping.get(n.id)
+            return n if new is None else Name(new)
+        return n.map(go)
+    return go(node)
 
 
 def is_number(n):
@@ -207,11 +213,14 @@ def is_transposed_name(n):
     return isinstance(n, Attr) and n.attr == "T" and isinstance(n.obj, Name)
 
 
-def count_nodes(n):
+def count_nodes(n, limit=None):
+    """The number of nodes of an expression (counting stops past limit)."""
     k, stack = 0, [n]
     while stack:
         m = stack.pop()
         k += 1
+        if limit is not None and k > limit:
+            break
         stack.extend(m.children())
     return k
 

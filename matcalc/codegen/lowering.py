@@ -51,6 +51,22 @@ class Interner:
 # ----------------------------------------------------------------------------- the lowerer
 
 
+class Memo(dict):
+    """node -> V, which also keeps the ends of every product it holds (first factor,
+    last factor, length): a chain asks that set before it builds the key of a
+    sub-product, which takes time in the length of the sub-product."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = set()
+
+    def __setitem__(self, key, value):
+        if type(key) is E.Mul:
+            items = key.items
+            self.ends.add((items[0], items[-1], len(items)))
+        super().__setitem__(key, value)
+
+
 class Lowerer:
     """Lowers typed trees to IR statements (``self.body``), one temporary per distinct
     node.  The node lowerings are the functions of ``LOWERINGS``; the product chains and
@@ -63,7 +79,7 @@ class Lowerer:
         self.params = params        # name -> Python identifier
         self.names = names          # identifiers in use in this function
         self.body = []              # ir statements
-        self.memo = {}              # node -> V
+        self.memo = Memo()          # node -> V
         self.sizes = {}             # size name -> IR expression
         self.extra_sizes = []       # (size name, identifier): sizes no argument fixes
         self.nodes = set()
@@ -202,13 +218,15 @@ class Lowerer:
 
     # -- lookup ---------------------------------------------------------------
 
-    def lookup(self, e):
-        """The value of e, or of eᵀ transposed, if it is computed already (else None)."""
+    def lookup(self, e, t=None):
+        """The value of e, or of eᵀ transposed, if it is computed already (else None);
+        t: eᵀ where the caller has it."""
         hit = self.memo.get(e)
         if hit is not None:
             return hit
         if not e.is_scalar:
-            t = transpose(e)
+            if t is None:
+                t = transpose(e)
             if t is not e:
                 hit = self.memo.get(t)
                 if hit is not None:

@@ -48,12 +48,60 @@ ONE = ir.Const("1.0")
 ZERO = ir.Const("0.0")
 
 
+# a comment prints at most this many nodes of a tree (a longer one is cut first: its
+# text is cut at COMMENT_WIDTH anyway, and printing it whole, for every statement,
+# would make the comments quadratic in the size of the program)
+COMMENT_NODES = 64
+
+
 def short(e):
     """A one-line description of a node for a comment (str of the tree, cut)."""
+    if not isinstance(e, str) and _size(e, COMMENT_NODES) > COMMENT_NODES:
+        e = _pruned(e, [COMMENT_NODES])
     s = " ".join(str(e).split())
     if len(s) > COMMENT_WIDTH:
         s = s[:COMMENT_WIDTH - 1] + "…"
     return s
+
+
+def _size(e, limit):
+    """The number of nodes of a tree (counting stops past limit)."""
+    k, stack = 0, [e]
+    while stack and k <= limit:
+        k += 1
+        stack.extend(stack.pop().args)
+    return k
+
+
+def _ellipsis(shape):
+    r, c = shape
+    kind = "scalar" if (r, c) == (1, 1) else ("vector" if 1 in (r, c) else "matrix")
+    return E.Sym("…", kind, r, c)
+
+
+def _pruned(e, budget):
+    """e with at most budget[0] nodes: the rest of a long product or sum, or a subtree
+    past the budget, replaced by the symbol …  (budget is a one-item list, spent)."""
+    budget[0] -= 1
+    args = e.args
+    if not args:
+        return e
+    if budget[0] <= 0:
+        return _ellipsis(e.shape)
+    if isinstance(e, (E.Add, E.Mul, E.Hadamard, E.Kron)):
+        items = []
+        for a in args:                  # whole items while they fit, then …
+            n = _size(a, budget[0])
+            if n > budget[0]:
+                items.append(_ellipsis(a.shape))
+                break
+            budget[0] -= n
+            items.append(a)
+        if len(items) == len(args) and all(x is y for x, y in zip(items, args)):
+            return e
+        return type(e)(tuple(items))
+    new = tuple(_pruned(a, budget) for a in args)
+    return e if all(x is y for x, y in zip(new, args)) else e.rebuild(new)
 
 
 def is_one(e):

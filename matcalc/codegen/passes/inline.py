@@ -35,6 +35,7 @@ def _foldable(s, fn, uses):
 
 def _body(stmts, fn, uses):
     out = []
+    widths = []             # widths[k]: _width(out[k].value), computed once
     for s in stmts:
         if isinstance(s, ir.For):
             s = ir.For(s.var, s.range_args, tuple(_body(s.body, fn, uses)), s.comment)
@@ -42,18 +43,33 @@ def _body(stmts, fn, uses):
                 and s.value == ir.Name(out[-1].targets[0]):
             # acc += t3 with t3 = np.vdot(t2, t2) just before: acc += np.vdot(t2, t2)
             prev = out.pop()
+            widths.pop()
             s = _replace(s, prev.targets[0], prev.value)
             s = ir.AddTo(s.target, s.value, prev.comment) if isinstance(s, ir.AddTo) else \
                 ir.Store(s.target, s.index, s.value, prev.comment)
+        width = None
         while out and isinstance(s, (ir.Assign, ir.AddTo, ir.Store)) and _foldable(out[-1], fn, uses):
             prev = out[-1]
             t = prev.targets[0]
-            if t not in ir.occurrences(s) or len(source(prev.value)) + len(source(s.value)) > WIDTH:
+            if width is None:
+                width = _width(s.value)
+            if t not in ir.occurrences(s) or widths[-1] + width > WIDTH:
                 break
             out.pop()
+            widths.pop()
             s = _replace(s, t, prev.value)
+            width = None
         out.append(s)
+        widths.append(_width(s.value) if width is None and hasattr(s, "value") else (width or 0))
     return out
+
+
+def _width(node):
+    """The printed width of an expression (WIDTH + 1 for anything wider: every node
+    prints at least one character, so a larger tree is not printed to know it)."""
+    if ir.count_nodes(node, WIDTH) > WIDTH:
+        return WIDTH + 1
+    return len(source(node))
 
 
 def _replace(s, name, value):
