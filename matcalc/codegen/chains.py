@@ -40,7 +40,8 @@ class Chain:
         for f in self.f:
             self.sums.append(self.sums[-1] + isinstance(f, E.Add))
         self.odd = None                 # odd[i]: how many of the first i transposes are products
-        self.search = low.opts.enabled("chain_dp")
+        # a chain of three or more factors has an order to choose
+        self.search = low.opts("chain_dp") if self.k > 2 else low.opts.enabled("chain_dp")
 
     def rows(self, i):
         return self.f[i].shape[0]
@@ -324,6 +325,11 @@ def _reshape(x, *dims):
     return ir.Method(x, "reshape", tuple(dims))
 
 
+def _T(x):
+    """x.T, and a for a.T."""
+    return x.obj if isinstance(x, ir.Attr) and x.attr == "T" else ir.Attr(x, "T")
+
+
 def _mul(a, b):
     return ir.Bin("*", a, b)
 
@@ -390,7 +396,7 @@ def apply_right(low, f, l, key, lnode=None):
         solve = B.spd_solve if (_spd(f.arg) and low.opts("spd")) else B.solve
         if l.rep == "V":
             return low.emit(solve(a.code, l.code), rep, shape, key)
-        return low.emit(ir.Attr(solve(a.code, ir.Attr(l.code, "T")), "T"), rep, shape, key)
+        return low.emit(_T(solve(a.code, _T(l.code))), rep, shape, key)
     if kind == "diag":
         low.opts("diag_broadcast")
         v = low.ev(f.arg)
@@ -412,7 +418,7 @@ def apply_right(low, f, l, key, lnode=None):
         if l.rep == "V":
             return kron_apply(low, At, Bt, l, shape, key)
         out = kron_apply(low, At, Bt, low.T(l), (shape[1], shape[0]), None)
-        return low.emit(ir.Attr(out.code, "T"), rep, shape, key)
+        return low.emit(_T(out.code), rep, shape, key)
     if kind == "fill":
         v = low.ev(f.value)
         if f.cols == 1:
