@@ -41,6 +41,7 @@ class Backend:
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve",
     }
+    unspelt = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
     _needs_prelude = ("_spd_inv_logdet", "_spd_solve")
 
@@ -176,15 +177,23 @@ def _is_T(n):
     return ir.is_transposed_name(n) or (isinstance(n, ir.Attr) and n.attr == "T")
 
 
+def _table(base, lib, drop, **over):
+    """NumPy's table with np. read as lib, less the operations in drop, with over."""
+    out = {k: (lib + v[3:] if v.startswith("np.") else v) for k, v in base.items() if k not in drop}
+    out.update(over)
+    return out
+
+
 class JaxBackend(Backend):
     name = "jax"
     lib = "jnp"
     module = "jax"
     install = "jax (pip install jax)"
     float_out = False
-    _kf = {**{k: v.replace("np.", "jnp.", 1) if v.startswith("np.") else v
-              for k, v in Backend._kf.items()},
-           "sigmoid": "jax.nn.sigmoid", "softplus": "jax.nn.softplus"}
+    # operations that this target does without a spelling of its own (and how)
+    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
+               "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)"}
+    _kf = _table(Backend._kf, "jnp.", unspelt, sigmoid="jax.nn.sigmoid", softplus="jax.nn.softplus")
     _needs_prelude = ()
     PRELUDE = None
 
@@ -221,10 +230,10 @@ class TorchBackend(Backend):
     module = "torch"
     install = "PyTorch (pip install torch)"
     float_out = False
-    _kf = {**{k: v.replace("np.", "torch.", 1) if v.startswith("np.") else v
-              for k, v in Backend._kf.items()},
-           "sigmoid": "torch.sigmoid", "softplus": "torch.nn.functional.softplus",
-           "spec_norm": "torch.linalg.matrix_norm", "vdot": "torch.dot", "power": "torch.pow"}
+    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve"}
+    _kf = _table(Backend._kf, "torch.", unspelt, sigmoid="torch.sigmoid",
+                 softplus="torch.nn.functional.softplus", spec_norm="torch.linalg.matrix_norm",
+                 vdot="torch.dot", power="torch.pow")
     _first_args = {}
     _needs_prelude = ()
     PRELUDE = None
