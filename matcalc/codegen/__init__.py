@@ -54,7 +54,7 @@ from .program import Program
 from ..errors import MatcalcError
 
 __all__ = ["generate", "generate_source", "compile_function", "load", "CompiledFunction", "TARGETS",
-           "OPTIMIZATIONS", "program", "python_name"]
+           "BACKENDS", "OPTIMIZATIONS", "program", "python_name", "Names", "RESERVED"]
 
 
 def _views(d):

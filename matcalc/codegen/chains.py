@@ -17,7 +17,7 @@ An operator factor is applied to what it multiplies instead of being formed:
   is applied term by term.
 """
 from . import ir
-from .values import V, est, is_one, lit, rep_of, signed_sum
+from .values import est, is_one, rep_of, signed_sum
 from .. import expr as E
 from ..simplify import split_coef, transpose
 

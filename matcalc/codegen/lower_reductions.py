@@ -2,7 +2,7 @@
 row and column sums), norms (one dot product), the diagonal of a product."""
 from . import ir
 from .chains import Chain, combine, flatten_chain, materialize_cost, op_cost
-from .values import V, ZERO, est, lit, rep_of, scalar, short, signed_sum
+from .values import ZERO, est, rep_of, scalar, short, signed_sum
 from .. import expr as E
 from ..simplify import is_symmetric, split_coef
 

@@ -18,7 +18,7 @@ OPTIMIZATIONS = {
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
-    "sqnorm_dot": "||x||² as one dot product",
+    "sqnorm_dot": "||x||² and sum(A .* B) as one dot product",
     "log1p": "log(1 + u) as log1p(u)",
     "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
     "sum_rowcol": "sum(P Q) through row and column sums",
