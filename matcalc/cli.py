@@ -35,6 +35,12 @@ def _parser():
                    help="declare a symbol's kind, as for diff; repeatable")
     g.add_argument("--target", default="numpy", choices=["numpy", "jax", "torch"])
     g.add_argument("--hessian", action="store_true", help="also emit hessian(...)")
+    w = sub.add_parser("serve", help="the web playground: a local page that derives as you type",
+                       description="serve the web playground at http://HOST:PORT/ until Ctrl-C")
+    w.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0 picks a free one)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="the interface to listen on (default 127.0.0.1, this machine only)")
+    w.add_argument("--open", action="store_true", help="open the page in the web browser")
     for name, what in (("diff", "the derivative (gradient) of an expression"),
                        ("hessian", "the Hessian of a scalar expression")):
         c = sub.add_parser(name, help=what, description=what)
@@ -150,6 +156,9 @@ def main(argv=None):
         return _guarded(args, lambda: print(render()) or 0)
     if args.command == "codegen":
         return _guarded(args, lambda: _codegen(args))
+    if args.command == "serve":
+        from .web import serve
+        return serve(host=args.host, port=args.port, open_browser=args.open)
     return _guarded(args, lambda: run(args, sys.stdout))
 
 
