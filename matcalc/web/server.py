@@ -68,6 +68,7 @@ def _is_ip(name):
 class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    pool = None
 
     def __init__(self, host="127.0.0.1", port=8000, workers=worker.WORKERS,
                  time_limit=worker.TIME_LIMIT, memory_limit=worker.MEMORY_LIMIT, test_hooks=False):
@@ -102,7 +103,8 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     def server_close(self):
         super().server_close()
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
 
 
 class Handler(BaseHTTPRequestHandler):
