@@ -41,6 +41,11 @@ KINDS = ("derivative", "hessian")
 CONVENTIONS = ("sym", "cookbook")
 
 
+# the failures that are the server's, not the input's (an input error is answered with 200)
+_FAILURE_STATUS = {"TimeLimit": 504, "Busy": 503, "WorkerCrashed": 503, "MemoryError": 503,
+                   "InternalError": 500}
+
+
 class Refused(Exception):
     def __init__(self, status, message):
         super().__init__(message)
@@ -200,10 +205,9 @@ class Handler(BaseHTTPRequestHandler):
         except Refused as r:
             return self._refuse(r.status, r.message)
         answer = self.server.pool.run(job)
-        status = 200 if answer.get("ok") else (
-            504 if answer["error"]["type"] == "TimeLimit" else
-            503 if answer["error"]["type"] in ("Busy", "WorkerCrashed", "MemoryError") else
-            500 if answer["error"]["type"] == "InternalError" else 422)
+        # an input error is an answer (200, "ok": false, the message with its caret);
+        # the other statuses say that the server could not answer
+        status = 200 if answer.get("ok") else _FAILURE_STATUS.get(answer["error"]["type"], 200)
         self._json(status, answer)
 
     def _other(self):

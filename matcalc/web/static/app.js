@@ -212,7 +212,9 @@
   }
 
   function shapeText(shape) {
-    if (!shape || shape.length === 0) return "scalar";
+    if (!shape || shape.length === 0) return "a scalar";
+    if (shape.length === 2 && shape[1] === "1") return shape[0] === "1" ? "a scalar" : `a vector of length ${shape[0]}`;
+    if (shape.length === 2 && shape[0] === "1") return `a row vector of length ${shape[1]}`;
     return shape.join(" × ");
   }
 
@@ -229,20 +231,15 @@
     answers.replaceChildren();
     results.forEach((r, i) => {
       const j = r.json;
-      // the rendered answer: the annotation of this KaTeX block is exactly d.latex()
-      const label = el("div", { class: "answer-label" });
-      tex(label, (j.kind === "hessian" ? "\\frac{\\partial^2 f}{\\partial " : "\\frac{\\partial f}{\\partial ") +
-          texName(j.wrt) + (j.kind === "hessian" ? "^2}" : "}") + " =", false);
+      // the rendered answer: the only KaTeX inside #derivative, its annotation exactly d.latex()
+      const label = el("div", { class: "answer-label",
+                                text: (j.kind === "hessian" ? `∂²f/∂${j.wrt}²` : `∂f/∂${j.wrt}`) + " =" });
       const math = el("div", { class: "math", "data-wrt": j.wrt });
       tex(math, r.latex, true);
       deriv.append(el("div", { class: "answer" }, label, math));
       answers.append(card(r, i, s));
     });
     $("results").hidden = false;
-  }
-
-  function texName(name) {
-    return name.replace(/[^A-Za-z0-9_]/g, "").replace(/_(\w+)$/, "_{$1}") || "x";
   }
 
   function card(r, i, s) {
