@@ -260,7 +260,9 @@
     body.append(el("tr", {}, el("th", { scope: "row", text: "answer" }),
                    el("td", { text: `${j.kind}, ${shapeText(j.shape)}` + (j.layout !== "gradient" ? ` (${j.layout} layout)` : "") })));
     for (const [name, k] of Object.entries(j.symbols)) {
-      body.append(el("tr", {}, el("th", { scope: "row", text: name }), el("td", {}, kindPicker(name, k, s))));
+      const declared = s.let.some((d) => d.split("=")[0] === name);
+      body.append(el("tr", {}, el("th", { scope: "row", text: name }),
+                     el("td", {}, kindPicker(name, k, s), declared ? el("span", { class: "inferred", text: k }) : null)));
     }
     dl.append(body);
     c.append(dl);
