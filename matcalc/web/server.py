@@ -106,6 +106,9 @@ class PlaygroundServer(ThreadingHTTPServer):
             return True
         return self.host in ("0.0.0.0", "::", "") and _is_ip(name)
 
+    def service_actions(self):
+        self.pool.replenish()
+
     def server_close(self):
         super().server_close()
         if self.pool is not None:
@@ -326,19 +329,21 @@ def serve(host="127.0.0.1", port=8000, open_browser=False, workers=worker.WORKER
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"matcalc: warning: listening on {host}, not only on this machine's loopback interface: "
               "other machines can reach the playground", file=err)
+    server = None
     try:
-        server = PlaygroundServer(host, port, workers=workers, time_limit=time_limit)
-    except OSError as e:
-        print(f"matcalc: cannot listen on {host}:{port}: {e.strerror or e}", file=err)
-        return 2
-    print(f"matcalc playground: {server.url}  (Ctrl-C stops it)", file=out, flush=True)
-    if open_browser:
-        import webbrowser
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
-    try:
+        try:
+            server = PlaygroundServer(host, port, workers=workers, time_limit=time_limit)
+        except OSError as e:
+            print(f"matcalc: cannot listen on {host}:{port}: {e.strerror or e}", file=err)
+            return 2
+        print(f"matcalc playground: {server.url}  (Ctrl-C stops it)", file=out, flush=True)
+        if open_browser:
+            import webbrowser
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:
         print("matcalc playground: stopped", file=out, flush=True)
     finally:
-        server.server_close()
+        if server is not None:
+            server.server_close()
     return 0

@@ -3,7 +3,7 @@ memory cap.
 
 ``Pool.run(job)`` hands a job (a dict checked by the server) to an idle worker and waits
 at most ``time_limit`` seconds for the answer.  A worker that overruns is killed and
-replaced (in the background, so the answer "took too long" is immediate); one that dies
+replaced (by the server's loop, so the answer "took too long" is immediate); one that dies
 (a crash, the memory cap) is replaced too.  The other workers keep answering meanwhile,
 so one hostile expression never blocks the next request.
 
@@ -14,6 +14,7 @@ forking a threaded process is unsafe); each caps its address space with
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 
@@ -28,7 +29,6 @@ TARGETS = ("numpy", "jax", "torch")
 
 
 def _worker_main(conn, memory_limit, test_hooks):
-    import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the server's to handle
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")               # one thread: a small, predictable footprint
@@ -126,12 +126,26 @@ def _check(d):
 # ---------------------------------------------------------------------------- in the server
 
 
+def _quietly(start):
+    """Start a process with SIGINT ignored, a disposition it keeps through exec: Ctrl-C at
+    the terminal reaches the whole process group, and a worker still importing would
+    print a traceback.  (signal.signal works in the main thread only; the server starts
+    its workers there, in its serve_forever loop.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 class _Worker:
     def __init__(self, ctx, memory_limit, test_hooks):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, memory_limit, test_hooks),
                                 daemon=True, name="matcalc-web-worker")
-        self.proc.start()
+        _quietly(self.proc.start)
         child.close()
 
     def kill(self):
@@ -156,6 +170,7 @@ class Pool:
         self._all = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._missing = 0
         for _ in range(max(1, int(workers))):
             self._idle.put(self._start())
 
@@ -168,9 +183,18 @@ class Pool:
     def _retire(self, w):
         with self._lock:
             self._all.discard(w)
+            self._missing += 1
         w.kill()
-        if not self._closed:          # a replacement, started in the background
-            threading.Thread(target=lambda: self._idle.put(self._start()), daemon=True).start()
+
+    def replenish(self):
+        """Start the replacements of retired workers (the server calls this from its
+        serve_forever loop, every poll interval)."""
+        while True:
+            with self._lock:
+                if self._closed or not self._missing:
+                    return
+                self._missing -= 1
+            self._idle.put(self._start())
 
     def run(self, job):
         try:
