@@ -106,6 +106,15 @@ class PlaygroundServer(ThreadingHTTPServer):
             return True
         return self.host in ("0.0.0.0", "::", "") and _is_ip(name)
 
+    def handle_error(self, request, client_address):
+        """A client that went away (a request aborted while typing) is no error; anything
+        else is reported in one line, never as a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        print(f"matcalc: error while answering {client_address[0]}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
     def service_actions(self):
         self.pool.replenish()
 

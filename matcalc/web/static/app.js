@@ -14,7 +14,6 @@
     ["sum(log(1 + exp(-y .* (A w))))", "w", ""],
     ["logdet(S) + (x - mu)^T S^-1 (x - mu)", "S", "S=spd"],
     ["||X - U V^T||_F^2", "U,V", ""],
-    ["\\operatorname{tr}(X^\\top A X)", "X", ""],
     ["x^T A x", "x", "", "hessian"],
     ["softmax(W x)", "W", ""],
   ];
@@ -211,8 +210,9 @@
     return b;
   }
 
-  function shapeText(shape) {
-    if (!shape || shape.length === 0) return "a scalar";
+  function shapeText(raw) {
+    const shape = (raw || []).map((x) => String(x).replace(/\*/g, "·"));
+    if (shape.length === 0) return "a scalar";
     if (shape.length === 2 && shape[1] === "1") return shape[0] === "1" ? "a scalar" : `a vector of length ${shape[0]}`;
     if (shape.length === 2 && shape[0] === "1") return `a row vector of length ${shape[1]}`;
     return shape.join(" × ");
