@@ -192,6 +192,24 @@ def test_typing_derives_and_the_url_follows(browser, srv, shots):
     wait_answer(browser, ds.latex())
 
 
+def test_symmetric_convention_and_kind_menus(browser, srv):
+    from selenium.webdriver.support.ui import Select
+    sym = check_derivative("tr(A S)", "S", symbols={"S": "symmetric"})
+    browser.get(url(srv, "tr(A S)", "S", ("S=symmetric",)))
+    wait_answer(browser, sym.latex())
+    Select(browser.find_element("id", "symmetric")).select_by_value("cookbook")
+    cook = check_derivative("tr(A S)", "S", symbols={"S": "symmetric"}, symmetric="cookbook")
+    assert cook.latex() != sym.latex()
+    wait_answer(browser, cook.latex())
+    assert query(browser)["symmetric"] == ["cookbook"]
+    # the menu of a symbol's kind edits the declarations
+    Select(browser.find_element("css selector", 'select[data-symbol="A"]')).select_by_value("symmetric")
+    both = check_derivative("tr(A S)", "S", symbols={"S": "symmetric", "A": "symmetric"}, symmetric="cookbook")
+    wait_answer(browser, both.latex())
+    assert sorted(query(browser)["let"]) == ["A=symmetric", "S=symmetric"]
+    assert "A=symmetric" in browser.find_element("id", "let").get_attribute("value")
+
+
 def test_error_with_caret_keeps_the_last_good_answer(browser, srv, shots):
     from selenium.webdriver.common.keys import Keys
     d = check_derivative("tr(X^T A X)", "X")
