@@ -285,7 +285,7 @@ def checked_job(body, test_hooks=False):
     for key in ("check", "code"):
         job[key] = bool(body.get(key, True))
     if test_hooks:
-        for key in ("_test_sleep", "_test_alloc"):
+        for key in ("_test_sleep", "_test_alloc", "_test_exit"):
             if key in body:
                 job[key] = body[key]
     return job

@@ -77,6 +77,8 @@ def derive(job, test_hooks=False):
             time.sleep(float(job["_test_sleep"]))
         if job.get("_test_alloc"):
             bytearray(int(job["_test_alloc"]))
+        if job.get("_test_exit"):
+            os._exit(int(job["_test_exit"]))          # a worker that dies (a crash)
     from ..errors import MatcalcError
     from .. import api
     from ..cli import _declarations, _zero_note, as_json
