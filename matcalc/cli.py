@@ -37,7 +37,7 @@ def _parser():
     g.add_argument("--hessian", action="store_true", help="also emit hessian(...)")
     w = sub.add_parser("serve", help="the web playground: a local page that derives as you type",
                        description="serve the web playground at http://HOST:PORT/ until Ctrl-C")
-    w.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0 picks a free one)")
+    w.add_argument("--port", type=_port, default=8000, help="the port (default 8000; 0 picks a free one)")
     w.add_argument("--host", default="127.0.0.1",
                    help="the interface to listen on (default 127.0.0.1, this machine only)")
     w.add_argument("--open", action="store_true", help="open the page in the web browser")
@@ -62,6 +62,16 @@ def _parser():
                        help="print a JSON object: input, kinds and sizes, the derivative as text "
                             "and LaTeX, the layout and the steps")
     return p
+
+
+def _port(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {text!r}")
+    return port
 
 
 def _declarations(lets):

@@ -331,3 +331,13 @@ def test_diff_does_not_import_the_web_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
     assert out.strip().endswith("[]"), out
+
+
+@pytest.mark.parametrize("args", [["--port", "99999"], ["--port", "-1"], ["--port", "http"]])
+def test_serve_refuses_a_bad_port_without_a_traceback(args, capsys):
+    from matcalc.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["serve"] + args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "0 to 65535" in err and "Traceback" not in err

@@ -342,8 +342,8 @@ def serve(host="127.0.0.1", port=8000, open_browser=False, workers=worker.WORKER
     try:
         try:
             server = PlaygroundServer(host, port, workers=workers, time_limit=time_limit)
-        except OSError as e:
-            print(f"matcalc: cannot listen on {host}:{port}: {e.strerror or e}", file=err)
+        except (OSError, OverflowError, ValueError) as e:
+            print(f"matcalc: cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}", file=err)
             return 2
         print(f"matcalc playground: {server.url}  (Ctrl-C stops it)", file=out, flush=True)
         if open_browser:
