@@ -12,6 +12,7 @@ import html
 import ipaddress
 import json
 import os
+import socket
 import sys
 import threading
 from http import HTTPStatus
@@ -78,7 +79,7 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(self, host="127.0.0.1", port=8000, workers=worker.WORKERS,
                  time_limit=worker.TIME_LIMIT, memory_limit=worker.MEMORY_LIMIT, test_hooks=False):
         if ":" in host:
-            self.address_family = __import__("socket").AF_INET6
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.host = host
         self.port = self.server_address[1]

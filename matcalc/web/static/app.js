@@ -140,6 +140,7 @@
       hideError();
       showResults(answer.results, s);
       lastGood = s;
+      document.title = `d/d${s.wrt} ${s.expr} · matcalc`;
       setStatus(`derived in ${ms} ms`);
     } else {
       const err = answer.error || { type: "Error", message: "HTTP " + status };
