@@ -83,6 +83,9 @@ def derive(job, test_hooks=False):
     from .. import api
     from ..cli import _declarations, _zero_note, as_json
     text = job["expr"]
+    for item in job.get("let") or []:
+        if "=" not in item:
+            return _failure("MatcalcError", f"a declaration is NAME=KIND (as A=symmetric or X=matrix(m,n)), got {item!r}")
     try:
         symbols = _declarations(job.get("let") or [])
         fn = api.hessian if job.get("kind") == "hessian" else api.diff
