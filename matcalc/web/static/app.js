@@ -15,7 +15,7 @@
     ["logdet(S) + (x - mu)^T S^-1 (x - mu)", "S", "S=spd"],
     ["||X - U V^T||_F^2", "U,V", ""],
     ["x^T A x", "x", "", "hessian"],
-    ["softmax(W x)", "W", ""],
+    ["tanh(W x + b)", "x", ""],
   ];
 
   const $ = (id) => document.getElementById(id);
