@@ -216,6 +216,26 @@ def test_symmetric_convention_and_kind_menus(browser, srv):
     assert "A=symmetric" in browser.find_element("id", "let").get_attribute("value")
 
 
+def test_every_example_of_the_menu_derives(browser, srv):
+    import json
+    from selenium.webdriver.support.ui import Select
+    browser.get(f"http://127.0.0.1:{srv.port}/")
+    menu = Select(browser.find_element("id", "examples"))
+    values = [o.get_attribute("value") for o in menu.options if o.get_attribute("value")]
+    assert len(values) >= 5
+    for value in values:
+        expr, wrt, lets, kind = json.loads(value)
+        decl = dict(x.split("=") for x in lets.split(", ")) if lets else None
+        dom = "spd" if decl and "spd" in decl.values() else "any"
+        if kind == "hessian":
+            want = [check_hessian(expr, wrt, symbols=decl, dom=dom).latex()]
+        else:
+            want = [check_derivative(expr, w, symbols=decl, dom=dom).latex() for w in wrt.split(",")]
+        Select(browser.find_element("id", "examples")).select_by_value(value)
+        wait_answer(browser, want)
+        assert query(browser)["expr"] == [expr]
+
+
 def test_error_with_caret_keeps_the_last_good_answer(browser, srv, shots):
     from selenium.webdriver.common.keys import Keys
     d = check_derivative("tr(X^T A X)", "X")
