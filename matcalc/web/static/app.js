@@ -109,6 +109,9 @@
 
   async function derive(s) {
     if (!s.expr.trim() || !s.wrt) {
+      ++seq;                            // an answer still on its way is for other input
+      if (controller) controller.abort();
+      hideError();
       setStatus(s.expr.trim() ? "name the variable (with respect to)" : "type an expression");
       return;
     }
