@@ -161,7 +161,7 @@ def _timed(srv, **job):
 
 
 def test_hostile_expression_does_not_delay_the_next_request(srv):
-    # a real expression whose Hessian takes minutes (the product expands term by term)
+    # a real expression whose Hessian takes minutes today (the product expands term by term)
     hostile = "tr(" + " ".join(f"(A{i} + X)" for i in range(24)) + ")"
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("r", _timed(srv, expr=hostile, wrt="X", kind="hessian")))
@@ -171,8 +171,15 @@ def test_hostile_expression_does_not_delay_the_next_request(srv):
     assert status == 200 and ans["ok"] and took < TIME_LIMIT, took
     t.join(3 * TIME_LIMIT)
     status, ans, took = out["r"]
-    assert status == 504 and ans["error"]["type"] == "TimeLimit" and took < TIME_LIMIT + 2, (status, took)
-    # the killed worker is replaced: two hostile requests at once, then a good one
+    assert took < TIME_LIMIT + 2, took
+    # stopped at the limit (or, should the engine one day be fast enough, answered)
+    assert (status, ans["ok"] or ans["error"]["type"]) in ((504, "TimeLimit"), (200, True)), status
+
+
+def test_a_worker_past_the_limit_is_killed_and_replaced(srv):
+    status, ans, took = _timed(srv, expr="x", wrt="x", _test_sleep=600)
+    assert status == 504 and ans["error"]["type"] == "TimeLimit" and TIME_LIMIT - 0.5 < took < TIME_LIMIT + 2, took
+    # both workers stuck at once: the next request waits at most for the limit, then is answered
     threads = [threading.Thread(target=lambda: derive(srv, expr="x", wrt="x", _test_sleep=600)) for _ in range(2)]
     for th in threads:
         th.start()

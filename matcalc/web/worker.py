@@ -163,7 +163,7 @@ class _Worker:
 
 class Pool:
     """A few worker processes; ``run(job)`` answers within the time limit (plus the wait
-    for a free worker, itself bounded by the limit)."""
+    for a free worker, itself bounded by the limit and a replacement's start)."""
 
     def __init__(self, workers=WORKERS, time_limit=TIME_LIMIT, memory_limit=MEMORY_LIMIT,
                  test_hooks=False):
@@ -203,7 +203,9 @@ class Pool:
 
     def run(self, job):
         try:
-            w = self._idle.get(timeout=self.time_limit)
+            # a busy worker is free (or killed and replaced) within the limit, plus the
+            # moment a replacement takes to start
+            w = self._idle.get(timeout=self.time_limit + 5)
         except queue.Empty:
             return _failure("Busy", "every worker is busy; try again in a moment")
         try:
