@@ -276,7 +276,7 @@ def test_code_panel_and_steps(browser, srv):
         browser.find_element("css selector", f'button[data-target="{target}"]').click()
         assert code() == d.to_code(target)
         assert browser.find_element("css selector", f'button[data-target="{target}"]') \
-            .get_attribute("aria-selected") == "true"
+            .get_attribute("aria-pressed") == "true"
     steps = browser.find_element("css selector", "details.steps")
     steps.find_element("tag name", "summary").click()
     ann = browser.execute_script(

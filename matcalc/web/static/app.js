@@ -315,7 +315,7 @@
 
   function codePanel(r, i) {
     const panel = el("section", { class: "code", "aria-label": "generated code" });
-    const tabs = el("div", { class: "tabs", role: "tablist", "aria-label": "target" });
+    const tabs = el("div", { class: "tabs", role: "group", "aria-label": "target" });
     const pre = el("pre", { class: "code-text", id: "code-" + i, tabindex: "0" });
     let current = "numpy";
     const source = () => {
@@ -323,11 +323,11 @@
       return c.value !== undefined ? c.value : "# " + c.error.replace(/\n/g, "\n# ");
     };
     const buttons = TARGETS.map((t) => {
-      const b = el("button", { type: "button", role: "tab", "data-target": t, text: t,
-                               "aria-selected": String(t === current), "aria-controls": "code-" + i });
+      const b = el("button", { type: "button", "data-target": t, text: t,
+                               "aria-pressed": String(t === current), "aria-controls": "code-" + i });
       b.addEventListener("click", () => {
         current = t;
-        for (const o of buttons) o.setAttribute("aria-selected", String(o === b));
+        for (const o of buttons) o.setAttribute("aria-pressed", String(o === b));
         pre.textContent = source();
       });
       return b;
