@@ -277,6 +277,13 @@ def test_code_panel_and_steps(browser, srv):
         assert code() == d.to_code(target)
         assert browser.find_element("css selector", f'button[data-target="{target}"]') \
             .get_attribute("aria-pressed") == "true"
+    # download: the file is the code of the chosen target
+    where = tempfile.mkdtemp(prefix="matcalc-download-")
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": where})
+    browser.find_element("xpath", "//section[@class='code']//button[text()='download']").click()
+    path = os.path.join(where, "matcalc_torch_w.py")
+    wait_for(browser, lambda: os.path.exists(path) and open(path).read() == d.to_code("torch"), "the download")
+    shutil.rmtree(where, ignore_errors=True)
     steps = browser.find_element("css selector", "details.steps")
     steps.find_element("tag name", "summary").click()
     ann = browser.execute_script(
