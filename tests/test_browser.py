@@ -291,6 +291,17 @@ def test_code_panel_and_steps(browser, srv):
     assert ann == d.steps.latex()
 
 
+def test_copy_button_copies_the_text_form(browser, srv):
+    d = check_derivative("tr(X^T A X)", "X")
+    browser.get(url(srv, "tr(X^T A X)", "X"))
+    wait_answer(browser, d.latex())
+    browser.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": f"http://127.0.0.1:{srv.port}", "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    browser.find_element("xpath", "//div[@class='row'][span[text()='text']]/button").click()
+    wait_for(browser, lambda: browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))") == str(d), "the clipboard")
+
+
 def test_rules_page(browser, srv):
     from matcalc.rules import catalogue
     browser.get(f"http://127.0.0.1:{srv.port}/rules")
