@@ -168,7 +168,7 @@ def main(argv=None):
         return _guarded(args, lambda: _codegen(args))
     if args.command == "serve":
         from .web import serve
-        return serve(host=args.host, port=args.port, open_browser=args.open)
+        return _guarded(args, lambda: serve(host=args.host, port=args.port, open_browser=args.open))
     return _guarded(args, lambda: run(args, sys.stdout))
 
 
