@@ -104,11 +104,27 @@ def _adj_sum(e, W, i):
 
 
 def _unvec(W, shape):
-    """M with vec(M) = W, where W is built from vec's (None when it is not)."""
-    if isinstance(W, E.Vec) and W.arg.shape == shape:
+    """M of the given shape with vec(M) = W, where W is built from vec's (None when it
+    is not, or when the matrix that W is the vec of has another shape: vec(M) = vec(N)
+    with M m×n and N n×m is a reshape, which the language cannot write)."""
+    M = _unvec_any(W, shape)
+    if M is None or M.shape != shape:
+        return None
+    return M
+
+
+def _unvec_any(W, shape):
+    """M with vec(M) = W, built from the vec's W is made of: of the given shape where the
+    identities leave a choice, of the shape they give otherwise (the caller checks it)."""
+    if isinstance(W, E.Vec):
         return W.arg
+    if shape[1] == 1 and W.shape == shape:          # vec of a column is the column
+        return W
     if isinstance(W, E.Fill):
         return E.Fill(W.value, *shape)
+    if isinstance(W, E.Kron) and len(W.items) == 2 and all(a.shape[1] == 1 for a in W.items):
+        a, b = W.items                              # a ⊗ b = vec(b aᵀ) for columns
+        return E.Mul((b, E.Transpose(a)))
     if isinstance(W, E.Mul):
         scal = tuple(f for f in W.items if f.is_scalar)
         arrays = [f for f in W.items if not f.is_scalar]
@@ -117,27 +133,28 @@ def _unvec(W, shape):
             if inner is not None:
                 return E.Mul(scal + (inner,))
         if len(arrays) >= 2:
-            # M with vec(M) = L vec(N), peeling L from the right: (P ⊗ Q) vec(N) = vec(Q N Pᵀ),
-            # K(m,n) vec(N) = vec(Nᵀ)
+            # M with vec(M) = L vec(N), peeling L from the right: (P ⊗ Q) vec(N) = vec(Q N Pᵀ)
+            # for N with Q's columns and P's columns, K(m,n) vec(N) = vec(Nᵀ) for N m×n
             *front, last = arrays
             op = front[-1]
             rest = front[:-1]
             if isinstance(op, E.Add):      # (L1 + L2) vec(N): one at a time
                 return _unvec(E.Add(tuple(E.Mul(scal + tuple(rest) + (o, last)) for o in op.items)),
                               shape)
+            inner = None
             if isinstance(op, E.Kron) and len(op.items) == 2:
                 P, Q = op.items
                 N = _unvec(last, (Q.shape[1], P.shape[1]))
                 if N is not None:
                     inner = E.Mul((Q, N, E.Transpose(P)))
-                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
-                        else E.Mul(scal + (inner,)) if scal else inner
-            if isinstance(op, E.Commutation):
+            elif isinstance(op, E.Commutation):
                 N = _unvec(last, (op.m, op.n))
                 if N is not None:
                     inner = E.Transpose(N)
-                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
-                        else E.Mul(scal + (inner,)) if scal else inner
+            if inner is not None:
+                if rest:
+                    return _unvec_any(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape)
+                return E.Mul(scal + (inner,)) if scal else inner
     if isinstance(W, E.Add):
         parts = [_unvec(t, shape) for t in W.items]
         if all(p is not None for p in parts):
@@ -151,11 +168,22 @@ def _adj_vec(e, W, i):
         return W
     if L.shape[0] == 1:        # vec of a row is its transpose
         return _T(W)
-    M = _unvec(simplify(W), L.shape)
+    M = _unvec_any(simplify(W), L.shape)
     if M is None:
         raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
                                "(it needs the inverse of vec)")
+    if M.shape != L.shape:
+        from .printing import to_text
+        raise UnsupportedError(
+            f"the gradient through vec({to_text(L)}) ({_dims(L.shape)}) paired with "
+            f"vec({to_text(simplify(M))}) ({_dims(M.shape)}): vec(A)ᵀ vec(B) with A and B of "
+            "different shapes needs a reshape, which the language cannot write (make the "
+            "shapes agree, e.g. with a transpose or the other commutation matrix)")
     return M
+
+
+def _dims(shape):
+    return f"{E.size_str(shape[0])}×{E.size_str(shape[1])}"
 
 
 def _adj_diagmat(e, W, i):

@@ -350,6 +350,8 @@ def check_steps(d, seed=0):
         V = np.asarray(dv, dtype=float)
         if d.kind == "gradient":
             G = D.T if (d.layout == "numerator" and D.ndim == 2 and V.ndim == 2) else D
+            if G.size != V.size or (V.ndim == 2 and G.shape != V.shape):
+                return float("inf")          # a gradient of another shape is wrong, never reshaped
             got = np.sum(G.reshape(V.shape) * V)
         elif d.var.is_scalar:
             got = vecF(D * float(V))
