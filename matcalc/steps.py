@@ -215,6 +215,28 @@ def _pairing(G, var):
     return E.Trace(E.Mul((_T(G), dX)))
 
 
+def _prepared_step(target, steps):
+    """The function as the engine differentiates it (``api._prepared``), with a line that
+    says so when that differs from the last line: elementwise functions of a diagonal
+    matrix taken of its diagonal, Kronecker products multiplied out.  The differential of
+    abs(D) at D's zeros off the diagonal would be 0/0; that of diag(abs(diag(D))) is not."""
+    from .api import _prepared
+    prepared = _prepared(target)
+    if prepared is target or text_of(tidy(prepared)) == text_of(tidy(target)):
+        return target
+    from .simplify import is_diagonal
+    rules = []
+    if E.contains(target, lambda n: isinstance(n, (E.Func, E.ElemPow)) and not n.args[0].is_scalar
+                  and n.args[0].shape[1] != 1 and is_diagonal(n.args[0])):
+        rules.append("f(D) = diag(f(diag(D))) for a diagonal D")
+    if E.contains(target, lambda n: isinstance(n, E.Kron)):
+        rules.append("Kronecker products multiplied out: (A ⊗ B)(C ⊗ D) = AC ⊗ BD, "
+                     "tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)")
+    last = steps[-1]
+    steps.append(Step(last.lhs, tidy(prepared), "simplified first: " + "; ".join(rules), last.quantity))
+    return prepared
+
+
 def derivation(d):
     """The steps of the Derivative d."""
     f, var = d.f, d.var
@@ -226,6 +248,7 @@ def derivation(d):
         G = d.gradient
         steps.append(Step(f"∂f/∂{x}", tidy(G), "the gradient, derived as by diff", "gradient"))
         target = G
+    target = _prepared_step(target, steps)
     if not E.depends_on(target, x):
         steps.append(Step("df", E.zero_like(target), f"it does not depend on {x}", "df"))
         steps.append(Step("answer", d.expr, "", "answer"))
