@@ -626,6 +626,13 @@ def hadamard(items, shape):
             work[:0] = [elempow(b, f.exp, f.shape) for b in f.base.items]   # (a ∘ b).^k = a.^k ∘ b.^k
         else:
             arrays.append(f)
+    # vec(A) ∘ vec(B) = vec(A ∘ B) when a factor is diagonal: the rule below then takes
+    # elementwise functions of the diagonal only (the Jacobians of diag(f(X)) meet this)
+    if len(arrays) > 1 and all(isinstance(a, E.Vec) for a in arrays) \
+            and len({a.arg.shape for a in arrays}) == 1 and any(_diagonal_factor(a.arg) for a in arrays):
+        inner = hadamard(tuple(a.arg for a in arrays), arrays[0].arg.shape)
+        core = vec(inner)
+        return mul(tuple(scal) + (core,), shape) if scal else core
     # equal factors merge into elementwise powers
     powers, order = {}, []
     for f in arrays:
@@ -951,6 +958,8 @@ def func(name, a, shape):
 
 
 def elempow(b, p, shape):
+    if isinstance(b, E.Vec):                      # vec(M) .^ p = vec(M .^ p)
+        return vec(elempow(b.arg, p, b.arg.shape))
     if isinstance(b, E.Zero) and isinstance(p, E.Num) and p.value > 0:
         return b
     if isinstance(p, E.Num) and p.value > 0 and b.shape[1] != 1 and is_diagonal(b):
@@ -1000,6 +1009,8 @@ def diagvec(x):
         return zero_of(E.DiagVec(x).shape)
     if isinstance(x, E.Fill):                    # the diagonal of s 1 1ᵀ is s 1
         return fill(x.value, x.rows, 1)
+    if isinstance(x, E.Identity):                # the diagonal of I is 1
+        return E.Fill(E.ONE, x.n, 1)
     if isinstance(x, E.DiagMat):
         return x.arg
     if isinstance(x, E.Transpose):
