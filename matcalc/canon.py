@@ -173,13 +173,18 @@ def _adj_vec(e, W, i):
         raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
                                "(it needs the inverse of vec)")
     if M.shape != L.shape:
-        from .printing import to_text
         raise UnsupportedError(
-            f"the gradient through vec({to_text(L)}) ({_dims(L.shape)}) paired with "
-            f"vec({to_text(simplify(M))}) ({_dims(M.shape)}): vec(A)ᵀ vec(B) with A and B of "
+            f"the gradient through vec({_text(L)}) ({_dims(L.shape)}) paired with "
+            f"vec({_text(M)}) ({_dims(M.shape)}): vec(A)ᵀ vec(B) with A and B of "
             "different shapes needs a reshape, which the language cannot write (make the "
             "shapes agree, e.g. with a transpose or the other commutation matrix)")
     return M
+
+
+def _text(e):
+    """e as printed, with the differentials dX written as the variables X they vary."""
+    from .printing import to_text
+    return to_text(simplify(E.rewrite(e, lambda n: n.var if isinstance(n, E.Diff) else None)))
 
 
 def _dims(shape):
@@ -245,6 +250,11 @@ def gradient_terms(df, used=None):
             continue
         W = ws[0] if len(ws) == 1 else E.Add(tuple(ws))
         if isinstance(node, E.Diff):
+            if W.shape != node.shape and not (W.is_scalar and node.is_scalar):
+                # a term of G must have dX's shape; anything else would be read off wrongly
+                raise UnsupportedError(
+                    f"the gradient term {_text(W)} is {_dims(W.shape)}, but d{node.var.name} is "
+                    f"{_dims(node.shape)}: the trace identities cannot bring this df to tr(Gᵀ dX)")
             out.append(W)
             continue
         ident = IDENTITIES.get(type(node))
