@@ -125,6 +125,15 @@ def _unvec_any(W, shape):
     if isinstance(W, E.Kron) and len(W.items) == 2 and all(a.shape[1] == 1 for a in W.items):
         a, b = W.items                              # a ⊗ b = vec(b aᵀ) for columns
         return E.Mul((b, E.Transpose(a)))
+    if isinstance(W, E.Hadamard):                   # vec(A) ∘ vec(B) = vec(A ∘ B)
+        parts = [_unvec(t, shape) for t in W.items]
+        return E.Hadamard(tuple(parts)) if all(p is not None for p in parts) else None
+    if isinstance(W, E.Func):                       # f(vec(A)) = vec(f(A))
+        inner = _unvec(W.arg, shape)
+        return None if inner is None else E.Func(W.name, inner)
+    if isinstance(W, E.ElemPow):
+        inner = _unvec(W.base, shape)
+        return None if inner is None else E.ElemPow(inner, W.exp)
     if isinstance(W, E.Mul):
         scal = tuple(f for f in W.items if f.is_scalar)
         arrays = [f for f in W.items if not f.is_scalar]
@@ -151,6 +160,11 @@ def _unvec_any(W, shape):
                 N = _unvec(last, (op.m, op.n))
                 if N is not None:
                     inner = E.Transpose(N)
+            elif isinstance(op, E.DiagMat):           # diag(vec A) vec(N) = vec(A ∘ N)
+                N = _unvec_any(last, shape)
+                A = None if N is None else _unvec(op.arg, N.shape)
+                if A is not None:
+                    inner = E.Hadamard((A, N))
             if inner is not None:
                 if rest:
                     return _unvec_any(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape)

@@ -1011,6 +1011,11 @@ def diagvec(x):
         return fill(x.value, x.rows, 1)
     if isinstance(x, E.Identity):                # the diagonal of I is 1
         return E.Fill(E.ONE, x.n, 1)
+    if isinstance(x, E.Mul) and not _atomic(x):  # diag(s u vᵀ) = s u ∘ v
+        chain = [f for f in x.items if not f.is_scalar]
+        if len(chain) == 2 and chain[0].shape[1] == 1 and chain[1].shape[0] == 1:
+            u, v = chain[0], transpose(chain[1])
+            return mul(tuple(f for f in x.items if f.is_scalar) + (hadamard((u, v), u.shape),), u.shape)
     if isinstance(x, E.DiagMat):
         return x.arg
     if isinstance(x, E.Transpose):

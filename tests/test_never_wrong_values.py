@@ -94,6 +94,19 @@ def test_kronecker_products_of_vectors_of_the_wrong_shape_are_refused(expr, symb
     assert "reshape" in _unsupported(expr, "X", symbols)
 
 
+@pytest.mark.parametrize("expr,symbols,answer", [
+    ("vec(X)^T (vec(A) .* vec(B))", None, "A .* B"),
+    ("vec(X)^T (diag(vec(A)) vec(B))", None, "A .* B"),
+    ("vec(A)^T diag(vec(X)) vec(B)", None, "A .* B"),
+    ("vec(X)^T exp(vec(A))", None, "exp(A)"),
+    ("vec(X)^T (K(n,m) (vec(A) .* vec(B)))",
+     {"X": "matrix(m,n)", "A": "matrix(n,m)", "B": "matrix(n,m)"}, "A^T .* B^T"),
+])
+def test_the_inverse_of_vec_through_elementwise_operations(expr, symbols, answer):
+    d = check_derivative(expr, "X", symbols)
+    assert str(d) == answer
+
+
 def test_the_issue_pairing_with_kron_of_vectors_is_refused():
     symbols = {"G": "matrix(n,m)", "u": "vector(m)", "w": "vector(n)"}
     _unsupported("(K(n,m) vec(G))^T kron(u, w)", "w", symbols)
@@ -134,6 +147,7 @@ def _zeros_off_the_diagonal(values, rng):
     return {"X": X}
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # f's own log(0) in the generated code
 @pytest.mark.parametrize("kind", [None, "diagonal", "symmetric"])
 @pytest.mark.parametrize("expr", ELEMENTWISE_TRACES)
 def test_trace_of_elementwise_function_is_finite_at_zero_entries(expr, kind):
