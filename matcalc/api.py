@@ -21,6 +21,7 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 
 def _typed(text, symbols=None, extra=()):
+    _check_symbols_arg(symbols)
     raw = parse_raw(text)
     return S.infer(raw, symbols, text, extra)
 
@@ -110,9 +111,7 @@ def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
     from .numeric import evaluate_for_user, internal, to_user
     values = _values_dict(values)
-    if symbols is not None and not isinstance(symbols, Mapping):
-        raise ShapeError(f"symbols must be a dict of declarations such as {{'X': 'matrix(m,n)'}}, "
-                         f"got {type(symbols).__name__} {symbols!r:.60}")
+    _check_symbols_arg(symbols)
     if not isinstance(expr, (str, E.Expr)):
         raise ParseError(f"the expression must be text (or a tree from matcalc.parse), got "
                          f"{type(expr).__name__} {expr!r:.60}")
@@ -127,7 +126,30 @@ def evaluate(expr, values, symbols=None):
         raise ShapeError(f"no value given for {', '.join(missing)}")
     env = {n: internal(values[n], n) for n in syms}
     _check_values(tree, syms, env, sizes)
-    return to_user(tree.shape, evaluate_for_user(tree, env, sizes))
+    out = evaluate_for_user(tree, env, sizes)
+    _check_result_shape(tree, out, env, sizes, "the expression")
+    return to_user(tree.shape, out)
+
+
+def _check_result_shape(tree, out, env, sizes, what):
+    """The value must have the shape the tree says (never reshaped into it)."""
+    import numpy as np
+    from .numeric import Evaluator
+    ev = Evaluator(env, sizes)
+    try:
+        want = tuple(ev.size(s) for s in tree.shape)
+    except ShapeError:
+        return                                    # a size no value fixes: nothing to compare
+    got = np.shape(out) if isinstance(out, np.ndarray) else (1, 1)
+    if got != want:
+        raise ShapeError(f"{what} evaluates to an array of shape {got}, but it is "
+                         f"{want[0]}×{want[1]} by its sizes: refused rather than reshaped")
+
+
+def _check_symbols_arg(symbols):
+    if symbols is not None and not isinstance(symbols, Mapping):
+        raise ShapeError(f"symbols must be a dict of declarations such as {{'X': 'matrix(m,n)'}}, "
+                         f"got {type(symbols).__name__} {symbols!r:.60}")
 
 
 def _values_dict(values):
@@ -234,6 +256,7 @@ class Derivative:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         _check_values(self.expr, {n: self._symbols[n] for n in env}, env, sizes)
         out = evaluate_for_user(self.expr, env, sizes)
+        _check_result_shape(self.expr, out, env, sizes, "the derivative")
         if self.kind == "gradient" and self.layout == "gradient" and self.wrt in env:
             return _gradient_value(self.wrt, out, env[self.wrt], values[self.wrt])
         return to_user(self.expr.shape, out)

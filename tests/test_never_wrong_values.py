@@ -302,6 +302,9 @@ def test_singular_matrix_is_an_evaluation_error():
     lambda: matcalc.evaluate("x^T x", {"x": "abc"}),
     lambda: matcalc.evaluate("x^T x", {"x": [1.0, 2.0]}, symbols="X=matrix"),
     lambda: matcalc.diff("x^T x", wrt="x").evaluate("x"),
+    lambda: matcalc.diff("tr(X)", wrt="X", symbols="X=matrix"),
+    lambda: matcalc.hessian("tr(X)", wrt="X", symbols=["X"]),
+    lambda: matcalc.evaluate("inv(X)", {"X": [[1.0, 2.0], [2.0, 4.0]]}),
 ])
 def test_misuse_of_evaluate_is_a_matcalc_error(call):
     with pytest.raises(matcalc.MatcalcError):
