@@ -293,6 +293,11 @@ def test_singular_matrix_is_an_evaluation_error():
     d = matcalc.diff("logdet(X) + tr(X^-1 A)", wrt="X")
     with pytest.raises(matcalc.EvaluationError, match="singular"):
         d.evaluate({"X": np.ones((2, 2)), "A": np.eye(2)})
+    compiled = matcalc.compile("logdet(X) + tr(X^-1 A)", wrt="X")
+    with pytest.raises(matcalc.EvaluationError, match="singular"):
+        compiled(X=np.ones((2, 2)), A=np.eye(2))
+    value, G = compiled(X=2 * np.eye(2), A=np.eye(2))
+    assert rel_err(G, d.evaluate({"X": 2 * np.eye(2), "A": np.eye(2)})) < 1e-12
 
 
 @pytest.mark.parametrize("call", [
