@@ -294,8 +294,8 @@ def structure_error(name, kind, v):
     if kind not in E.SQUARE_KINDS:
         return None
     if not isinstance(v, np.ndarray) or v.shape[0] != v.shape[1]:
-        shape = "a number" if not isinstance(v, np.ndarray) else f"shape {v.shape}"
-        return f"the value of {name} has {shape}, but {name} is {kind}: give a square matrix"
+        got = "is a number" if not isinstance(v, np.ndarray) else f"has shape {v.shape}"
+        return f"the value of {name} {got}, but {name} is declared {kind}: give a square matrix"
     finite = np.isfinite(v)
     if v.size == 0 or not finite.any():
         return None
