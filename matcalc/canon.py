@@ -182,10 +182,12 @@ def _adj_vec(e, W, i):
         return W
     if L.shape[0] == 1:        # vec of a row is its transpose
         return _T(W)
-    M = _unvec_any(simplify(W), L.shape)
+    W = simplify(W)
+    M = _unvec_any(W, L.shape)
     if M is None:
-        raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
-                               "(it needs the inverse of vec)")
+        why = _why_no_unvec(W)
+        raise UnsupportedError(f"the gradient through vec({_text(L)}) paired with a general vector"
+                               + (f": {why}" if why else " (it needs the inverse of vec)"))
     if M.shape != L.shape:
         raise UnsupportedError(
             f"the gradient through vec({_text(L)}) ({_dims(L.shape)}) paired with "
@@ -193,6 +195,27 @@ def _adj_vec(e, W, i):
             "different shapes needs a reshape, which the language cannot write (make the "
             "shapes agree, e.g. with a transpose or the other commutation matrix)")
     return M
+
+
+def _why_no_unvec(W):
+    """Why the identities of ``_unvec`` do not apply to W, when it is a commutation or
+    Kronecker matrix times the vec of a matrix of the wrong shape (None otherwise)."""
+    for t in (W.items if isinstance(W, E.Add) else (W,)):
+        arrays = [f for f in t.items if not f.is_scalar] if isinstance(t, E.Mul) else []
+        if len(arrays) < 2 or not isinstance(arrays[-1], E.Vec):
+            continue
+        op, N = arrays[-2], arrays[-1].arg
+        if isinstance(op, E.Commutation):
+            need, rule = (op.m, op.n), f"K({E.size_str(op.m)},{E.size_str(op.n)}) vec(N) = vec(Nᵀ)"
+        elif isinstance(op, E.Kron) and len(op.items) == 2:
+            P, Q = op.items
+            need, rule = (Q.shape[1], P.shape[1]), "(P ⊗ Q) vec(N) = vec(Q N Pᵀ)"
+        else:
+            continue
+        if N.shape != need:
+            return (f"{rule} needs N {_dims(need)}, but {_text(N)} is {_dims(N.shape)}; with other "
+                    f"shapes it is a reshape, which the language cannot write")
+    return None
 
 
 def _text(e):
