@@ -163,6 +163,25 @@ def test_trace_of_elementwise_function_is_finite_at_zero_entries(expr, kind):
     assert np.all(np.isfinite(G2)) and rel_err(G2, G) < 1e-12
 
 
+def _every_elementwise_function():
+    from matcalc.numeric import FUNCS
+    return sorted(f"{name}({{}})" for name in FUNCS) + ["{} .^ -1", "{} .^ -2", "{} .^ 0.5", "{} .^ 1.5"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kind", [None, "diagonal", "symmetric"])
+@pytest.mark.parametrize("form", ["tr({f})", "tr({f} .* exp({x}))", "tr({f} - 3 tanh({x}))"])
+def test_every_elementwise_function_under_a_trace(form, kind):
+    """The mechanism, not a list: every elementwise function of the language and powers,
+    alone, in an elementwise product and in a sum, at zero entries off the diagonal."""
+    symbols = {"X": kind} if kind else None
+    for f in _every_elementwise_function():
+        expr = form.format(f=f.format("X"), x="X")
+        d = check_derivative(expr, "X", symbols, override=_zeros_off_the_diagonal)
+        values = draw(d.symbols, np.random.default_rng(5), override=_zeros_off_the_diagonal)
+        assert np.all(np.isfinite(d.evaluate(values))), (expr, kind, str(d))
+
+
 @pytest.mark.parametrize("expr,fn,kind", [
     ("tr(log(X))", "hessian", None), ("tr(log(X))", "hessian", "diagonal"),
     ("tr(X .^ -1)", "hessian", "diagonal"), ("tr(sqrt(X))", "hessian", "symmetric"),
