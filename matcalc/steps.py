@@ -381,6 +381,11 @@ def check_steps(d, seed=0):
         else:
             J = D.T if d.layout == "denominator" else D
             got = J.reshape(-1, vecF(V).size) @ vecF(V)
+            if d.kind == "hessian" and d.var.kind in E.SQUARE_KINDS:
+                # P H P vec(dX) = P vec(dG): dG taken along the variable's own space too
+                dG = df0.reshape(V.shape, order="F")
+                dG = (dG + dG.T) / 2 if d.var.kind != "diagonal" else np.diag(np.diag(dG))
+                df0 = vecF(dG)
         return max(worst, rel(got, df0))
     return None
 
