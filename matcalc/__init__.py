@@ -6,11 +6,11 @@
 """
 import sys as _sys
 
-from .errors import MatcalcError, ParseError, ShapeError, UnsupportedError
+from .errors import EvaluationError, MatcalcError, ParseError, ShapeError, UnsupportedError
 from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse
 
 __all__ = ["diff", "hessian", "parse", "evaluate", "compile", "from_sympy", "Derivative",
-           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError"]
+           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "EvaluationError"]
 __version__ = "0.1.0"
 
 # the passes recurse over the tree; the parser caps nesting at 200 levels

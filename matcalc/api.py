@@ -5,12 +5,14 @@ The pipeline, one module per arrow:
     text --parse--> raw tree --shapes--> typed tree --differential--> df
          --canon--> G with df = tr(Gᵀ dX) --simplify--> G --layout--> answer
 """
+from collections.abc import Mapping
+
 from . import expr as E
 from . import shapes as S
 from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
-from .errors import MatcalcError, ShapeError
+from .errors import MatcalcError, ParseError, ShapeError
 from .parse import parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
@@ -19,6 +21,7 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 
 def _typed(text, symbols=None, extra=()):
+    _check_symbols_arg(symbols)
     raw = parse_raw(text)
     return S.infer(raw, symbols, text, extra)
 
@@ -33,15 +36,21 @@ def parse(text, symbols=None):
 
 
 def _bind(symbols, values, text=None):
-    """Declarations with concrete sizes from the values, and the size names they bind."""
-    from .numeric import value_kind
+    """Declarations with concrete sizes from the values, and the size names they bind.
+    A value must fit its declaration: an array for an array kind, a number (or one entry)
+    for a scalar, a symmetric or diagonal square matrix for those kinds."""
+    from .numeric import internal, structure_error, value_kind
     sizes = {}
     decls = {}
     for name, v in values.items():
-        kind, shape = value_kind(v)
+        kind, shape = value_kind(v, name)
         declared = (symbols or {}).get(name)
         if declared is not None:
             dkind, dsizes = S.parse_declaration(name, declared)
+            _check_kind(name, declared, dkind, dsizes, shape)
+            problem = structure_error(name, dkind, internal(v, name))
+            if problem:
+                raise ShapeError(problem)
             if dkind == "scalar":
                 dsizes = []
             elif dkind == "vector":
@@ -63,6 +72,26 @@ def _bind(symbols, values, text=None):
     return decls, sizes
 
 
+def _check_kind(name, declared, dkind, dsizes, shape):
+    """A value's number of dimensions must fit the declared kind (sizes are checked by the
+    shapes): a scalar has one entry, a vector is 1-D or one column, a number is not an
+    array whose declared sizes are not all 1."""
+    entries = 1
+    for k in shape:
+        entries *= k
+    if dkind == "scalar":
+        if entries != 1:
+            raise ShapeError(f"the value of {name} has shape {shape}, but {name} is declared "
+                             f"{declared}: give a number")
+        return
+    if dkind == "vector" and len(shape) == 2 and shape[1] != 1:
+        raise ShapeError(f"the value of {name} has shape {shape}, but {name} is declared "
+                         f"{declared}: give a 1-D array (or one column)")
+    if not shape and not (dsizes and all(k == 1 for k in dsizes)):
+        raise ShapeError(f"the value of {name} is a number, but {name} is declared {declared}: "
+                         f"give an array")
+
+
 def _substitute_sizes(raw, sizes):
     """Replace size names in I(n) and K(m,n) by the numbers the values fix; an I(n) whose
     n nothing fixes is sized by what it meets, like I."""
@@ -80,8 +109,12 @@ def _substitute_sizes(raw, sizes):
 
 def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
-    from .numeric import evaluate_tree, internal, to_user
-    values = dict(values or {})
+    from .numeric import evaluate_for_user, internal, to_user
+    values = _values_dict(values)
+    _check_symbols_arg(symbols)
+    if not isinstance(expr, (str, E.Expr)):
+        raise ParseError(f"the expression must be text (or a tree from matcalc.parse), got "
+                         f"{type(expr).__name__} {expr!r:.60}")
     decls, sizes = _bind(symbols, values)
     if isinstance(expr, str):
         raw = _substitute_sizes(parse_raw(expr), sizes)
@@ -91,17 +124,58 @@ def evaluate(expr, values, symbols=None):
     missing = [n for n in syms if n not in values]
     if missing:
         raise ShapeError(f"no value given for {', '.join(missing)}")
-    env = {n: internal(values[n]) for n in syms}
+    env = {n: internal(values[n], n) for n in syms}
     _check_values(tree, syms, env, sizes)
-    return to_user(tree.shape, evaluate_tree(tree, env, sizes))
+    out = evaluate_for_user(tree, env, sizes)
+    _check_result_shape(tree, out, env, sizes, "the expression")
+    return to_user(tree.shape, out)
+
+
+def _check_result_shape(tree, out, env, sizes, what):
+    """The value must have the shape the tree says (never reshaped into it)."""
+    import numpy as np
+    from .numeric import Evaluator
+    ev = Evaluator(env, sizes)
+    try:
+        want = tuple(ev.size(s) for s in tree.shape)
+    except ShapeError:
+        return                                    # a size no value fixes: nothing to compare
+    got = np.shape(out) if isinstance(out, np.ndarray) else (1, 1)
+    if got != want:
+        raise ShapeError(f"{what} evaluates to an array of shape {got}, but it is "
+                         f"{want[0]}×{want[1]} by its sizes: refused rather than reshaped")
+
+
+def _check_symbols_arg(symbols):
+    if symbols is not None and not isinstance(symbols, Mapping):
+        raise ShapeError(f"symbols must be a dict of declarations such as {{'X': 'matrix(m,n)'}}, "
+                         f"got {type(symbols).__name__} {symbols!r:.60}")
+
+
+def _values_dict(values):
+    """The values as a dict name -> value (a ShapeError for anything else)."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ShapeError(f"values must be a dict of name -> number or array, got "
+                         f"{type(values).__name__}")
+    bad = [k for k in values if not isinstance(k, str)]
+    if bad:
+        raise ShapeError(f"the names in values must be strings, got {bad[0]!r}")
+    return dict(values)
 
 
 def _check_values(tree, syms, env, sizes):
-    """Values must fit the tree's symbols (for trees typed elsewhere)."""
+    """Values must fit the tree's symbols (for trees typed elsewhere): their shapes, and
+    the structure of symmetric, spd and diagonal symbols."""
     import numpy as np
+    from .numeric import structure_error
     source = {}
     for name, s in syms.items():
         v = env[name]
+        problem = structure_error(name, s.kind, v)
+        if problem:
+            raise ShapeError(problem)
         shape = (1, 1) if not isinstance(v, np.ndarray) else v.shape
         for want, got in zip((s.rows, s.cols), shape):
             if isinstance(want, int):
@@ -169,23 +243,22 @@ class Derivative:
 
     def evaluate(self, values):
         """The NumPy value of the derivative at the given values (CONTRACT §3 shapes)."""
-        import numpy as np
-        from .numeric import evaluate_tree, internal, to_user
-        values = dict(values)
+        from .numeric import evaluate_for_user, internal, to_user
+        values = _values_dict(values)
         env, sizes = {}, {}
         for n, s in self._symbols.items():
             if n not in values:
                 continue
-            env[n] = internal(values[n])
+            env[n] = internal(values[n], n)
         used = E.symbols_of(self.expr)
         missing = [n for n in used if n not in values]
         if missing:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         _check_values(self.expr, {n: self._symbols[n] for n in env}, env, sizes)
-        out = evaluate_tree(self.expr, env, sizes)
-        if self.kind == "gradient" and self.layout == "gradient" and self.wrt in values:
-            return np.reshape(np.asarray(out, dtype=float), np.shape(values[self.wrt])) \
-                if np.ndim(values[self.wrt]) else float(np.asarray(out).reshape(-1)[0])
+        out = evaluate_for_user(self.expr, env, sizes)
+        _check_result_shape(self.expr, out, env, sizes, "the derivative")
+        if self.kind == "gradient" and self.layout == "gradient" and self.wrt in env:
+            return _gradient_value(self.wrt, out, env[self.wrt], values[self.wrt])
         return to_user(self.expr.shape, out)
 
     def to_sympy(self):
@@ -203,6 +276,20 @@ class Derivative:
         """Relative error of this derivative against central finite differences."""
         from .check import check
         return check(self, **kw)
+
+
+def _gradient_value(name, out, internal_value, user_value):
+    """The gradient in the shape of the array given for the variable (a 1-D array for a
+    1-D vector): the gradient has the variable's shape, or it is refused, never reshaped."""
+    import numpy as np
+    g = np.asarray(out, dtype=float)
+    want = np.shape(internal_value)
+    if g.shape != want and not (g.size == 1 and not want):
+        raise ShapeError(f"the gradient evaluates to shape {g.shape}, but {name} has shape "
+                         f"{want}: the derivative does not have the variable's shape")
+    if not np.ndim(user_value):
+        return float(g.reshape(-1)[0])
+    return g.reshape(np.shape(user_value))
 
 
 def _project(G, var, symmetric):

@@ -104,11 +104,36 @@ def _adj_sum(e, W, i):
 
 
 def _unvec(W, shape):
-    """M with vec(M) = W, where W is built from vec's (None when it is not)."""
-    if isinstance(W, E.Vec) and W.arg.shape == shape:
+    """M of the given shape with vec(M) = W, where W is built from vec's (None when it
+    is not, or when the matrix that W is the vec of has another shape: vec(M) = vec(N)
+    with M m×n and N n×m is a reshape, which the language cannot write)."""
+    M = _unvec_any(W, shape)
+    if M is None or M.shape != shape:
+        return None
+    return M
+
+
+def _unvec_any(W, shape):
+    """M with vec(M) = W, built from the vec's W is made of: of the given shape where the
+    identities leave a choice, of the shape they give otherwise (the caller checks it)."""
+    if isinstance(W, E.Vec):
         return W.arg
+    if shape[1] == 1 and W.shape == shape:          # vec of a column is the column
+        return W
     if isinstance(W, E.Fill):
         return E.Fill(W.value, *shape)
+    if isinstance(W, E.Kron) and len(W.items) == 2 and all(a.shape[1] == 1 for a in W.items):
+        a, b = W.items                              # a ⊗ b = vec(b aᵀ) for columns
+        return E.Mul((b, E.Transpose(a)))
+    if isinstance(W, E.Hadamard):                   # vec(A) ∘ vec(B) = vec(A ∘ B)
+        parts = [_unvec(t, shape) for t in W.items]
+        return E.Hadamard(tuple(parts)) if all(p is not None for p in parts) else None
+    if isinstance(W, E.Func):                       # f(vec(A)) = vec(f(A))
+        inner = _unvec(W.arg, shape)
+        return None if inner is None else E.Func(W.name, inner)
+    if isinstance(W, E.ElemPow):
+        inner = _unvec(W.base, shape)
+        return None if inner is None else E.ElemPow(inner, W.exp)
     if isinstance(W, E.Mul):
         scal = tuple(f for f in W.items if f.is_scalar)
         arrays = [f for f in W.items if not f.is_scalar]
@@ -117,27 +142,33 @@ def _unvec(W, shape):
             if inner is not None:
                 return E.Mul(scal + (inner,))
         if len(arrays) >= 2:
-            # M with vec(M) = L vec(N), peeling L from the right: (P ⊗ Q) vec(N) = vec(Q N Pᵀ),
-            # K(m,n) vec(N) = vec(Nᵀ)
+            # M with vec(M) = L vec(N), peeling L from the right: (P ⊗ Q) vec(N) = vec(Q N Pᵀ)
+            # for N with Q's columns and P's columns, K(m,n) vec(N) = vec(Nᵀ) for N m×n
             *front, last = arrays
             op = front[-1]
             rest = front[:-1]
             if isinstance(op, E.Add):      # (L1 + L2) vec(N): one at a time
                 return _unvec(E.Add(tuple(E.Mul(scal + tuple(rest) + (o, last)) for o in op.items)),
                               shape)
+            inner = None
             if isinstance(op, E.Kron) and len(op.items) == 2:
                 P, Q = op.items
                 N = _unvec(last, (Q.shape[1], P.shape[1]))
                 if N is not None:
                     inner = E.Mul((Q, N, E.Transpose(P)))
-                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
-                        else E.Mul(scal + (inner,)) if scal else inner
-            if isinstance(op, E.Commutation):
+            elif isinstance(op, E.Commutation):
                 N = _unvec(last, (op.m, op.n))
                 if N is not None:
                     inner = E.Transpose(N)
-                    return _unvec(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape) if rest \
-                        else E.Mul(scal + (inner,)) if scal else inner
+            elif isinstance(op, E.DiagMat):           # diag(vec A) vec(N) = vec(A ∘ N)
+                N = _unvec_any(last, shape)
+                A = None if N is None else _unvec(op.arg, N.shape)
+                if A is not None:
+                    inner = E.Hadamard((A, N))
+            if inner is not None:
+                if rest:
+                    return _unvec_any(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape)
+                return E.Mul(scal + (inner,)) if scal else inner
     if isinstance(W, E.Add):
         parts = [_unvec(t, shape) for t in W.items]
         if all(p is not None for p in parts):
@@ -151,11 +182,50 @@ def _adj_vec(e, W, i):
         return W
     if L.shape[0] == 1:        # vec of a row is its transpose
         return _T(W)
-    M = _unvec(simplify(W), L.shape)
+    W = simplify(W)
+    M = _unvec_any(W, L.shape)
     if M is None:
-        raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
-                               "(it needs the inverse of vec)")
+        why = _why_no_unvec(W)
+        raise UnsupportedError(f"the gradient through vec({_text(L)}) paired with a general vector"
+                               + (f": {why}" if why else " (it needs the inverse of vec)"))
+    if M.shape != L.shape:
+        raise UnsupportedError(
+            f"the gradient through vec({_text(L)}) ({_dims(L.shape)}) paired with "
+            f"vec({_text(M)}) ({_dims(M.shape)}): vec(A)ᵀ vec(B) with A and B of "
+            "different shapes needs a reshape, which the language cannot write (make the "
+            "shapes agree, e.g. with a transpose or the other commutation matrix)")
     return M
+
+
+def _why_no_unvec(W):
+    """Why the identities of ``_unvec`` do not apply to W, when it is a commutation or
+    Kronecker matrix times the vec of a matrix of the wrong shape (None otherwise)."""
+    for t in (W.items if isinstance(W, E.Add) else (W,)):
+        arrays = [f for f in t.items if not f.is_scalar] if isinstance(t, E.Mul) else []
+        if len(arrays) < 2 or not isinstance(arrays[-1], E.Vec):
+            continue
+        op, N = arrays[-2], arrays[-1].arg
+        if isinstance(op, E.Commutation):
+            need, rule = (op.m, op.n), f"K({E.size_str(op.m)},{E.size_str(op.n)}) vec(N) = vec(Nᵀ)"
+        elif isinstance(op, E.Kron) and len(op.items) == 2:
+            P, Q = op.items
+            need, rule = (Q.shape[1], P.shape[1]), "(P ⊗ Q) vec(N) = vec(Q N Pᵀ)"
+        else:
+            continue
+        if N.shape != need:
+            return (f"{rule} needs N {_dims(need)}, but {_text(N)} is {_dims(N.shape)}; with other "
+                    f"shapes it is a reshape, which the language cannot write")
+    return None
+
+
+def _text(e):
+    """e as printed, with the differentials dX written as the variables X they vary."""
+    from .printing import to_text
+    return to_text(simplify(E.rewrite(e, lambda n: n.var if isinstance(n, E.Diff) else None)))
+
+
+def _dims(shape):
+    return f"{E.size_str(shape[0])}×{E.size_str(shape[1])}"
 
 
 def _adj_diagmat(e, W, i):
@@ -217,6 +287,11 @@ def gradient_terms(df, used=None):
             continue
         W = ws[0] if len(ws) == 1 else E.Add(tuple(ws))
         if isinstance(node, E.Diff):
+            if W.shape != node.shape and not (W.is_scalar and node.is_scalar):
+                # a term of G must have dX's shape; anything else would be read off wrongly
+                raise UnsupportedError(
+                    f"the gradient term {_text(W)} is {_dims(W.shape)}, but d{node.var.name} is "
+                    f"{_dims(node.shape)}: the trace identities cannot bring this df to tr(Gᵀ dX)")
             out.append(W)
             continue
         ident = IDENTITIES.get(type(node))

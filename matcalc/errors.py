@@ -59,3 +59,8 @@ class ShapeError(MatcalcError):
 
 class UnsupportedError(MatcalcError):
     """An operation the engine cannot differentiate (or evaluate); names the operation."""
+
+
+class EvaluationError(MatcalcError):
+    """The expression has no value at the values given: a singular matrix where an inverse
+    is taken, an array too large to build, ...; names the operation."""

@@ -48,6 +48,42 @@ def _arr(v, shape=None):
     return np.array([[float(v)]])
 
 
+class NoValue(np.linalg.LinAlgError):
+    """The node has no value at these values (numpy's LinAlgError, or no memory for it);
+    still a LinAlgError for the code that evaluates trees, and read by ``user_error``."""
+
+    def __init__(self, node, cause):
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+
+
+_NO_VALUE_WHAT = {
+    E.Inverse: "its inverse is taken",
+    E.MatPow: "its power is taken",
+    E.SpecNorm: "its spectral norm is taken",
+    E.Det: "its determinant is taken",
+    E.LogDet: "its log-determinant is taken",
+}
+
+
+def user_error(err):
+    """The EvaluationError (a MatcalcError) that says what a NoValue means."""
+    from .errors import EvaluationError
+    from .printing import to_text
+    node = err.node
+    if isinstance(err.cause, MemoryError):
+        return EvaluationError(f"evaluating {to_text(node)} needs more memory than there is: "
+                               f"the sizes are too large to evaluate")
+    arg = node.args[0] if node.args else node
+    what = _NO_VALUE_WHAT.get(type(node), f"{type(node).__name__} is evaluated")
+    if "singular" in str(err.cause).lower():
+        return EvaluationError(f"the matrix {to_text(arg)} is singular at these values, where "
+                               f"{what}: the expression has no value there")
+    return EvaluationError(f"{to_text(node)} cannot be evaluated at these values "
+                           f"({err.cause}), where {what}")
+
+
 class Evaluator:
     def __init__(self, env, sizes):
         self.env = env          # name -> float or 2-D array
@@ -71,7 +107,14 @@ class Evaluator:
         k = id(e)
         if k in self.memo:
             return self.memo[k][1]
-        v = EVAL[type(e)](self, e)
+        try:
+            v = EVAL[type(e)](self, e)
+        except NoValue:
+            raise
+        except np.linalg.LinAlgError as err:
+            raise NoValue(e, err) from None
+        except MemoryError:
+            raise NoValue(e, MemoryError("the arrays are too large for this machine's memory")) from None
         if e.is_scalar and isinstance(v, np.ndarray):
             v = _scalar(v)
         self.memo[k] = (e, v)
@@ -178,26 +221,102 @@ def _missing(e):
 # ---------------------------------------------------------------------------- values
 
 
-def value_kind(v):
+def real_array(v, name=None):
+    """A user's value as a real float array of 0, 1 or 2 dimensions, or a ShapeError that
+    says why it is not one: None, strings, complex numbers (the language is real: the
+    imaginary part would be dropped), objects that are not numbers, ragged lists, arrays
+    of more than 2 dimensions.  NaN and ±inf are numbers: they are the user's business."""
+    import numbers
+    what = f"the value of {name}" if name else "a value"
+    if v is None:
+        raise ShapeError(f"{what} is None; give a number or an array of numbers")
+    if isinstance(v, (str, bytes)):
+        raise ShapeError(f"{what} is a string ({v!r:.40}); give a number or an array of numbers")
+    try:
+        a = np.asarray(v)
+    except (ValueError, TypeError) as err:
+        raise ShapeError(f"{what} is not an array of numbers ({err})") from None
+    if a.dtype.kind == "O":
+        for x in a.reshape(-1):
+            if x is None:
+                raise ShapeError(f"{what} holds None; give numbers")
+            if isinstance(x, (str, bytes)):
+                raise ShapeError(f"{what} holds a string ({x!r:.40}); give numbers")
+            if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+                raise ShapeError(f"{what} holds a complex number ({x}); the language is real "
+                                 f"(the imaginary part would be dropped): give real values")
+            if not isinstance(x, numbers.Real):
+                raise ShapeError(f"{what} holds an object of type {type(x).__name__}, which is not a number "
+                                 f"(ragged lists and nested objects are not arrays of numbers)")
+        try:
+            a = a.astype(float)
+        except (ValueError, TypeError, OverflowError) as err:
+            raise ShapeError(f"{what} is not an array of real numbers ({err})") from None
+    kind = a.dtype.kind
+    if kind == "c":
+        raise ShapeError(f"{what} is complex; the language is real (the imaginary part would be "
+                         f"dropped): give real values")
+    if kind in "US":
+        raise ShapeError(f"{what} holds strings; give numbers")
+    if kind not in "biuf":
+        raise ShapeError(f"{what} is an array of {a.dtype}, not of numbers")
+    if a.ndim > 2:
+        raise ShapeError(f"values must be numbers, 1-D or 2-D arrays; {what} is an array of "
+                         f"{a.ndim} dimensions")
+    return a.astype(float, copy=False)
+
+
+def value_kind(v, name=None):
     """(kind, shape) of a user's value: a number is a scalar, 1-D a vector, 2-D a matrix."""
-    a = np.asarray(v, dtype=float)
+    a = real_array(v, name)
     if a.ndim == 0:
         return "scalar", ()
     if a.ndim == 1:
         return "vector", a.shape
-    if a.ndim == 2:
-        return "matrix", a.shape
-    raise ShapeError(f"values must be numbers, 1-D or 2-D arrays; got an array of {a.ndim} dimensions")
+    return "matrix", a.shape
 
 
-def internal(v):
+def internal(v, name=None):
     """A user value as the evaluator holds it: float, or a 2-D array (vectors as columns)."""
-    a = np.asarray(v, dtype=float)
+    a = real_array(v, name)
     if a.ndim == 0:
         return float(a)
     if a.ndim == 1:
         return a.reshape(-1, 1)
     return a
+
+
+def structure_error(name, kind, v):
+    """Why the value v (as ``internal`` holds it) does not fit the kind declared for name,
+    or None when it fits: a symmetric or spd symbol needs a symmetric square matrix, a
+    diagonal one a diagonal square matrix, up to rounding relative to the values' scale
+    (entries that are NaN or inf are left to the user)."""
+    if kind not in E.SQUARE_KINDS:
+        return None
+    if not isinstance(v, np.ndarray) or v.shape[0] != v.shape[1]:
+        got = "is a number" if not isinstance(v, np.ndarray) else f"has shape {v.shape}"
+        return f"the value of {name} {got}, but {name} is declared {kind}: give a square matrix"
+    finite = np.isfinite(v)
+    if v.size == 0 or not finite.any():
+        return None
+    scale = float(np.max(np.abs(v[finite])))
+    tol = 1e-8 * scale
+    if kind == "diagonal":
+        off = v - np.diag(np.diag(v))
+        bad = np.isfinite(off) & (np.abs(off) > tol)
+        if bad.any():
+            i, j = (int(k) for k in np.argwhere(bad)[0])
+            return (f"the value of {name} is not diagonal (entry ({i},{j}) is {v[i, j]:.6g}), but "
+                    f"{name} is declared diagonal: give a diagonal matrix, or declare {name} a matrix")
+        return None
+    gap = v - v.T
+    bad = np.isfinite(gap) & (np.abs(gap) > tol)
+    if bad.any():
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        return (f"the value of {name} is not symmetric (entries ({i},{j}) and ({j},{i}) are "
+                f"{v[i, j]:.6g} and {v[j, i]:.6g}), but {name} is declared {kind}: the derivative is taken "
+                f"over symmetric matrices; give a symmetric matrix, or declare {name} a matrix")
+    return None
 
 
 def to_user(node_shape, v):
@@ -211,5 +330,14 @@ def to_user(node_shape, v):
 
 
 def evaluate_tree(tree, env, sizes):
+    """The value of tree; a node without a value raises NoValue (a LinAlgError)."""
     with np.errstate(all="ignore"):
         return Evaluator(env, sizes).ev(tree)
+
+
+def evaluate_for_user(tree, env, sizes):
+    """evaluate_tree for the API: no value at these values is an EvaluationError."""
+    try:
+        return evaluate_tree(tree, env, sizes)
+    except NoValue as err:
+        raise user_error(err) from None

@@ -626,6 +626,13 @@ def hadamard(items, shape):
             work[:0] = [elempow(b, f.exp, f.shape) for b in f.base.items]   # (a ∘ b).^k = a.^k ∘ b.^k
         else:
             arrays.append(f)
+    # vec(A) ∘ vec(B) = vec(A ∘ B) when a factor is diagonal: the rule below then takes
+    # elementwise functions of the diagonal only (the Jacobians of diag(f(X)) meet this)
+    if len(arrays) > 1 and all(isinstance(a, E.Vec) for a in arrays) \
+            and len({a.arg.shape for a in arrays}) == 1 and any(_diagonal_factor(a.arg) for a in arrays):
+        inner = hadamard(tuple(a.arg for a in arrays), arrays[0].arg.shape)
+        core = vec(inner)
+        return mul(tuple(scal) + (core,), shape) if scal else core
     # equal factors merge into elementwise powers
     powers, order = {}, []
     for f in arrays:
@@ -646,6 +653,14 @@ def hadamard(items, shape):
         arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
     arrays = _logistic(arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
                        one=lambda t: isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+    # I ∘ f(X) = diag(f(diag(X))): with a diagonal factor only the diagonal survives, and
+    # an elementwise function or power is taken of the diagonal alone (I ./ X is 0/0 off
+    # the diagonal where X has zeros; diag(diag(X) .^ -1) is finite wherever f' is)
+    if len(arrays) > 1 and shape[0] == shape[1] and shape[1] != 1 \
+            and any(_diagonal_factor(a) for a in arrays) \
+            and any(_has_entrywise_func(a) for a in arrays if not _diagonal_factor(a)):
+        core = diagmat(hadamard(tuple(_diagonal_of(a, shape[0]) for a in arrays), (shape[0], 1)))
+        return mul(tuple(scal) + (core,), shape) if scal else core
     # I ∘ Aᵀ = I ∘ A: only the diagonal survives;  I ∘ M = M for a diagonal M
     if any(isinstance(a, (E.Identity, E.DiagMat)) for a in arrays):
         arrays = [a.arg if isinstance(a, E.Transpose) else a for a in arrays]
@@ -670,6 +685,55 @@ def hadamard(items, shape):
     if not scal:
         return core
     return mul(tuple(scal) + (core,), shape)
+
+
+def _diagonal_factor(a):
+    return isinstance(a, (E.Identity, E.DiagMat)) or is_diagonal(a)
+
+
+def _has_entrywise_func(a):
+    """Whether an elementwise function or power of a matrix is reached from a through
+    entrywise operations (sums, elementwise products, scalar multiples, transposes)."""
+    t = type(a)
+    if t in (E.Func, E.ElemPow):
+        return True
+    if t in (E.Hadamard, E.Add):
+        return any(_has_entrywise_func(x) for x in a.items)
+    if t is E.Transpose:
+        return _has_entrywise_func(a.arg)
+    if t is E.Mul and not _atomic(a):
+        chain = [f for f in a.items if not f.is_scalar]
+        return len(chain) == 1 and _has_entrywise_func(chain[0])
+    return False
+
+
+def _diagonal_of(a, n):
+    """The diagonal of the n×n matrix a as a vector, taken inside entrywise operations:
+    diag(f(A) ∘ B + s C) = f(diag(A)) ∘ diag(B) + s diag(C), diag(I) = 1, diag(diag(v)) = v."""
+    t = type(a)
+    col = (n, 1)
+    if t is E.Identity:
+        return E.Fill(E.ONE, n, 1)
+    if t is E.DiagMat:
+        return a.arg
+    if t is E.Fill:
+        return fill(a.value, n, 1)
+    if t is E.Transpose:
+        return _diagonal_of(a.arg, n)
+    if t is E.Func:
+        return func(a.name, _diagonal_of(a.arg, n), col)
+    if t is E.ElemPow:
+        return elempow(_diagonal_of(a.base, n), a.exp, col)
+    if t is E.Hadamard:
+        return hadamard(tuple(_diagonal_of(x, n) for x in a.items), col)
+    if t is E.Add:
+        return add(tuple(_diagonal_of(x, n) for x in a.items), col)
+    if t is E.Mul and not _atomic(a):
+        scal = tuple(f for f in a.items if f.is_scalar)
+        chain = [f for f in a.items if not f.is_scalar]
+        if len(chain) == 1:
+            return mul(scal + (_diagonal_of(chain[0], n),), col)
+    return diagvec(a)
 
 
 def _logistic(fs, power, one):
@@ -894,6 +958,8 @@ def func(name, a, shape):
 
 
 def elempow(b, p, shape):
+    if isinstance(b, E.Vec):                      # vec(M) .^ p = vec(M .^ p)
+        return vec(elempow(b.arg, p, b.arg.shape))
     if isinstance(b, E.Zero) and isinstance(p, E.Num) and p.value > 0:
         return b
     if isinstance(p, E.Num) and p.value > 0 and b.shape[1] != 1 and is_diagonal(b):
@@ -943,6 +1009,13 @@ def diagvec(x):
         return zero_of(E.DiagVec(x).shape)
     if isinstance(x, E.Fill):                    # the diagonal of s 1 1ᵀ is s 1
         return fill(x.value, x.rows, 1)
+    if isinstance(x, E.Identity):                # the diagonal of I is 1
+        return E.Fill(E.ONE, x.n, 1)
+    if isinstance(x, E.Mul) and not _atomic(x):  # diag(s u vᵀ) = s u ∘ v
+        chain = [f for f in x.items if not f.is_scalar]
+        if len(chain) == 2 and chain[0].shape[1] == 1 and chain[1].shape[0] == 1:
+            u, v = chain[0], transpose(chain[1])
+            return mul(tuple(f for f in x.items if f.is_scalar) + (hadamard((u, v), u.shape),), u.shape)
     if isinstance(x, E.DiagMat):
         return x.arg
     if isinstance(x, E.Transpose):

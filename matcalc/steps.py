@@ -215,6 +215,28 @@ def _pairing(G, var):
     return E.Trace(E.Mul((_T(G), dX)))
 
 
+def _prepared_step(target, steps):
+    """The function as the engine differentiates it (``api._prepared``), with a line that
+    says so when that differs from the last line: elementwise functions of a diagonal
+    matrix taken of its diagonal, Kronecker products multiplied out.  The differential of
+    abs(D) at D's zeros off the diagonal would be 0/0; that of diag(abs(diag(D))) is not."""
+    from .api import _prepared
+    prepared = _prepared(target)
+    if prepared is target or text_of(tidy(prepared)) == text_of(tidy(target)):
+        return target
+    from .simplify import is_diagonal
+    rules = []
+    if E.contains(target, lambda n: isinstance(n, (E.Func, E.ElemPow)) and not n.args[0].is_scalar
+                  and n.args[0].shape[1] != 1 and is_diagonal(n.args[0])):
+        rules.append("f(D) = diag(f(diag(D))) for a diagonal D")
+    if E.contains(target, lambda n: isinstance(n, E.Kron)):
+        rules.append("Kronecker products multiplied out: (A ⊗ B)(C ⊗ D) = AC ⊗ BD, "
+                     "tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)")
+    last = steps[-1]
+    steps.append(Step(last.lhs, tidy(prepared), "simplified first: " + "; ".join(rules), last.quantity))
+    return prepared
+
+
 def derivation(d):
     """The steps of the Derivative d."""
     f, var = d.f, d.var
@@ -226,6 +248,7 @@ def derivation(d):
         G = d.gradient
         steps.append(Step(f"∂f/∂{x}", tidy(G), "the gradient, derived as by diff", "gradient"))
         target = G
+    target = _prepared_step(target, steps)
     if not E.depends_on(target, x):
         steps.append(Step("df", E.zero_like(target), f"it does not depend on {x}", "df"))
         steps.append(Step("answer", d.expr, "", "answer"))
@@ -350,12 +373,19 @@ def check_steps(d, seed=0):
         V = np.asarray(dv, dtype=float)
         if d.kind == "gradient":
             G = D.T if (d.layout == "numerator" and D.ndim == 2 and V.ndim == 2) else D
+            if G.size != V.size or (V.ndim == 2 and G.shape != V.shape):
+                return float("inf")          # a gradient of another shape is wrong, never reshaped
             got = np.sum(G.reshape(V.shape) * V)
         elif d.var.is_scalar:
             got = vecF(D * float(V))
         else:
             J = D.T if d.layout == "denominator" else D
             got = J.reshape(-1, vecF(V).size) @ vecF(V)
+            if d.kind == "hessian" and d.var.kind in E.SQUARE_KINDS:
+                # P H P vec(dX) = P vec(dG): dG taken along the variable's own space too
+                dG = df0.reshape(V.shape, order="F")
+                dG = (dG + dG.T) / 2 if d.var.kind != "diagonal" else np.diag(np.diag(dG))
+                df0 = vecF(dG)
         return max(worst, rel(got, df0))
     return None
 

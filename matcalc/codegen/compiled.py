@@ -67,7 +67,17 @@ class CompiledFunction:
         if missing:
             raise TypeError(f"{self.__name__}() needs the size {', '.join(missing)} (as a keyword)")
         self._check_shapes(values, sizes)
-        return self.fn(*(self._convert(values[n]) for n in self.params), **sizes)
+        args = [self._convert(values[n]) for n in self.params]
+        try:
+            return self.fn(*args, **sizes)
+        except Exception as err:
+            # numpy's (and PyTorch's) LinAlgError: a singular matrix where an inverse is taken
+            if "LinAlgError" not in type(err).__name__:
+                raise
+            from ..errors import EvaluationError
+            raise EvaluationError(f"{self.__name__}() has no value at these values: a matrix is "
+                                  f"singular where its inverse, power or determinant is taken "
+                                  f"({err})") from None
 
     def _check_shapes(self, values, sizes):
         """The values must have the shapes the derivation took (as Derivative.evaluate
