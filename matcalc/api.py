@@ -74,6 +74,11 @@ def _substitute_sizes(raw, sizes):
             return E.Identity(sizes.get(e.n))
         if isinstance(e, E.Commutation):
             return E.Commutation(fixed(e.m), fixed(e.n))
+        if isinstance(e, (E.Zero, E.Fill)):     # zeros(m,n), ones(n): like I(n)
+            rows, cols = (sizes.get(x) if isinstance(x, str) else x for x in (e.rows, e.cols))
+            if isinstance(e, E.Zero):
+                return E.Zero(rows, cols)
+            return E.Fill(replace(e.value) or e.value, rows, cols)
         return None
     return E.rewrite(raw, replace)
 
