@@ -20,7 +20,71 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 def _typed(text, symbols=None, extra=()):
     raw = parse_raw(text)
-    return S.infer(raw, symbols, text, extra)
+    return S.infer(raw, _declarations(symbols, text), text, extra)
+
+
+# ---------------------------------------------------------------------------- declarations
+
+# letters of other scripts that look like Latin ones (a Cyrillic Х typed for X)
+_LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈаеорсухѕіјΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοκνρτυχ",
+                            "ABEKMHOPCTYXSIJaeopcyxsijABEZHIKMNOPTYXaoknptux")
+
+
+def _declarations(symbols, text=None):
+    """symbols= as a dict of declarations: a mapping whose keys are symbol names (not
+    I, not a function, not empty or a number); a MatcalcError that says why otherwise."""
+    if symbols is None:
+        return None
+    from collections.abc import Mapping
+    if not isinstance(symbols, Mapping):
+        raise MatcalcError(f"symbols= takes a dict of declarations such as "
+                           f"{{\"A\": \"symmetric\", \"X\": \"matrix(m,n)\"}}, got "
+                           f"{type(symbols).__name__} {symbols!r}")
+    from .parse import FUNCTION_NAMES
+    for name in symbols:
+        if not isinstance(name, str):
+            raise MatcalcError(f"cannot declare {name!r}: a symbol's name is a string")
+        shown = name if name.strip() else "an empty name"
+        if not name.strip():
+            raise MatcalcError("cannot declare an empty name: write NAME=KIND, e.g. A=symmetric")
+        if name == "I":
+            raise MatcalcError("cannot declare I: I is the identity matrix, a reserved name")
+        if name in FUNCTION_NAMES:
+            raise MatcalcError(f"cannot declare {name}: {name} is a function of the language")
+        if not S._NAME_RE.match(name):
+            why = "a number" if name.strip()[:1].isdigit() or name.strip()[:1] == "." else \
+                "not a symbol name (a letter, then letters, digits or _)"
+            odd = [c for c in name if ord(c) > 127 and not ("\u0370" <= c <= "\u03FF")]
+            if odd:
+                import unicodedata
+                c = odd[0]
+                why = (f"not a symbol name: it contains {unicodedata.name(c, 'U+%04X' % ord(c))} "
+                       f"(U+{ord(c):04X})" + (f", which looks like the Latin {c.translate(_LOOKALIKES)}"
+                                              if c.translate(_LOOKALIKES) != c else ""))
+                folded = name.strip().translate(_LOOKALIKES)
+                if isinstance(text, str) and folded in S._NAMES_IN.findall(text):
+                    why += f"; did you mean {folded}?"
+            raise MatcalcError(f"cannot declare {shown!r}: {why}")
+    return dict(symbols)
+
+
+def _check_declared(symbols, syms, text):
+    """Every declared name is a symbol of the expression (or the variable): a
+    declaration that names nothing is an error naming the nearest symbol."""
+    for name in symbols or {}:
+        if name in syms:
+            continue
+        import difflib
+        names = sorted(syms)
+        folded = name.translate(_LOOKALIKES)
+        near = [n for n in names if n == folded] or [n for n in names if n.lower() == name.lower()] \
+            or difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        if near and folded == near[0] and folded != name:
+            hint += (f" ({name!r} is written with letters of another script that look like "
+                     f"{near[0]!r})")
+        raise MatcalcError(f"{name!r} is declared but is not a symbol of {text!r}{hint} "
+                           f"(its symbols: {', '.join(names)})")
 
 
 def parse(text, symbols=None):
@@ -87,7 +151,7 @@ def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
     from .numeric import evaluate_tree, internal, to_user
     values = dict(values or {})
-    decls, sizes = _bind(symbols, values)
+    decls, sizes = _bind(_declarations(symbols), values)
     if isinstance(expr, str):
         raw = _substitute_sizes(parse_raw(expr), sizes)
         tree, syms = S.infer(raw, decls, expr, reserved=set(sizes))
@@ -142,6 +206,7 @@ class Derivative:
         self._symmetric = symmetric
         self._declarations = declarations
         self._steps = None
+        self.notes = []                 # what the reader should know (a symbol taken for a vector)
 
     # printed forms
     def __str__(self):
@@ -252,7 +317,43 @@ def _prepare(text, wrt, symbols, layout, symmetric):
     if symmetric not in (None, "sym", "cookbook"):
         raise MatcalcError(f"unknown symmetric={symmetric!r}; use 'sym' (the default) or 'cookbook'")
     f, syms = _typed(text, symbols, extra=(wrt,))
+    _check_declared(symbols, syms, text)
     return f, syms, syms[wrt]
+
+
+def _scalar_notes(text, f, syms, symbols):
+    """Notes for an f that is a vector or matrix only because a symbol whose kind came
+    from its first letter sits where a scalar also fits (||X w - y||^2 + lambda ||w||^2
+    without lambda declared a scalar): each such symbol, re-typed as a scalar, makes f
+    a scalar.  A symbol that f is a function of alone (exp(x)) is not suspected."""
+    if f.is_scalar:
+        return []
+    declared = dict(symbols or {})
+    present = E.symbols_of(f)
+    if len(present) < 2:
+        return []
+    undeclared = [n for n, s in syms.items() if n in present and n not in declared and not s.is_scalar]
+    notes = []
+    for name in undeclared[:20]:
+        try:
+            g, _ = _typed(text, {**declared, name: "scalar"})
+        except MatcalcError:
+            continue
+        if g.is_scalar:
+            kind = S.kind_string(syms[name]).split("(")[0]
+            notes.append(f"{text!r} is not a scalar only because {name} is a {kind} (its kind "
+                         f"comes from its first letter); if {name} is a scalar, declare it: "
+                         f"--let {name}=scalar, or symbols={{\"{name}\": \"scalar\"}}")
+    return notes
+
+
+def _noted(d, notes):
+    """Attach notes to a Derivative and warn with each."""
+    import warnings
+    d.notes = list(notes)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=4)
+    return d
 
 
 def _prepared(f):
@@ -394,8 +495,9 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
             J = simplify(E.Mul((J, P)))
         kind = "jacobian"
         out = transpose(J) if layout == "denominator" else J
-    return Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
-                      declarations=symbols)
+    d = Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
+                   declarations=symbols)
+    return _noted(d, _scalar_notes(expr, f, syms, symbols))
 
 
 @_with_text
@@ -405,7 +507,9 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
         return _several(hessian, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if not f.is_scalar:
-        raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar")
+        notes = _scalar_notes(expr, f, syms, symbols)
+        raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar"
+                         + "".join(f"; {n}" for n in notes))
     if var.is_scalar:
         g = derivative_wrt_scalar(f, var)
         h = derivative_wrt_scalar(g, var)

@@ -55,8 +55,11 @@ class BarPostLex(PostLex):
         prev_end = None     # where the previous token ended: |A||B| is two determinants,
         prev = None         # |c ||x|| | an absolute value of c times a norm
         for tok in stream:
-            if tok.type == "LPAR" and prev is not None and prev.type == "NAME":
-                err = _function_like(prev)      # Trace(X), sigmod(x), expm(X): not a product
+            if tok.type == "LPAR" and prev is not None and prev.type == "NAME" and \
+                    prev.end_pos == tok.start_pos:
+                # Trace(X), sigmod(x), expm(X): not a product (the printer writes a product
+                # of a symbol and a group with a space, A (B + C), which stays readable)
+                err = _function_like(prev)
                 if err is not None:
                     raise err
             prev = tok
@@ -223,7 +226,9 @@ def function_suggestion(name):
     a function of NumPy/SciPy/MATLAB that the language lacks; None for other names."""
     if name in FUNCTION_NAMES:
         return None
-    lower = {n.lower(): n for n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n))}
+    lower = {}
+    for n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):   # tr before Tr
+        lower.setdefault(n.lower(), n)
     if name.lower() in lower:
         fn = lower[name.lower()]
         return f"function names are lower case: write {fn}(…)"
@@ -244,7 +249,8 @@ def _function_like(tok):
     if hint is None:
         return None
     return ParseError(f"{tok} is not a function of the language; {hint} (a symbol before "
-                      f"parentheses multiplies: write {tok} * (…) for a product)",
+                      f"parentheses multiplies: write {tok} (…) with a space or {tok} * (…) for "
+                      f"a product)",
                       (tok.start_pos, tok.end_pos))
 
 
