@@ -332,19 +332,43 @@ def _scalar_notes(text, f, syms, symbols):
     present = E.symbols_of(f)
     if len(present) < 2:
         return []
-    undeclared = [n for n, s in syms.items() if n in present and n not in declared and not s.is_scalar]
+    arrays = [n for n, s in syms.items() if n in present and not s.is_scalar]
+    undeclared = [n for n in arrays if n not in declared]
+    if len(arrays) < 2 or not undeclared or len(text) > 3000:
+        return []       # f is about its one array (exp(x)); or too long to re-type cheaply
     notes = []
-    for name in undeclared[:20]:
+    raw = parse_raw(text)           # parsed once, typed once per suspect
+    for name in undeclared[:8]:
         try:
-            g, _ = _typed(text, {**declared, name: "scalar"})
+            g, _ = S.infer(raw, {**declared, name: "scalar"}, text)
         except MatcalcError:
             continue
         if g.is_scalar:
-            kind = S.kind_string(syms[name]).split("(")[0]
-            notes.append(f"{text!r} is not a scalar only because {name} is a {kind} (its kind "
-                         f"comes from its first letter); if {name} is a scalar, declare it: "
-                         f"--let {name}=scalar, or symbols={{\"{name}\": \"scalar\"}}")
+            notes.append(_scalar_note(text, [name], syms))
+    if notes or not 2 <= len(undeclared) <= 6 or len(text) > 500:
+        return notes
+    # several at once (a^T x + c + d)
+    def scalar_with(names):
+        try:
+            return S.infer(raw, {**declared, **{n: "scalar" for n in names}}, text)[0].is_scalar
+        except MatcalcError:
+            return False
+    # the smallest group (of two or three) that makes f a scalar
+    from itertools import combinations, islice
+    for k in (2, 3):
+        for group in islice(combinations(undeclared, k), 40):
+            if len(group) < len(arrays) and scalar_with(group):
+                return [_scalar_note(text, list(group), syms)]
     return notes
+
+
+def _scalar_note(text, names, syms):
+    kinds = " and ".join(f"{n} is a {S.kind_string(syms[n]).split('(')[0]}" for n in names)
+    one = len(names) == 1
+    return (f"{text!r} is not a scalar only because {kinds} (a kind that comes from the first "
+            f"letter); if {'it is a scalar' if one else 'they are scalars'}, declare "
+            f"{'it' if one else 'them'}: {' '.join(f'--let {n}=scalar' for n in names)}, or "
+            f"symbols={{{', '.join(f'{chr(34)}{n}{chr(34)}: {chr(34)}scalar{chr(34)}' for n in names)}}}")
 
 
 def _noted(d, notes):

@@ -168,6 +168,17 @@ def test_scalar_taken_for_a_vector_is_noted(text, wrt, name):
     assert code == 0 and err == ""
 
 
+def test_scalar_note_with_other_declarations_and_groups():
+    d = quiet_diff("x^T A x + c", wrt="x", symbols={"x": "vector(n)", "A": "symmetric"})
+    assert len(d.notes) == 1 and "--let c=scalar" in d.notes[0]
+    d = quiet_diff("a^T x + c + d", wrt="x")
+    assert len(d.notes) == 1 and "--let c=scalar --let d=scalar" in d.notes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check_derivative("a^T x + c + d", "x")
+    check_derivative("a^T x + c + d", "x", {"c": "scalar", "d": "scalar"})
+
+
 def test_hessian_of_a_scalar_taken_for_a_vector_says_which():
     with pytest.raises(matcalc.ShapeError, match="--let c=scalar"):
         matcalc.hessian("x^T A x + c", wrt="x")
