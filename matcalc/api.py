@@ -324,10 +324,11 @@ def _prepare(text, wrt, symbols, layout, symmetric):
 def _scalar_notes(text, f, syms, symbols):
     """Notes for an f that is a vector or matrix only because a symbol whose kind came
     from its first letter sits where a scalar also fits (||X w - y||^2 + lambda ||w||^2
-    without lambda declared a scalar): each such symbol, re-typed as a scalar, makes f
-    a scalar.  A symbol that f is a function of alone (exp(x)) is not suspected."""
-    if f.is_scalar:
-        return []
+    without lambda declared a scalar): f adds a scalar to an array, and each such
+    symbol (or a smallest group of them), re-typed as a scalar, makes f a scalar.  A
+    symbol that f is a function of alone (exp(x)) is not suspected."""
+    if f.is_scalar or not E.contains(f, lambda n: isinstance(n, E.Fill)):
+        return []       # no scalar added to an array: f is an array by design (t^2 a, exp(t A))
     declared = dict(symbols or {})
     present = E.symbols_of(f)
     if len(present) < 2:
