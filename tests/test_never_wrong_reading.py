@@ -444,3 +444,14 @@ def test_ones_zeros_latex_renders():
     k = kr.Katex(texs)
     bad = k.problems(texs)
     assert not bad, bad
+
+
+@pytest.mark.parametrize("text,wrt", [("x^T ones(n)", "x"), ("sum(x^T)", "x"), ("ones(n)^T x", "x"),
+                                      ("sum(X) + ones(m)^T X ones(n)", "X")])
+def test_steps_of_ones(text, wrt):
+    """The steps of a sum of a row (sum(dx^T), which ones(n) brings) end, and hold."""
+    from matcalc.steps import check_steps
+    d = check_derivative(text, wrt)
+    assert check_steps(d) < 1e-9
+    code, out, err = cli("diff", text, "--wrt", wrt, "--steps")
+    assert code == 0, err
