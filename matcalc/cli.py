@@ -162,9 +162,15 @@ def main(argv=None):
 
 
 def _codegen(args):
+    import warnings
     from .codegen import generate_source
-    print(generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
-                          target=args.target, hessian=args.hessian))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        source = generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
+                                 target=args.target, hessian=args.hessian)
+    print(source)
+    for w in dict.fromkeys(str(w.message) for w in caught):     # the notes, after the code
+        print(f"note: {w}", file=sys.stderr)
     return 0
 
 

@@ -455,3 +455,9 @@ def test_steps_of_ones(text, wrt):
     assert check_steps(d) < 1e-9
     code, out, err = cli("diff", text, "--wrt", wrt, "--steps")
     assert code == 0, err
+
+
+def test_codegen_cli_prints_the_note_plainly():
+    code, out, err = cli("codegen", "x^T A x + c", "--wrt", "x")
+    assert code == 0 and "def f_and_grad" in out
+    assert err.startswith("note: ") and "--let c=scalar" in err and "Warning" not in err
