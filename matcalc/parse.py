@@ -235,11 +235,12 @@ def function_suggestion(name):
     key = name if name in FOREIGN_FUNCTIONS else name.lower()
     if key in FOREIGN_FUNCTIONS:
         return FOREIGN_FUNCTIONS[key]
-    for fn in sorted(FUNCTION_NAMES) + sorted(FOREIGN_FUNCTIONS):
+    # one edit from a function of four letters or more (of NumPy's: six, as softmax)
+    for fn in sorted(FUNCTION_NAMES) + sorted(f for f in FOREIGN_FUNCTIONS if len(f) >= 6):
         if len(fn) >= 4 and _near(name.lower(), fn.lower()):
             if fn in FOREIGN_FUNCTIONS:
                 return f"did you mean {fn}? {FOREIGN_FUNCTIONS[fn]}"
-            return f"did you mean {FUNC_ALIASES.get(fn, fn) if fn == 'trace' else fn}(…)?"
+            return f"did you mean {fn}(…)?"
     return None
 
 
