@@ -130,6 +130,7 @@ FUNCTIONS = tuple(sorted({FUNC_ALIASES.get(n, n) for n in FUNCTION_NAMES}))  # o
 # Functions of NumPy, SciPy and MATLAB (and matrixcalculus.org spellings) that the
 # language lacks: name -> what to write instead, naming the nearest function of the
 # language.  A name from here followed by "(" is a ParseError, never a silent product.
+# (A name that the grammar gains, expm say, leaves this table by itself.)
 FOREIGN_FUNCTIONS = {
     "expm": "exp(…) is elementwise; the matrix exponential expm is not in the language yet",
     "logm": "log(…) is elementwise; the matrix logarithm logm is not in the language yet",
@@ -202,6 +203,7 @@ FOREIGN_FUNCTIONS = {
     "size": "sizes are given with --let (e.g. X=matrix(m,n)), not computed",
     "length": "sizes are given with --let (e.g. x=vector(n)), not computed",
 }
+FOREIGN_FUNCTIONS = {k: v for k, v in FOREIGN_FUNCTIONS.items() if k not in FUNCTION_NAMES}
 
 
 def _near(a, b):

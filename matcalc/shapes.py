@@ -184,16 +184,18 @@ class Inference:
         return ShapeError(msg, span, self.text or None)
 
     def _called_symbol(self, nodes):
-        """The name of a symbol written like a call (foo(X)) inside nodes, or None."""
-        todo = list(nodes)
-        while todo:
-            e = todo.pop()
-            if not isinstance(e, E.Expr):
-                continue
-            sp = getattr(e, "span", None)
-            if isinstance(e, E.Sym) and sp and self.text[sp[1]:].lstrip().startswith("("):
-                return e.name
-            todo.extend(a for a in e.args if isinstance(a, E.Expr))
+        """The name of a symbol written like a call, foo(X) with no space (eye (3) with one),
+        that is one of nodes or a factor of one of them (the operands of the failing
+        operation), or None."""
+        from .parse import function_suggestion
+        for e in nodes:
+            for x in (e.items if isinstance(e, E.Mul) else (e,)):
+                sp = getattr(x, "span", None)
+                if not (isinstance(x, E.Sym) and sp):
+                    continue
+                after = self.text[sp[1]:]
+                if after[:1] == "(" or (after.lstrip()[:1] == "(" and function_suggestion(x.name)):
+                    return x.name
         return None
 
     # ------------------------------------------------------------------ symbols

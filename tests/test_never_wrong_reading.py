@@ -114,8 +114,9 @@ def test_one_list_of_function_names():
         if n.capitalize() not in FUNCTION_NAMES:
             assert n in function_suggestion(n.capitalize()) or \
                 function_suggestion(n.capitalize()).endswith("write tr(…)")
-    # no foreign name is a function of the language (else the table would be stale)
+    # a name the language has is never suspected, even if NumPy has it too
     assert not set(FOREIGN_FUNCTIONS) & FUNCTION_NAMES
+    assert function_suggestion("ones") is None and function_suggestion("zeros") is None
 
 
 @pytest.mark.parametrize("name", ["Sigma", "W", "A", "mu", "beta", "theta", "x1", "K2", "Lambda",
@@ -135,6 +136,13 @@ def test_unknown_function_error_says_so_first():
         name = "foo" if "foo" in text else "bar"
         assert msg.startswith(f"{name} is not a function of the language"), msg
         assert "tr, vec, zeros" in msg       # the language's functions, from the one list
+    # a product written with a space is a product: its error is the shapes' alone
+    with pytest.raises(matcalc.ShapeError) as info:
+        matcalc.diff("A (B + C) + x", wrt="x")
+    assert str(info.value).startswith("cannot add A (B + C)")
+    with pytest.raises(matcalc.ShapeError) as info:
+        matcalc.diff("tr(X + eye (3))", wrt="X")
+    assert str(info.value).startswith("eye is not a function of the language")
 
 
 # ---------------------------------------------------------------------------- scalars taken for vectors
