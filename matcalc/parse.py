@@ -206,6 +206,13 @@ FOREIGN_FUNCTIONS = {
 FOREIGN_FUNCTIONS = {k: v for k, v in FOREIGN_FUNCTIONS.items() if k not in FUNCTION_NAMES}
 
 
+_LOWER = {}                 # lower-cased spelling -> the function (tr before Tr)
+for _n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):
+    _LOWER.setdefault(_n.lower(), _n)
+_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES) if len(n) >= 4) + \
+    tuple(n for n in sorted(FOREIGN_FUNCTIONS) if len(n) >= 6)
+
+
 def _near(a, b):
     """a and b one edit apart: one character inserted, deleted, replaced, or two
     neighbours swapped."""
@@ -228,18 +235,15 @@ def function_suggestion(name):
     a function of NumPy/SciPy/MATLAB that the language lacks; None for other names."""
     if name in FUNCTION_NAMES:
         return None
-    lower = {}
-    for n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):   # tr before Tr
-        lower.setdefault(n.lower(), n)
-    if name.lower() in lower:
-        fn = lower[name.lower()]
+    fn = _LOWER.get(name.lower())
+    if fn is not None:
         return f"function names are lower case: write {fn}(…)"
     key = name if name in FOREIGN_FUNCTIONS else name.lower()
     if key in FOREIGN_FUNCTIONS:
         return FOREIGN_FUNCTIONS[key]
     # one edit from a function of four letters or more (of NumPy's: six, as softmax)
-    for fn in sorted(FUNCTION_NAMES) + sorted(f for f in FOREIGN_FUNCTIONS if len(f) >= 6):
-        if len(fn) >= 4 and _near(name.lower(), fn.lower()):
+    for fn in _NEAR_CANDIDATES:
+        if _near(name.lower(), fn.lower()):
             if fn in FOREIGN_FUNCTIONS:
                 return f"did you mean {fn}? {FOREIGN_FUNCTIONS[fn]}"
             return f"did you mean {fn}(…)?"
