@@ -25,9 +25,7 @@ def _typed(text, symbols=None, extra=()):
 
 # ---------------------------------------------------------------------------- declarations
 
-# letters of other scripts that look like Latin ones (a Cyrillic Х typed for X)
-_LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈаеорсухѕіјΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοκνρτυχ",
-                            "ABEKMHOPCTYXSIJaeopcyxsijABEZHIKMNOPTYXaoknptux")
+from .parse import LOOKALIKES as _LOOKALIKES   # noqa: E402 - a Cyrillic Х typed for X
 
 
 def _declarations(symbols, text=None):

@@ -564,6 +564,11 @@ def _expected(exp):
     return " or ".join(parts) if parts else "something else"
 
 
+# letters of other scripts that look like Latin ones (a Cyrillic Х typed for X); Greek
+# letters are names of the language, so only their look-alike use is told, never refused
+LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈаеорсухѕіјΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοκνρτυχ",
+                           "ABEKMHOPCTYXSIJaeopcyxsijABEZHIKMNOPTYXaoknptux")
+
 _OPERATOR_AT_END = re.compile(r"(\.\*|\./|\.\^|[-+*/@∘⊗·×^−,])$")
 
 
@@ -575,6 +580,11 @@ def _translate(e, text):
             return ParseError("unbalanced bars", (pos, pos + 1))
         if not ch.isprintable():
             return ParseError(f"unexpected control character {ch!r}", (pos, pos + 1))
+        if ch and ch.translate(LOOKALIKES) != ch:
+            import unicodedata
+            return ParseError(f"unexpected character {ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}"
+                              f", which looks like the Latin {ch.translate(LOOKALIKES)}: retype it)",
+                              (pos, pos + 1))
         return ParseError(f"unexpected character {ch!r}", (pos, pos + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token

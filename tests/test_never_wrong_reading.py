@@ -470,3 +470,11 @@ def test_codegen_cli_prints_the_note_plainly():
     code, out, err = cli("codegen", "x^T A x + c", "--wrt", "x")
     assert code == 0 and "def f_and_grad" in out
     assert err.startswith("note: ") and "--let c=scalar" in err and "Warning" not in err
+
+
+def test_lookalike_letters_are_named():
+    with pytest.raises(matcalc.ParseError) as info:
+        matcalc.parse("tr(\u0425^T A X)")                      # a Cyrillic Х in the expression
+    assert "looks like the Latin X" in str(info.value) and info.value.position == 3
+    with pytest.raises(matcalc.MatcalcError, match="did you mean A"):
+        matcalc.diff("tr(X^T A X)", wrt="X", symbols={"\u0391": "symmetric"})   # a Greek Α
