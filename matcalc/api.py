@@ -11,7 +11,7 @@ from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
 from .errors import MatcalcError, ShapeError
-from .parse import parse_raw
+from .parse import LOOKALIKES as _LOOKALIKES, parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
 
@@ -25,7 +25,6 @@ def _typed(text, symbols=None, extra=()):
 
 # ---------------------------------------------------------------------------- declarations
 
-from .parse import LOOKALIKES as _LOOKALIKES   # noqa: E402 - a Cyrillic Х typed for X
 
 
 def _declarations(symbols, text=None):
