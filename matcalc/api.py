@@ -13,7 +13,7 @@ from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
 from .errors import MatcalcError, ParseError, ShapeError
-from .parse import parse_raw
+from .parse import LOOKALIKES as _LOOKALIKES, parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
 
@@ -21,9 +21,68 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 
 def _typed(text, symbols=None, extra=()):
-    _check_symbols_arg(symbols)
     raw = parse_raw(text)
-    return S.infer(raw, symbols, text, extra)
+    return S.infer(raw, _declarations(symbols, text), text, extra)
+
+
+# ---------------------------------------------------------------------------- declarations
+
+
+
+def _declarations(symbols, text=None):
+    """symbols= as a dict of declarations: a mapping whose keys are symbol names (not
+    I, not a function, not empty or a number); a MatcalcError that says why otherwise."""
+    if symbols is None:
+        return None
+    if not isinstance(symbols, Mapping):
+        raise MatcalcError(f"symbols= takes a dict of declarations such as "
+                           f"{{\"A\": \"symmetric\", \"X\": \"matrix(m,n)\"}}, got "
+                           f"{type(symbols).__name__} {symbols!r}")
+    from .parse import FUNCTION_NAMES
+    for name in symbols:
+        if not isinstance(name, str):
+            raise MatcalcError(f"cannot declare {name!r}: a symbol's name is a string")
+        shown = name if name.strip() else "an empty name"
+        if not name.strip():
+            raise MatcalcError("cannot declare an empty name: write NAME=KIND, e.g. A=symmetric")
+        if name == "I":
+            raise MatcalcError("cannot declare I: I is the identity matrix, a reserved name")
+        if name in FUNCTION_NAMES:
+            raise MatcalcError(f"cannot declare {name}: {name} is a function of the language")
+        if not S._NAME_RE.match(name):
+            why = "a number" if name.strip()[:1].isdigit() or name.strip()[:1] == "." else \
+                "not a symbol name (a letter, then letters, digits or _)"
+            odd = [c for c in name if ord(c) > 127 and not ("\u0370" <= c <= "\u03FF")]
+            if odd:
+                import unicodedata
+                c = odd[0]
+                why = (f"not a symbol name: it contains {unicodedata.name(c, 'U+%04X' % ord(c))} "
+                       f"(U+{ord(c):04X})" + (f", which looks like the Latin {c.translate(_LOOKALIKES)}"
+                                              if c.translate(_LOOKALIKES) != c else ""))
+                folded = name.strip().translate(_LOOKALIKES)
+                if isinstance(text, str) and folded in S._NAMES_IN.findall(text):
+                    why += f"; did you mean {folded}?"
+            raise MatcalcError(f"cannot declare {shown!r}: {why}")
+    return dict(symbols)
+
+
+def _check_declared(symbols, syms, text):
+    """Every declared name is a symbol of the expression (or the variable): a
+    declaration that names nothing is an error naming the nearest symbol."""
+    for name in symbols or {}:
+        if name in syms:
+            continue
+        import difflib
+        names = sorted(syms)
+        folded = name.translate(_LOOKALIKES)
+        near = [n for n in names if n == folded] or [n for n in names if n.lower() == name.lower()] \
+            or difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        if near and folded == near[0] and folded != name:
+            hint += (f" ({name!r} is written with letters of another script that look like "
+                     f"{near[0]!r})")
+        raise MatcalcError(f"{name!r} is declared but is not a symbol of {text!r}{hint} "
+                           f"(its symbols: {', '.join(names)})")
 
 
 def parse(text, symbols=None):
@@ -103,6 +162,11 @@ def _substitute_sizes(raw, sizes):
             return E.Identity(sizes.get(e.n))
         if isinstance(e, E.Commutation):
             return E.Commutation(fixed(e.m), fixed(e.n))
+        if isinstance(e, (E.Zero, E.Fill)):     # zeros(m,n), ones(n): like I(n)
+            rows, cols = (sizes.get(x) if isinstance(x, str) else x for x in (e.rows, e.cols))
+            if isinstance(e, E.Zero):
+                return E.Zero(rows, cols)
+            return E.Fill(replace(e.value) or e.value, rows, cols)
         return None
     return E.rewrite(raw, replace)
 
@@ -111,11 +175,10 @@ def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
     from .numeric import evaluate_for_user, internal, to_user
     values = _values_dict(values)
-    _check_symbols_arg(symbols)
     if not isinstance(expr, (str, E.Expr)):
         raise ParseError(f"the expression must be text (or a tree from matcalc.parse), got "
                          f"{type(expr).__name__} {expr!r:.60}")
-    decls, sizes = _bind(symbols, values)
+    decls, sizes = _bind(_declarations(symbols), values)
     if isinstance(expr, str):
         raw = _substitute_sizes(parse_raw(expr), sizes)
         tree, syms = S.infer(raw, decls, expr, reserved=set(sizes))
@@ -144,12 +207,6 @@ def _check_result_shape(tree, out, env, sizes, what):
     if got != want:
         raise ShapeError(f"{what} evaluates to an array of shape {got}, but it is "
                          f"{want[0]}×{want[1]} by its sizes: refused rather than reshaped")
-
-
-def _check_symbols_arg(symbols):
-    if symbols is not None and not isinstance(symbols, Mapping):
-        raise ShapeError(f"symbols must be a dict of declarations such as {{'X': 'matrix(m,n)'}}, "
-                         f"got {type(symbols).__name__} {symbols!r:.60}")
 
 
 def _values_dict(values):
@@ -211,6 +268,7 @@ class Derivative:
         self._symmetric = symmetric
         self._declarations = declarations
         self._steps = None
+        self.notes = []                 # what the reader should know (a symbol taken for a vector)
 
     # printed forms
     def __str__(self):
@@ -334,7 +392,68 @@ def _prepare(text, wrt, symbols, layout, symmetric):
     if symmetric not in (None, "sym", "cookbook"):
         raise MatcalcError(f"unknown symmetric={symmetric!r}; use 'sym' (the default) or 'cookbook'")
     f, syms = _typed(text, symbols, extra=(wrt,))
+    _check_declared(symbols, syms, text)
     return f, syms, syms[wrt]
+
+
+def _scalar_notes(text, f, syms, symbols):
+    """Notes for an f that is a vector or matrix only because a symbol whose kind came
+    from its first letter sits where a scalar also fits (||X w - y||^2 + lambda ||w||^2
+    without lambda declared a scalar): f adds a scalar to an array, and each such
+    symbol (or a smallest group of them), re-typed as a scalar, makes f a scalar.  A
+    symbol that f is a function of alone (exp(x)) is not suspected."""
+    if f.is_scalar or not E.contains(f, lambda n: isinstance(n, E.Fill)):
+        return []       # no scalar added to an array: f is an array by design (t^2 a, exp(t A))
+    declared = dict(symbols or {})
+    present = E.symbols_of(f)
+    if len(present) < 2:
+        return []
+    arrays = [n for n, s in syms.items() if n in present and not s.is_scalar]
+    undeclared = [n for n in arrays if n not in declared]
+    if len(arrays) < 2 or not undeclared or len(text) > 3000:
+        return []       # f is about its one array (exp(x)); or too long to re-type cheaply
+    notes = []
+    raw = parse_raw(text)           # parsed once, typed once per suspect
+    for name in undeclared[:8]:
+        try:
+            g, _ = S.infer(raw, {**declared, name: "scalar"}, text)
+        except MatcalcError:
+            continue
+        if g.is_scalar:
+            notes.append(_scalar_note(text, [name], syms))
+    if notes or not 2 <= len(undeclared) <= 6 or len(text) > 500:
+        return notes
+    # several at once (a^T x + c + d)
+    def scalar_with(names):
+        try:
+            return S.infer(raw, {**declared, **{n: "scalar" for n in names}}, text)[0].is_scalar
+        except MatcalcError:
+            return False
+    # the smallest group (of two or three) that makes f a scalar
+    from itertools import combinations, islice
+    for k in (2, 3):
+        for group in islice(combinations(undeclared, k), 40):
+            if len(group) < len(arrays) and scalar_with(group):
+                return [_scalar_note(text, list(group), syms)]
+    return notes
+
+
+def _scalar_note(text, names, syms):
+    kinds = " and ".join(f"{n} is a {S.kind_string(syms[n]).split('(')[0]}" for n in names)
+    one = len(names) == 1
+    return (f"{text!r} is not a scalar only because {kinds} (a kind that comes from the first "
+            f"letter); if {'it is a scalar' if one else 'they are scalars'}, declare "
+            f"{'it' if one else 'them'}: {' '.join(f'--let {n}=scalar' for n in names)}, or "
+            f"symbols={{{', '.join(f'{chr(34)}{n}{chr(34)}: {chr(34)}scalar{chr(34)}' for n in names)}}}")
+
+
+def _noted(d, notes):
+    """Attach notes to a Derivative and warn with each."""
+    import warnings
+    d.notes = list(notes)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=4)
+    return d
 
 
 def _prepared(f):
@@ -476,8 +595,9 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
             J = simplify(E.Mul((J, P)))
         kind = "jacobian"
         out = transpose(J) if layout == "denominator" else J
-    return Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
-                      declarations=symbols)
+    d = Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
+                   declarations=symbols)
+    return _noted(d, _scalar_notes(expr, f, syms, symbols))
 
 
 @_with_text
@@ -487,7 +607,9 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
         return _several(hessian, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
     if not f.is_scalar:
-        raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar")
+        notes = _scalar_notes(expr, f, syms, symbols)
+        raise ShapeError(f"the Hessian needs a scalar function; {expr!r} is not a scalar"
+                         + "".join(f"; {n}" for n in notes))
     if var.is_scalar:
         g = derivative_wrt_scalar(f, var)
         h = derivative_wrt_scalar(g, var)

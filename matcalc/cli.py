@@ -80,7 +80,10 @@ def _declarations(lets):
         if "=" not in item:
             raise MatcalcError(f"--let takes NAME=KIND, got {item!r}")
         name, kind = item.split("=", 1)
-        out[name.strip()] = kind.strip()
+        name, kind = name.strip(), kind.strip()
+        if name in out and out[name] != kind:
+            raise MatcalcError(f"--let declares {name} twice: {name}={out[name]} and {name}={kind}")
+        out[name] = kind
     return out
 
 
@@ -94,14 +97,19 @@ def _zero_note(d):
 
 
 def run(args, out):
+    import warnings
     from . import api
     symbols = _declarations(args.let)
     fn = api.hessian if args.command == "hessian" else api.diff
-    result = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
-                symmetric=args.symmetric)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)     # the notes print below instead
+        result = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
+                    symmetric=args.symmetric)
     status = 0
     for d in (result if isinstance(result, list) else [result]):
         status = max(status, _show(d, args, out))
+        for note in getattr(d, "notes", ()):     # after the answer, on stderr
+            print(f"note: {note}", file=sys.stderr)
     return status
 
 
@@ -173,9 +181,15 @@ def main(argv=None):
 
 
 def _codegen(args):
+    import warnings
     from .codegen import generate_source
-    print(generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
-                          target=args.target, hessian=args.hessian))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        source = generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
+                                 target=args.target, hessian=args.hessian)
+    print(source)
+    for w in dict.fromkeys(str(w.message) for w in caught):     # the notes, after the code
+        print(f"note: {w}", file=sys.stderr)
     return 0
 
 

@@ -23,8 +23,9 @@ import re
 from . import expr as E
 from .errors import MatcalcError, UnsupportedError
 
-_FUNC_WORDS = {"tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos", "tanh",
-               "sqrt", "sigmoid", "softplus", "abs", "sum", "norm", "vec", "diag", "kron", "inv", "I"}
+def _func_words():
+    from .parse import FUNCTION_NAMES, function_suggestion
+    return FUNCTION_NAMES | {"I"}, function_suggestion
 _NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
 
 _classes = None
@@ -291,7 +292,8 @@ def sympy_to_text(expr):
                                 f"{why}: {x}")
 
     def check_name(name, what):
-        if not _NAME_RE.match(name) or name in _FUNC_WORDS:
+        words, looks_like_function = _func_words()
+        if not _NAME_RE.match(name) or name in words or looks_like_function(name):
             raise MatcalcError(f"the SymPy {what} {name!r} cannot be a matcalc name "
                                f"(a letter, then letters, digits and _, and not a function name or I)")
 

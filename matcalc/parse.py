@@ -53,7 +53,16 @@ class BarPostLex(PostLex):
         stack = []          # open bars, and "(" for each open parenthesis (a bar never
         prev_ends = False   # closes across a parenthesis)
         prev_end = None     # where the previous token ended: |A||B| is two determinants,
-        for tok in stream:  # |c ||x|| | an absolute value of c times a norm
+        prev = None         # |c ||x|| | an absolute value of c times a norm
+        for tok in stream:
+            if tok.type == "LPAR" and prev is not None and prev.type == "NAME" and \
+                    prev.end_pos == tok.start_pos:
+                # Trace(X), sigmod(x), expm(X): not a product (the printer writes a product
+                # of a symbol and a group with a space, A (B + C), which stays readable)
+                err = _function_like(prev)
+                if err is not None:
+                    raise err
+            prev = tok
             here, prev_end = prev_end, tok.end_pos
             tok_prev_end = here
             if tok.type in ("LPAR", "LBRACE", "ISIZED"):
@@ -103,9 +112,153 @@ class BarPostLex(PostLex):
 # ---------------------------------------------------------------------------- callbacks
 
 FUNC_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log"}
-FUNCTION_NAMES = frozenset(("tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos",
-                            "tanh", "sqrt", "sigmoid", "softplus", "abs", "sum", "norm", "vec",
-                            "diag", "kron", "inv"))
+
+
+def _grammar_function_names():
+    """The function names of the language: the alternatives of the grammar's FUNC
+    terminal, the one list that the parser, its callbacks and its messages read."""
+    with open(grammar_path(), encoding="utf-8") as fh:
+        m = re.search(r"^FUNC(?:\.\d+)?:\s*/\(([^)]*)\)", fh.read(), re.M)
+    if m is None:  # pragma: no cover - the grammar file always has FUNC
+        raise RuntimeError("the grammar has no FUNC terminal")
+    return tuple(m.group(1).split("|"))
+
+
+FUNCTION_NAMES = frozenset(_grammar_function_names())            # every spelling, aliases too
+FUNCTIONS = tuple(sorted({FUNC_ALIASES.get(n, n) for n in FUNCTION_NAMES}))  # one per function
+
+# Functions of NumPy, SciPy and MATLAB (and matrixcalculus.org spellings) that the
+# language lacks: name -> what to write instead, naming the nearest function of the
+# language.  A name from here followed by "(" is a ParseError, never a silent product.
+# (A name that the grammar gains, expm say, leaves this table by itself.)
+FOREIGN_FUNCTIONS = {
+    "expm": "exp(…) is elementwise; the matrix exponential expm is not in the language yet",
+    "logm": "log(…) is elementwise; the matrix logarithm logm is not in the language yet",
+    "sqrtm": "sqrt(…) is elementwise; the matrix square root sqrtm is not in the language yet",
+    "eye": "write I or I(n) for the identity",
+    "identity": "write I or I(n) for the identity",
+    "norm2": "write norm(…) or ||…|| for the Euclidean (Frobenius) norm",
+    "norm1": "write sum(abs(…)) for the 1-norm",
+    "vecnorm": "write norm(…) or ||…||",
+    "dot": "write x^T y for the dot product",
+    "inner": "write x^T y for the inner product",
+    "vdot": "write x^T y for the dot product",
+    "outer": "write x y^T for the outer product",
+    "matmul": "write A B (or A @ B) for the matrix product",
+    "mtimes": "write A B for the matrix product",
+    "multiply": "write A .* B for the elementwise product",
+    "times": "write A .* B for the elementwise product",
+    "divide": "write A ./ B for elementwise division",
+    "power": "write X .^ p for an elementwise power, X^k for a matrix power",
+    "square": "write X .^ 2 for the elementwise square",
+    "transpose": "write X^T for the transpose",
+    "inverse": "write inv(…) for the inverse",
+    "pinv": "inv(…) is the inverse; the pseudo-inverse is not in the language",
+    "solve": "write inv(A) b for the solution of A x = b",
+    "mldivide": "write inv(A) b for A \\ b",
+    "chol": "det, logdet and inv are in the language; the Cholesky factor is not",
+    "cholesky": "det, logdet and inv are in the language; the Cholesky factor is not",
+    "svd": "norm(…) is in the language; factorizations are not",
+    "eig": "tr, det and logdet are in the language; eigenvalues are not",
+    "eigh": "tr, det and logdet are in the language; eigenvalues are not",
+    "eigvals": "tr, det and logdet are in the language; eigenvalues are not",
+    "determinant": "write det(…) for the determinant",
+    "slogdet": "write logdet(…) for the log-determinant",
+    "max": "the language has no max; sum, norm and abs are its reductions",
+    "min": "the language has no min; sum, norm and abs are its reductions",
+    "amax": "the language has no max; sum, norm and abs are its reductions",
+    "amin": "the language has no min; sum, norm and abs are its reductions",
+    "maximum": "the language has no max; abs is elementwise",
+    "minimum": "the language has no min; abs is elementwise",
+    "argmax": "the language has no argmax",
+    "argmin": "the language has no argmin",
+    "mean": "write sum(x) / n for a mean (--let n=scalar)",
+    "average": "write sum(x) / n for a mean (--let n=scalar)",
+    "prod": "the language has no product of entries; sum is its reduction",
+    "reshape": "vec(…) stacks the columns; reshape is not in the language",
+    "flatten": "write vec(…) to stack the columns",
+    "ravel": "write vec(…) to stack the columns (column-major)",
+    "diagonal": "write diag(X) for the diagonal of X",
+    "diagm": "write diag(x) for the diagonal matrix of x",
+    "diagflat": "write diag(x) for the diagonal matrix of x",
+    "kronecker": "write kron(A, B) or A ⊗ B",
+    "log2": "log is the natural logarithm: write log(x) / log(2)",
+    "log10": "log is the natural logarithm: write log(x) / log(10)",
+    "exp2": "write exp(x log(2)) for 2 to the x",
+    "log1p": "write log(1 + x)",
+    "expm1": "write exp(x) - 1",
+    "logistic": "write sigmoid(…)",
+    "expit": "write sigmoid(…)",
+    "softmax": "write exp(x) / sum(exp(x))",
+    "logsumexp": "write log(sum(exp(x)))",
+    "relu": "the language has no relu yet; softplus(…) is its smooth cousin",
+    "sign": "the language has no sign; abs is in the language",
+    "tan": "write sin(x) ./ cos(x)",
+    "sinh": "tanh is in the language; write (exp(x) - exp(-x)) / 2 for sinh",
+    "cosh": "tanh is in the language; write (exp(x) + exp(-x)) / 2 for cosh",
+    "arctan": "the language has no arctan; sin, cos and tanh are in it",
+    "atan": "the language has no atan; sin, cos and tanh are in it",
+    "erf": "the language has no erf; sigmoid and tanh are in it",
+    "numel": "sizes are given with --let (e.g. X=matrix(m,n)), not computed",
+    "size": "sizes are given with --let (e.g. X=matrix(m,n)), not computed",
+    "length": "sizes are given with --let (e.g. x=vector(n)), not computed",
+}
+FOREIGN_FUNCTIONS = {k: v for k, v in FOREIGN_FUNCTIONS.items() if k not in FUNCTION_NAMES}
+
+
+_LOWER = {}                 # lower-cased spelling -> the function (tr before Tr)
+for _n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):
+    _LOWER.setdefault(_n.lower(), _n)
+_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES) if len(n) >= 4) + \
+    tuple(n for n in sorted(FOREIGN_FUNCTIONS) if len(n) >= 6)
+
+
+def _near(a, b):
+    """a and b one edit apart: one character inserted, deleted, replaced, or two
+    neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) < len(b):
+        return a[i:] == b[i + 1:]
+    return a[i + 1:] == b[i + 1:] or (a[i + 1:i + 2] == b[i:i + 1] and a[i:i + 1] == b[i + 1:i + 2]
+                                      and a[i + 2:] == b[i + 2:])
+
+
+def function_suggestion(name):
+    """What to write instead of name(…) when name looks like a function: a function of
+    the language in another letter case, one edit from one of four or more letters, or
+    a function of NumPy/SciPy/MATLAB that the language lacks; None for other names."""
+    if name in FUNCTION_NAMES:
+        return None
+    fn = _LOWER.get(name.lower())
+    if fn is not None:
+        return f"function names are lower case: write {fn}(…)"
+    key = name if name in FOREIGN_FUNCTIONS else name.lower()
+    if key in FOREIGN_FUNCTIONS:
+        return FOREIGN_FUNCTIONS[key]
+    # one edit from a function of four letters or more (of NumPy's: six, as softmax)
+    for fn in _NEAR_CANDIDATES:
+        if _near(name.lower(), fn.lower()):
+            if fn in FOREIGN_FUNCTIONS:
+                return f"did you mean {fn}? {FOREIGN_FUNCTIONS[fn]}"
+            return f"did you mean {fn}(…)?"
+    return None
+
+
+def _function_like(tok):
+    """A ParseError for a NAME token directly followed by "(" that looks like a function."""
+    hint = function_suggestion(str(tok))
+    if hint is None:
+        return None
+    return ParseError(f"{tok} is not a function of the language; {hint} (a symbol before "
+                      f"parentheses multiplies: write {tok} (…) with a space or {tok} * (…) for "
+                      f"a product)",
+                      (tok.start_pos, tok.end_pos))
 
 
 class _Chain:
@@ -208,7 +361,10 @@ class Build:
         return _mk(E.Commutation(m, n), t)
 
     def group(self, c):
-        return c[1]
+        # the span takes the parentheses in, so that messages quote "eye(3)", not "eye(3"
+        node = c[1]
+        node.span = (min(node.span[0], c[0].start_pos), max(node.span[1], c[-1].end_pos))
+        return node
 
     def bars(self, c):
         return _mk(E.RawBars(c[1]), c[0], c[2])
@@ -234,6 +390,8 @@ class Build:
 
     def _call(self, name_tok, args, end):
         name = FUNC_ALIASES.get(str(name_tok), str(name_tok))
+        if name in ("ones", "zeros"):
+            return _mk(self._filled(name, name_tok, args, end), name_tok, end)
         want = 2 if name == "kron" else 1
         if len(args) != want:
             raise ParseError(f"{name}() takes {want} argument{'s' if want > 1 else ''}, "
@@ -264,6 +422,24 @@ class Build:
         else:  # pragma: no cover - the grammar's FUNC lists exactly the names above
             raise ParseError(f"unknown function {name}", _span_of(name_tok))
         return _mk(node, name_tok, end)
+
+    @staticmethod
+    def _filled(name, name_tok, args, end):
+        """ones(n), ones(m,n), zeros(n), zeros(m,n): sizes are numbers or size names."""
+        if len(args) not in (1, 2):
+            raise ParseError(f"{name}() takes 1 or 2 sizes ({name}(n) or {name}(m,n)), got "
+                             f"{len(args)}", (name_tok.start_pos, _span_of(end)[1]))
+        sizes = []
+        for a in args:
+            if isinstance(a, E.Sym):
+                sizes.append(a.name)
+            elif isinstance(a, E.Num) and a.value.denominator == 1 and a.value > 0:
+                sizes.append(int(a.value))
+            else:
+                raise ParseError(f"a size of {name}(…) is a positive integer or a size name",
+                                 a.span)
+        rows, cols = (sizes[0], 1) if len(sizes) == 1 else sizes
+        return E.Zero(rows, cols) if name == "zeros" else E.Fill(E.Num(1), rows, cols)
 
     # postfix
     def transpose(self, c):
@@ -388,6 +564,14 @@ def _expected(exp):
     return " or ".join(parts) if parts else "something else"
 
 
+# letters of other scripts that look like Latin ones (a Cyrillic Х typed for X); Greek
+# letters are names of the language, so only their look-alike use is told, never refused
+LOOKALIKES = str.maketrans("АВЕКМНОРСТУХЅІЈаеорсухѕіјΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοκνρτυχ",
+                           "ABEKMHOPCTYXSIJaeopcyxsijABEZHIKMNOPTYXaoknptux")
+
+_OPERATOR_AT_END = re.compile(r"(\.\*|\./|\.\^|[-+*/@∘⊗·×^−,])$")
+
+
 def _translate(e, text):
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
@@ -396,13 +580,26 @@ def _translate(e, text):
             return ParseError("unbalanced bars", (pos, pos + 1))
         if not ch.isprintable():
             return ParseError(f"unexpected control character {ch!r}", (pos, pos + 1))
+        if ch and ch.translate(LOOKALIKES) != ch:
+            import unicodedata
+            return ParseError(f"unexpected character {ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}"
+                              f", which looks like the Latin {ch.translate(LOOKALIKES)}: retype it)",
+                              (pos, pos + 1))
         return ParseError(f"unexpected character {ch!r}", (pos, pos + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token
+        pos = len(text) if tok.type == "$END" or tok.start_pos is None else tok.start_pos
+        dangling = _OPERATOR_AT_END.search(text[:pos].rstrip())
+        if dangling and {"NAME", "NUMBER", "LPAR"} & set(e.expected) and \
+                tok.type in ("$END", "RPAR", "RBRACE", "RBAR", "RDBAR", "COMMA"):
+            # tr(X +), X *, A .^: an operator with nothing after it
+            op = dangling.group(1)
+            where = "the end of the input" if tok.type == "$END" else repr(str(tok))
+            return ParseError(f"an operand is missing after '{op}' (found {where})",
+                              (dangling.start(1), dangling.end(1)))
         if tok.type == "$END":
             return ParseError(f"unexpected end of input; expected {_expected(e.expected)}",
                               (len(text), len(text) + 1))
-        pos = tok.start_pos if tok.start_pos is not None else 0
         if tok.type == "FUNC" or (tok.type in ("RPAR", "RBAR", "RDBAR", "COMMA") and
                                   "LPAR" in e.expected and "$END" not in e.expected):
             pass
@@ -413,7 +610,8 @@ def _translate(e, text):
             msg = f"{called.group(1)}() needs an argument"
         elif tok.type == "RPAR" and before.endswith("("):
             msg = "empty parentheses: () holds no expression"
-        elif tok.type in ("RPAR",) and "RPAR" not in e.expected:
+        elif tok.type in ("RPAR",) and "RPAR" not in e.expected and \
+                text[:pos].count("(") <= text[:pos].count(")"):
             msg = "unbalanced parentheses: ')' without a matching '('"
         return ParseError(msg, (pos, max(pos + 1, tok.end_pos or pos + 1)))
     if isinstance(e, UnexpectedEOF):

@@ -150,26 +150,36 @@ class Printer:
         return f"I({s})", ATOM
 
     def p_Zero(self, e):
-        if e is not self.root:
-            # inside an expression a bare 0 would read back as a scalar: keep the shape
-            return self.p_Fill(E.Fill(E.ZERO, e.rows, e.cols))
-        return "0", ATOM
+        # zeros(n), zeros(m,n): a bare 0 would read back as a scalar
+        if e.rows == 1 and e.cols == 1:
+            return "0", ATOM
+        return self.filled("zeros", e.rows, e.cols)
+
+    def filled(self, fn, rows, cols):
+        """ones(n), ones(m,n), zeros(…) of the language; sizes that are products (m n)
+        as Kronecker products of columns then rows: ones(m) ⊗ ones(n) ⊗ ones(1,p)."""
+        r, c = self.size(rows), self.size(cols)
+        if r is not None and c is not None:
+            return (f"{fn}({r})" if cols == 1 else f"{fn}({r},{c})"), ATOM
+        parts = []
+        for s, column in ((rows, True), (cols, False)):
+            coef, names = E.size_factors(s)
+            for x in ((coef,) if coef != 1 else ()) + tuple(names):
+                f = fn if not parts else "ones"     # one zeros factor makes all zeros
+                parts.append(f"{f}({x})" if column else f"{f}(1,{x})")
+        return " ⊗ ".join(parts), PROD
 
     def p_Commutation(self, e):
         m, n = self.size(e.m), self.size(e.n)
         return f"K({m},{n})", ATOM
 
     def p_Fill(self, e):
-        # a broadcast scalar: inside a sum it prints as the scalar; alone, times a ones array
-        v = self.wrap(e.value, POST)
-        r = self.p(E.DiagVec(E.Identity(e.rows)))[0]
-        if e.cols == 1:
-            ones = r
-        else:
-            ones = f"{r} {self.p(E.Transpose(E.DiagVec(E.Identity(e.cols))))[0]}"
+        # a broadcast scalar: inside a sum it prints as the scalar; alone, times ones(m,n)
+        ones, level = self.filled("ones", e.rows, e.cols)
         if isinstance(e.value, E.Num) and e.value.value == 1:
-            return ones, PROD
-        return f"{v} {ones}", PROD
+            return ones, level
+        v = self.wrap(e.value, POST)
+        return f"{v} {ones if level >= POST else self.paren(ones)}", PROD
 
     # ---- sums
     def p_Add(self, e):
@@ -338,6 +348,8 @@ class Printer:
         return self.call("diag", e.arg)
 
     def p_DiagVec(self, e):
+        if isinstance(e.arg, E.Identity) and e.arg.n is not None:
+            return self.p_Fill(E.Fill(E.Num(1), e.arg.n, 1))    # diag(I(n)): the ones vector
         return self.call("diag", e.arg)
 
     def p_Func(self, e):
@@ -462,7 +474,14 @@ class LatexPrinter(Printer):
     p__BareI = lambda self, e: ("I", ATOM)  # noqa: E731
 
     def p_Zero(self, e):
-        return "\\mathbf{0}", ATOM
+        r, c = e.rows, e.cols
+        if r == 1 and c == 1:
+            return "0", ATOM
+        if c == 1:
+            return f"\\mathbf{{0}}_{{{self.size(r)}}}", ATOM
+        if r == 1:
+            return f"\\mathbf{{0}}_{{{self.size(c)}}}^{{\\top}}", POST
+        return f"\\mathbf{{0}}_{{{self.size(r)}\\times {self.size(c)}}}", ATOM
 
     def p_Commutation(self, e):
         return f"K_{{{self.size(e.m)},{self.size(e.n)}}}", ATOM

@@ -15,6 +15,7 @@ from .errors import ShapeError
 
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
+_NAMES_IN = re.compile(r"[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*")   # names in a text
 _SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
 
 
@@ -173,7 +174,29 @@ class Inference:
     def error(self, msg, *nodes):
         spans = [n.span for n in nodes if getattr(n, "span", None) is not None]
         span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+        called = self._called_symbol(nodes)
+        if called is not None:
+            # foo(X) where foo is no function: say that first, then why the product fails
+            from .parse import FUNCTIONS
+            msg = (f"{called} is not a function of the language (the functions are "
+                   f"{', '.join(FUNCTIONS)}); read as {called} times a parenthesized factor, "
+                   f"the expression does not fit: {msg}")
         return ShapeError(msg, span, self.text or None)
+
+    def _called_symbol(self, nodes):
+        """The name of a symbol written like a call, foo(X) with no space (eye (3) with one),
+        that is one of nodes or a factor of one of them (the operands of the failing
+        operation), or None."""
+        from .parse import function_suggestion
+        for e in nodes:
+            for x in (e.items if isinstance(e, E.Mul) else (e,)):
+                sp = getattr(x, "span", None)
+                if not (isinstance(x, E.Sym) and sp):
+                    continue
+                after = self.text[sp[1]:]
+                if after[:1] == "(" or (after.lstrip()[:1] == "(" and function_suggestion(x.name)):
+                    return x.name
+        return None
 
     # ------------------------------------------------------------------ symbols
 
@@ -218,6 +241,14 @@ class Inference:
 
     def t_Commutation(self, n):
         return E.Commutation(n.m, n.n)
+
+    def t_Zero(self, n):            # zeros(m,n): a size left None is sized by what it meets
+        return E.Zero(self.fresh() if n.rows is None else n.rows,
+                      self.fresh() if n.cols is None else n.cols)
+
+    def t_Fill(self, n):            # ones(m,n) is Fill(1, m, n)
+        return E.Fill(self.infer(n.value), self.fresh() if n.rows is None else n.rows,
+                      self.fresh() if n.cols is None else n.cols)
 
     def t_Add(self, n):
         items = [self.infer(a) for a in n.items]
@@ -290,15 +321,9 @@ class Inference:
         left.span = _cover(group)
         cols = E.size_str(self.named_shape(left)[1])
         rows = E.size_str(self.named_shape(f)[0])
-        hint = ""
-        last = group[-1]
-        if isinstance(last, E.Sym) and last.span and self.text[last.span[1]:].lstrip().startswith("("):
-            hint = (f"; {last.name} is not a function of the language (a symbol before "
-                    f"parentheses multiplies; the functions are tr, det, logdet, exp, log, sin, "
-                    f"cos, tanh, sqrt, sigmoid, softplus, abs, sum, norm, vec, diag, kron, inv)")
-        return self.error(f"cannot multiply {self.shown(left)} by {self.shown(f)}: "
-                          f"{cols} column{'s' if cols != '1' else ''} against {rows} "
-                          f"row{'s' if rows != '1' else ''}{hint}", left, f)
+        clash = (f"cannot multiply {self.shown(left)} by {self.shown(f)}: {cols} "
+                 f"column{'s' if cols != '1' else ''} against {rows} row{'s' if rows != '1' else ''}")
+        return self.error(clash, left, f)
 
     def _elementwise(self, n, op_name, cls):
         items = [self.infer(a) for a in n.items]
@@ -421,8 +446,9 @@ class Inference:
             raise self.error(f"power of {self.shown(base)}: write x .^ p for an elementwise "
                              f"power, or x^T x for the squared length", n)
         if not (isinstance(p, E.Num) and p.value.denominator == 1):
-            raise self.error(f"the power of the matrix {self.src(base)} must be an integer; "
-                             f"write .^ for an elementwise power", n)
+            raise self.error(f"a power of the matrix {self.src(base)} needs an integer exponent "
+                             f"(matrix square roots and other non-integer powers are not in the "
+                             f"language yet); .^ is a different function, the elementwise power", n)
         self.square(base, "power")
         k = int(p.value)
         if k >= 0:
@@ -442,8 +468,13 @@ class Inference:
         num = self.infer(n.num)
         den = self.infer(n.den)
         if not self.is_scalar(den):
-            raise self.error(f"division by {self.shown(den)}: / divides by a scalar; "
-                             f"write ./ for elementwise division or inv(…) for an inverse", den)
+            hint = "write ./ for elementwise division or inv(…) for an inverse"
+            if isinstance(den, E.Sym) and den.name not in self.decls and den.kind != "scalar":
+                # a lowercase name is a vector unless declared: most likely a scalar meant
+                hint = (f"{den.name} is a {den.kind} because its kind comes from its first "
+                        f"letter: declare it a scalar (--let {den.name}=scalar, or "
+                        f"symbols={{\"{den.name}\": \"scalar\"}}), or {hint}")
+            raise self.error(f"division by {self.shown(den)}: / divides by a scalar; {hint}", den)
         if isinstance(den, E.Num):
             if den.value == 0:
                 raise self.error("division by zero", den)

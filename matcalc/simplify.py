@@ -843,7 +843,10 @@ def entry_sum(x):
     if x.is_scalar:
         return x
     if x.shape[0] == 1:
-        return entry_sum(transpose(x))           # the sum of a row is the sum of its column
+        t = transpose(x)                         # the sum of a row is the sum of its column,
+        if not (isinstance(t, E.Transpose) and t.arg is x):
+            return entry_sum(t)
+        return E.Sum(x)                          # unless only a Transpose node wraps it (no loop)
     if is_zero(x):
         return E.ZERO
     if isinstance(x, (E.Transpose, E.Vec)):

@@ -208,16 +208,18 @@ def test_absent_variable_gives_a_true_zero(expr, wrt, symbols, shape):
     ("A x", "t", {"t": "scalar"}),
 ])
 def test_printed_zero_keeps_its_shape(expr, wrt, symbols):
-    """A zero derivative prints as 0 (a zero of any shape, as the conformance judge reads
-    it); d.evaluate gives the zeros in the derivative's shape, and the CLI names it."""
+    """A zero derivative of a vector or matrix prints with its shape (zeros(m,n), CONTRACT
+    §5.2), so that it reads back with the derivative's shape; d.evaluate gives the zeros
+    in the derivative's shape."""
     d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
     vals = draw(d.symbols, np.random.default_rng(0))
-    assert str(d) == "0"
-    assert matcalc.evaluate(str(d), vals, symbols=d.symbols) == 0
+    assert str(d).startswith("zeros(")
     z = np.asarray(d.evaluate(vals))
     assert not np.any(z)
     want = np.shape(vals[wrt]) if d.kind == "gradient" else np.shape(matcalc.evaluate(expr, vals))
     assert z.shape == want
+    back = np.asarray(matcalc.evaluate(str(d), vals, symbols=d.symbols))
+    assert back.shape == z.shape and not np.any(back)
 
 
 # ---------------------------------------------------------------------------- unsupported

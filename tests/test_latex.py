@@ -207,8 +207,8 @@ def _names():
 
 
 def _is_function_word(n):
-    return n in {"tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos", "tanh", "sqrt",
-                 "sigmoid", "softplus", "abs", "sum", "norm", "vec", "diag", "kron", "inv"}
+    from matcalc.parse import FUNCTION_NAMES, function_suggestion
+    return n in FUNCTION_NAMES or function_suggestion(n) is not None
 
 
 NAMES = _names()
