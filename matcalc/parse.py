@@ -131,10 +131,7 @@ def _fin(x):
     if isinstance(x, _Chain):
         node = x.cls(tuple(x.items))
         node.span = x.span
-        d = 1 + max(_DEPTH.get(id(a), 0) for a in x.items)
-        if d > MAX_DEPTH:
-            raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
-        _DEPTH[id(node)] = d
+        _check_depth(node)
         return node
     return x
 
@@ -149,15 +146,17 @@ def _mk(node, *parts):
     """Give node the span covering parts (tokens or nodes), check the depth, return it."""
     spans = [_span_of(p) for p in parts if p is not None]
     node.span = (min(s[0] for s in spans), max(s[1] for s in spans))
-    d = 1 + max((_DEPTH.get(id(a), 0) for a in node.args), default=0)
-    if d > MAX_DEPTH:
-        raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
-    _DEPTH[id(node)] = d
+    _check_depth(node)
     return node
 
 
-# The depth of each node, keyed by node id and cleared after each parse.
-_DEPTH = {}
+def _check_depth(node):
+    """Record node's nesting depth on the node itself (its children, built first, carry
+    theirs), so that concurrent parses share no state; refuse it past MAX_DEPTH."""
+    d = 1 + max((a.depth for a in node.args), default=0)
+    if d > MAX_DEPTH:
+        raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
+    object.__setattr__(node, "depth", d)
 
 
 def _size(tok):
@@ -443,6 +442,4 @@ def _parse(text):
         raise err.with_text(text)
     except UnexpectedInput as err:
         raise _translate(err, text).with_text(text) from None
-    finally:
-        _DEPTH.clear()
     return tree
