@@ -349,27 +349,28 @@ _PARSER = None
 def _parser():
     global _PARSER
     if _PARSER is None:
+        from . import parsercache
         with open(grammar_path(), encoding="utf-8") as fh:
             grammar = fh.read()
         # the basic lexer: the grammar's terminal priorities settle every overlap, and it
         # compiles one regex instead of one per parser state (the first parse is faster)
-        _PARSER = Lark(grammar, parser="lalr", lexer="basic", postlex=BarPostLex(),
-                       transformer=Build(), maybe_placeholders=False, cache=_cache_file(grammar))
+        options = dict(postlex=BarPostLex(), transformer=Build())
+        name, key = _cache_file(grammar)
+        parser = parsercache.load(name, key, **options)
+        if parser is None:
+            parser = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False, **options)
+            parsercache.save(name, key, parser)
+        _PARSER = parser
     return _PARSER
 
 
 def _cache_file(grammar):
-    """A cache of the built parser tables, so a CLI call does not rebuild them."""
+    """The name of the cache of the built parser tables, and the key that ties it to this
+    grammar and this lark (the folder and its checks are ``parsercache``'s)."""
     import hashlib
-    import tempfile
     import lark
-    key = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
-    d = os.environ.get("MATCALC_CACHE") or os.path.join(tempfile.gettempdir(), "matcalc-cache")
-    try:
-        os.makedirs(d, exist_ok=True)
-        return os.path.join(d, f"grammar-{key}.lark.cache")
-    except OSError:
-        return False
+    key = hashlib.sha256((grammar + "\0" + lark.__version__).encode()).hexdigest()
+    return f"grammar-{key[:16]}.lark.cache", key
 
 
 # ---------------------------------------------------------------------------- errors

@@ -1,0 +1,220 @@
+"""Issue 10, the robustness part: no crash (exit 3), no code of someone else's run, no
+global state, bounded time, one JSON document, and what the engine prints it reads.
+
+Every derivative here is checked against finite differences (helpers.check_derivative /
+check_hessian); the command line runs in subprocesses, as a user runs it.
+"""
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import matcalc
+from helpers import check_derivative, check_hessian
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, env=None, stdout=subprocess.PIPE, timeout=60):
+    """Run `python -m matcalc args` from the checkout; (exit status, stdout, stderr)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    e["PYTHONPATH"] = ROOT
+    p = subprocess.run([sys.executable, "-m", "matcalc", *args], cwd=ROOT, env=e, stdout=stdout,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    out = p.stdout.decode("utf-8", "replace") if p.stdout is not None else ""
+    return p.returncode, out, p.stderr.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------- the parser cache
+
+class _Plant:
+    """A pickle that, when loaded, creates the file at path (the proof that it ran)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _cache_name_and_key():
+    parse = sys.modules["matcalc.parse"]
+    with open(parse.grammar_path(), encoding="utf-8") as fh:
+        return parse._cache_file(fh.read())
+
+
+def _plant(path, marker, header=True):
+    name, key = _cache_name_and_key()
+    from matcalc import parsercache
+    with open(path, "wb") as fh:
+        if header:
+            fh.write(parsercache._MAGIC + key.encode() + b"\n")
+        pickle.dump(_Plant(str(marker)), fh)
+
+
+def _env(tmp_path, **extra):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {"HOME": str(home), "TMPDIR": str(tmp_path), "XDG_CACHE_HOME": "", "MATCALC_CACHE": ""}
+    env.update(extra)
+    return env
+
+
+def test_a_cache_planted_in_the_shared_temporary_folder_is_never_loaded(tmp_path):
+    name, _ = _cache_name_and_key()
+    marker = tmp_path / "ran"
+    shared = tmp_path / "matcalc-cache"          # where every earlier version looked
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)
+    for header in (False, True):
+        _plant(shared / name, marker, header=header)
+        rc, out, err = cli("diff", "tr(X^T A X)", "--wrt", "X", env=_env(tmp_path))
+        assert (rc, out.strip()) == (0, "(A + A^T) X"), err
+        assert not marker.exists(), "a planted cache ran code"
+
+
+@pytest.mark.parametrize("how", ["file writable by others", "folder writable by others",
+                                 "file is a symbolic link", "folder is a symbolic link",
+                                 "file owned by someone else"])
+def test_a_cache_with_wrong_owner_or_permissions_is_ignored(tmp_path, how):
+    name, _ = _cache_name_and_key()
+    marker = tmp_path / "ran"
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    os.chmod(cache, 0o700)
+    env = _env(tmp_path, MATCALC_CACHE=str(cache))
+    target = cache / name
+    if how == "file writable by others":
+        _plant(target, marker)
+        os.chmod(target, 0o666)
+    elif how == "folder writable by others":
+        _plant(target, marker)
+        os.chmod(target, 0o600)
+        os.chmod(cache, 0o777)
+    elif how == "file is a symbolic link":
+        elsewhere = tmp_path / "elsewhere"
+        _plant(elsewhere, marker)
+        os.chmod(elsewhere, 0o600)
+        os.symlink(elsewhere, target)
+    elif how == "folder is a symbolic link":
+        _plant(target, marker)
+        os.chmod(target, 0o600)
+        link = tmp_path / "link"
+        os.symlink(cache, link)
+        env["MATCALC_CACHE"] = str(link)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("changing a file's owner needs root")
+        _plant(target, marker)
+        os.chmod(target, 0o600)
+        os.chown(target, 54321, 54321)
+    rc, out, err = cli("diff", "tr(X^T A X)", "--wrt", "X", env=env)
+    assert (rc, out.strip()) == (0, "(A + A^T) X"), err
+    assert not marker.exists(), f"a cache whose {how} ran code"
+
+
+def test_the_cache_is_private_and_used(tmp_path):
+    """Without a cache folder named, the cache goes to ~/.cache/matcalc, mode 0700, the
+    file 0600; the next run loads it (its parse is the same)."""
+    env = _env(tmp_path)
+    rc, out, err = cli("diff", "x^T A x", "--wrt", "x", env=env)
+    assert rc == 0, err
+    folder = tmp_path / "home" / ".cache" / "matcalc"
+    files = [f for f in os.listdir(folder) if f.endswith(".lark.cache")]
+    assert len(files) == 1
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    assert os.stat(folder / files[0]).st_mode & 0o077 == 0
+    from matcalc import parsercache
+    name, key = _cache_name_and_key()
+    old = os.environ.get("MATCALC_CACHE")
+    os.environ["MATCALC_CACHE"] = str(folder)
+    try:
+        parse = sys.modules["matcalc.parse"]
+        loaded = parsercache.load(name, key, postlex=parse.BarPostLex(), transformer=parse.Build())
+    finally:
+        if old is None:
+            del os.environ["MATCALC_CACHE"]
+        else:
+            os.environ["MATCALC_CACHE"] = old
+    assert loaded is not None
+    assert loaded.parse("tr(X^T A X)") == parse.parse_raw("tr(X^T A X)")
+    rc2, out2, _ = cli("diff", "x^T A x", "--wrt", "x", env=env)
+    assert (rc2, out2) == (rc, out)
+
+
+# ---------------------------------------------------------------------------- global state
+
+def test_import_leaves_the_recursion_limit_alone():
+    code = ("import sys; sys.setrecursionlimit(1234); import matcalc; "
+            "matcalc.diff('tr(X^T A X)', wrt='X'); print(sys.getrecursionlimit())")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert p.stdout.strip() == "1234", p.stderr
+
+
+def _nested(d):
+    s = "x"
+    for _ in range(d):
+        s = f"({s} + a)"
+    return "sum(" + s + ")"
+
+
+def test_depth_200_inputs_work_under_the_default_recursion_limit():
+    """The deepest input the parser accepts goes through every pass at Python's default
+    limit of 1000 frames (the test runs in a fresh interpreter to be sure of the limit)."""
+    code = r"""
+import sys, numpy as np, matcalc
+assert sys.getrecursionlimit() == 1000
+def nest(fmt, inner, d):
+    s = inner
+    for _ in range(d):
+        s = fmt.format(s)
+    return s
+cases = [(nest("({} + a)", "x", 197).join(["sum(", ")"]), "x"),
+         ("tr(" + nest("({})^-1", "X", 197) + ")", "X"),
+         ("tr(" + nest("(A ({})^T)", "X", 98) + ")", "X"),
+         ("sum(" + nest("sin({})", "x", 30) + ")", "x")]
+v = {"x": np.full(3, 0.1), "a": np.full(3, 0.01), "X": np.eye(3) * 1.01, "A": np.eye(3)}
+for e, w in cases:
+    d = matcalc.diff(e, wrt=w)
+    str(d); d.latex(); d.steps.text(); d.evaluate(v)
+    matcalc.compile(e, wrt=w)
+    if w == "x":
+        str(matcalc.hessian(e, wrt=w))
+print("ok")
+"""
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert p.stdout.strip() == "ok", p.stderr[-2000:]
+
+
+def test_the_nesting_limit_holds_under_threads():
+    from matcalc.errors import ParseError
+    deep = _nested(400)
+    ok = _nested(150)
+    passed, refused, wrong = [], [], []
+
+    def work():
+        for _ in range(25):
+            try:
+                matcalc.parse(deep)
+                passed.append(1)
+            except ParseError:
+                refused.append(1)
+            try:
+                matcalc.parse(ok)
+            except ParseError:
+                wrong.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (len(passed), len(refused), len(wrong)) == (0, 200, 0)
+    check_derivative(ok, "x")
