@@ -4,11 +4,11 @@
     >>> str(matcalc.diff("tr(X^T A X)", wrt="X"))
     '(A + A^T) X'
 """
-from .errors import MatcalcError, ParseError, ShapeError, UnsupportedError
+from .errors import MatcalcError, MissingDependencyError, ParseError, ShapeError, UnsupportedError
 from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse
 
 __all__ = ["diff", "hessian", "parse", "evaluate", "compile", "from_sympy", "Derivative",
-           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError"]
+           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "MissingDependencyError"]
 __version__ = "0.1.0"
 # No global side effects at import (no recursion limit is changed): the parser caps
 # nesting at parse.MAX_DEPTH levels, and the passes fit in Python's default stack.

@@ -59,3 +59,18 @@ class ShapeError(MatcalcError):
 
 class UnsupportedError(MatcalcError):
     """An operation the engine cannot differentiate (or evaluate); names the operation."""
+
+
+class MissingDependencyError(MatcalcError, ImportError):
+    """An optional library that the requested feature needs is not installed; the
+    message says what to install.  Also an ImportError, for code that catches those."""
+
+
+def require_module(module, what, install):
+    """Import module for the feature what, or raise MissingDependencyError naming the
+    pip command (install) that provides it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingDependencyError(f"{what} needs {module}, which is not installed: {install}") from e

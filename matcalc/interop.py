@@ -21,7 +21,7 @@ SymPy is imported here only, inside the functions, never on the path of ``matcal
 import re
 
 from . import expr as E
-from .errors import MatcalcError, UnsupportedError
+from .errors import MatcalcError, UnsupportedError, require_module
 
 _FUNC_WORDS = {"tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", "cos", "tanh",
                "sqrt", "sigmoid", "softplus", "abs", "sum", "norm", "vec", "diag", "kron", "inv", "I"}
@@ -30,12 +30,18 @@ _NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
 _classes = None
 
 
+def _sympy():
+    """SymPy, or a MissingDependencyError that says how to install it."""
+    return require_module("sympy", "converting to and from SymPy",
+                          'pip install "matcalc-symbolic[sympy]" (or pip install sympy)')
+
+
 def sympy_classes():
     """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n)."""
     global _classes
     if _classes is not None:
         return _classes
-    import sympy as sp
+    sp = _sympy()
     from sympy.matrices import MatrixBase
     from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -43,7 +49,7 @@ def sympy_classes():
         """vec(X): the columns of X stacked, X_11, ..., X_m1, X_12, ... (column-major)."""
 
         def __new__(cls, arg):
-            arg = sp.sympify(arg)
+            arg = sp.sympify(arg, strict=True)      # never a string: sympify evaluates those
             if not getattr(arg, "is_Matrix", False):
                 raise TypeError("vec takes a matrix")
             return super().__new__(cls, arg)
@@ -79,7 +85,7 @@ def sympy_classes():
         """K(m,n), the mn×mn permutation with K vec(X) = vec(Xᵀ) for an m×n X."""
 
         def __new__(cls, m, n):
-            return super().__new__(cls, sp.sympify(m), sp.sympify(n))
+            return super().__new__(cls, sp.sympify(m, strict=True), sp.sympify(n, strict=True))
 
         @property
         def shape(self):
@@ -120,7 +126,7 @@ def sympy_classes():
 def to_sympy(e, sizes=None):
     """(SymPy expression, {name: SymPy symbol}) of the typed tree e.  sizes maps size
     names to the SymPy symbols to use (filled in with new ones as they are met)."""
-    import sympy as sp
+    sp = _sympy()
     from sympy import matrices as M
     from sympy.matrices.expressions.kronecker import KroneckerProduct
     Vec, CommutationMatrix = sympy_classes()
@@ -277,7 +283,7 @@ def from_sympy(expr):
 def sympy_to_text(expr):
     """(text in matcalc's input language, {name: kind declaration}) of a SymPy
     expression; raises UnsupportedError on a node with no counterpart."""
-    import sympy as sp
+    sp = _sympy()
     from sympy import matrices as M
     from sympy.matrices import MatrixBase
     from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -303,7 +309,7 @@ def sympy_to_text(expr):
 
     def size_factors(s):
         """A size as a list of numbers and names (m*n -> ['m', 'n'])."""
-        s = sp.sympify(s)
+        s = sp.sympify(s, strict=True)
         if s.is_Integer and s > 0:
             return [int(s)]
         if s.is_Symbol:
@@ -502,5 +508,14 @@ def sympy_to_text(expr):
                 return right
         return None
 
-    expr = sp.sympify(expr)
+    if isinstance(expr, (str, bytes)):
+        # sympify would evaluate the text as Python (it runs whatever it names)
+        raise MatcalcError("from_sympy takes a SymPy expression, not a string; to read an "
+                           "expression written in matcalc's language use matcalc.parse(text)")
+    try:
+        expr = sp.sympify(expr, strict=True)
+    except sp.SympifyError:
+        raise MatcalcError(f"from_sympy takes a SymPy expression, not a value of type "
+                           f"{type(expr).__name__}") \
+            from None
     return go(expr), decls

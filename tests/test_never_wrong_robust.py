@@ -218,3 +218,68 @@ def test_the_nesting_limit_holds_under_threads():
         t.join()
     assert (len(passed), len(refused), len(wrong)) == (0, 200, 0)
     check_derivative(ok, "x")
+
+
+# ---------------------------------------------------------------------------- API errors
+
+def _without(module, code):
+    """Run code in a fresh interpreter where importing module fails."""
+    pre = f"import sys; sys.modules[{module!r}] = None\n"
+    p = subprocess.run([sys.executable, "-c", pre + code], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    return p.stdout.strip(), p.stderr
+
+
+@pytest.mark.parametrize("module, call, install", [
+    ("sympy", "matcalc.diff('x^T A x', wrt='x').to_sympy()", 'pip install "matcalc-symbolic[sympy]"'),
+    ("sympy", "matcalc.from_sympy(1)", 'pip install "matcalc-symbolic[sympy]"'),
+    ("jax", "matcalc.compile('x^T x', wrt='x', target='jax')", "pip install jax"),
+    ("torch", "matcalc.compile('x^T x', wrt='x', target='torch')", "pip install torch"),
+])
+def test_a_missing_optional_library_says_what_to_install(module, call, install):
+    code = ("import matcalc\n"
+            f"try:\n    {call}\n"
+            "except matcalc.MatcalcError as e:\n"
+            "    print(isinstance(e, ImportError), e)\n")
+    out, err = _without(module, code)
+    assert out.startswith("True ") and install in out, err
+
+
+@pytest.mark.parametrize("name", ["self", "lambda", "None", "True", "print", "np", "f_and_grad",
+                                  "fn", "args", "values", "sizes", "jnp"])
+def test_compile_renames_symbols_that_are_python_names(name):
+    import numpy as np
+    kind = "matrix" if name[0].isupper() else "vector"
+    expr = f"tr({name}^T {name} A)" if kind == "matrix" else f"{name}^T A {name}"
+    fn = matcalc.compile(expr, wrt=name)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 3)) if kind == "matrix" else rng.standard_normal(3)
+    A = rng.standard_normal((3, 3))
+    value, grad = fn(x, A)
+    value2, grad2 = fn(**{name: x, "A": A})
+    d = check_derivative(expr, name)
+    want = d.evaluate({name: x, "A": A})
+    assert np.allclose(grad, want) and np.allclose(grad2, want)
+    assert np.isclose(value, matcalc.evaluate(expr, {name: x, "A": A}))
+
+
+def test_from_sympy_refuses_a_string_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    attack = f"__import__('builtins').open({str(marker)!r}, 'w') or X"
+    with pytest.raises(matcalc.MatcalcError, match="not a string"):
+        matcalc.from_sympy(attack)
+    with pytest.raises(matcalc.MatcalcError):
+        matcalc.from_sympy(attack.encode())
+    with pytest.raises(matcalc.MatcalcError, match="SymPy expression"):
+        matcalc.from_sympy(object())
+    assert not marker.exists()
+    sp = pytest.importorskip("sympy")
+    X = sp.MatrixSymbol("X", 3, 3)
+    from matcalc.interop import sympy_classes
+    Vec, K = sympy_classes()
+    for bad in (lambda: Vec(attack), lambda: K(attack, 2)):
+        with pytest.raises(Exception):
+            bad()
+    assert not marker.exists()
+    e = matcalc.from_sympy(sp.Trace(X.T * X))
+    check_derivative(str(e), "X")
