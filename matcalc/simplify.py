@@ -43,7 +43,7 @@ def order_key(e):
     if k is not None and k[0] is e:
         return k[1]
     if isinstance(e, E.Num):
-        data = (float(e.value),)
+        data = (e.value,)            # exact: float() overflows past 1.8e308
     elif isinstance(e, E.Sym):
         data = (e.name,)
     elif isinstance(e, E.Diff):

@@ -283,3 +283,128 @@ def test_from_sympy_refuses_a_string_and_runs_nothing(tmp_path):
     assert not marker.exists()
     e = matcalc.from_sympy(sp.Trace(X.T * X))
     check_derivative(str(e), "X")
+
+
+# ---------------------------------------------------------------------------- the command line
+
+def test_huge_constants_stay_exact_and_never_crash():
+    """1e309 is inf as a float: the engine keeps numbers exact (fractions), so it
+    differentiates, and the check says plainly that f is not finite."""
+    rc, out, err = cli("diff", "exp(1e309 x^T x)", "--wrt", "x")
+    assert (rc, out.strip()) == (0, "2e309 exp(1e309 x^T x) x"), err
+    rc, out, err = cli("hessian", "exp(1e309 x^T x)", "--wrt", "x")
+    assert rc == 0 and "Traceback" not in err
+    rc, out, err = cli("diff", "exp(1e309 x^T x)", "--wrt", "x", "--check")
+    assert rc == 1 and "not finite" in out and "Traceback" not in err
+    check_derivative("exp(1e-300 x^T x) + 1e200 x^T x", "x")
+    check_hessian("1e-200 x^T A x", "x")
+    check_hessian("1e200 x^T A x", "x")
+
+
+@pytest.mark.parametrize("args", [
+    ("diff", "A X B", "--wrt", "X"),
+    ("diff", "X^-1", "--wrt", "X"),
+    ("hessian", "tr(X^T A X)", "--wrt", "X"),
+    ("diff", "vec(kron(X, kron(A, B)))", "--wrt", "X"),
+    ("diff", "A X B", "--wrt", "X", "--steps"),
+    ("diff", "A X B", "--wrt", "X", "--json"),
+    ("diff", "tr(X ⊗ A", "--wrt", "X"),
+])
+def test_an_ascii_terminal_gets_ascii_spellings_that_read_back(args):
+    rc, out, err = cli(*args, env={"PYTHONIOENCODING": "ascii"})
+    assert rc in (0, 2) and "Traceback" not in err and "internal error" not in err, err
+    if rc == 2:
+        assert "ParseError" in err
+        return
+    assert out.isascii()
+    if "--json" in args:
+        doc = json.loads(out)
+        assert doc["derivative"] == str(matcalc.diff(args[1], wrt="X"))
+        return
+    first = out.splitlines()[0]
+    fn = matcalc.hessian if args[0] == "hessian" else matcalc.diff
+    d = fn(args[1], wrt="X")
+    assert matcalc.parse(first, symbols=d.symbols) == matcalc.parse(str(d), symbols=d.symbols)
+    import numpy as np
+    from helpers import bind_sizes, draw
+    vals = draw(d.symbols, np.random.default_rng(3), sizes=bind_sizes(d.symbols))
+    assert np.allclose(matcalc.evaluate(first, vals, symbols=d.symbols), d.evaluate(vals))
+    if args[0] == "hessian":
+        check_hessian(args[1], "X")
+    else:
+        check_derivative(args[1], "X")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("diff", "A X B", "--wrt", "X"), ("diff", "A X B", "--wrt", "X", "--json"),
+                                  ("rules",), ("codegen", "x^T x", "--wrt", "x"), ("--version",)])
+def test_an_output_that_cannot_be_written_is_a_message_and_exit_1(args):
+    with open("/dev/full", "w") as full:
+        rc, _, err = cli(*args, stdout=full)
+    assert rc == 1, err
+    assert "cannot write the output" in err and "Traceback" not in err and "Exception" not in err
+
+
+def test_a_closed_pipe_is_not_an_error():
+    p = subprocess.Popen([sys.executable, "-m", "matcalc", "rules"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 0 and "Traceback" not in err
+
+
+def test_no_error_exits_3():
+    """Whatever goes wrong inside, the command line says so in one message and exits 2."""
+    from matcalc import cli as C
+    import io
+    import contextlib
+
+    class Args:
+        json = False
+        expr = "x"
+
+    for exc in (ValueError("boom"), IndexError(), RecursionError(), MemoryError(), ZeroDivisionError()):
+        def boom(out, exc=exc):
+            raise exc
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert C._guarded(Args, boom) == 2
+        assert err.getvalue().startswith("matcalc: ") and "Traceback" not in err.getvalue()
+        Args.json = True
+        outbuf = io.StringIO()
+        with contextlib.redirect_stdout(outbuf):
+            assert C._guarded(Args, boom) == 2
+        doc = json.loads(outbuf.getvalue())
+        assert doc["error"]["kind"] in ("InternalError", "UnsupportedError")
+        Args.json = False
+
+
+def test_json_is_one_document():
+    rc, out, err = cli("diff", "||X - U V^T||_F^2", "--wrt", "U,V", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["wrt"] == ["U", "V"] and [x["wrt"] for x in doc["derivatives"]] == ["U", "V"]
+    for x in doc["derivatives"]:
+        check_derivative("||X - U V^T||_F^2", x["wrt"])
+        assert x["derivative"] == str(matcalc.diff("||X - U V^T||_F^2", wrt=x["wrt"]))
+    rc, out, err = cli("diff", "x^T A x", "--wrt", "x", "--json", "--check")
+    doc = json.loads(out)
+    assert rc == 0 and doc["derivative"] == "(A + A^T) x" and doc["check"]["ok"] is True
+    check_derivative("x^T A x", "x")
+
+
+@pytest.mark.parametrize("args, kind, position", [
+    (("diff", "tr(X +", "--wrt", "X"), "ParseError", 6),
+    (("diff", "tr(x)", "--wrt", "x"), "ShapeError", None),
+    (("diff", "x^T x", "--wrt", "x,", "--let", "x=nonsense"), None, None),
+    (("hessian", "A x", "--wrt", "x"), None, None),
+])
+def test_errors_under_json_are_json(args, kind, position):
+    rc, out, err = cli(*args, "--json")
+    assert rc == 2 and not err.strip(), err
+    doc = json.loads(out)
+    assert set(doc) == {"error"} and doc["error"]["message"]
+    if kind:
+        assert doc["error"]["kind"] == kind
+    if position is not None:
+        assert doc["error"]["position"] == position and "^" in doc["error"]["caret"]
