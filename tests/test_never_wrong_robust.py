@@ -408,3 +408,91 @@ def test_errors_under_json_are_json(args, kind, position):
         assert doc["error"]["kind"] == kind
     if position is not None:
         assert doc["error"]["position"] == position and "^" in doc["error"]["caret"]
+
+
+# ---------------------------------------------------------------------------- time and size
+
+def _chain(k):
+    return "tr(" + " ".join(f"A{i} X" for i in range(1, k + 1)) + ")"
+
+
+def _nest(d, inner="x^T x"):
+    s = inner
+    for _ in range(d):
+        s = f"exp({s})"
+    return s
+
+
+@pytest.mark.parametrize("fn, expr, wrt", [
+    ("hessian", _chain(100), "X"), ("hessian", _chain(40), "X"), ("hessian", _nest(50), "x"),
+    ("hessian", _nest(40), "x"), ("diff", _nest(190), "x"), ("diff", _chain(100), "X"),
+])
+def test_enormous_answers_are_refused_before_the_time_is_spent(monkeypatch, fn, expr, wrt):
+    """The refusal says why, and nothing larger than the budget is ever simplified."""
+    from matcalc import api, budget
+    seen = []
+    real = api.simplify
+
+    def watched(e):
+        seen.append(budget.tree_size(e, 10 * budget.MAX_RAW_NODES))
+        return real(e)
+    monkeypatch.setattr(api, "simplify", watched)
+    with pytest.raises(matcalc.UnsupportedError, match="too large|characters long") as info:
+        getattr(matcalc, fn)(expr, wrt=wrt)
+    assert "matcalc.compile" in str(info.value)
+    assert max(seen, default=0) <= budget.MAX_RAW_NODES
+
+
+@pytest.mark.parametrize("fn, expr, wrt", [
+    ("hessian", _chain(10), "X"), ("diff", _chain(64), "X"), ("hessian", _nest(20), "x"),
+    ("hessian", _nest(25), "x"), ("diff", _nest(100), "x"),
+    ("diff", " + ".join(f"x^T A{i} x" for i in range(300)), "x"),
+])
+def test_what_the_engine_prints_it_reads(fn, expr, wrt):
+    import numpy as np
+    from helpers import bind_sizes, draw
+    from matcalc.printing import to_text
+    d = getattr(matcalc, fn)(expr, wrt=wrt)
+    parse = sys.modules["matcalc.parse"]
+    vals = draw(d.symbols, np.random.default_rng(5), sizes=bind_sizes(d.symbols))
+    want = d.evaluate(vals)
+    first = None
+    for text in (str(d), to_text(d.expr, ascii=True)):
+        assert len(text) <= parse.MAX_LENGTH
+        tree = matcalc.parse(text, symbols=d.symbols)
+        first = first or tree
+        assert tree == first
+        if "exp(exp(exp(exp(" not in text:      # a tower of four exp overflows at any value
+            back = matcalc.evaluate(text, vals, symbols=d.symbols)
+            assert np.all(np.isfinite(want)) and np.allclose(back, want, rtol=1e-9, atol=0)
+
+
+def test_the_families_are_right_where_they_are_small():
+    check_hessian(_chain(4), "X")
+    check_derivative(_chain(6), "X")
+    check_hessian("exp(exp(exp(0.05 x^T x)))", "x")
+    check_derivative(_nest(4, "0.05 x^T x"), "x")
+
+
+def test_the_memoised_comparison_orders_as_the_keys_do():
+    import functools
+    import random
+    simplify = sys.modules["matcalc.simplify"]
+    nodes = []
+
+    def walk(e):
+        nodes.append(e)
+        for a in e.args:
+            walk(a)
+    for text, wrt in [(_chain(5), "X"), (_nest(6), "x"), ("sum(log(1 + exp(-y .* (A w))))", "w"),
+                      ("logdet(S) + (x - mu)^T S^-1 (x - mu)", "S"), ("tr(X ⊗ A) + 1e309 sum(X .^ 3)", "X")]:
+        walk(matcalc.parse(text))
+        walk(matcalc.hessian(text, wrt=wrt).expr if "⊗" not in text and "mu" not in text
+             else matcalc.diff(text, wrt=wrt).expr)
+    rng = random.Random(7)
+    for _ in range(3000):
+        a, b = rng.choice(nodes), rng.choice(nodes)
+        ka, kb = simplify.order_key(a), simplify.order_key(b)
+        assert simplify._compare(a, b) == (ka > kb) - (ka < kb)
+    sample = rng.sample(nodes, min(300, len(nodes)))
+    assert sorted(sample, key=simplify.order_key) == sorted(sample, key=functools.cmp_to_key(simplify._compare))
