@@ -145,6 +145,11 @@ def _unvec(W, shape):
     return None
 
 
+def _shape_text(x):
+    from .shapes import describe_shape
+    return describe_shape(x.shape)
+
+
 def _adj_vec(e, W, i):
     L = e.arg
     if L.shape[1] == 1:        # vec of a vector is the vector
@@ -152,6 +157,11 @@ def _adj_vec(e, W, i):
     if L.shape[0] == 1:        # vec of a row is its transpose
         return _T(W)
     M = _unvec(simplify(W), L.shape)
+    if M is not None and M.shape != L.shape:
+        # vec(M) = W with M of another shape than L: the gradient would be M reshaped
+        raise UnsupportedError(f"the gradient through vec(…) of a matrix paired with the vec of a "
+                               f"matrix of another shape ({_shape_text(M)} against "
+                               f"{_shape_text(L)}): it needs a reshape the language does not have")
     if M is None:
         raise UnsupportedError("the gradient through vec(…) of a matrix paired with a general vector "
                                "(it needs the inverse of vec)")

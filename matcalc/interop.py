@@ -19,6 +19,7 @@ exactly like ``matcalc.parse``'s.  A SymPy node with no counterpart raises
 SymPy is imported here only, inside the functions, never on the path of ``matcalc diff``.
 """
 import re
+import threading
 
 from . import expr as E
 from .errors import MatcalcError, UnsupportedError, require_module
@@ -28,6 +29,7 @@ _FUNC_WORDS = {"tr", "Tr", "trace", "det", "logdet", "exp", "log", "ln", "sin", 
 _NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
 
 _classes = None
+_CLASSES_LOCK = threading.Lock()
 
 
 def _sympy():
@@ -37,7 +39,15 @@ def _sympy():
 
 
 def sympy_classes():
-    """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n)."""
+    """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n), made
+    once (under a lock: two threads must not make two different Vec classes)."""
+    if _classes is not None:
+        return _classes
+    with _CLASSES_LOCK:
+        return _make_classes()
+
+
+def _make_classes():
     global _classes
     if _classes is not None:
         return _classes

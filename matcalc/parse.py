@@ -5,6 +5,7 @@ is left as a Raw node for ``shapes`` to decide.
 """
 import os
 import re
+import threading
 from fractions import Fraction
 
 from lark import Lark, Token
@@ -344,9 +345,17 @@ for _name in ("number", "symbol", "identity", "sized_identity", "size", "commuta
 
 
 _PARSER = None
+_PARSER_LOCK = threading.Lock()      # threads that parse first build one parser, not several
 
 
 def _parser():
+    if _PARSER is not None:
+        return _PARSER
+    with _PARSER_LOCK:
+        return _build_parser()
+
+
+def _build_parser():
     global _PARSER
     if _PARSER is None:
         from . import parsercache

@@ -496,3 +496,25 @@ def test_the_memoised_comparison_orders_as_the_keys_do():
         assert simplify._compare(a, b) == (ka > kb) - (ka < kb)
     sample = rng.sample(nodes, min(300, len(nodes)))
     assert sorted(sample, key=simplify.order_key) == sorted(sample, key=functools.cmp_to_key(simplify._compare))
+
+
+# ---------------------------------------------------------------------------- the vec pairing of the exit-3 example
+
+def test_the_commutation_pairing_of_another_shape_is_refused_not_misshapen():
+    """(K(n,m) vec(G))ᵀ kron(u, w) pairs vec(Gᵀ) (m×n) with vec(w uᵀ) (n×m): the engine
+    gave Gᵀ u, an answer of no valid shape, and --check crashed (exit 3) evaluating it.
+    Now the rebuilt matrix must have the shape of the vec'd one, or the gradient is refused."""
+    rc, out, err = cli("diff", "(K(n,m) vec(G))^T kron(u, w)", "--wrt", "w", "--let", "G=matrix(n,m)",
+                       "--let", "u=vector(m)", "--let", "w=vector(n)", "--check")
+    assert rc == 2 and "UnsupportedError" in err and "another shape" in err, (out, err)
+    with pytest.raises(matcalc.UnsupportedError, match="another shape"):
+        matcalc.diff("vec(X)^T (K(m,n) vec(G))", wrt="X")
+    # where the shapes agree the answer stands, checked numerically
+    check_derivative("(K(n,n) vec(G))^T kron(u, w)", "w",
+                     symbols={"G": "matrix(n,n)", "u": "vector(n)", "w": "vector(n)"})
+    check_derivative("vec(X)^T (K(n,n) vec(G))", "X", symbols={"X": "matrix(n,n)", "G": "matrix(n,n)"})
+    check_derivative("vec(X)^T kron(A, B) vec(H)", "X",
+                     symbols={"A": "matrix(m,p)", "B": "matrix(q,r)", "H": "matrix(r,p)", "X": "matrix(q,m)"})
+    with pytest.raises(matcalc.UnsupportedError):
+        matcalc.diff("vec(X)^T kron(A, B) vec(H)", wrt="X",
+                     symbols={"A": "matrix(m,p)", "B": "matrix(q,r)", "H": "matrix(r,p)", "X": "matrix(m,q)"})
