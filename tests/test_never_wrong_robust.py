@@ -518,3 +518,33 @@ def test_the_commutation_pairing_of_another_shape_is_refused_not_misshapen():
     with pytest.raises(matcalc.UnsupportedError):
         matcalc.diff("vec(X)^T kron(A, B) vec(H)", wrt="X",
                      symbols={"A": "matrix(m,p)", "B": "matrix(q,r)", "H": "matrix(r,p)", "X": "matrix(m,q)"})
+
+
+def test_derivations_in_threads_agree_with_sequential_ones():
+    """No mutable module state on the derivation path: the caches that remain (order_key,
+    transpose, comparisons in simplify) are keyed by node identity and hold the node."""
+    cases = [("tr(X^T A X)", "X", matcalc.hessian), ("||A x - b||^2", "x", matcalc.diff),
+             ("logdet(S) + (x - mu)^T S^-1 (x - mu)", "S", matcalc.diff),
+             ("sum(log(1 + exp(-y .* (A w))))", "w", matcalc.hessian),
+             (_nest(8), "x", matcalc.hessian), (_chain(6), "X", matcalc.diff)]
+    want = [str(fn(e, wrt=w)) for e, w, fn in cases]
+    got, errors = [], []
+
+    def work(seed):
+        try:
+            order = list(range(len(cases)))
+            import random
+            random.Random(seed).shuffle(order)
+            for i in order * 3:
+                e, w, fn = cases[i]
+                got.append((i, str(fn(e, wrt=w))))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(text == want[i] for i, text in got) and len(got) == 8 * 3 * len(cases)
+    check_derivative("||A x - b||^2", "x")
