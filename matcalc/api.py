@@ -11,7 +11,7 @@ from . import shapes as S
 from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
-from .errors import MatcalcError, ShapeError
+from .errors import MatcalcError, ShapeError, UnsupportedError
 from .parse import parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
@@ -233,6 +233,12 @@ def _with_text(fn):
             if err.text is None and isinstance(expr, str):
                 err.text = expr
             raise
+        except RecursionError:
+            # Python's own recursion limit, which matcalc leaves as it is (no global state)
+            raise UnsupportedError("the derivation is nested too deeply for Python's recursion "
+                                   "limit (sys.getrecursionlimit()); write the expression with "
+                                   "less nesting", None, expr if isinstance(expr, str) else None) \
+                from None
     return run
 
 

@@ -201,7 +201,12 @@ def gradient_terms(df, used=None):
     def has(e):
         k = id(e)
         if k not in holds:
-            holds[k] = isinstance(e, E.Diff) or any(has(a) for a in e.args)
+            found = isinstance(e, E.Diff)
+            for a in e.args:            # a loop, not any(…): one frame per level of nesting
+                if found:
+                    break
+                found = has(a)
+            holds[k] = found
         return holds[k]
 
     if not has(df):

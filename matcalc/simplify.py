@@ -22,6 +22,7 @@ import functools
 from fractions import Fraction
 
 from . import expr as E
+from .budget import SimplifyCounter
 
 
 def _unsupported(what):
@@ -1045,6 +1046,7 @@ BUILDERS = {
 def simplify(e):
     """The canonical form of e (bottom-up, each distinct subexpression once)."""
     memo = {}
+    count = SimplifyCounter()        # the size budget: refuse a swell before combining it
 
     def go(x):
         k = id(x)
@@ -1052,7 +1054,15 @@ def simplify(e):
         if hit is not None:
             return hit[1]
         args = x.args
-        out = BUILDERS[type(x)](x, tuple(go(a) for a in args)) if args else BUILDERS[type(x)](x, ())
+        if args:
+            parts = []
+            for a in args:              # a loop, not a generator: one frame per level
+                parts.append(go(a))
+            parts = tuple(parts)
+            count.check(parts)
+            out = BUILDERS[type(x)](x, parts)
+        else:
+            out = BUILDERS[type(x)](x, ())
         memo[k] = (x, out)
         return out
 
