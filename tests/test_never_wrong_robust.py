@@ -447,6 +447,10 @@ def test_enormous_answers_are_refused_before_the_time_is_spent(monkeypatch, fn, 
     ("hessian", _chain(10), "X"), ("diff", _chain(64), "X"), ("hessian", _nest(20), "x"),
     ("hessian", _nest(25), "x"), ("diff", _nest(100), "x"),
     ("diff", " + ".join(f"x^T A{i} x" for i in range(300)), "x"),
+    # small answers of large differentials are not refused by the budget
+    ("diff", "tr(" + "(" * 190 + "X" + ")^-1" * 190 + ")", "X"),
+    ("hessian", "sum(" + "(" * 190 + "x" + " .* x)" * 190 + ")", "x"),
+    ("diff", "tr(" + " + ".join(["X^T A X"] * 1800) + ")", "X"),
 ])
 def test_what_the_engine_prints_it_reads(fn, expr, wrt):
     import numpy as np
@@ -472,6 +476,9 @@ def test_the_families_are_right_where_they_are_small():
     check_derivative(_chain(6), "X")
     check_hessian("exp(exp(exp(0.05 x^T x)))", "x")
     check_derivative(_nest(4, "0.05 x^T x"), "x")
+    check_derivative("tr(" + "(" * 21 + "X" + ")^-1" * 21 + ")", "X")
+    check_hessian("sum(" + "(" * 10 + "x" + " .* x)" * 10 + ")", "x")
+    check_derivative("tr(" + " + ".join(["X^T A X"] * 50) + ")", "X")
 
 
 def test_the_memoised_comparison_orders_as_the_keys_do():
