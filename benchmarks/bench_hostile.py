@@ -35,6 +35,10 @@ def nest(d, inner="x^T x", fn="exp"):
     return s
 
 
+def inverses(d):
+    return "tr(" + "(" * d + "X" + ")^-1" * d + ")"
+
+
 def cases():
     out = []
     for k in (10, 20, 40, 100):
@@ -47,6 +51,7 @@ def cases():
         out.append((f"diff nested exp d={d}", ["diff", nest(d), "--wrt", "x"]))
     out.append(("hessian nested sin d=60", ["hessian", "sum(" + nest(60, "x", "sin") + ")", "--wrt", "x"]))
     out.append(("diff nested sin d=190", ["diff", "sum(" + nest(190, "x", "sin") + ")", "--wrt", "x"]))
+    out.append(("diff tr of 190 nested inverses", ["diff", inverses(190), "--wrt", "X"]))
     out.append(("diff sum of 2400 terms", ["diff", " + ".join(["a^T x"] * 2400), "--wrt", "x"]))
     out.append(("diff 6000 products", ["diff", " + ".join(f"x^T A{i} x" for i in range(1500)), "--wrt", "x"]))
     out.append(("hessian exp(1e309 x^T x)", ["hessian", "exp(1e309 x^T x)", "--wrt", "x"]))
