@@ -4,15 +4,13 @@
     >>> str(matcalc.diff("tr(X^T A X)", wrt="X"))
     '(A + A^T) X'
 """
-import sys as _sys
-
-from .errors import EvaluationError, MatcalcError, ParseError, ShapeError, UnsupportedError
+from .errors import (EvaluationError, MatcalcError, MissingDependencyError, ParseError, ShapeError,
+                     UnsupportedError)
 from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse
 
 __all__ = ["diff", "hessian", "parse", "evaluate", "compile", "from_sympy", "Derivative",
-           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "EvaluationError"]
+           "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "EvaluationError",
+           "MissingDependencyError"]
 __version__ = "0.1.0"
-
-# the passes recurse over the tree; the parser caps nesting at 200 levels
-if _sys.getrecursionlimit() < 10000:
-    _sys.setrecursionlimit(10000)
+# No global side effects at import (no recursion limit is changed): the parser caps
+# nesting at parse.MAX_DEPTH levels, and the passes fit in Python's default stack.

@@ -7,12 +7,13 @@ The pipeline, one module per arrow:
 """
 from collections.abc import Mapping
 
+from . import budget
 from . import expr as E
 from . import shapes as S
 from .canon import gradient_terms
 from .jacobian import jacobian_expr
 from .differential import differentiate
-from .errors import MatcalcError, ParseError, ShapeError
+from .errors import MatcalcError, ParseError, ShapeError, UnsupportedError
 from .parse import LOOKALIKES as _LOOKALIKES, parse_raw
 from .printing import to_latex, to_text
 from .simplify import is_symmetric, simplify, split_coef, tidy, transpose
@@ -377,6 +378,12 @@ def _with_text(fn):
             if err.text is None and isinstance(expr, str):
                 err.text = expr
             raise
+        except RecursionError:
+            # Python's own recursion limit, which matcalc leaves as it is (no global state)
+            raise UnsupportedError("the derivation is nested too deeply for Python's recursion "
+                                   "limit (sys.getrecursionlimit()); write the expression with "
+                                   "less nesting", None, expr if isinstance(expr, str) else None) \
+                from None
     return run
 
 
@@ -503,6 +510,7 @@ def gradient_expr(f, var, symmetric=None, project=True):
         return E.zero_like(var)
     terms = gradient_terms(df)
     raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
+    budget.check_raw(raw, "gradient")
     G = simplify(raw)
     return _project(G, var, symmetric) if project else G
 
@@ -547,7 +555,9 @@ def jacobian_of(F, var):
     dF = differentiate(_prepared(F), var)
     if dF is None:
         return E.Zero(_vec_size(F), _vec_size(var))
-    return simplify(jacobian_expr(dF, var))
+    J = jacobian_expr(dF, var)
+    budget.check_raw(J, "Jacobian" if _vec_size(F) != 1 else "derivative")
+    return simplify(J)
 
 
 def derivative_wrt_scalar(f, var):
@@ -555,7 +565,9 @@ def derivative_wrt_scalar(f, var):
     df = differentiate(_prepared(f), var)
     if df is None:
         return E.zero_like(f)
-    return simplify(E.rewrite(df, lambda e: E.ONE if isinstance(e, E.Diff) else None))
+    raw = E.rewrite(df, lambda e: E.ONE if isinstance(e, E.Diff) else None)
+    budget.check_raw(raw, "derivative")
+    return simplify(raw)
 
 
 def _several(fn, expr, wrt, **kw):
@@ -595,7 +607,9 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
             J = simplify(E.Mul((J, P)))
         kind = "jacobian"
         out = transpose(J) if layout == "denominator" else J
-    d = Derivative(expr, f, var, syms, tidy(out), kind, layout, symmetric=symmetric,
+    out = tidy(out)
+    budget.check_answer(out, kind)
+    d = Derivative(expr, f, var, syms, out, kind, layout, symmetric=symmetric,
                    declarations=symbols)
     return _noted(d, _scalar_notes(expr, f, syms, symbols))
 
@@ -612,8 +626,9 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
                          + "".join(f"; {n}" for n in notes))
     if var.is_scalar:
         g = derivative_wrt_scalar(f, var)
-        h = derivative_wrt_scalar(g, var)
-        d = Derivative(expr, f, var, syms, tidy(h), "hessian", layout, declarations=symbols)
+        h = tidy(derivative_wrt_scalar(g, var))
+        budget.check_answer(h, "Hessian")
+        d = Derivative(expr, f, var, syms, h, "hessian", layout, declarations=symbols)
         d.gradient = g
         return d
     G = gradient_expr(f, var, project=False)
@@ -623,7 +638,9 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
         # P H P; for a symmetric variable and K H K = H (a sum of A ⊗ B that swapping the
         # factors leaves alone) that is P H: H K = K H, so (I+K) H (I+K)/4 = (I+K) H / 2
         H = simplify(E.Mul((P, H) if _commutes_with_K(H, var) else (P, H, P)))
-    d = Derivative(expr, f, var, syms, tidy(H), "hessian", layout, symmetric=symmetric,
+    H = tidy(H)
+    budget.check_answer(H, "Hessian")
+    d = Derivative(expr, f, var, syms, H, "hessian", layout, symmetric=symmetric,
                    declarations=symbols)
     d.gradient = G
     return d

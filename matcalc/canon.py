@@ -176,6 +176,11 @@ def _unvec_any(W, shape):
     return None
 
 
+def _shape_text(x):
+    from .shapes import describe_shape
+    return describe_shape(x.shape)
+
+
 def _adj_vec(e, W, i):
     L = e.arg
     if L.shape[1] == 1:        # vec of a vector is the vector
@@ -261,7 +266,12 @@ def gradient_terms(df, used=None):
     def has(e):
         k = id(e)
         if k not in holds:
-            holds[k] = isinstance(e, E.Diff) or any(has(a) for a in e.args)
+            found = isinstance(e, E.Diff)
+            for a in e.args:            # a loop, not any(…): one frame per level of nesting
+                if found:
+                    break
+                found = has(a)
+            holds[k] = found
         return holds[k]
 
     if not has(df):

@@ -97,6 +97,7 @@ def _zero_note(d):
 
 
 def run(args, out):
+    """Derive, and write the answer(s) to out; the exit status."""
     import warnings
     from . import api
     symbols = _declarations(args.let)
@@ -105,15 +106,29 @@ def run(args, out):
         warnings.simplefilter("ignore", UserWarning)     # the notes print below instead
         result = fn(args.expr, wrt=args.wrt, symbols=symbols or None, layout=args.layout,
                     symmetric=args.symmetric)
+    derivs = result if isinstance(result, list) else [result]
+    if args.json:
+        import json
+        docs, status = [], 0
+        for d in derivs:
+            doc, st = _json_of(d, args)
+            docs.append(doc)
+            status = max(status, st)
+        # one document: the object of the derivative, or for several variables one
+        # object holding them in order
+        doc = docs[0] if not isinstance(result, list) else \
+            {"input": args.expr, "wrt": [d.wrt for d in derivs], "derivatives": docs}
+        out.write(json.dumps(doc, ensure_ascii=not _can_encode(out, "⊗"), indent=2) + "\n")
+        return status
     status = 0
-    for d in (result if isinstance(result, list) else [result]):
+    for d in derivs:
         status = max(status, _show(d, args, out))
         for note in getattr(d, "notes", ()):     # after the answer, on stderr
             print(f"note: {note}", file=sys.stderr)
     return status
 
 
-def as_json(d):
+def as_json(d, ascii=False):
     """The machine-readable form of a derivative (for editors and other programs)."""
     return {
         "input": d.text,
@@ -122,38 +137,82 @@ def as_json(d):
         "layout": d.layout,
         "symbols": d.symbols,
         "shape": [str(x) for x in d.shape],
-        "derivative": str(d),
+        "derivative": _text(d, ascii),
         "latex": d.latex(),
         "steps": [str(s) for s in d.steps],
+        "notes": list(getattr(d, "notes", ())),
     }
 
 
+def _json_of(d, args):
+    doc = as_json(d)
+    if not args.check:
+        return doc, 0
+    res = d.check()
+    doc["check"] = {"ok": bool(res.ok), "relative_error": res.error, "trials": res.trials,
+                    "tolerance": res.tol, "note": res.note or None}
+    return doc, 0 if res.ok else 1
+
+
+def _text(d, ascii=False):
+    from .printing import to_text
+    return to_text(d.expr, ascii=ascii)
+
+
+def _can_encode(out, text):
+    enc = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+# Readable ASCII for the steps and notes when the output cannot encode Unicode (the
+# derivative itself is printed with the language's ASCII spellings, and reads back).
+_ASCII = {"∂": "d", "ᵀ": "^T", "⁻¹": "^-1", "⁻": "^-", "²": "^2", "³": "^3", "⊗": "(x)",
+          "∘": ".*", "⊙": ".*", "…": "...", "→": "->", "×": "x", "·": "*", "−": "-",
+          "≤": "<=", "≥": ">=", "≠": "!=", "²f": "^2f"}
+
+
+def _ascii_fallback(text, out):
+    """text as out can encode it: ASCII spellings, then backslash escapes."""
+    if _can_encode(out, text):
+        return text
+    for k in sorted(_ASCII, key=len, reverse=True):
+        text = text.replace(k, _ASCII[k])
+    enc = getattr(out, "encoding", None) or "ascii"
+    try:
+        return text.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _show(d, args, out):
-    if args.json:
-        import json
-        print(json.dumps(as_json(d), ensure_ascii=False, indent=2), file=out)
-        return 0
+    def say(line=""):
+        out.write(_ascii_fallback(line, out) + "\n")
     if args.latex:
-        print(d.latex(), file=out)
+        say(d.latex())
     else:
-        print(str(d), file=out)
+        text = _text(d)
+        say(text if _can_encode(out, text) else _text(d, ascii=True))
         note = _zero_note(d)
         if note:
-            print(note, file=out)
+            say(note)
     if args.steps:
-        print(file=out)
+        say()
         if args.latex:
-            print(d.steps.latex(), file=out)
+            say(d.steps.latex())
         else:
             for line in d.steps.text().splitlines():
-                print("  " + line, file=out)
+                say("  " + line)
     if args.check:
         res = d.check()
         if res.error is None:
-            print(f"check: could not evaluate: {res.note}", file=out)
+            say(f"check: could not evaluate: {res.note}")
             return 1
         verdict = "ok" if res.ok else "FAILED"
-        print(f"check: relative error {res.error:.2e} over {res.trials} random points: {verdict}", file=out)
+        say(f"check: relative error {res.error:.2e} over {res.trials} random points: {verdict}")
         return 0 if res.ok else 1
     return 0
 
@@ -164,57 +223,134 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.version:
         from . import __version__
-        print(f"matcalc {__version__}")
-        return 0
+        return _emit(f"matcalc {__version__}\n", 0)
     if args.command is None:
         p.print_help(sys.stderr)
         return 2
     if args.command == "rules":
         from .rules import render
-        return _guarded(args, lambda: print(render()) or 0)
+        return _guarded(args, lambda out: out.write(render() + "\n") and 0)
     if args.command == "codegen":
-        return _guarded(args, lambda: _codegen(args))
+        return _guarded(args, lambda out: _codegen(args, out))
     if args.command == "serve":
         from .web import serve
-        return _guarded(args, lambda: serve(host=args.host, port=args.port, open_browser=args.open))
-    return _guarded(args, lambda: run(args, sys.stdout))
+        return _guarded(args, lambda out: serve(host=args.host, port=args.port, open_browser=args.open))
+    return _guarded(args, lambda out: run(args, out))
 
 
-def _codegen(args):
+def _codegen(args, out):
     import warnings
     from .codegen import generate_source
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         source = generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
                                  target=args.target, hessian=args.hessian)
-    print(source)
+    out.write(source + "\n")
     for w in dict.fromkeys(str(w.message) for w in caught):     # the notes, after the code
         print(f"note: {w}", file=sys.stderr)
     return 0
 
 
+class _Buffer:
+    """Where a command writes its output: kept until the command has finished, so that an
+    error never leaves half an answer (or two JSON documents) on standard output."""
+
+    def __init__(self, encoding):
+        self.parts = []
+        self.encoding = encoding
+
+    def write(self, s):
+        self.parts.append(s)
+        return len(s)
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
 def _guarded(args, fn):
-    """Run fn, turning every error into one message (a caret for input errors)."""
+    """Run fn(out) and write what it wrote; every error becomes one message (a caret for
+    input errors; with --json, a JSON document on standard output), exit status 2.  No
+    error of any kind prints a traceback or exits with another status than 0, 1, 2 or 130."""
+    out = _Buffer(getattr(sys.stdout, "encoding", None))
     try:
-        return fn()
-    except MatcalcError as e:
-        if e.text is None and e.span is not None:
-            e.text = getattr(args, "expr", None)
-        print(e.render(), file=sys.stderr)
-        return 2
+        status = fn(out)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:          # the reader went away (| head): not an error
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except RecursionError:
-        print("matcalc: the expression is nested too deeply", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - the user never sees a traceback
-        print(f"matcalc: internal error ({type(e).__name__}: {e}); please report it with the input",
-              file=sys.stderr)
-        return 3
+    except BaseException as e:  # noqa: BLE001 - the user never sees a traceback
+        if isinstance(e, SystemExit):
+            raise
+        return _error(args, e)
+    return _emit(out.getvalue(), status)
+
+
+def _describe(e):
+    """(kind, message) of any exception, as the user reads it."""
+    if isinstance(e, MatcalcError):
+        return type(e).__name__, e.message
+    if isinstance(e, RecursionError):
+        return "UnsupportedError", "the expression is nested too deeply"
+    if isinstance(e, MemoryError):
+        return "UnsupportedError", "the computation ran out of memory"
+    return "InternalError", (f"internal error ({type(e).__name__}: {e}); please report it "
+                             f"with the input")
+
+
+def _error(args, e):
+    if isinstance(e, MatcalcError) and e.text is None and e.span is not None:
+        e.text = getattr(args, "expr", None)
+    kind, message = _describe(e)
+    if getattr(args, "json", False):
+        import json
+        doc = {"error": {"kind": kind, "message": message}}
+        if isinstance(e, MatcalcError) and e.span is not None:
+            doc["error"]["position"] = e.span[0]
+            doc["error"]["end"] = e.span[1]
+            if e.text is not None:
+                doc["error"]["caret"] = "\n".join(e.render().splitlines()[1:])
+        text = json.dumps(doc, ensure_ascii=not _can_encode(sys.stdout, "⊗"), indent=2)
+        return _emit(text + "\n", 2)
+    text = e.render() if isinstance(e, MatcalcError) else f"matcalc: {message}"
+    _stderr(text)
+    return 2
+
+
+def _stderr(text):
+    try:
+        print(_ascii_fallback(text, sys.stderr), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _emit(text, status):
+    """Write text to standard output: an output that cannot be written (a full disk,
+    /dev/full) is a message on standard error and exit status 1, never a traceback; a
+    reader that went away (| head) is not an error."""
+    import errno
+    import os
+    try:
+        sys.stdout.write(_ascii_fallback(text, sys.stdout))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return status
+    except OSError as e:
+        _drop_stdout()
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        _stderr(f"matcalc: cannot write the output: {reason}")
+        return 1 if e.errno != errno.EPIPE else status
+    return status
+
+
+def _drop_stdout():
+    """Point standard output at the null device, so that the interpreter's own flush at
+    exit neither fails again nor prints a traceback."""
+    import os
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

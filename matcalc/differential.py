@@ -9,6 +9,7 @@ raises ``UnsupportedError``, never a silent zero.
 from fractions import Fraction
 
 from . import expr as E
+from .budget import RawCounter
 from .errors import UnsupportedError
 
 MAX_MATRIX_POWER = 100
@@ -281,6 +282,7 @@ def differentiate(f, var, trace=None):
     applied to a node that depends on var, parents after children."""
     memo = {}
     dvar = E.Diff(var)
+    count = RawCounter()             # the size budget: refuse a swell before building it
 
     def d(e):
         k = id(e)
@@ -291,7 +293,10 @@ def differentiate(f, var, trace=None):
         elif isinstance(e, E.Diff):
             raise UnsupportedError("a differential inside the function")
         else:
-            ds = [d(a) for a in e.args]
+            ds, total = [], count.start()
+            for a in e.args:
+                ds.append(d(a))
+                total = count.add(total, ds[-1])
             if all(x is None for x in ds):
                 out = None
             else:

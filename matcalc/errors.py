@@ -64,3 +64,18 @@ class UnsupportedError(MatcalcError):
 class EvaluationError(MatcalcError):
     """The expression has no value at the values given: a singular matrix where an inverse
     is taken, an array too large to build, ...; names the operation."""
+
+
+class MissingDependencyError(MatcalcError, ImportError):
+    """An optional library that the requested feature needs is not installed; the
+    message says what to install.  Also an ImportError, for code that catches those."""
+
+
+def require_module(module, what, install):
+    """Import module for the feature what, or raise MissingDependencyError naming the
+    pip command (install) that provides it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingDependencyError(f"{what} needs {module}, which is not installed: {install}") from e

@@ -77,7 +77,7 @@ class Expr:
 
     # shape, is_scalar and args are slots filled on first use by __getattr__ (which
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
-    __slots__ = ("_h", "shape", "is_scalar", "args", "span")
+    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth")
     fields = ()
 
     def __getattr__(self, name):
@@ -91,6 +91,8 @@ class Expr:
             v = hash((type(self).__name__,) + self.key())
         elif name == "span":
             v = None
+        elif name == "depth":           # the nesting depth (the parser sets it as it builds)
+            v = 1 + max((a.depth for a in self.args), default=0)
         else:
             raise AttributeError(name)
         object.__setattr__(self, name, v)

@@ -19,9 +19,10 @@ exactly like ``matcalc.parse``'s.  A SymPy node with no counterpart raises
 SymPy is imported here only, inside the functions, never on the path of ``matcalc diff``.
 """
 import re
+import threading
 
 from . import expr as E
-from .errors import MatcalcError, UnsupportedError
+from .errors import MatcalcError, UnsupportedError, require_module
 
 def _func_words():
     from .parse import FUNCTION_NAMES, function_suggestion
@@ -29,14 +30,29 @@ def _func_words():
 _NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
 
 _classes = None
+_CLASSES_LOCK = threading.Lock()
+
+
+def _sympy():
+    """SymPy, or a MissingDependencyError that says how to install it."""
+    return require_module("sympy", "converting to and from SymPy",
+                          'pip install "matcalc-symbolic[sympy]" (or pip install sympy)')
 
 
 def sympy_classes():
-    """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n)."""
+    """(Vec, CommutationMatrix): SymPy matrix expressions for vec(X) and K(m,n), made
+    once (under a lock: two threads must not make two different Vec classes)."""
+    if _classes is not None:
+        return _classes
+    with _CLASSES_LOCK:
+        return _make_classes()
+
+
+def _make_classes():
     global _classes
     if _classes is not None:
         return _classes
-    import sympy as sp
+    sp = _sympy()
     from sympy.matrices import MatrixBase
     from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -44,7 +60,7 @@ def sympy_classes():
         """vec(X): the columns of X stacked, X_11, ..., X_m1, X_12, ... (column-major)."""
 
         def __new__(cls, arg):
-            arg = sp.sympify(arg)
+            arg = sp.sympify(arg, strict=True)      # never a string: sympify evaluates those
             if not getattr(arg, "is_Matrix", False):
                 raise TypeError("vec takes a matrix")
             return super().__new__(cls, arg)
@@ -80,7 +96,7 @@ def sympy_classes():
         """K(m,n), the mn×mn permutation with K vec(X) = vec(Xᵀ) for an m×n X."""
 
         def __new__(cls, m, n):
-            return super().__new__(cls, sp.sympify(m), sp.sympify(n))
+            return super().__new__(cls, sp.sympify(m, strict=True), sp.sympify(n, strict=True))
 
         @property
         def shape(self):
@@ -121,7 +137,7 @@ def sympy_classes():
 def to_sympy(e, sizes=None):
     """(SymPy expression, {name: SymPy symbol}) of the typed tree e.  sizes maps size
     names to the SymPy symbols to use (filled in with new ones as they are met)."""
-    import sympy as sp
+    sp = _sympy()
     from sympy import matrices as M
     from sympy.matrices.expressions.kronecker import KroneckerProduct
     Vec, CommutationMatrix = sympy_classes()
@@ -278,7 +294,7 @@ def from_sympy(expr):
 def sympy_to_text(expr):
     """(text in matcalc's input language, {name: kind declaration}) of a SymPy
     expression; raises UnsupportedError on a node with no counterpart."""
-    import sympy as sp
+    sp = _sympy()
     from sympy import matrices as M
     from sympy.matrices import MatrixBase
     from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -305,7 +321,7 @@ def sympy_to_text(expr):
 
     def size_factors(s):
         """A size as a list of numbers and names (m*n -> ['m', 'n'])."""
-        s = sp.sympify(s)
+        s = sp.sympify(s, strict=True)
         if s.is_Integer and s > 0:
             return [int(s)]
         if s.is_Symbol:
@@ -504,5 +520,14 @@ def sympy_to_text(expr):
                 return right
         return None
 
-    expr = sp.sympify(expr)
+    if isinstance(expr, (str, bytes)):
+        # sympify would evaluate the text as Python (it runs whatever it names)
+        raise MatcalcError("from_sympy takes a SymPy expression, not a string; to read an "
+                           "expression written in matcalc's language use matcalc.parse(text)")
+    try:
+        expr = sp.sympify(expr, strict=True)
+    except sp.SympifyError:
+        raise MatcalcError(f"from_sympy takes a SymPy expression, not a value of type "
+                           f"{type(expr).__name__}") \
+            from None
     return go(expr), decls

@@ -5,6 +5,7 @@ is left as a Raw node for ``shapes`` to decide.
 """
 import os
 import re
+import threading
 from fractions import Fraction
 
 from lark import Lark, Token
@@ -284,10 +285,7 @@ def _fin(x):
     if isinstance(x, _Chain):
         node = x.cls(tuple(x.items))
         node.span = x.span
-        d = 1 + max(_DEPTH.get(id(a), 0) for a in x.items)
-        if d > MAX_DEPTH:
-            raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
-        _DEPTH[id(node)] = d
+        _check_depth(node)
         return node
     return x
 
@@ -302,15 +300,17 @@ def _mk(node, *parts):
     """Give node the span covering parts (tokens or nodes), check the depth, return it."""
     spans = [_span_of(p) for p in parts if p is not None]
     node.span = (min(s[0] for s in spans), max(s[1] for s in spans))
-    d = 1 + max((_DEPTH.get(id(a), 0) for a in node.args), default=0)
-    if d > MAX_DEPTH:
-        raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
-    _DEPTH[id(node)] = d
+    _check_depth(node)
     return node
 
 
-# The depth of each node, keyed by node id and cleared after each parse.
-_DEPTH = {}
+def _check_depth(node):
+    """Record node's nesting depth on the node itself (its children, built first, carry
+    theirs), so that concurrent parses share no state; refuse it past MAX_DEPTH."""
+    d = 1 + max((a.depth for a in node.args), default=0)
+    if d > MAX_DEPTH:
+        raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
+    object.__setattr__(node, "depth", d)
 
 
 def _size(tok):
@@ -521,32 +521,41 @@ for _name in ("number", "symbol", "identity", "sized_identity", "size", "commuta
 
 
 _PARSER = None
+_PARSER_LOCK = threading.Lock()      # threads that parse first build one parser, not several
 
 
 def _parser():
+    if _PARSER is not None:
+        return _PARSER
+    with _PARSER_LOCK:
+        return _build_parser()
+
+
+def _build_parser():
     global _PARSER
     if _PARSER is None:
+        from . import parsercache
         with open(grammar_path(), encoding="utf-8") as fh:
             grammar = fh.read()
         # the basic lexer: the grammar's terminal priorities settle every overlap, and it
         # compiles one regex instead of one per parser state (the first parse is faster)
-        _PARSER = Lark(grammar, parser="lalr", lexer="basic", postlex=BarPostLex(),
-                       transformer=Build(), maybe_placeholders=False, cache=_cache_file(grammar))
+        options = dict(postlex=BarPostLex(), transformer=Build())
+        name, key = _cache_file(grammar)
+        parser = parsercache.load(name, key, **options)
+        if parser is None:
+            parser = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False, **options)
+            parsercache.save(name, key, parser)
+        _PARSER = parser
     return _PARSER
 
 
 def _cache_file(grammar):
-    """A cache of the built parser tables, so a CLI call does not rebuild them."""
+    """The name of the cache of the built parser tables, and the key that ties it to this
+    grammar and this lark (the folder and its checks are ``parsercache``'s)."""
     import hashlib
-    import tempfile
     import lark
-    key = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
-    d = os.environ.get("MATCALC_CACHE") or os.path.join(tempfile.gettempdir(), "matcalc-cache")
-    try:
-        os.makedirs(d, exist_ok=True)
-        return os.path.join(d, f"grammar-{key}.lark.cache")
-    except OSError:
-        return False
+    key = hashlib.sha256((grammar + "\0" + lark.__version__).encode()).hexdigest()
+    return f"grammar-{key[:16]}.lark.cache", key
 
 
 # ---------------------------------------------------------------------------- errors
@@ -641,6 +650,4 @@ def _parse(text):
         raise err.with_text(text)
     except UnexpectedInput as err:
         raise _translate(err, text).with_text(text) from None
-    finally:
-        _DEPTH.clear()
     return tree

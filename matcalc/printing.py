@@ -651,8 +651,27 @@ def _latex_name(n, sub=False):
     return _latex_word(n, sub)
 
 
-def to_text(e):
-    return Printer()(e)
+class AsciiPrinter(Printer):
+    """The same text in ASCII spellings of the language (``kron(A, B)`` for A ⊗ B), for
+    an output that cannot encode Unicode; it reads back as the same expression."""
+
+    def p_Kron(self, e):
+        out = self.p(e.items[0])[0]
+        for f in e.items[1:]:
+            out = f"kron({out}, {self.p(f)[0]})"
+        return out, ATOM
+
+    def p_Identity(self, e):
+        if self.size(e.n) is not None:
+            return super().p_Identity(e)
+        coef, names = E.size_factors(e.n)          # I(3 m n) = kron(kron(I(3), I(m)), I(n))
+        factors = [E.Identity(x) for x in ((coef,) if coef != 1 else ()) + tuple(names)]
+        return self.p_Kron(E.Kron(tuple(factors)) if len(factors) > 1 else factors[0])
+
+
+def to_text(e, ascii=False):
+    """The text of e in the input language (ascii=True: ASCII spellings only)."""
+    return (AsciiPrinter() if ascii else Printer())(e)
 
 
 def to_latex(e):

@@ -113,14 +113,17 @@ class Inference:
 
     def find(self, s):
         if isinstance(s, _Var):
-            root = s
+            root, path = s, []
             while isinstance(self.parent.get(root), _Var) and self.parent[root] != root:
+                path.append(root)
                 root = self.parent[root]
             if not isinstance(self.parent.get(root), _Var):
                 val = self.parent[root]
-                self.parent[s] = val
+                for v in path or (s,):   # the whole path points at the value: finds stay short
+                    self.parent[v] = val
                 return self.find(val) if isinstance(val, (_Var, E.SizeProd)) else val
-            self.parent[s] = root
+            for v in path or (s,):       # path compression (linear, not quadratic, in long sums)
+                self.parent[v] = root
             return root
         if isinstance(s, E.SizeProd):
             out = s[0]

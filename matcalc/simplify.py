@@ -18,9 +18,11 @@ each builder applies are listed in its docstring; the main ones:
 is shorter (Aᵀ Bᵀ → (B A)ᵀ) and moves a minus sign into a difference
 (−2 X (y − Xᵀw) → 2 X (Xᵀw − y)).  It never changes the value.
 """
+import functools
 from fractions import Fraction
 
 from . import expr as E
+from .budget import SimplifyCounter
 
 
 def _unsupported(what):
@@ -43,7 +45,7 @@ def order_key(e):
     if k is not None and k[0] is e:
         return k[1]
     if isinstance(e, E.Num):
-        data = (float(e.value),)
+        data = (e.value,)            # exact: float() overflows past 1.8e308
     elif isinstance(e, E.Sym):
         data = (e.name,)
     elif isinstance(e, E.Diff):
@@ -150,6 +152,45 @@ def _expand_terms(e, limit):
             partial = [p + [o] for p in partial for o in options]
         return [mul(tuple(p), e.shape) for p in partial]
     return [e]
+
+
+_CMP = {}
+
+
+def _compare(a, b):
+    """-1, 0 or 1 as order_key(a) is below, equal to or above order_key(b), found level by
+    level and remembered per pair of nodes: comparing the keys of deeply nested factors
+    (exp(exp(… x …))) as tuples walks down the shared depth on every comparison, which
+    made long products of nested functions quartic in the depth (a Hessian of 50
+    nested exp took 10 s); remembered, each pair of nodes is compared once."""
+    if a is b:
+        return 0
+    k = (id(a), id(b))
+    hit = _CMP.get(k)
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return hit[2]
+    ka, kb = order_key(a), order_key(b)
+    c = (ka[:2] > kb[:2]) - (ka[:2] < kb[:2])
+    if not c:
+        aa, ba = a.args, b.args
+        for x, y in zip(aa, ba):
+            c = _compare(x, y)
+            if c:
+                break
+        else:
+            c = (len(aa) > len(ba)) - (len(aa) < len(ba))
+    if len(_CMP) > 200_000:
+        _CMP.clear()
+    _CMP[k] = (a, b, c)
+    return c
+
+
+def sort_canonical(items):
+    """items (a list) sorted in place by order_key."""
+    if len(items) < 8:
+        items.sort(key=order_key)           # short lists: the keys' own comparison is fastest
+    else:
+        items.sort(key=functools.cmp_to_key(_compare))
 
 
 # ---------------------------------------------------------------------------- transpose
@@ -381,7 +422,7 @@ def mul(items, shape):
         scal.append(b if p == 1 else E.Pow(b, E.Num(p)))
     scal = _logistic(scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
                      one=lambda t: isinstance(t, E.Num) and t.value == 1)
-    scal.sort(key=order_key)
+    sort_canonical(scal)
     if chain:
         chain = _merge_chain(chain)
         if any(isinstance(f, E.Inverse) for f in chain):
@@ -675,7 +716,7 @@ def hadamard(items, shape):
     # I ∘ diag(x) = diag(x);  I ∘ I = I
     if any(isinstance(a, E.DiagMat) for a in arrays):
         arrays = [a for a in arrays if not isinstance(a, E.Identity)]
-    arrays.sort(key=order_key)
+    sort_canonical(arrays)
     if not arrays:
         core = E.Fill(E.ONE, *shape)
     elif len(arrays) == 1:
@@ -1081,6 +1122,7 @@ BUILDERS = {
 def simplify(e):
     """The canonical form of e (bottom-up, each distinct subexpression once)."""
     memo = {}
+    count = SimplifyCounter()        # the size budget: refuse a swell before combining it
 
     def go(x):
         k = id(x)
@@ -1088,7 +1130,15 @@ def simplify(e):
         if hit is not None:
             return hit[1]
         args = x.args
-        out = BUILDERS[type(x)](x, tuple(go(a) for a in args)) if args else BUILDERS[type(x)](x, ())
+        if args:
+            parts = []
+            for a in args:              # a loop, not a generator: one frame per level
+                parts.append(go(a))
+            parts = tuple(parts)
+            count.check(parts)
+            out = BUILDERS[type(x)](x, parts)
+        else:
+            out = BUILDERS[type(x)](x, ())
         memo[k] = (x, out)
         return out
 

@@ -1,6 +1,6 @@
 """Loading generated source, and the callable that ``matcalc.compile`` returns."""
 from .adapter import check_values, view
-from ..errors import MatcalcError
+from ..errors import MissingDependencyError
 
 
 def load(source, name="matcalc_generated"):
@@ -11,10 +11,16 @@ def load(source, name="matcalc_generated"):
 
 
 def require(backend):
-    """A MatcalcError that says what to install when the target's library is missing."""
+    """A MissingDependencyError (a MatcalcError and an ImportError) that says what to
+    install when the target's library is missing."""
     import importlib.util
-    if importlib.util.find_spec(backend.module) is None:
-        raise MatcalcError(f"the {backend.name} target needs {backend.install}, which is not installed")
+    try:
+        found = importlib.util.find_spec(backend.module) is not None
+    except (ImportError, ValueError):       # a module set to None in sys.modules, ...
+        found = False
+    if not found:
+        raise MissingDependencyError(f"the {backend.name} target needs {backend.install}, "
+                                     f"which is not installed")
 
 
 class CompiledFunction:

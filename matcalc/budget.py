@@ -1,0 +1,160 @@
+"""The size budget: a derivative too large to be useful is refused with a clear
+UnsupportedError, before the time is spent, never answered wrongly or after minutes.
+
+Three limits, each measured where the time goes:
+
+* ``MAX_RAW_EDGES``: the differential as the rules build it, counted as distinct nodes
+  and their edges (the memory and time of building it; shared subexpressions count
+  once).  The product rule over the k² terms of the Hessian of tr(A1 X A2 X … Ak X)
+  builds k² new products of 2k factors: at k = 100 that was 13 s and 300 MB; the
+  differentiation counts as it goes (``RawCounter``) and stops at the limit (k = 30
+  builds 53,000, k = 40 127,000; a 30,000-character input of 1,800 terms
+  tr(X^T A X + …) builds 34,000).
+* ``MAX_SIMPLIFIED_CHARS``: simplification rebuilds the answer as a tree (a product is
+  written out, shared factors and all), and its time follows the size of that tree: 50
+  nested exp(… x^T x …) have a small differential but a Hessian of about 10^6
+  characters.  ``simplify`` estimates the text of the simplified operands of every node
+  before it combines them (``SimplifyCounter``) and stops at three times the input
+  limit, before the costly factoring of a huge sum (the combined answer is shorter than
+  its operands, but not by that much).
+* ``parse.MAX_LENGTH``: what the engine prints it must read back, so an answer whose text
+  (in Unicode or in the ASCII spellings) is longer than the input limit is refused.
+"""
+from .errors import UnsupportedError
+
+MAX_RAW_EDGES = 60_000
+MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
+
+
+# The characters a node adds to the text of an expression, roughly (printing.Printer):
+# per operand past the first for the n-ary operators, else for the node itself.
+_PER_OPERAND = {"Add": 3, "Hadamard": 4, "Kron": 3, "Mul": 1}
+_OWN = {"Transpose": 2, "Inverse": 3, "Trace": 4, "Det": 5, "LogDet": 8, "Sum": 5, "Norm": 4,
+        "Vec": 5, "DiagMat": 6, "DiagVec": 6, "MatPow": 3, "Pow": 3, "ElemPow": 4,
+        "Identity": 4, "Commutation": 6, "Zero": 1, "Num": 2, "Fill": 8}
+
+
+def _chars(node):
+    t = type(node).__name__
+    if t == "Sym":
+        return len(node.name)
+    if t == "Func":
+        return len(node.name) + 2
+    if t in _PER_OPERAND:
+        return _PER_OPERAND[t] * max(1, len(node.args) - 1)
+    return _OWN.get(t, 2)
+
+
+def tree_size(e, limit=None, memo=None, chars=False):
+    """The number of nodes of e written out as a tree (a shared node counts once per
+    use), or with chars=True about the characters of its text; counting stops as soon as
+    it passes limit.  Linear in the distinct nodes; memo ({id: (node, size)}) carries
+    the sizes found between calls (for one kind of count)."""
+    sizes = {} if memo is None else memo
+    own = _chars if chars else (lambda node: 1)
+    stack = [(e, False)]
+    while stack:
+        node, ready = stack.pop()
+        k = id(node)
+        if k in sizes:
+            continue
+        args = node.args
+        if ready or not args:
+            n = own(node) + sum(sizes[id(a)][1] for a in args)
+            sizes[k] = (node, n)
+            if limit is not None and n > limit:
+                return n
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in args if id(a) not in sizes)
+    return sizes[id(e)][1]
+
+
+def dag_size(e, memo, limit=None):
+    """The nodes and edges of e not yet in memo (a set of ids, updated; the nodes are
+    kept alive by the caller's tree), stopping once past limit."""
+    n = 0
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        k = id(node)
+        if k in memo:
+            continue
+        memo[k] = node
+        args = node.args
+        n += 1 + len(args)
+        if limit is not None and n > limit:
+            return n
+        stack.extend(a for a in args if id(a) not in memo)
+    return n
+
+
+class RawCounter:
+    """Counts, for one differentiation, the distinct nodes and edges of the differentials
+    the rules build, and refuses once they pass MAX_RAW_EDGES."""
+
+    def __init__(self, what="derivative"):
+        self.memo = {}
+        self.total = 0
+        self.what = what
+
+    def start(self):
+        return 0
+
+    def add(self, total, dx):
+        if dx is None:
+            return total
+        self.total += dag_size(dx, self.memo, MAX_RAW_EDGES - self.total + 1)
+        if self.total > MAX_RAW_EDGES:
+            _refuse_raw(self.what)
+        return total
+
+
+class SimplifyCounter:
+    """Counts, for one simplification, about the characters of the simplified operands of
+    each node before they are combined, and refuses once they pass MAX_SIMPLIFIED_CHARS."""
+
+    def __init__(self):
+        self.memo = {}
+
+    def check(self, parts):
+        total = 0
+        for p in parts:
+            total += tree_size(p, MAX_SIMPLIFIED_CHARS, self.memo, chars=True)
+            if total > MAX_SIMPLIFIED_CHARS:
+                raise UnsupportedError(
+                    f"the derivative is too large to write down: simplified, it grows past "
+                    f"{MAX_SIMPLIFIED_CHARS:,} characters, far more than the "
+                    f"{_max_length():,} an expression may have (refused before spending the "
+                    f"time); evaluate it numerically with matcalc.compile or split the expression")
+
+
+def check_raw(e, what):
+    """Refuse e (an unsimplified derivative) when it is past MAX_RAW_EDGES."""
+    if dag_size(e, {}, MAX_RAW_EDGES) > MAX_RAW_EDGES:
+        _refuse_raw(what)
+
+
+def _refuse_raw(what):
+    raise UnsupportedError(
+        f"the {what} is too large to write down: the rules build more than "
+        f"{MAX_RAW_EDGES:,} terms and factors, so the answer would be far longer than the "
+        f"{_max_length():,} characters an expression may have (refused before spending the "
+        f"time); evaluate it numerically with matcalc.compile or split the expression")
+
+
+def check_answer(e, what):
+    """Refuse an answer whose text would not read back (longer than parse.MAX_LENGTH)."""
+    from .printing import to_text
+    limit = _max_length()
+    n = max(len(to_text(e)), len(to_text(e, ascii=True)))
+    if n > limit:
+        raise UnsupportedError(
+            f"the {what} would be {n:,} characters long, more than the {limit:,} characters an "
+            f"expression may have, so it could not be read back; evaluate it numerically "
+            f"with matcalc.compile or split the expression")
+
+
+def _max_length():
+    from .parse import MAX_LENGTH
+    return MAX_LENGTH
