@@ -107,8 +107,14 @@ def as_json(d):
 def _show(d, args, out):
     if args.json:
         import json
-        print(json.dumps(as_json(d), ensure_ascii=False, indent=2), file=out)
-        return 0
+        doc = as_json(d)
+        status = 0
+        if args.check:
+            res = d.check()
+            doc["check"] = res.as_dict()
+            status = 0 if res.ok else 1
+        print(json.dumps(doc, ensure_ascii=False, indent=2), file=out)
+        return status
     if args.latex:
         print(d.latex(), file=out)
     else:
@@ -125,11 +131,7 @@ def _show(d, args, out):
                 print("  " + line, file=out)
     if args.check:
         res = d.check()
-        if res.error is None:
-            print(f"check: could not evaluate: {res.note}", file=out)
-            return 1
-        verdict = "ok" if res.ok else "FAILED"
-        print(f"check: relative error {res.error:.2e} over {res.trials} random points: {verdict}", file=out)
+        print(f"check: {res.message()}", file=out)
         return 0 if res.ok else 1
     return 0
 
