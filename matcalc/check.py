@@ -25,6 +25,7 @@ the fuzzers):
 """
 import itertools
 import math
+import time
 from collections import Counter
 
 import numpy as np
@@ -61,6 +62,7 @@ ROUNDING = 8 * np.finfo(float).eps
 LONG_STEP = 30.0
 
 MAX_TRIES = 60
+TIME_LIMIT = 3.0
 # After PLAIN_TRIES invalid points, half the draws scale each value by one of SCALES.
 PLAIN_TRIES = 6
 SCALES = (1.0, 1.0, 0.3, 0.05)
@@ -435,9 +437,10 @@ class Sampler:
                     return "a matrix under an inverse, det or logdet is singular"
         return None
 
-    def points(self, rng, values=None, evaluations=1):
-        """Valid (values, sizes), until max_tries points have been drawn; first the given
-        values (if any).  Size assignments over the budget are skipped."""
+    def points(self, rng, values=None, evaluations=1, deadline=None):
+        """Valid (values, sizes), until max_tries points have been drawn (or the clock,
+        time.monotonic(), passes deadline); first the given values (if any).  Size
+        assignments over the budget are skipped."""
         if values is not None:
             self.tries += 1
             vals = {k: np.asarray(v, dtype=float) if np.ndim(v) else float(v) for k, v in values.items()}
@@ -450,6 +453,9 @@ class Sampler:
                 self.rejected[why + " at the given values"] += 1
         assignments = size_assignments(self.names, rng, self.fixed)
         while self.tries < self.max_tries:
+            if deadline is not None and time.monotonic() > deadline:
+                self.rejected["stopped: out of time"] += 1
+                return
             sizes = next(assignments)
             self.tries += 1
             try:
@@ -576,7 +582,8 @@ def _linear(d, D, V, F_shape):
     return J @ _vecF(Vi)
 
 
-def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TRIES):
+def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TRIES,
+          time_limit=TIME_LIMIT):
     """Check d against finite differences at `trials` valid points and directions V.
 
     gradient G:      ⟨G, V⟩ against the derivative of f(X + hV) at h = 0
@@ -585,7 +592,8 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
     Hessian H:       H vec(V) against the derivative of the gradient along V
 
     the derivative at h = 0 by Ridders' extrapolation (first step eps, or STEP0 × the
-    variable's size).  The point with the largest error/tolerance ratio is reported."""
+    variable's size).  The point with the largest error/tolerance ratio is reported.
+    At most max_tries points are drawn, for at most time_limit seconds."""
     rng = np.random.default_rng(seed)
     var = d.var
     target = d.gradient if d.kind == "hessian" else d.f
@@ -598,7 +606,8 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
     worst = None            # (ratio, error, tolerance)
     done = 0
     fd_rejected = Counter()
-    for vals, sizes in sampler.points(rng, values=values, evaluations=evaluations):
+    deadline = time.monotonic() + time_limit
+    for vals, sizes in sampler.points(rng, values=values, evaluations=evaluations, deadline=deadline):
         X = vals[var.name]
         V = direction(rng, var, X)
         vmax = _max_abs(V)
