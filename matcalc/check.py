@@ -476,6 +476,142 @@ class Sampler:
         return f"{self.tries} points tried: {reasons}" if reasons else f"{self.tries} points tried"
 
 
+# ---------------------------------------------------------------------------- rounding
+
+
+EPS = np.finfo(float).eps
+
+
+class Rounding:
+    """A bound on the rounding error of evaluating a tree at a point (running error
+    analysis, first order): ``Rounding(evaluator).error(node)`` is an array of absolute
+    errors shaped like the node's value.  It sees cancellation (1 − sigmoid(z) at a
+    large z, log(x ./ x), a sum of large terms of either sign), which ε × |value| does
+    not; a derivative or a finite difference that is that uncertain cannot be judged
+    at that point."""
+
+    def __init__(self, ev):
+        self.ev = ev
+        self.memo = {}
+
+    def val(self, e):
+        return np.asarray(self.ev.ev(e), dtype=float)
+
+    def error(self, e):
+        k = id(e)
+        if k not in self.memo:
+            with np.errstate(all="ignore"):
+                try:
+                    out = np.abs(np.asarray(self._error(e), dtype=float))
+                except Exception:  # noqa: BLE001 - an unknown case: the value's own rounding
+                    out = EPS * np.abs(self.val(e))
+            self.memo[k] = (e, np.where(np.isnan(out), np.inf, out))
+        return self.memo[k][1]
+
+    def _error(self, e):
+        v = np.abs(self.val(e))
+        own = EPS * v
+        t = type(e)
+        if t is E.Add:
+            return sum(self.error(x) for x in e.items) + own
+        if t in (E.Mul, E.Hadamard, E.Kron):
+            return self._product(e) + own
+        if t is E.Fill:
+            return np.full(v.shape, float(np.max(self.error(e.value)))) + own
+        if t is E.Transpose:
+            a = self.error(e.arg)
+            return a.T if a.ndim == 2 else a
+        if t is E.Vec:
+            return np.atleast_2d(self.error(e.arg)).reshape((-1, 1), order="F")
+        if t is E.DiagMat:
+            return np.diag(np.atleast_2d(self.error(e.arg))[:, 0])
+        if t is E.DiagVec:
+            return np.diag(np.atleast_2d(self.error(e.arg))).reshape(-1, 1)
+        if t is E.Trace:
+            a = np.atleast_2d(self.val(e.arg))
+            return float(np.trace(np.atleast_2d(self.error(e.arg)))) + EPS * float(np.sum(np.abs(np.diag(a))))
+        if t is E.Sum:
+            return float(np.sum(self.error(e.arg))) + EPS * float(np.sum(np.abs(self.val(e.arg))))
+        if t is E.Norm:
+            a, ea = np.abs(self.val(e.arg)), self.error(e.arg)
+            n = float(np.sqrt(np.sum(a * a)))
+            return (float(np.sum(a * ea)) / n if n > 0 else float(np.sqrt(np.sum(ea * ea)))) + own
+        if t is E.SpecNorm:
+            return float(np.sqrt(np.sum(self.error(e.arg) ** 2))) + own
+        if t in (E.Inverse, E.Det, E.LogDet):
+            A = np.atleast_2d(self.val(e.arg))
+            B = np.abs(np.linalg.inv(A))
+            eA = np.atleast_2d(self.error(e.arg))
+            n = A.shape[0]
+            if t is E.Inverse:
+                return B @ eA @ B + EPS * n * (B @ np.abs(A) @ B)
+            rel = float(np.sum(B.T * eA)) + EPS * n * float(np.sum(B.T * np.abs(A)))
+            return rel * (v if t is E.Det else 1.0)
+        if t is E.MatPow:
+            if e.k == 0:
+                return own
+            A = np.abs(np.atleast_2d(self.val(e.arg)))
+            P = np.linalg.matrix_power(A, e.k - 1)
+            return e.k * (P @ np.atleast_2d(self.error(e.arg))) + EPS * e.k * (P @ A)
+        if t in (E.Pow, E.ElemPow):
+            b, eb = np.abs(self.val(e.base)), self.error(e.base)
+            p = float(self.val(e.exp))
+            if p >= 1:      # (|b| + eb)^(p-1): the second order too, where b is 0
+                return p * np.power(b + eb, p - 1) * eb + own
+            return np.where(eb == 0, 0.0, np.abs(p) * np.power(b, p - 1) * eb) + own
+        if t is E.Func:
+            from .numeric import FUNCS
+            g = FUNCS[e.name]
+            x = self.val(e.arg)
+            dx = 1e-7 * np.maximum(1.0, np.abs(x))
+            slope = (g(x + dx) - g(x - dx)) / (2 * dx)
+            for one_sided in ((g(x + dx) - g(x)) / dx, (g(x) - g(x - dx)) / dx):
+                slope = np.where(np.isfinite(slope), slope, one_sided)
+            ex = self.error(e.arg)
+            return np.where(ex == 0, 0.0, np.abs(slope) * ex) + own
+        return own
+
+    def _product(self, e):
+        """The propagated error of a product (scalars times a matrix chain, Hadamard,
+        Kronecker), the rounding of each step included."""
+        t = type(e)
+        acc_v = acc_e = None
+        sv, se = 1.0, 0.0
+        for x in e.items:
+            xv, xe = self.val(x), self.error(x)
+            if t is E.Mul and x.is_scalar:
+                xv, xe = float(np.reshape(xv, -1)[0]), float(np.max(xe))
+                se = abs(sv) * xe + se * abs(xv) + se * xe + EPS * abs(sv * xv)
+                sv = sv * xv
+                continue
+            xv, xe = np.atleast_2d(xv), np.atleast_2d(xe)
+            if acc_v is None:
+                acc_v, acc_e = xv, xe
+            elif t is E.Mul:
+                k = acc_v.shape[1]
+                acc_e = (np.abs(acc_v) @ xe + acc_e @ np.abs(xv) + acc_e @ xe
+                         + EPS * k * (np.abs(acc_v) @ np.abs(xv)))
+                acc_v = acc_v @ xv
+            elif t is E.Hadamard:
+                acc_e = np.abs(acc_v) * xe + acc_e * np.abs(xv) + acc_e * xe
+                acc_v = acc_v * xv
+            else:
+                acc_e = np.kron(np.abs(acc_v), xe) + np.kron(acc_e, np.abs(xv)) + np.kron(acc_e, xe)
+                acc_v = np.kron(acc_v, xv)
+        if acc_v is None:
+            return se
+        return abs(sv) * acc_e + se * np.abs(acc_v) + se * acc_e
+
+
+def rounding_error(tree, values, sizes):
+    """The bound of Rounding on the value of tree at these values (max over entries)."""
+    env = {n: internal(v) for n, v in values.items()}
+    ev = Evaluator(env, dict(sizes))
+    with np.errstate(all="ignore"):
+        ev.ev(tree)
+    return Rounding(ev).error(tree)
+
+
 # ---------------------------------------------------------------------------- differences
 
 
@@ -483,7 +619,7 @@ def _max_abs(a):
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
 
 
-def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS):
+def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0):
     """(estimate, error estimate) of the derivative at 0 of fun (a function of a step,
     returning an array), by Richardson's extrapolation of central differences
     (fun(h) − fun(−h)) / 2h over steps h0, h0/ratio, ... (Ridders' method), all of them
@@ -491,9 +627,10 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS):
     early where h0 is long for an oscillating f).  Steps where fun is not finite are
     skipped; (None, inf) when fewer than two are finite.
 
-    The error estimate is at least the rounding error of the differences, ROUNDING ×
-    |fun| / h at the smallest step used (where the estimates agree exactly, as they do
-    for a quadratic or a saturated function, the tableau alone would say 0)."""
+    The error estimate is at least the rounding error of the differences, (ROUNDING ×
+    |fun| + 3 × noise) / h at the step used, noise being the rounding error of fun's
+    values (where the estimates agree exactly, as they do for a quadratic or a
+    saturated function, the tableau alone would say 0)."""
     best, err, floor = None, math.inf, 0.0
     prev = None
     h = h0
@@ -518,19 +655,19 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS):
                 fac *= r2
                 e = max(_max_abs(row[j] - row[j - 1]), _max_abs(row[j] - prev[j - 1]))
                 if e <= err:
-                    err, best, floor = e, row[j], ROUNDING * mag / h
+                    err, best, floor = e, row[j], (ROUNDING * mag + 3 * noise) / h
         prev = row
         h /= ratio
     return best, max(err, floor)
 
 
-def differences(fun, h0):
+def differences(fun, h0, noise=0.0):
     """(estimate, error estimate) of the derivative at 0 of fun: two of Ridders' tableaux,
     from h0 and from h0 / SECOND_START, and their disagreement counted in the error (one
     tableau alone can agree with itself on a wrong value where h0 is long next to
     the scale on which f changes)."""
-    a, ea = ridders(fun, h0)
-    b, eb = ridders(fun, h0 / SECOND_START)
+    a, ea = ridders(fun, h0, noise=noise)
+    b, eb = ridders(fun, h0 / SECOND_START, noise=noise)
     if a is None or b is None:
         return (a, ea) if b is None else (b, eb)
     best = a if ea <= eb else b
@@ -638,7 +775,8 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
                 out = _project(out, var)
             return _vecF(out)
 
-        fd, fd_err = differences(along, h0)
+        noise = _max_abs(rounding_error(target, vals, sizes))
+        fd, fd_err = differences(along, h0, noise)
         if fd is None:
             fd_rejected["the finite differences are not finite"] += 1
             continue
@@ -660,30 +798,35 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
         try:
             got = _linear(d, D2, V, F_shape)
             ascale = _max_abs(_linear(d, np.abs(D2), np.abs(V), F_shape))
+            got_err = _max_abs(_linear(d, np.reshape(rounding_error(d.expr, vals, sizes), D2.shape),
+                                       np.abs(V), F_shape))
         except _Wrong as e:
             return CheckResult(None, done, tol, str(e), status="failed")
         if got.shape != fd.shape:
             return CheckResult(None, done, tol, f"the derivative has {got.size} entries along a "
                                f"direction, f's differences {fd.size}", status="failed")
-        # the tolerance: relative to the derivative's scale, plus the differences' error;
-        # where rounding makes the differences too uncertain (f large next to its
-        # change), longer steps, then another point.  A derivative that is 0 along V is
-        # compared with the differences absolutely (they must be 0 within their error).
+        # the tolerance: relative to the derivative's scale, plus the error of the
+        # differences and the rounding error of the answer's value; where rounding
+        # makes them too uncertain (f large next to its change, a saturated sigmoid),
+        # longer steps, then another point.  A derivative that is 0 along V is compared
+        # with the differences absolutely (they must be 0 within their error).
         scale = max(ascale, _max_abs(fd))
 
         def uncertain(e):
+            e = e + got_err
             return ascale > 0 and SAFETY * e > MAX_TOL * scale and SAFETY * e > 1e-12
-        if uncertain(fd_err) and eps is None:
+        if uncertain(fd_err) and eps is None and not uncertain(0.0):
             # longer steps only refine: their estimate must lie within the first's error
-            fd2, err2 = differences(along, h0 * LONG_STEP)
+            fd2, err2 = differences(along, h0 * LONG_STEP, noise)
             if fd2 is not None and err2 < fd_err and _max_abs(fd2 - fd) <= SAFETY * fd_err:
                 fd, fd_err = fd2, err2
         if uncertain(fd_err):
-            fd_rejected["the finite differences are too inaccurate"] += 1
+            fd_rejected["the derivative's value is too uncertain (rounding)" if uncertain(0.0)
+                        else "the finite differences are too inaccurate"] += 1
             continue
         denom = scale if ascale > 0 else 1.0
         err = _max_abs(got - fd) / denom
-        allowed = (tol * scale + SAFETY * fd_err) / denom
+        allowed = (tol * scale + SAFETY * (fd_err + got_err)) / denom
         ratio = err / allowed if allowed > 0 else (0.0 if err == 0 else math.inf)
         if worst is None or ratio > worst[0]:
             worst = (ratio, err, allowed)
