@@ -619,7 +619,7 @@ def _max_abs(a):
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
 
 
-def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0):
+def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0, order=1):
     """(estimate, error estimate) of the derivative at 0 of fun (a function of a step,
     returning an array), by Richardson's extrapolation of central differences
     (fun(h) − fun(−h)) / 2h over steps h0, h0/ratio, ... (Ridders' method), all of them
@@ -630,8 +630,11 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0):
     The error estimate is at least the rounding error of the differences, (ROUNDING ×
     |fun| + 3 × noise) / h at the step used, noise being the rounding error of fun's
     values (where the estimates agree exactly, as they do for a quadratic or a
-    saturated function, the tableau alone would say 0)."""
+    saturated function, the tableau alone would say 0).
+
+    order=2: the second derivative, from (fun(h) − 2 fun(0) + fun(−h)) / h²."""
     best, err, floor = None, math.inf, 0.0
+    mid = np.asarray(fun(0.0), dtype=float) if order == 2 else None
     prev = None
     h = h0
     r2 = ratio * ratio
@@ -639,7 +642,10 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0):
         with np.errstate(all="ignore"):
             try:
                 up, down = np.asarray(fun(h), dtype=float), np.asarray(fun(-h), dtype=float)
-                d0 = (up - down) / (2 * h)
+                if order == 2:
+                    d0 = (up - 2 * mid + down) / (h * h)
+                else:
+                    d0 = (up - down) / (2 * h)
                 mag = max(_max_abs(up), _max_abs(down))
             except Exception:  # noqa: BLE001 - a step outside the domain is skipped
                 d0 = None
@@ -655,19 +661,20 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0):
                 fac *= r2
                 e = max(_max_abs(row[j] - row[j - 1]), _max_abs(row[j] - prev[j - 1]))
                 if e <= err:
-                    err, best, floor = e, row[j], (ROUNDING * mag + 3 * noise) / h
+                    err, best, floor = e, row[j], (ROUNDING * mag + 3 * noise) * (
+                        4 / (h * h) if order == 2 else 1 / h)
         prev = row
         h /= ratio
     return best, max(err, floor)
 
 
-def differences(fun, h0, noise=0.0):
+def differences(fun, h0, noise=0.0, order=1):
     """(estimate, error estimate) of the derivative at 0 of fun: two of Ridders' tableaux,
     from h0 and from h0 / SECOND_START, and their disagreement counted in the error (one
     tableau alone can agree with itself on a wrong value where h0 is long next to
     the scale on which f changes)."""
-    a, ea = ridders(fun, h0, noise=noise)
-    b, eb = ridders(fun, h0 / SECOND_START, noise=noise)
+    a, ea = ridders(fun, h0, noise=noise, order=order)
+    b, eb = ridders(fun, h0 / SECOND_START, noise=noise, order=order)
     if a is None or b is None:
         return (a, ea) if b is None else (b, eb)
     best = a if ea <= eb else b
@@ -733,6 +740,36 @@ def _linear(d, D, V, F_shape):
     return J @ _vecF(Vi)
 
 
+def _second(d, vals, sizes, V, H, h0, tol):
+    """(ratio, error, tolerance) of vec(V)ᵀ H vec(V) against the second derivative of f
+    along V, or None where the differences are too uncertain to judge."""
+    var = d.var
+    X = vals[var.name]
+    v = _vecF(internal(V))
+    if H.shape != (v.size, v.size):
+        return None
+
+    def along(h):
+        v2 = dict(vals)
+        v2[var.name] = X + h * V
+        return _at(d.f, v2, sizes)
+
+    noise = _max_abs(rounding_error(d.f, vals, sizes))
+    fd, fd_err = differences(along, h0, noise, order=2)
+    if fd is None:
+        return None
+    got = float(v @ H @ v)
+    scale = max(float(np.abs(v) @ np.abs(H) @ np.abs(v)), abs(float(fd)))
+    got_err = float(np.abs(v) @ np.reshape(rounding_error(d.expr, vals, sizes), H.shape) @ np.abs(v))
+    if scale == 0:
+        return (0.0 if abs(float(fd)) <= SAFETY * fd_err else math.inf, abs(float(fd)), SAFETY * fd_err)
+    if SAFETY * (fd_err + got_err) > MAX_TOL * scale:
+        return None
+    err = abs(got - float(fd)) / scale
+    allowed = tol + SAFETY * (fd_err + got_err) / scale
+    return err / allowed, err, allowed
+
+
 def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TRIES,
           time_limit=TIME_LIMIT):
     """Check d against finite differences at `trials` valid points and directions V.
@@ -740,7 +777,8 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
     gradient G:      ⟨G, V⟩ against the derivative of f(X + hV) at h = 0
     wrt a scalar:    F'(t) v against the derivative of F(t + hv)
     Jacobian J:      J vec(V) against the derivative of vec F(X + hV)
-    Hessian H:       H vec(V) against the derivative of the gradient along V
+    Hessian H:       H vec(V) against the derivative of the gradient along V, and
+                     vec(V)ᵀ H vec(V) against the second derivative of f along V
 
     the derivative at h = 0 by Ridders' extrapolation (first step eps, or STEP0 × the
     variable's size).  The point with the largest error/tolerance ratio is reported.
@@ -828,6 +866,12 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
         err = _max_abs(got - fd) / denom
         allowed = (tol * scale + SAFETY * (fd_err + got_err)) / denom
         ratio = err / allowed if allowed > 0 else (0.0 if err == 0 else math.inf)
+        if d.kind == "hessian":
+            # and independently of the engine's gradient: vec(V)ᵀ H vec(V) against the
+            # second derivative of f along V
+            second = _second(d, vals, sizes, V, D2, h0, tol)
+            if second is not None and (second[0] > ratio):
+                ratio, err, allowed = second
         if worst is None or ratio > worst[0]:
             worst = (ratio, err, allowed)
         done += 1

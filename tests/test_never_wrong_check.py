@@ -339,3 +339,16 @@ def test_every_conformance_answer_passes_and_its_1_percent_error_fails():
             passed_wrong.append(case_id)
     assert not failed, failed
     assert not passed_wrong, passed_wrong
+
+
+@pytest.mark.parametrize("expr,wrt,symbols", [("x^T A x", "x", None), ("tr(X A X)", "X", None),
+                                              ("t^3 a^T a", "t", {"t": "scalar"})])
+def test_a_hessian_is_checked_against_f_not_only_against_the_gradient(expr, wrt, symbols):
+    """A Hessian that agrees with a wrong gradient (both scaled by 2) fails: it is also
+    compared with second differences of f."""
+    d = matcalc.hessian(expr, wrt=wrt, symbols=symbols)
+    assert d.check().ok and independent_verdict(expr, wrt, symbols, hessian=True)
+    w = copy.copy(d)
+    w.expr = E.Mul((E.Num(2), d.expr))
+    w.gradient = E.Mul((E.Num(2), d.gradient))
+    assert not w.check().ok
