@@ -61,6 +61,7 @@ MAX_TOL = 1e-3
 ROUNDING = 8 * np.finfo(float).eps
 # where rounding makes the differences too uncertain, the first step times this
 LONG_STEP = 30.0
+SHORT_STEP = 300.0
 
 MAX_TRIES = 60
 TIME_LIMIT = 3.0
@@ -659,7 +660,7 @@ def ridders(fun, h0, ratio=STEP_RATIO, steps=STEPS, noise=0.0, order=1):
             for j in range(1, len(prev) + 1):
                 row.append((row[j - 1] * fac - prev[j - 1]) / (fac - 1))
                 fac *= r2
-                e = max(_max_abs(row[j] - row[j - 1]), _max_abs(row[j] - prev[j - 1]))
+                e = max(np.abs(row[j] - row[j - 1]).max(), np.abs(row[j] - prev[j - 1]).max())
                 if e <= err:
                     err, best, floor = e, row[j], (ROUNDING * mag + 3 * noise) * (
                         4 / (h * h) if order == 2 else 1 / h)
@@ -854,10 +855,16 @@ def check(d, trials=3, seed=0, eps=None, tol=1e-5, values=None, max_tries=MAX_TR
             e = e + got_err
             return ascale > 0 and SAFETY * e > MAX_TOL * scale and SAFETY * e > 1e-12
         if uncertain(fd_err) and eps is None and not uncertain(0.0):
-            # longer steps only refine: their estimate must lie within the first's error
-            fd2, err2 = differences(along, h0 * LONG_STEP, noise)
-            if fd2 is not None and err2 < fd_err and _max_abs(fd2 - fd) <= SAFETY * fd_err:
+            # shorter steps where f changes faster than the first step sees; longer steps
+            # where rounding blurs the differences of a large f, and only to refine: the
+            # first estimate must be good to 10% and contain theirs in its error
+            fd2, err2 = differences(along, h0 / SHORT_STEP, noise)
+            if fd2 is not None and err2 < fd_err:
                 fd, fd_err = fd2, err2
+            if uncertain(fd_err) and fd_err < 0.1 * _max_abs(fd):
+                fd2, err2 = differences(along, h0 * LONG_STEP, noise)
+                if fd2 is not None and err2 < fd_err and _max_abs(fd2 - fd) <= SAFETY * fd_err:
+                    fd, fd_err = fd2, err2
         if uncertain(fd_err):
             fd_rejected["the derivative's value is too uncertain (rounding)" if uncertain(0.0)
                         else "the finite differences are too inaccurate"] += 1
