@@ -17,11 +17,16 @@ the fuzzers):
 
 * the check, ``check(d)``: at each valid point, the derivative applied to a random
   direction V against Ridders' extrapolated central differences of f (which also
-  estimate their own error).  The tolerance follows the derivative's scale (Σ|G||V|,
-  not f's size) plus the estimated error of the differences, capped so that a
-  transposed or 1% wrong answer still fails.  NaN or inf in the answer where f and
-  its differences are finite is a failure, never "ok"; a shape of the answer that
-  does not fit the variable is a failure.
+  estimate their own error; a Hessian also against second differences of f).  The
+  tolerance follows the derivative's scale (Σ|G||V|, not f's size) plus the estimated
+  error of the differences and a running bound on the rounding error of the answer's
+  value (``Rounding``), capped at MAX_TOL so that a transposed or 1% wrong answer
+  still fails; a point where the numbers are too uncertain for that is not used.  NaN
+  or inf in the answer where f and its differences are finite is a failure, never
+  "ok"; a shape of the answer that does not fit the variable is a failure.
+
+The other finite-difference harnesses and samplers (tests/helpers.py, matcalc/fuzz.py,
+tests/_fd_everyday.py, ...) are meant to become users of these two (issue 11).
 """
 import itertools
 import math
@@ -49,17 +54,19 @@ MAX_FLOPS = 2e10
 FLOPS_PER_SECOND = 2e9
 
 # Ridders' extrapolation of central differences: the first step (relative to the
-# variable's size), the ratio between steps, the number of steps.
+# variable's size), the ratio between steps, the number of steps; a second tableau
+# starts at the first step / SECOND_START.
 STEP0 = 0.1
 STEP_RATIO = 2.0
 STEPS = 12
 SECOND_START = 7.0
-# The tolerance: tol · scale + SAFETY · (estimated error of the differences); a point
-# whose differences are too uncertain for that to stay below MAX_TOL · scale is not used.
+# The tolerance: tol · scale + SAFETY · (estimated error of the differences + rounding
+# bound of the answer); a point where that exceeds MAX_TOL · scale is not used.
 SAFETY = 10.0
 MAX_TOL = 1e-3
 ROUNDING = 8 * np.finfo(float).eps
-# where rounding makes the differences too uncertain, the first step times this
+# where the differences are too uncertain: first steps / SHORT_STEP (f changes faster
+# than the first step sees), then × LONG_STEP (rounding of a large f)
 LONG_STEP = 30.0
 SHORT_STEP = 300.0
 
