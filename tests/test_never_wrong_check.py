@@ -352,3 +352,15 @@ def test_a_hessian_is_checked_against_f_not_only_against_the_gradient(expr, wrt,
     w.expr = E.Mul((E.Num(2), d.expr))
     w.gradient = E.Mul((E.Num(2), d.gradient))
     assert not w.check().ok
+
+
+def test_the_check_never_raises():
+    """Values that do not fit, or a broken derivative object: a result, not an exception
+    (the CLI must never exit 3 under --check)."""
+    d = matcalc.diff("tr(X^T A X)", wrt="X")
+    r = check(d, trials=1, values={"X": np.ones((2, 3)), "A": np.ones((5, 5))})
+    assert r.ok                     # the given point is not valid; a drawn one is
+    broken = copy.copy(d)
+    broken.var = None
+    r = broken.check()
+    assert not r.ok and r.status == "not run" and "could not run" in r.note
