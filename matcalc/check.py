@@ -748,6 +748,12 @@ def _linear(d, D, V, F_shape):
     return J @ _vecF(Vi)
 
 
+def _confirmed(fun, h0, noise, fd, fd_err, slack, order=1):
+    """Whether differences from steps SHORT_STEP times shorter agree with fd."""
+    fd2, err2 = differences(fun, h0 / SHORT_STEP, noise, order=order)
+    return fd2 is not None and _max_abs(fd2 - fd) <= SAFETY * (fd_err + err2) + slack
+
+
 def _second(d, vals, sizes, V, H, h0, tol):
     """(ratio, error, tolerance) of vec(V)ᵀ H vec(V) against the second derivative of f
     along V, or None where the differences are too uncertain to judge."""
@@ -775,6 +781,8 @@ def _second(d, vals, sizes, V, H, h0, tol):
         return None
     err = abs(got - float(fd)) / scale
     allowed = tol + SAFETY * (fd_err + got_err) / scale
+    if err > allowed and not _confirmed(along, h0, noise, fd, fd_err, tol * scale, order=2):
+        return None
     return err / allowed, err, allowed
 
 
@@ -897,6 +905,11 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
         err = _max_abs(got - fd) / denom
         allowed = (tol * scale + SAFETY * (fd_err + got_err)) / denom
         ratio = err / allowed if allowed > 0 else (0.0 if err == 0 else math.inf)
+        if ratio > 1 and eps is None and not _confirmed(along, h0, noise, fd, fd_err, tol * scale):
+            # before a point fails the answer, shorter steps must agree with the
+            # differences (an f that oscillates faster than the steps see fools them)
+            fd_rejected["the finite differences disagree between step sizes"] += 1
+            continue
         if d.kind == "hessian":
             # and independently of the engine's gradient: vec(V)ᵀ H vec(V) against the
             # second derivative of f along V
