@@ -873,6 +873,12 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
                                        np.abs(V), F_shape))
         except _Wrong as e:
             return CheckResult(None, done, tol, str(e), status="failed")
+        # an infinite bound: something overflowed inside the answer's value; its value
+        # is then compared as it is (1/(1 + exp(1000)) is a right 0, a product of an
+        # overflowed and an underflowed factor a wrong number)
+        overflow = not math.isfinite(got_err)
+        if overflow:
+            got_err = 0.0
         if got.shape != fd.shape:
             return CheckResult(None, done, tol, f"the derivative has {got.size} entries along a "
                                f"direction, f's differences {fd.size}", status="failed")
@@ -916,6 +922,9 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
             second = _second(d, vals, sizes, V, D2, h0, tol)
             if second is not None and (second[0] > ratio):
                 ratio, err, allowed = second
+        if overflow and ratio > 1:
+            return CheckResult(err, done + 1, allowed, "the derivative's value overflows inside at a "
+                               "point where f is finite", status="failed")
         if worst is None or ratio > worst[0]:
             worst = (ratio, err, allowed)
         done += 1
