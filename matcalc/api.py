@@ -332,7 +332,12 @@ class Derivative:
         return generate(self, target=target)
 
     def check(self, **kw):
-        """Relative error of this derivative against central finite differences."""
+        """This derivative against finite differences of f at random points where f is
+        defined (``matcalc.check.check``): a CheckResult with ok, error, tolerance,
+        points, status and note.  Never ok where the answer is NaN, infinite or of the
+        wrong shape; status "no valid point" or "not run" (sizes too large) is not ok
+        either.  Keywords: trials, seed, tol, values (a first point), max_tries,
+        time_limit."""
         from .check import check
         return check(self, **kw)
 

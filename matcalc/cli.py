@@ -149,8 +149,7 @@ def _json_of(d, args):
     if not args.check:
         return doc, 0
     res = d.check()
-    doc["check"] = {"ok": bool(res.ok), "relative_error": res.error, "trials": res.trials,
-                    "tolerance": res.tol, "note": res.note or None}
+    doc["check"] = res.as_dict()
     return doc, 0 if res.ok else 1
 
 
@@ -208,11 +207,7 @@ def _show(d, args, out):
                 say("  " + line)
     if args.check:
         res = d.check()
-        if res.error is None:
-            say(f"check: could not evaluate: {res.note}")
-            return 1
-        verdict = "ok" if res.ok else "FAILED"
-        say(f"check: relative error {res.error:.2e} over {res.trials} random points: {verdict}")
+        say(f"check: {res.message()}")
         return 0 if res.ok else 1
     return 0
 
