@@ -692,7 +692,7 @@ def translate(src):
     tr.expr()
     if tr.i < len(toks):
         t = toks[tr.i]
-        raise tr.error(f"{src[t.s:t.e]}' closes nothing", t)
+        raise tr.error(f"'{src[t.s:t.e]}' closes nothing", t)
     text = []
     spans = []
     for k, (piece, s, e) in enumerate(tr.out):
