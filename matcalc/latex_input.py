@@ -49,8 +49,8 @@ KEEP = frozenset("eye ones zeros vector matrix".split()) | GREEK
 FUNC_CMDS = {n: n for n in ("det log exp sin cos tan tanh ln tr Tr trace logdet diag sigmoid "
                             "softplus softmax relu logsumexp sqrtm expm logm inv erf").split()}
 FUNC_CMDS["arctan"] = "atan"
-DECORATIONS = frozenset("""mathbf boldsymbol bm mathbfit mathit pmb vec mathnormal mathcal mathbb
-bold mathbold""".split())
+DECORATIONS = frozenset("""mathbf boldsymbol bm mathbfit mathit pmb vec mathnormal mathcal bold
+mathbold""".split())
 TEXTLIKE = frozenset("""operatorname operatorname* mathrm text textrm textup textnormal mathop
 textit mathsf textsf textbf""".split())
 ACCENTS = {"hat": "hat", "widehat": "hat", "bar": "bar", "overline": "bar", "tilde": "tilde",
@@ -77,6 +77,7 @@ NOT_IN_LANGUAGE = {
     "langle": "the inner product <a, b> is not in the language; write a^T b or tr(A^T B)",
     "rangle": "the inner product <a, b> is not in the language; write a^T b or tr(A^T B)",
     "dagger": "the pseudo-inverse is not in the language",
+    "mathbb": "blackboard bold (an expectation E, a set R) is not in the language",
     "partial": "write the expression only; the variable is given apart (wrt)",
     "nabla": "write the expression only; the variable is given apart (wrt)",
     "mathrm{d}": "write the expression only; the variable is given apart (wrt)",
@@ -555,6 +556,8 @@ class _Translator:
         """\\mathbf{x}, \\boldsymbol{\\Sigma}, \\bm{W}_1: the symbol itself."""
         toks = self.arg_tokens(t)
         inner = [p for p in toks if not (p.kind == "delim" and self.src[p.s] in "{}")]
+        if len(inner) > 1 and all(p.kind == "cmd" and p.val in DECORATIONS for p in inner[:-1]):
+            inner = inner[-1:]          # \hat{\mathbf{x}}, \boldsymbol{\mathit{x}}
         if inner and all(p.kind == "num" for p in inner):
             raise self.error(f"\\{t.val}{{{''.join(p.val for p in inner)}}}: a bold number (a ones "
                              f"or zeros vector) is not read from LaTeX; write ones(n) or zeros(n), "
