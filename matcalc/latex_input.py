@@ -757,3 +757,30 @@ def parse_latex(src, parse):
             node.span = back(span)
         stack.extend(a for a in node.args if hasattr(a, "args"))
     return tree
+
+
+def plain_name(text):
+    """The plain name of a symbol written in LaTeX (\\Sigma, \\mathbf{x}, w_{2}), as the
+    LaTeX input reads it; text without a backslash is returned as it is."""
+    if not isinstance(text, str) or "\\" not in text:
+        return text
+    try:
+        out, _ = translate(text)
+    except ParseError as err:
+        err.text = text
+        raise
+    name = out.strip()
+    if not re.fullmatch(r"[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*", name):
+        raise ParseError(f"{text.strip()} is not the name of a symbol", (0, len(text)), text)
+    return name
+
+
+def plain_names(wrt, symbols):
+    """wrt (a name, "U,V" or a list) and the keys of symbols, LaTeX names made plain."""
+    if isinstance(wrt, str):
+        wrt = ",".join(plain_name(w) for w in wrt.split(",")) if "," in wrt else plain_name(wrt)
+    elif isinstance(wrt, (list, tuple)):
+        wrt = type(wrt)(plain_name(w) for w in wrt)
+    if symbols:
+        symbols = {plain_name(k): v for k, v in symbols.items()}
+    return wrt, symbols

@@ -144,6 +144,22 @@ def test_symbols_and_declarations_use_the_translated_names():
     assert set(d.symbols) == {"w_2", "x"}
 
 
+def test_wrt_and_declarations_may_be_written_in_latex():
+    text = r"\log\det\boldsymbol{\Sigma} + \boldsymbol{\mu}^\top \Sigma^{-1} \mu"
+    d = matcalc.diff(text, r"\boldsymbol{\Sigma}", symbols={r"\Sigma": "spd"})
+    assert d.wrt == "Sigma" and d.symbols["Sigma"].startswith("spd")
+    plain = check_derivative(text, "Sigma", symbols={"Sigma": "spd"}, dom="spd")
+    assert str(d) == str(plain)
+    ds = matcalc.diff(text, r"\mu, \Sigma", symbols={r"\Sigma": "spd"})
+    assert [x.wrt for x in ds] == ["mu", "Sigma"]
+    with pytest.raises(matcalc.ParseError) as ei:
+        matcalc.diff(text, r"\mu + 1")
+    assert ei.value.text == r"\mu + 1"
+    with pytest.raises(matcalc.ParseError) as ei:
+        matcalc.diff(text, r"\mux")
+    assert ei.value.text == r"\mux" and "\\mu" in ei.value.message
+
+
 # ---------------------------------------------------------------------------- errors
 
 
@@ -217,6 +233,10 @@ def test_cli_reads_latex():
     assert rel_err(got, d.evaluate(vals)) < 1e-9
     code, out, err = cli("diff", r"\log\det\boldsymbol{\Sigma}", "--wrt", "Sigma", "--let", "Sigma=spd")
     assert code == 0, err
+    assert out.splitlines()[0] == "Sigma^-1"       # spd: the symmetric gradient, no transpose
+    code, out2, err = cli("diff", r"\log\det\boldsymbol{\Sigma}", "--wrt", r"\Sigma", "--let",
+                          r"\Sigma=spd")
+    assert code == 0 and out2 == out, err
 
 
 def test_cli_latex_error_has_a_caret_under_the_latex():
