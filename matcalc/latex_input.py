@@ -32,7 +32,7 @@ _TOKEN = re.compile(r"""
   |(?P<cmd>\\(?:[A-Za-z]+\*?|.|$))
   |(?P<num>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   |(?P<word>[A-Za-z\u0370-\u03FF][A-Za-z0-9\u0370-\u03FF]*)
-  |(?P<ch>\.\*|\./|\.\^|⁻¹|⁻ᵀ|.)
+  |(?P<ch>\|\||\.\*|\./|\.\^|⁻¹|⁻ᵀ|.)
 """, re.X | re.S)
 
 GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
@@ -63,7 +63,8 @@ SIZING = frozenset("left right big Big bigg Bigg bigl Bigl biggl Biggl bigr Bigr
                    "bigm Bigm".split())
 # delimiters: (text, role) with role "open", "close" or "either"
 _DELIMS_CH = {"(": ("(", "open"), "[": ("(", "open"), ")": (")", "close"), "]": (")", "close"),
-              "{": ("(", "open"), "}": (")", "close"), "|": ("|", "either")}
+              "{": ("(", "open"), "}": (")", "close"), "|": ("|", "either"),
+              "||": ("||", "either")}
 _DELIMS_CMD = {"{": ("(", "open"), "}": (")", "close"), "lbrace": ("(", "open"),
                "rbrace": (")", "close"), "lbrack": ("(", "open"), "rbrack": (")", "close"),
                "lparen": ("(", "open"), "rparen": (")", "close"),

@@ -56,6 +56,8 @@ TWINS = [
     (r"\|X\|_F^2", "||X||_F^2", None),
     (r"\|X\|_{F}", "||X||_F", None),
     (r"\lVert \mathbf{x} \rVert", "||x||", None),
+    (r"||\mathbf{x}||^2 + |\det X|", "||x||^2 + abs(det(X))", None),
+    (r"\norm{\mathbf{x}}_2^2", "||x||^2", None),
     (r"\left\| \mathbf{x} \right\|", "||x||", None),
     (r"\left| X \right| + |A|", "det(X) + det(A)", None),
     (r"A \circ B", "A .* B", None),
