@@ -55,6 +55,7 @@ TWINS = [
     (r"\|\mathbf{x}\|_2^2", "||x||^2", None),
     (r"\|X\|_F^2", "||X||_F^2", None),
     (r"\|X\|_{F}", "||X||_F", None),
+    (r"\|X\|_2 + \|X\|", "||X||_2 + ||X||_F", None),
     (r"\lVert \mathbf{x} \rVert", "||x||", None),
     (r"||\mathbf{x}||^2 + |\det X|", "||x||^2 + abs(det(X))", None),
     (r"\norm{\mathbf{x}}_2^2", "||x||^2", None),
