@@ -627,7 +627,7 @@ class _Translator:
                 return
             if t.is_ch("^"):
                 self.take()
-                self.superscript(t, "^")
+                self.superscript(t, "^", name_idx)
             elif t.is_ch(".^"):
                 self.take()
                 self.superscript(t, ".^")
@@ -655,7 +655,7 @@ class _Translator:
             else:
                 return
 
-    def superscript(self, caret, op):
+    def superscript(self, caret, op, name_idx=None):
         toks = self.arg_tokens(caret)
         end = toks[-1].e
         sig = []
@@ -682,6 +682,14 @@ class _Translator:
             toks = toks[1:-1]
         if not toks:
             raise self.error("an empty superscript", (caret.s, end))
+        if op == "^" and name_idx is not None and name_idx == len(self.out) - 1 and \
+                self.out[name_idx][0] == "e":
+            # e^{x} is exp(x) (e^T, e^{-1} and e_i stay a symbol e)
+            self.out[name_idx][0] = "exp"
+            self.emit("(", caret.s, toks[0].s)
+            self.sub_translate(toks)
+            self.emit(")", end, end)
+            return
         self.emit(op + "(", caret.s, toks[0].s)
         self.sub_translate(toks)
         self.emit(")", end, end)

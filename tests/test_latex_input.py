@@ -35,6 +35,9 @@ TWINS = [
     (r"\sin x \cos y", "sin(x) cos(y)", {"x": "scalar", "y": "scalar"}),
     (r"\tanh(W\mathbf{x})^\top \mathbf{c}", "tanh(W x)^T c", None),
     (r"\ln(1 + x^\top x)", "log(1 + x^T x)", None),
+    (r"\frac{1}{1 + e^{-\mathbf{w}^\top \mathbf{x}}}", "1 / (1 + exp(-w^T x))", None),
+    (r"\log(1 + e^{\mathbf{x}})^\top \mathbf{e} + \mathbf{e}^\top x + e_1^2",
+     "log(1 + exp(x))^T e + e^T x + e_1^2", {"e_1": "scalar"}),
     (r"\sqrt{x^\top x}", "sqrt(x^T x)", None),
     (r"\operatorname{logdet}(X)", "logdet(X)", None),
     (r"\mathrm{vec}(X)^\top \mathbf{c}", "vec(X)^T c", None),
@@ -123,6 +126,7 @@ DERIVATIVES = [
     (r"\frac{\mathbf{x}^\top A \mathbf{x}}{\mathbf{x}^\top \mathbf{x}}", "x", None),
     (r"\exp(-\frac{1}{2} \mathbf{x}^\top \Sigma^{-1} \mathbf{x})", "x", {"Sigma": "spd"}),
     (r"\det(X^\top X)", "X", None),
+    (r"\log(1 + e^{-\mathbf{w}^\top \mathbf{x}})", "w", None),
     (r"\operatorname{tr}(A \circ X) + \mathbf{a}^\top X \mathbf{c}", "X", None),
 ]
 
