@@ -70,7 +70,8 @@ _DELIMS_CMD = {"{": ("(", "open"), "}": (")", "close"), "lbrace": ("(", "open"),
                "lparen": ("(", "open"), "rparen": (")", "close"),
                "|": ("||", "either"), "Vert": ("||", "either"), "lVert": ("||", "open"),
                "rVert": ("||", "close"), "vert": ("|", "either"), "lvert": ("|", "open"),
-               "rvert": ("|", "close"), "mid": ("|", "either")}
+               "rvert": ("|", "close"), "mid": ("|", "either"), "langle": ("<", "open"),
+               "rangle": (">", "close")}
 NOT_IN_LANGUAGE = {
     "sum": "a sum over an index is not in the language; sum(e) is the sum of all entries of e",
     "prod": "a product over an index is not in the language",
@@ -253,6 +254,8 @@ class _Translator:
         return False
 
     def closes(self, t, expect_operand):
+        if t.is_ch(",") and self.closers and self.closers[-1] == ",":
+            return True
         if t.kind != "delim" or not self.closers:
             return t.kind == "delim" and t.val[1] == "close"
         text, role = t.val
@@ -357,6 +360,8 @@ class _Translator:
             if role == "close":
                 raise self.error(f"'{self.src[t.s:t.e]}' closes nothing", t)
             self.take()
+            if text == "<":
+                return self.inner_product(t)
             if text == "(":
                 self.emit("(", t.s, t.e)
                 end = self.group(t, ")")
@@ -440,6 +445,24 @@ class _Translator:
         near = _nearest(t.val) if t.val.isalpha() else None
         hint = f"; did you mean \\{near}?" if near else ""
         return self.error(f"unknown LaTeX command \\{t.val}{hint}", t)
+
+    def inner_product(self, t):
+        """<A, B> is tr(A^T B): the Frobenius inner product (a^T b for vectors)."""
+        self.emit("tr((", t.s, t.e)
+        self.closers.append(",")
+        self.expr()
+        self.closers.pop()
+        c = self.peek()
+        if c is None or not c.is_ch(","):
+            raise self.error("an inner product <a, b> needs a comma between its two sides", t)
+        self.take()
+        self.emit(")^T (", c.s, c.e)
+        end = self.group(t, ">")
+        if end.kind != "delim" or end.val[0] != ">":
+            raise self.error(f"'{self.src[t.s:t.e]}' is closed by '{self.src[end.s:end.e]}'",
+                             (t.s, end.e))
+        self.emit("))", end.s, end.e)
+        return None
 
     def bars(self, t, text):
         self.emit("(" + text, t.s, t.e)
@@ -682,7 +705,9 @@ class _Translator:
             toks = toks[1:-1]
         if not toks:
             raise self.error("an empty superscript", (caret.s, end))
-        if op == "^" and name_idx is not None and name_idx == len(self.out) - 1 and \
+        if op == "^" and toks[0].is_cmd("circ") and len(toks) > 1:
+            op, toks = ".^", toks[1:]           # A^{\circ 2}: the Hadamard power
+        elif op == "^" and name_idx is not None and name_idx == len(self.out) - 1 and \
                 self.out[name_idx][0] == "e":
             # e^{x} is exp(x) (e^T, e^{-1} and e_i stay a symbol e)
             self.out[name_idx][0] = "exp"

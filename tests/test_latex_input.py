@@ -67,6 +67,8 @@ TWINS = [
     (r"A \circ B", "A .* B", None),
     (r"A \odot B", "A .* B", None),
     (r"A \otimes B", "kron(A, B)", None),
+    (r"\langle A, X \rangle + \left\langle \mathbf{a}, \mathbf{x} \right\rangle", "tr(A^T X) + a^T x", None),
+    (r"X^{\circ 2} \circ A", "X .^ 2 .* A", None),
     (r"A \cdot B", "A B", None),
     (r"A \times B", "A B", None),
     (r"\mathbf{x}^\top \mathbf{A} \mathbf{x}", "x^T A x", None),
@@ -126,6 +128,7 @@ DERIVATIVES = [
     (r"\frac{\mathbf{x}^\top A \mathbf{x}}{\mathbf{x}^\top \mathbf{x}}", "x", None),
     (r"\exp(-\frac{1}{2} \mathbf{x}^\top \Sigma^{-1} \mathbf{x})", "x", {"Sigma": "spd"}),
     (r"\det(X^\top X)", "X", None),
+    (r"\langle A, X^\top X \rangle", "X", None),
     (r"\log(1 + e^{-\mathbf{w}^\top \mathbf{x}})", "w", None),
     (r"\operatorname{tr}(A \circ X) + \mathbf{a}^\top X \mathbf{c}", "X", None),
 ]
