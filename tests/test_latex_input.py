@@ -170,6 +170,26 @@ def test_wrt_and_declarations_may_be_written_in_latex():
     assert ei.value.text == r"\mux" and "\\mu" in ei.value.message
 
 
+@pytest.mark.parametrize("target", ["numpy"])
+def test_generated_code_of_latex_input_compiles_and_agrees(target):
+    """The input text is quoted in the generated module's docstrings: its backslashes
+    (\\xi, \\top, \\frac, \\boldsymbol) must not become escapes."""
+    import ast
+    import warnings
+    text = r"\xi^\top \boldsymbol{\Sigma} \mathbf{x} + \frac{1}{2}\|\mathbf{x}\|^2"
+    src = matcalc.diff(text, "x").to_code(target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tree = ast.parse(src)
+    assert text in ast.get_docstring(tree)
+    fn = matcalc.compile(text, "x")
+    d = check_derivative(text, "x")
+    vals = draw(d.symbols, np.random.default_rng(3))
+    f, g = fn(**vals)
+    assert rel_err(f, matcalc.evaluate(text, vals)) < 1e-12
+    assert rel_err(g, d.evaluate(vals)) < 1e-12
+
+
 # ---------------------------------------------------------------------------- errors
 
 
