@@ -107,11 +107,6 @@ class _Tok:
         return self.kind == "cmd" and self.val in names
 
 
-def is_latex(text):
-    """True when text holds a LaTeX command (a backslash)."""
-    return "\\" in text
-
-
 def _tokens(src):
     toks = []
     for m in _TOKEN.finditer(src):
@@ -373,9 +368,6 @@ class _Translator:
                 return None
             return self.bars(t, text)
         if t.kind == "ch":
-            if t.val == "{":     # cannot happen (braces are delimiters) but kept for safety
-                self.take()
-                return None
             if t.val in "'ᵀ²³^_" or t.val in ("⁻¹", "⁻ᵀ"):
                 raise self.error(f"{t.val}' must follow an operand", t)
             self.take()
