@@ -581,10 +581,19 @@ def _several(fn, expr, wrt, **kw):
     return [fn(expr, w.strip() if isinstance(w, str) else w, **kw) for w in names]
 
 
+def _plain_names(wrt, symbols):
+    """wrt and declared names written in LaTeX (\\Sigma, \\mathbf{x}) as their plain names."""
+    if "\\" in str(wrt) or any("\\" in str(k) for k in (symbols or {})):
+        from .latex_input import plain_names
+        return plain_names(wrt, symbols)
+    return wrt, symbols
+
+
 @_with_text
 def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     """The derivative of expr with respect to the symbol wrt (CONTRACT §2, §3); a list
     of derivatives when wrt is a list of symbols."""
+    wrt, symbols = _plain_names(wrt, symbols)
     if isinstance(wrt, (list, tuple)) or (isinstance(wrt, str) and "," in wrt):
         return _several(diff, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)
@@ -622,6 +631,7 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
 @_with_text
 def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
     """The Hessian of a scalar expr with respect to wrt (a list for several)."""
+    wrt, symbols = _plain_names(wrt, symbols)
     if isinstance(wrt, (list, tuple)) or (isinstance(wrt, str) and "," in wrt):
         return _several(hessian, expr, wrt, symbols=symbols, layout=layout, symmetric=symmetric)
     f, syms, var = _prepare(expr, wrt, symbols, layout, symmetric)

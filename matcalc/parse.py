@@ -632,6 +632,9 @@ def parse_raw(text):
     """The raw tree of text (Raw nodes not yet resolved by shape inference)."""
     if not isinstance(text, str):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
+    if "\\" in text:                  # LaTeX (CONTRACT §5.4): spans point into the LaTeX
+        from .latex_input import parse_latex
+        return parse_latex(text, _parse)
     try:
         return _parse(text)
     except ParseError as err:

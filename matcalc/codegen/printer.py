@@ -119,19 +119,24 @@ def body(stmts, indent="    "):
     return out
 
 
+def _doc(text):
+    """A docstring's text with its backslashes doubled (a LaTeX input: \\top, \\xi)."""
+    return text.replace("\\", "\\\\")
+
+
 def function(fn):
     """The source of an ir.Function."""
     args = list(fn.params)
     if fn.kwonly:
         args += ["*"] + list(fn.kwonly)
-    lines = [f"def {fn.name}({', '.join(args)}):", f'    """{fn.doc}"""']
+    lines = [f"def {fn.name}({', '.join(args)}):", f'    """{_doc(fn.doc)}"""']
     lines += body(fn.body)
     return "\n".join(lines) + "\n"
 
 
 def module(m):
     """The source of an ir.Module."""
-    parts = [m.doc, "\n".join(m.imports)]
+    parts = [_doc(m.doc), "\n".join(m.imports)]
     text = "\n\n".join(p for p in parts if p) + "\n\n\n"
     defs = [h.rstrip("\n") + "\n" for h in m.helpers] + [function(f).rstrip("\n") + "\n" for f in m.functions]
     return text + "\n\n".join(defs)

@@ -16,6 +16,7 @@
     ["||X - U V^T||_F^2", "U,V", ""],
     ["x^T A x", "x", "", "hessian"],
     ["tanh(W x + b)", "x", ""],
+    ["\\operatorname{tr}(X^\\top A X)", "X", ""],
   ];
 
   const $ = (id) => document.getElementById(id);
