@@ -97,7 +97,7 @@ def _decimal_text(digits, exp):
         return _int_text(int(digits) * 10 ** exp)
     k = -exp
     zeros = k - len(digits)                # zeros after the point, before the digits
-    if zeros < 5 or len(digits) + k <= MAX_DIGITS:
+    if zeros < 5:
         whole = digits.rjust(k + 1, "0")
         return f"{whole[:-k]}.{whole[-k:]}"
     mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
