@@ -209,7 +209,7 @@ FOREIGN_FUNCTIONS = {k: v for k, v in FOREIGN_FUNCTIONS.items() if k not in FUNC
 _LOWER = {}                 # lower-cased spelling -> the function (tr before Tr)
 for _n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):
     _LOWER.setdefault(_n.lower(), _n)
-_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES) if len(n) >= 4) + \
+_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES - SPELLINGS) if len(n) >= 4) + \
     tuple(n for n in sorted(FOREIGN_FUNCTIONS) if len(n) >= 6)
 
 

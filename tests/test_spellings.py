@@ -277,3 +277,11 @@ def test_number_latex_renders():
     texs += [matcalc.diff(e, w).latex() for e, w, _ in DERIVATIVES]
     bad = runner.Katex(texs).problems(texs)
     assert not bad, bad
+
+
+@pytest.mark.parametrize("expr,wrt", [("norm2(A*x - b)^2 + 0.1*x'*x", "x"),
+                                      ("logdet(X'*X + eye)", "X")])
+def test_hessian_through_spelling(expr, wrt):
+    from helpers import check_hessian
+    h = check_hessian(expr, wrt)
+    read_back(h)
