@@ -454,7 +454,8 @@ class Build:
             raise ParseError(f"{name}(…) inside an expression takes one number: {name}(1) is "
                              f"the all-ones {name}, sized by what it meets (for a sized one "
                              f"write {'ones(n)' if name == 'vector' else 'ones(m,n)'}; "
-                             f"declare a symbol with --let x={name}({'n' if name == 'vector' else 'm,n'}))",
+                             f"declare a symbol with --let x={name}"
+                             f"({'n' if name == 'vector' else 'm,n'}))",
                              (name_tok.start_pos, _span_of(end)[1]))
         c = args[0].value
         cols = 1 if name == "vector" else None
