@@ -112,7 +112,10 @@ class BarPostLex(PostLex):
 
 # ---------------------------------------------------------------------------- callbacks
 
-FUNC_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log"}
+FUNC_ALIASES = {"Tr": "tr", "trace": "tr", "ln": "log", "norm2": "norm"}
+# matrixcalculus.org's spellings that are sugar, not functions of their own: parsed, but
+# not listed among the language's functions in messages (CONTRACT §5.4)
+SPELLINGS = frozenset({"norm1", "vector", "matrix"})
 
 
 def _grammar_function_names():
@@ -126,7 +129,7 @@ def _grammar_function_names():
 
 
 FUNCTION_NAMES = frozenset(_grammar_function_names())            # every spelling, aliases too
-FUNCTIONS = tuple(sorted({FUNC_ALIASES.get(n, n) for n in FUNCTION_NAMES}))  # one per function
+FUNCTIONS = tuple(sorted({FUNC_ALIASES.get(n, n) for n in FUNCTION_NAMES} - SPELLINGS))  # one per function
 
 # Functions of NumPy, SciPy and MATLAB (and matrixcalculus.org spellings) that the
 # language lacks: name -> what to write instead, naming the nearest function of the
@@ -136,10 +139,7 @@ FOREIGN_FUNCTIONS = {
     "expm": "exp(…) is elementwise; the matrix exponential expm is not in the language yet",
     "logm": "log(…) is elementwise; the matrix logarithm logm is not in the language yet",
     "sqrtm": "sqrt(…) is elementwise; the matrix square root sqrtm is not in the language yet",
-    "eye": "write I or I(n) for the identity",
     "identity": "write I or I(n) for the identity",
-    "norm2": "write norm(…) or ||…|| for the Euclidean (Frobenius) norm",
-    "norm1": "write sum(abs(…)) for the 1-norm",
     "vecnorm": "write norm(…) or ||…||",
     "dot": "write x^T y for the dot product",
     "inner": "write x^T y for the inner product",
@@ -210,7 +210,7 @@ FOREIGN_FUNCTIONS = {k: v for k, v in FOREIGN_FUNCTIONS.items() if k not in FUNC
 _LOWER = {}                 # lower-cased spelling -> the function (tr before Tr)
 for _n in sorted(FUNCTION_NAMES, key=lambda n: (n != n.lower(), n)):
     _LOWER.setdefault(_n.lower(), _n)
-_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES) if len(n) >= 4) + \
+_NEAR_CANDIDATES = tuple(n for n in sorted(FUNCTION_NAMES - SPELLINGS) if len(n) >= 4) + \
     tuple(n for n in sorted(FOREIGN_FUNCTIONS) if len(n) >= 6)
 
 
@@ -392,6 +392,8 @@ class Build:
         name = FUNC_ALIASES.get(str(name_tok), str(name_tok))
         if name in ("ones", "zeros"):
             return _mk(self._filled(name, name_tok, args, end), name_tok, end)
+        if name in ("vector", "matrix"):
+            return _mk(self._constant_array(name, name_tok, args, end), name_tok, end)
         want = 2 if name == "kron" else 1
         if len(args) != want:
             raise ParseError(f"{name}() takes {want} argument{'s' if want > 1 else ''}, "
@@ -411,6 +413,8 @@ class Build:
             node = E.Sum(a)
         elif name == "norm":
             node = E.RawNorm(a, None)
+        elif name == "norm1":               # the entrywise 1-norm (CONTRACT §5.1: ||x||_1)
+            node = E.Sum(_mk(E.Func("abs", a), name_tok, end))
         elif name == "vec":
             node = E.Vec(a)
         elif name == "diag":
@@ -440,6 +444,22 @@ class Build:
                                  a.span)
         rows, cols = (sizes[0], 1) if len(sizes) == 1 else sizes
         return E.Zero(rows, cols) if name == "zeros" else E.Fill(E.Num(1), rows, cols)
+
+    @staticmethod
+    def _constant_array(name, name_tok, args, end):
+        """vector(c) / matrix(c) inside an expression (matrixcalculus.org): the vector /
+        matrix with every entry the number c (vector(1) the all-ones vector), its size
+        taken from what it meets.  A declaration's vector(n) is not parsed here."""
+        if len(args) != 1 or not isinstance(args[0], E.Num):
+            raise ParseError(f"{name}(…) inside an expression takes one number: {name}(1) is "
+                             f"the all-ones {name}, sized by what it meets (for a sized one "
+                             f"write {'ones(n)' if name == 'vector' else 'ones(m,n)'}; "
+                             f"declare a symbol with --let x={name}"
+                             f"({'n' if name == 'vector' else 'm,n'}))",
+                             (name_tok.start_pos, _span_of(end)[1]))
+        c = args[0].value
+        cols = 1 if name == "vector" else None
+        return E.Zero(None, cols) if c == 0 else E.Fill(E.Num(c), None, cols)
 
     # postfix
     def transpose(self, c):

@@ -37,11 +37,9 @@ def _int_text(n):
     return s
 
 
-def _num_text(v):
-    """A nonnegative Fraction as a literal (0.5, 3, 1e-40, 2e100), or None when it has
-    no finite decimal form (1/3)."""
-    if v.denominator == 1:
-        return _int_text(v.numerator)
+def _decimal_digits(v):
+    """(digits, exp) with v = int(digits) * 10^exp exactly, digits without trailing
+    zeros, for a positive Fraction whose denominator divides a power of 10; else None."""
     d = v.denominator
     twos = fives = 0
     while d % 2 == 0:
@@ -53,15 +51,80 @@ def _num_text(v):
     if d != 1:
         return None
     k = max(twos, fives)                   # v = m / 10^k with an integer m
-    m = v.numerator * (10 ** k) // v.denominator
-    digits = str(m).rstrip("0")
-    k -= len(str(m)) - len(digits)
-    if k <= 0:
-        return _int_text(int(digits) * 10 ** (-k))
-    if len(digits) + k <= 17:
+    m = str(v.numerator * (10 ** k) // v.denominator)
+    digits = m.rstrip("0")
+    return digits, len(m) - len(digits) - k
+
+
+MAX_DIGITS = 17          # significant digits of a decimal printed exactly (a float needs ≤ 17)
+SHORT_FRACTION = 10      # digits of p and q together for p/q to print as a fraction
+
+
+def number_form(v):
+    """How a positive non-integer Fraction prints: ("dec", digits, exp) for the decimal
+    int(digits) × 10^exp, or ("frac", p, q).
+
+    Numbers print as the user wrote them: a decimal literal is the Fraction of its
+    decimal (0.1 is 1/10), so it prints back as that decimal; a decimal of more than 17
+    significant digits (exact products of long literals) prints as the shortest decimal
+    that reads back to the same float (repr of the float), which is what evaluation
+    computes with.  A fraction p/q that is not a decimal prints exactly when it is short
+    (2/3, 355/113: exact arithmetic made it), else as that shortest decimal too
+    (0.7978845608028654 / 3)."""
+    dec = _decimal_digits(v)
+    if dec is not None and len(dec[0]) <= MAX_DIGITS:
+        return ("dec",) + dec
+    if dec is None and len(str(v.numerator)) + len(str(v.denominator)) <= SHORT_FRACTION:
+        return ("frac", v.numerator, v.denominator)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = float("inf")
+    if 1e-300 < f < 1e300:
+        import decimal
+        t = decimal.Decimal(repr(f)).as_tuple()
+        digits = "".join(map(str, t.digits))
+        stripped = digits.rstrip("0")
+        return "dec", stripped, t.exponent + len(digits) - len(stripped)
+    if dec is not None:                    # beyond the float range: exact
+        return ("dec",) + dec
+    return ("frac", v.numerator, v.denominator)
+
+
+def _decimal_text(digits, exp):
+    """int(digits) × 10^exp as a literal of the language: 0.5, 123.25, 1e-40, 1.5e-40."""
+    if exp >= 0:
+        return _int_text(int(digits) * 10 ** exp)
+    k = -exp
+    zeros = k - len(digits)                # zeros after the point, before the digits
+    if zeros < 5:
         whole = digits.rjust(k + 1, "0")
         return f"{whole[:-k]}.{whole[-k:]}"
-    return f"{digits}e-{k}"
+    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{mant}e{exp + len(digits) - 1}"
+
+
+def _num_text(v):
+    """A nonnegative Fraction as a literal (0.5, 3, 1e-40, 2e100), or None when it
+    prints as a fraction (1/3)."""
+    if v.denominator == 1:
+        return _int_text(v.numerator)
+    form = number_form(v)
+    if form[0] == "frac":
+        return None
+    return _decimal_text(form[1], form[2])
+
+
+def _decimal_coefficient(v, quotient=False):
+    """A non-integer coefficient printed in front as a decimal (0.002 w, 0.1 x,
+    0.7978845608028654 x) rather than as a quotient (2 x / 3, x / 1024): a decimal of at
+    most 6 significant digits (unless the product is a quotient already: x / (2 y)), or
+    any number whose exact fraction is long."""
+    form = number_form(v)
+    if form[0] == "frac":
+        return False
+    long_fraction = len(str(v.numerator)) + len(str(v.denominator)) > SHORT_FRACTION
+    return long_fraction or (len(form[1]) <= 6 and not quotient)
 
 
 def split_product(e):
@@ -204,10 +267,9 @@ class Printer:
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
         numer, denom = coef.numerator, coef.denominator
-        nice = _num_text(coef)
         parts = []
-        if denom != 1 and nice is not None and (len(str(nice)) <= 4) and not den_factors:
-            parts.append(nice)
+        if denom != 1 and _decimal_coefficient(coef, quotient=bool(den_factors)):
+            parts.append(_num_text(coef))
             denom = 1
         elif numer != 1 or (not num_factors):
             parts.append(_int_text(numer))
@@ -396,32 +458,22 @@ def _latex_int(n):
 
 def _latex_number(v):
     """A nonnegative Fraction in LaTeX and whether it is atomic: halves, quarters and
-    eighths as \\frac{1}{2}, other finite decimals as decimals (0.1, 123.456), very
-    long or very small ones with a power of 10 (10^{-12}, 2.5 \\times 10^{60}), the rest
-    as \\frac{1}{3}."""
+    eighths as \\frac{1}{2}, other decimals as decimals (0.1, 123.456), very long or very
+    small ones with a power of 10 (10^{-12}, 2.5 \\times 10^{60}), short fractions as
+    \\frac{1}{3} (number_form decides, as in text)."""
     p, q = v.numerator, v.denominator
     if q == 1:
         s = _latex_int(p)
         return s, s.isdigit()
-    d, k = q, 0
-    while d % 2 == 0:
-        d //= 2
-        k += 1
-    twos = k
-    fives = 0
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d == 1 and q not in (2, 4, 8):          # a finite decimal: v = m / 10^k
-        k = max(twos, fives)
-        m = p * 10 ** k // q
-        digits = str(m).rstrip("0")
-        k -= len(str(m)) - len(digits)
+    form = number_form(v)
+    if form[0] == "dec" and q not in (2, 4, 8):
+        digits, exp = form[1], form[2]
+        k = -exp
         zeros = k - len(digits)                 # zeros after the point, before the digits
-        if len(digits) + max(k, 0) <= 17 and zeros < 5:
+        if zeros < 5:
             whole = digits.rjust(k + 1, "0")
             return f"{whole[:-k]}.{whole[-k:]}", True
-        return _latex_scientific(digits, -k), False
+        return _latex_scientific(digits, exp), False
     return f"\\frac{{{_latex_int(p)}}}{{{_latex_int(q)}}}", False
 
 
@@ -537,7 +589,11 @@ class LatexPrinter(Printer):
         coef, num, den = split_product(e)
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
-        if den:
+        if den and coef.denominator != 1 and _decimal_coefficient(coef, quotient=True):
+            # 0.7978845608028654 \frac{x}{y}: a long number stays a decimal in front
+            text = self._juxt([_latex_number(coef)[0],
+                               f"\\frac{{{self._side(1, num)}}}{{{self._side(1, den)}}}"])
+        elif den:
             text = (f"\\frac{{{self._side(coef.numerator, num)}}}"
                     f"{{{self._side(coef.denominator, den)}}}")
         else:
