@@ -88,10 +88,34 @@ def describe_shape(shape):
     return f"a {r}×{c} matrix"
 
 
+def written_size_names(raw):
+    """The size names the text itself writes: in I(n), K(m,n) (and their products)."""
+    out = set()
+    for e in E.walk(raw):
+        if isinstance(e, E.Identity):
+            sizes = (e.n,)
+        elif isinstance(e, E.Commutation):
+            sizes = (e.m, e.n)
+        else:
+            continue
+        for sz in sizes:
+            if sz is not None:
+                out.update(E.size_factors(sz)[1])
+    return out
+
+
 class Inference:
+    """Sizes are solved by union-find.  Three sorts of size meet: numbers, the size names
+    the user wrote (in declarations, I(n), K(m,n)), and variables (_Var) for what nothing
+    names.  A variable takes whatever it meets; a user's name takes a number when the
+    expression forces it (tr(I(q) + X) + tr(I(5) + X) makes q = 5), never another name or
+    a different number (that conflict is an error naming both operands).  The names
+    handed to variables at the end avoid every name the user wrote."""
+
     def __init__(self, text, declarations):
         self.text = text or ""
         self.parent = {}          # union-find over _Var
+        self.bound = {}           # a user's size name -> the number the expression forces
         self.count = 0
         self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
         self.decls = {}
@@ -118,7 +142,7 @@ class Inference:
             if not isinstance(self.parent.get(root), _Var):
                 val = self.parent[root]
                 self.parent[s] = val
-                return self.find(val) if isinstance(val, (_Var, E.SizeProd)) else val
+                return self.find(val)
             self.parent[s] = root
             return root
         if isinstance(s, E.SizeProd):
@@ -126,6 +150,8 @@ class Inference:
             for f in s[1:]:
                 out = E.size_mul(out, self.find(f))
             return out
+        if isinstance(s, str) and s in self.bound:
+            return self.bound[s]
         return s
 
     def resolve_shape(self, shape):
@@ -149,6 +175,11 @@ class Inference:
                 and a[0] == b[0] and any(isinstance(x, _Var) for x in a[1:] + b[1:]):
             for x, y in zip(a[1:], b[1:]):
                 self.unify(x, y, why)
+            return
+        if isinstance(b, str) and not isinstance(b, E.SizeProd):
+            a, b = b, a
+        if isinstance(a, str) and not isinstance(a, E.SizeProd) and isinstance(b, int) and b > 1:
+            self.bound[a] = b        # a name the user wrote, forced to a number
             return
         raise why()
 
@@ -548,6 +579,7 @@ def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
     (names that already mean something to the caller)."""
     inf = Inference(text, declarations)
     inf.user_names.update(reserved)
+    inf.user_names.update(written_size_names(raw))
     try:
         typed = inf.infer(raw)
         for name in extra_symbols:

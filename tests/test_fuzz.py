@@ -208,3 +208,56 @@ def test_regression_undeclared_sizes_are_not_guessed():
         assert np.allclose(G, B.reshape(-1, order="F").reshape(2, 3, order="F"))
     B2 = rng.standard_normal((2, 3))
     assert np.allclose(d.evaluate({"A": A, "B": B2}), B2)
+
+# ---------------------------------------------------------------------------- size names
+#
+# The names the engine gives inferred sizes never equal a size name the user wrote (in a
+# declaration, I(n) or K(m,n)); a name the user wrote takes a number when the expression
+# forces it; two different names, or a name and a different number, are a conflict that
+# names both operands.
+
+from helpers import check_derivative  # noqa: E402
+
+
+def _values(**shapes):
+    def override(values, rng):
+        return {k: rng.standard_normal(s) for k, s in shapes.items()}
+    return override
+
+
+def test_inferred_size_names_avoid_the_names_in_I_n():
+    """sum(W) + tr(I(n) + D): W's inferred sizes are not called n, so W 2×3 and D 4×4
+    are accepted (the issue's example) and the gradient is checked numerically."""
+    d = check_derivative("sum(W) + tr(I(n) + D)", "D", override=_values(W=(2, 3), D=(4, 4)))
+    assert "n" not in re.findall(r"\w+", d.symbols["W"])
+    check_derivative("sum(W) + tr(I(n) + D)", "W", override=_values(W=(2, 3), D=(4, 4)))
+
+
+def test_inferred_size_names_avoid_the_names_in_K_m_n():
+    d = check_derivative("sum(W) + vec(G)^T K(m,n) vec(H)", "H",
+                         symbols={"G": "matrix(n,m)", "H": "matrix(m,n)"},
+                         override=_values(W=(3, 5), G=(2, 4), H=(4, 2)))
+    assert not set(re.findall(r"[a-z]\w*", d.symbols["W"].split("(")[1])) & {"m", "n"}
+
+
+def test_a_size_name_forced_to_a_number_is_bound():
+    """I(q) and I(5) in one expression force q = 5: the derivative exists and evaluate
+    binds q = 5."""
+    d = check_derivative("tr(I(q) + X) + tr(I(5) + X)", "X", override=_values(X=(5, 5)))
+    assert d.symbols["X"] == "matrix(5,5)"
+    assert matcalc.evaluate("tr(I(q) + X) + tr(I(5) + X)", {"X": np.eye(5)}) == 20.0
+    check_derivative("x^T K(2,q) vec(X) + x^T x", "x", symbols={"X": "matrix(2,q)"},
+                     override=_values(X=(2, 3), x=(6,)))
+
+
+@pytest.mark.parametrize("expr, symbols, both", [
+    ("tr(I(q) + X) + tr(I(p) + X)", None, ("I(p)", "X")),
+    ("tr(X + I(3)) + tr(X + I(4))", None, ("I(4)", "X")),
+    ("tr(X)", {"X": "matrix(m,n)"}, ("X", "m×n")),
+    ("tr(X + I(3))", {"X": "matrix(4,4)"}, ("I(3)", "X")),
+])
+def test_a_size_conflict_names_both_sides(expr, symbols, both):
+    with pytest.raises(matcalc.ShapeError) as err:
+        matcalc.diff(expr, wrt="X", symbols=symbols)
+    for part in both:
+        assert part in str(err.value), str(err.value)
