@@ -114,21 +114,56 @@ def sym_names(tree):
 
 
 def props_of(tree):
-    """name -> set of value requirements ('pos', 'inv', 'posdet') from its occurrences."""
+    """name -> set of value requirements from its occurrences: 'pos', 'inv', 'posdet';
+    'pdiag' (a positive diagonal; entries off it may be zero), 'zeros' (entries may be
+    zero); 'nz' (an entry that is zero would meet a function singular at zero)."""
     out = collections.defaultdict(set)
 
-    def go(n, inherited):
+    def go(n, inherited, sink):
         req = n.req or inherited
         if n.op == "sym":
             if req:
                 out[n.a["name"]].add(req)
+            if sink:
+                out[n.a["name"]].add("nz")
             return
         # a transpose passes its requirement down to a bare symbol
         nxt = req if n.op == "T" else None
-        for k in n.kids:
-            go(k, nxt)
-    go(tree, None)
+        for i, k in enumerate(n.kids):
+            go(k, nxt, _zero_flow(n, i, sink))
+    go(tree, None, False)
     return out
+
+
+# functions singular (not differentiable, or not defined) where an entry is zero
+_SINGULAR_AT_ZERO = {"abs", "sqrt", "log", "ln"}
+
+
+def _risky_power(n):
+    p = n.a.get("p")
+    return p is None or float(p) < 0 or not float(p).is_integer()
+
+
+def _zero_flow(n, i, sink):
+    """Whether a zero entry of child i of n reaches, entry by entry, a function singular
+    at zero (sink: whether a zero entry of n itself does)."""
+    op, a = n.op, n.a
+    if a.get("zok"):
+        return False        # a node built to read only where zeros are allowed
+    if op == "func":
+        return a["name"] in _SINGULAR_AT_ZERO or sink
+    if op == "epow":
+        return i == 1 or _risky_power(n) or sink
+    if op in ("ediv", "div"):
+        return i == 1 or sink
+    if op in ("absbar", "spow"):
+        return True
+    if op == "mul":
+        other = n.kids[1 - i]
+        return sink and is_scalar(other.shape)
+    if op in ("add", "neg", "T", "had", "kron", "vec", "diagm", "diagv"):
+        return sink
+    return False
 
 
 # ---------------------------------------------------------------------------- printing
@@ -440,6 +475,8 @@ VEC_NAMES = ["x", "y", "z", "u", "v", "w", "a", "b", "mu", "w_2", "x1", "g", "h"
              "y_1", "f", "s1"]
 SCA_NAMES = ["c", "s", "t", "alpha", "beta", "gamma", "λ", "σ", "eta", "rho", "tau", "c2", "kappa"]
 SIZE_NAMES = ["m", "n", "p", "q", "r"]
+# the names matcalc.shapes gives inferred sizes, first ones first
+ENGINE_NAMES = ["n", "m", "p", "q", "r", "s"]
 NUMBERS = ["2", "0.5", "3", "1e-3", "1.5", "0.25", "10", "2.5e-1", "1", "0.1", "4.0", ".5"]
 
 T_SP = ["^T", "'", "ᵀ", ".T", "^{T}"]
@@ -471,7 +508,9 @@ class Gen:
 
     mode 'A': every symbol declared with concrete sizes; 'B': sizes declared by name
     (I(n), K(m,n) name them too); 'C': sizes left to inference (only scalars and the
-    structured kinds are declared)."""
+    structured kinds are declared); 'D': the names the engine gives inferred sizes (n, m,
+    p, ...) written by the user, in I(n) and K(m,n) and in the declarations of some
+    symbols, the others left to inference."""
 
     def __init__(self, rng, mode="A", pool=(3, 4), depth=4):
         self.rng = rng
@@ -481,15 +520,16 @@ class Gen:
         self.syms = {}
         self.var = None
         self.size_names = {}
-        if mode == "B":
+        self.declared = {}      # mode D: name -> whether its sizes are declared
+        if mode in ("B", "D"):
             # sizes by name, some (not all) by number: matrix(m,2)
-            names = list(rng.permutation(SIZE_NAMES))
+            names = list(rng.permutation(SIZE_NAMES if mode == "B" else ENGINE_NAMES))
             named = [s for s in self.pool if rng.random() < 0.75] or [self.pool[0]]
             self.size_names = {s: names[i] for i, s in enumerate(named)}
         # vec and ⊗ whose sizes are products; without declarations (mode C) the engine
         # must keep them exactly as general as the expression (vec(A)ᵀ vec(B) with A
         # 2×3 and B 3×2), which the new-user pass checks
-        self.composite = mode != "C" or rng.random() < 0.5
+        self.composite = mode not in ("C", "D") or rng.random() < 0.5
         self._subs = []
         self.var_bias = 0.5     # how often a leaf that can be the variable is
 
@@ -505,7 +545,7 @@ class Gen:
 
     def size_text(self, d):
         """How I(…)/K(…) name a dimension in this mode (None: cannot be named)."""
-        if self.mode == "B":
+        if self.mode in ("B", "D"):
             if len(d) == 1:
                 return self.size_names.get(d[0], str(d[0]))
             return None
@@ -568,7 +608,7 @@ class Gen:
         t = self.size_text(d)
         if bare or t is None:
             return Node("I", (), (d, d), text="I")
-        return Node("In", (), (d, d), text=f"I({t})", names=[t] if self.mode == "B" else [],
+        return Node("In", (), (d, d), text=f"I({t})", names=[t] if self.mode in ("B", "D") else [],
                     ntext=f"I({dsize(d)})")
 
     def T(self, x, req=None):
@@ -709,9 +749,15 @@ class Gen:
             (1.0, "kron"),
         ]
         if self.composite:
-            # (sizes that are products: unambiguous only when the factors are declared)
-            opts += [(1.5, "vecdot"), (0.5, "Kform")]
+            opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair")]
+        opts += [(2.5, "elemdiag"), (0.6, "huge")]
         op = _weighted(self.rng, opts)
+        if op == "vecpair":
+            return self.vecpair(d)
+        if op == "elemdiag":
+            return self.elemdiag()
+        if op == "huge":
+            return self.huge(S, d)
         if op == "add":
             return self.add(g(S, d1), g(S, d1))
         if op == "neg":
@@ -784,7 +830,8 @@ class Gen:
             sh = (self.dim(), self.dim())
             v1 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
             if r() < 0.5:
-                v2 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
+                sh2 = sh if r() < 0.6 else sh[::-1]     # (as many entries, another shape)
+                v2 = self.N("vec", [g(sh2, max(d1 - 1, 0))], (dim_mul(*sh), ()))
             else:
                 v2 = g((dim_mul(*sh), ()), max(d1 - 1, 0)) if self.composite else \
                     self.N("vec", [g(sh, 0)], (dim_mul(*sh), ()))
@@ -797,11 +844,114 @@ class Gen:
             return self.mul(self.mul(left, K), right)
         raise AssertionError(op)
 
+    # ------------------------------------------------------------------ the issue's classes
+    def vecpair(self, d):
+        """vec(X)ᵀ (L vec(N)) with L = K(m,n) or P ⊗ Q, declared non-square, X and N of
+        either shape with the right number of entries (so the inverse of vec must build
+        the variable's own shape)."""
+        d0 = 0 if d <= 1 else self.pick([0, 0, 1])
+        var = self.syms.get(self.var)
+        vs = var.shape if var is not None and var.kind == "matrix" and len(var.shape[0]) == 1 \
+            and len(var.shape[1]) == 1 else None
+
+        def g(shape, depth):
+            # the variable itself, often: the gradient then goes through the inverse of vec
+            if vs == shape and self.r() < 0.6:
+                return self.symnode(self.var)
+            return self.gen(shape, depth)
+        if self.r() < 0.5:
+            # K(m,n) vec(G) for an m×n G is vec(Gᵀ), n×m entries
+            m, n = (vs if self.r() < 0.5 else vs[::-1]) if vs and self.r() < 0.7 else (self.dim(), self.dim())
+            G = g((m, n), d0)
+            right = self.mul(self.Kmat(m, n), self.N("vec", [G], (dim_mul(m, n), ())))
+            tot = (n, m)
+        else:
+            # (P ⊗ Q) vec(N) for a q2×p2 N is vec(Q N Pᵀ), q1×p1
+            p1, p2, q1, q2 = (self.dim() for _ in range(4))
+            if vs and self.r() < 0.7:
+                q1, p1 = vs if self.r() < 0.5 else vs[::-1]
+            P, Q = g((p1, p2), d0), g((q1, q2), d0)
+            N = g((q2, p2) if self.r() < 0.6 else (p2, q2), d0)
+            right = self.mul(self.kron(P, Q), self.N("vec", [N], (dim_mul(q2, p2), ())))
+            tot = (q1, p1)
+        X = g(tot if self.r() < 0.5 else tot[::-1], d0)
+        left = self.T(self.N("vec", [X], (dim_mul(*tot), ())))
+        return self.mul(left, right)
+
+    def elemdiag(self):
+        """An elementwise function of a square symbol (often the variable; diagonal,
+        symmetric or plain), read on its diagonal (tr, diag) or whole (sum), the values
+        having zero entries where the function allows: tr(log(D)), sum(abs(D)),
+        tr(X .^ -1) with zeros off the diagonal."""
+        var = self.syms.get(self.var)
+        if var is not None and var.kind != "scalar" and var.shape[0] == var.shape[1] \
+                and self.r() < 0.7:
+            name = self.var
+        else:
+            k = self.dim()
+            kind = _weighted(self.rng, [(4, "diagonal"), (3, "symmetric"), (3, "matrix"), (1, "spd")])
+            cands = [x.name for x in self.syms.values() if x.shape == (k, k) and x.kind == kind
+                     and x.name != self.var]
+            name = self.pick(cands) if cands and self.r() < 0.5 else self.new_sym((k, k), kind=kind)
+        shape = self.syms[name].shape
+        diagonal = self.syms[name].kind == "diagonal"
+        reader = _weighted(self.rng, [(5, "tr"), (2, "diag"), (3, "sum")])
+        singular = ["log", "ln", "sqrt", "abs", "-1", "0.5", "-2", "(1/2)"]
+        smooth = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "2", "3"]
+        if reader != "sum":
+            fn = self.pick(singular) if self.r() < 0.8 else self.pick(smooth)
+        elif diagonal:
+            fn = self.pick(["abs", "sqrt", "0.5", "(1/2)"] + smooth)
+        else:
+            fn = self.pick(smooth)
+        req = "pdiag" if fn in singular else "zeros"
+        x = self.symnode(name, req)
+        if self.r() < 0.2:
+            x = self.T(x, req)
+        if fn[0].isalpha():
+            f = Node("func", [x], shape, name=fn, zok=True)
+        else:
+            f = Node("epow", [x], shape, p=float(eval(fn.strip("()")) if "/" in fn else float(fn)),
+                     ptext=fn, sp=self.pick([" .^ ", ".^"]), zok=True)
+        if reader == "tr":
+            return self.N("tr", [f], SCALAR, sp=self.pick(TR_SP[:3]))
+        if reader == "diag":
+            return self.N("sum", [self.N("diagv", [f], (shape[0], ()))], SCALAR)
+        return self.N("sum", [f], SCALAR)
+
+    def constant(self, text):
+        """(node, value) of a huge or tiny constant: 1e300, 1e-300, exp(700), exp(-700)."""
+        if text.startswith("exp("):
+            arg = self.num("700")
+            if "-" in text:
+                arg = Node("neg", [arg], SCALAR)
+            return Node("func", [arg], SCALAR, name="exp"), float(np.exp(float(text[4:-1])))
+        return self.num(text), float(text)
+
+    def huge(self, shape, d):
+        """x with huge and tiny constants that cancel: 1e300 (1e-300 x), x / 1e300 * 1e300,
+        x + 1e-300, exp(700) (exp(-700) x), log(exp(700) p) - 700."""
+        x = self.gen(shape, max(d - 1, 0))
+        form = self.pick(["scale", "div", "tiny", "exp"] + (["log"] if is_scalar(shape) else []))
+        if form == "scale":
+            a, b = ("1e300", "1e-300") if self.r() < 0.5 else ("1e-300", "1e300")
+            return self.mul(self.num(a), self.mul(self.num(b), x))
+        if form == "div":
+            big = self.pick(["1e300", "1e-300"])
+            return self.mul(self.N("div", [x, self.num(big)], shape), self.num(big))
+        if form == "tiny":
+            return self.add(x, self.num("1e-300"), "+")
+        if form == "exp":
+            return self.mul(self.constant("exp(700)")[0], self.mul(self.constant("exp(-700)")[0], x))
+        p = self.gen(SCALAR, max(d - 1, 0), "pos")
+        return self.add(self.N("func", [self.mul(self.constant("exp(700)")[0], p)], SCALAR, name="log"),
+                        self.num("700"), "-")
+
     def Kmat(self, m, n):
         tm, tn = self.size_text(m), self.size_text(n)
         N = dim_mul(m, n)
         return Node("K", (), (N, N), text=f"K({tm},{tn})", m=dsize(m), n=dsize(n),
-                    names=[tm, tn] if self.mode == "B" else [], ntext=f"K({dsize(m)},{dsize(n)})")
+                    names=[tm, tn] if self.mode in ("B", "D") else [], ntext=f"K({dsize(m)},{dsize(n)})")
 
     def any_shape(self):
         return _weighted(self.rng, [(3, (self.dim(), ())), (4, (self.dim(), self.dim())),
@@ -963,7 +1113,8 @@ class Gen:
         R, C = shape
         sq, col, row = R == C, C == (), R == ()
         opts = [(8, "add"), (2, "neg"), (11, "mul"), (5, "scale"), (2, "div"), (4, "had"),
-                (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast")]
+                (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast"),
+                (0.4, "huge")]
         splits = self.kron_splits(shape)
         if splits:
             opts.append((0.8, "kron"))
@@ -974,6 +1125,8 @@ class Gen:
             if self.composite and len(R) == 2:
                 opts.append((1.5, "Kvec"))
         op = _weighted(self.rng, opts)
+        if op == "huge":
+            return self.huge(shape, d)
         if op == "add":
             return self.add(g(shape, d1), g(shape, d1))
         if op == "neg":
@@ -1133,7 +1286,10 @@ def _declaration(gen, sym):
         if kind in ("vector", "matrix"):
             return None if gen.rng.random() < 0.7 else kind
         return kind
-    if mode == "B":
+    if mode == "D" and kind in ("vector", "matrix") and not gen.declared.setdefault(
+            sym.name, gen.rng.random() < 0.5):
+        return None
+    if mode in ("B", "D"):
         def nm(d):
             return gen.size_names.get(d[0], str(d[0])) if len(d) == 1 else None
         if kind == "vector":
@@ -1164,16 +1320,21 @@ def example_from_tree(gen, tree, op):
     for dcl in symbols.values():
         bound.update(re.findall(r"[A-Za-z_]\w*", dcl.partition("(")[2]))
     for n in tree.walk():
+        if n.op == "In" and gen.mode == "D":
+            continue        # I(n) with n unbound: sized by what it meets, n a name the user wrote
         if n.a.get("names") and not {t for t in n.a["names"] if not t.isdigit()} <= bound:
             n.a["text"] = n.a["ntext"]
     props = props_of(tree)
-    return Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
+    ex = Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
+    if tree.op == "mul" and "unit" in tree.kids[0].a:
+        ex.unit = tree.kids[0].a["unit"]
+    return ex
 
 
 def generate(seed, depth=4):
     """The example for this seed (a sequence of ints or an int)."""
     rng = np.random.default_rng(seed)
-    mode = _weighted(rng, [(60, "A"), (25, "B"), (15, "C")])
+    mode = _weighted(rng, [(55, "A"), (20, "B"), (13, "C"), (12, "D")])
     npool = _weighted(rng, [(2, 1), (5, 2), (3, 3)])
     pool = sorted(int(x) for x in rng.choice(BASE_SIZES, size=npool, replace=False))
     gen = Gen(rng, mode, pool, depth)
@@ -1198,6 +1359,12 @@ def generate(seed, depth=4):
     tree = gen.gen(fshape, depth)
     if rng.random() < 0.98:
         tree = _ensure_var(gen, tree, rng)
+    if rng.random() < 0.04:
+        # a huge or tiny constant scaling f (its values, and the derivative's, with it)
+        c, unit = gen.constant(_weighted(rng, [(2, "1e300"), (3, "1e-300"), (1, "exp(700)"),
+                                               (1, "exp(-700)")]))
+        c.a["unit"] = unit
+        tree = gen.mul(c, tree)
     if op == "hessian" and rng.random() < 0.5:
         # f nonlinear in the variable more often: f g, f², sin(f), ...
         how = _weighted(rng, [(3, "mul"), (2, "sq"), (2, "func")])
@@ -1235,6 +1402,38 @@ def _pos_posdef(rng, n):
 
 def draw_value(rng, kind, shape, props):
     props = set(props or ())
+    v = _draw_value(rng, kind, shape, props)
+    if props & {"pdiag", "zeros"} and kind != "scalar" and not props & {"pos", "inv", "posdet"}:
+        v = _with_zeros(rng, kind, v, props)
+    return v
+
+
+def _with_zeros(rng, kind, v, props):
+    """v with a positive diagonal for 'pdiag' and zero entries where allowed ('zeros', or
+    off the diagonal for 'pdiag'), keeping the kind (symmetric, spd, diagonal)."""
+    zeros = "nz" not in props
+    if kind == "vector":
+        if zeros and "zeros" in props:
+            v = np.where(rng.random(v.shape) < 0.4, 0.0, v)
+        return v
+    n = v.shape[0]
+    mask = rng.random(v.shape) < 0.5 if zeros else np.zeros(v.shape, bool)
+    if kind in ("symmetric", "spd", "diagonal"):
+        mask = np.triu(mask)
+        mask = mask | mask.T
+    if "zeros" not in props:
+        np.fill_diagonal(mask, False)
+    v = np.where(mask, 0.0, v)
+    if kind == "spd":
+        # diagonally dominant, so still positive definite
+        off = v - np.diag(np.diag(v))
+        return off + np.diag(np.abs(off).sum(axis=1) + rng.uniform(0.5, 1.5, n))
+    if "pdiag" in props:
+        np.fill_diagonal(v, rng.uniform(0.5, 1.5, n))
+    return v
+
+
+def _draw_value(rng, kind, shape, props):
     m, n = shape
     if kind == "scalar":
         if "pos" in props:
@@ -1860,17 +2059,21 @@ def _check_point(ex, values, f0, ctx, rng, sizes=None):
     bad = _structure(ex, kind, X, D, what)
     if bad:
         return Outcome("wrong", "structure", bad)
+    # the printed form read back (a failure is reported after the values are checked:
+    # a wrong value is the worse one)
+    readback = None
     try:
         Dp = np.asarray(matcalc.evaluate(dtext, values, symbols=dsyms), dtype=float)
     except Exception as e:
-        return Outcome("readback", "readback:" + type(e).__name__, f"str(d) = {dtext!r}: {_exc(e)}")
-    if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
-        Dp = Dp.reshape(D.shape)
-    if Dp.shape == () and D.shape != () and float(Dp) == 0.0 and not np.any(D):
-        Dp = D      # a zero derivative prints as 0 (noted, not counted)
-    if Dp.shape != D.shape or _err(Dp, D, floor) > READBACK_TOL:
-        return Outcome("readback", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
-                       f"d.evaluate gives {_fmt(D)}")
+        readback = Outcome("readback", "readback:" + type(e).__name__, f"str(d) = {dtext!r}: {_exc(e)}")
+    else:
+        if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
+            Dp = Dp.reshape(D.shape)
+        if Dp.shape == () and D.shape != () and float(Dp) == 0.0 and not np.any(D):
+            Dp = D      # a zero derivative prints as 0 (noted, not counted)
+        if Dp.shape != D.shape or _err(Dp, D, floor) > READBACK_TOL:
+            readback = Outcome("readback", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
+                               f"d.evaluate gives {_fmt(D)}")
     # the gradient (for a Hessian) against f
     if g is not None:
         try:
@@ -1903,11 +2106,11 @@ def _check_point(ex, values, f0, ctx, rng, sizes=None):
         got = D @ vecF(V)
         best = _fd_compare(got, lambda t: vecF(F(t)), vecF(f0), xscale, vscale, ex.unit)
     if best is None:
-        return Outcome("skip", "nonfinite-fd", "finite differences not finite")
+        return readback or Outcome("skip", "nonfinite-fd", "finite differences not finite")
     if best[0] > TOL:
         return Outcome("wrong", "value", f"{what} {dtext!r}: along V gives {_fmt(got)}, finite "
                        f"differences {_fmt(best[1])} (rel. error {best[0]:.2e})")
-    return None
+    return readback
 
 
 def check_roundtrip(ex, seed=0):
