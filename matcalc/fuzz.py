@@ -17,12 +17,29 @@ scalar, a vector or a matrix; plain, symmetric, spd or diagonal) and an operatio
 * f itself evaluates to what the generator meant (this module has its own NumPy
   semantics for the trees it builds) and ``parse(str(parse(text)))`` evaluates equal.
 
-It is *unsupported* when the engine raises ``UnsupportedError``; anything else is
-*wrong* (a wrong value, shape or printed form) or *crashed* (another exception, a
-``ParseError``/``ShapeError`` on a well-typed input, a hang).  Every failure is shrunk to
+Then a *new user* checks it again: sizes are drawn afresh for every symbol, subject only
+to what the expression itself requires (read from this module's own tree, never from
+``matcalc.shapes``: ``vec(A)ᵀ vec(B)`` needs as many entries in A as in B, not one
+shape; declared sizes stay), with values suited to them, and ``matcalc.evaluate`` and
+``d.evaluate`` must accept them and give right answers that read back.
+
+Besides the whole language, the generator draws the classes of issue 10: vec pairings
+through ``K(m,n)`` and ``P ⊗ Q`` with declared non-square sizes and either shape of the
+variable; elementwise functions of diagonal, symmetric and plain square symbols read on
+the diagonal (``tr(log(D))``) or whole (``sum(abs(D))``), with zero entries where the
+function allows them; the engine's own size names (n, m, p, ...) written by the user in
+``I(n)``, ``K(m,n)`` and some declarations (mode D); huge and tiny constants (``1e300``,
+``1e-300``, ``exp(700)``) that cancel inside f or scale it.
+
+It is *unsupported* when the engine raises ``UnsupportedError``; otherwise a failure is
+*wrong* (a wrong value, shape or printed form of f), *crashed* (an exception outside the
+``MatcalcError`` family, a ``ParseError``/``ShapeError`` on a well-typed input, a hang),
+*rejected* (valid values refused with a ``MatcalcError``) or a *read-back failure*
+(``str(d)`` does not evaluate to ``d.evaluate``'s numbers).  Every failure is shrunk to
 a small expression that still fails the same way.
 
-The last line printed is ``fuzz N: correct C, unsupported U, wrong W, crashed K``.
+The last line printed is ``fuzz N: correct C, unsupported U, wrong W, crashed K,
+rejected R, read-back failures B``.
 """
 import argparse
 import collections
@@ -2069,8 +2086,7 @@ def _check_point(ex, values, f0, ctx, rng, sizes=None):
     else:
         if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
             Dp = Dp.reshape(D.shape)
-        if Dp.shape == () and D.shape != () and float(Dp) == 0.0 and not np.any(D):
-            Dp = D      # a zero derivative prints as 0 (noted, not counted)
+        # (a zero vector or matrix printed as 0 reads back as a scalar: a failure)
         if Dp.shape != D.shape or _err(Dp, D, floor) > READBACK_TOL:
             readback = Outcome("readback", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
                                f"d.evaluate gives {_fmt(D)}")
