@@ -541,6 +541,8 @@ class Gen:
         if mode in ("B", "D"):
             # sizes by name, some (not all) by number: matrix(m,2)
             names = list(rng.permutation(SIZE_NAMES if mode == "B" else ENGINE_NAMES))
+            if mode == "D" and rng.random() < 0.6:
+                names = list(ENGINE_NAMES)      # n, m, p: the very names the engine gives
             named = [s for s in self.pool if rng.random() < 0.75] or [self.pool[0]]
             self.size_names = {s: names[i] for i, s in enumerate(named)}
         # vec and ⊗ whose sizes are products; without declarations (mode C) the engine
@@ -768,7 +770,16 @@ class Gen:
         if self.composite:
             opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair")]
         opts += [(2.5, "elemdiag"), (0.6, "huge")]
+        if self.mode == "D":
+            opts.append((5, "trI"))
         op = _weighted(self.rng, opts)
+        if op == "trI":
+            # tr(I(n) + M): the user's n where the engine would name a size n too
+            k = self.dim()
+            M = g((k, k), d1)
+            I = self.identity(k)
+            return self.N("tr", [self.add(I, M) if r() < 0.5 else self.add(M, I)], S,
+                          sp=self.pick(TR_SP[:3]))
         if op == "vecpair":
             return self.vecpair(d)
         if op == "elemdiag":
@@ -1136,7 +1147,8 @@ class Gen:
         if splits:
             opts.append((0.8, "kron"))
         if sq:
-            opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"), (2, "addI")]
+            opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
+                     (6 if self.mode == "D" else 2, "addI")]
         if col:
             opts += [(2, "diagv"), (1.5, "vec")]
             if self.composite and len(R) == 2:
@@ -1204,7 +1216,7 @@ class Gen:
         if op == "diagm":
             return self.N("diagm", [g((R, ()), d1)], shape)
         if op == "addI":
-            I = self.identity(R, bare=r() < 0.6)
+            I = self.identity(R, bare=r() < (0.2 if self.mode == "D" else 0.6))
             M = g(shape, d1)
             return self.add(I, M) if r() < 0.5 else self.add(M, I)
         if op == "diagv":
@@ -1304,7 +1316,7 @@ def _declaration(gen, sym):
             return None if gen.rng.random() < 0.7 else kind
         return kind
     if mode == "D" and kind in ("vector", "matrix") and not gen.declared.setdefault(
-            sym.name, gen.rng.random() < 0.5):
+            sym.name, gen.rng.random() < 0.25):
         return None
     if mode in ("B", "D"):
         def nm(d):
@@ -1345,7 +1357,34 @@ def example_from_tree(gen, tree, op):
     ex = Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
     if tree.op == "mul" and "unit" in tree.kids[0].a:
         ex.unit = tree.kids[0].a["unit"]
+    if gen.mode == "D":
+        # an I(n) whose n no symbol's size decides cannot be evaluated (n is not known):
+        # the number instead
+        loose = _loose_names(ex)
+        if loose:
+            for n in tree.walk():
+                if n.op == "In" and set(n.a.get("names", ())) & loose:
+                    n.a["text"] = n.a["ntext"]
+            ex.text = render(tree)
     return ex
+
+
+def _loose_names(ex):
+    """The size names of I(n) that no equation ties to a symbol's sizes."""
+    dims, _, syms = requirements(ex)
+    parent = {}
+
+    def find(u):
+        while parent.get(u, u) != u:
+            u = parent[u]
+        return u
+    for a, b in dims.eqs:
+        us = a[1] + b[1]
+        for u in us[1:]:
+            parent[find(u)] = find(us[0])
+    anchored = {find(u) for r, c in syms.values() for u in r[1] + c[1]}
+    return {name for name, m in dims.named.items()
+            if m[1] and find(m[1][0]) not in anchored}
 
 
 def generate(seed, depth=4):

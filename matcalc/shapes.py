@@ -164,9 +164,9 @@ class Inference:
 
         Products are solved only as far as the expression forces: common factors cancel
         (m*n = m*k gives n = k), a lone variable takes the rest (p = m*n), and what stays
-        ambiguous (m*n = 10, p = m*n with p a user's name) is kept as a constraint,
-        settled when later sizes decide it and otherwise left to the values (evaluate
-        checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B)) are still
+        ambiguous (m*n = 10, 4*p = q*q, m*n = p*q among a user's names) is kept as a
+        constraint, settled when later sizes decide it and otherwise left to the values
+        (evaluate checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B)) are still
         read as one shape, factor by factor: answers for other shapes would need a
         reshape the language lacks."""
         a, b = self.find(a), self.find(b)
@@ -219,8 +219,8 @@ class Inference:
             for x, y in zip(sorted(left, key=_order), sorted(rest, key=_order)):
                 self.unify(x, y, why)
             return
-        if any(isinstance(x, _Var) for x in left + rest) or (
-                (left and not rest) or (rest and not left)):
+        if left or rest:
+            # not decided by the factors alone (4*p = q*q, m*n = 10): kept for the values
             self.deferred.append((a, b, why))
             return
         raise why()

@@ -398,3 +398,20 @@ def test_zeros_are_drawn_only_where_the_function_allows():
                        F.Node("sum", [other], F.SCALAR), sp="+"), X
     ex = _example(build)
     assert ex.props[ex.wrt] == {"pdiag", "nz"}      # abs(X) elsewhere: no zeros
+
+
+def test_a_kept_product_constraint_reads_back_with_the_engines_names():
+    """4*p = q*q (exp(A) ⊗ cos(…) against vec(A2⁻ᵀ)) is kept for the values; read back
+    with the size names the engine gave (A matrix(m,p), A2 matrix(q,q)) it is kept again,
+    not refused as a conflict of names."""
+    text = "vec(B C)^T (exp(A) ⊗ cos(I(4) + alpha B) vec(A2^(-T)))"
+    symbols = {"B": "diagonal(4)", "alpha": "scalar"}
+    e = matcalc.parse(text, symbols=symbols)
+    again = matcalc.parse(str(e), symbols=F.tree_symbols(e))
+    values = _values(A=(3, 1), A2=(2, 2), C=(4, 3))(None, np.random.default_rng(0))
+    values.update(B=np.diag([1.0, 2.0, 3.0, 4.0]), alpha=0.3)
+    values["A2"] = values["A2"] + 3 * np.eye(2)
+    assert np.isclose(matcalc.evaluate(again, values), matcalc.evaluate(text, values, symbols=symbols))
+    check_derivative(text, "alpha", symbols=symbols,
+                     override=lambda v, rng: {"A": rng.standard_normal((3, 1)), "C": rng.standard_normal((4, 3)),
+                                              "A2": rng.standard_normal((2, 2)) + 3 * np.eye(2)})
