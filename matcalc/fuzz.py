@@ -2419,47 +2419,69 @@ def _candidates(ex, gen):
 
 
 def _work(args):
-    i, seed, depth, do_shrink = args
+    i, seed, depth = args
     s = (seed, i)
     try:
         ex, out, skipped = run_seed(s, depth)
     except Exception as e:  # the harness itself must never die
-        return i, "crashed", "harness:" + type(e).__name__, traceback.format_exc(), None, None, 0
-    info = ex.describe()
-    shrunk = None
-    if out.status in FAILURES and do_shrink:
-        try:
-            sx, so = shrink(ex, out)
-            shrunk = dict(sx.describe(), detail=so.detail)
-        except Exception:
-            shrunk = {"error": traceback.format_exc()}
-    return i, out.status, out.sig, out.detail, info, shrunk, skipped
+        return i, "crashed", "harness:" + type(e).__name__, traceback.format_exc(), None, 0
+    return i, out.status, out.sig, out.detail, ex.describe(), skipped
+
+
+def _shrink_work(args):
+    i, seed, depth = args
+    try:
+        ex, out, _ = run_seed((seed, i), depth)
+        sx, so = shrink(ex, out)
+        return i, dict(sx.describe(), detail=so.detail)
+    except Exception:
+        return i, {"error": traceback.format_exc()}
+
+
+SHRINK_PER_CLASS = 2    # failures shrunk per (status, failure class): the rest are alike
 
 
 def run(n, seed=0, depth=4, jobs=None, shrink_failures=True, progress=None):
-    """Check n examples; returns (counts, failures, unsupported causes)."""
+    """Check n examples; returns (counts, failures, unsupported causes).  The first
+    SHRINK_PER_CLASS failures of each class are shrunk."""
     jobs = jobs or min(os.cpu_count() or 1, 8)
     counts = collections.Counter()
     failures = []
     unsupported = collections.Counter()
     skipped = 0
-    tasks = [(i, seed, depth, shrink_failures) for i in range(n)]
+    tasks = [(i, seed, depth) for i in range(n)]
+    pool = None
     if jobs > 1 and n > 20:
         import multiprocessing as mp
-        ctx = mp.get_context("fork")
-        with ctx.Pool(jobs) as pool:
-            results = pool.imap_unordered(_work, tasks, chunksize=8)
-            results = list(_consume(results, n, progress))
-    else:
-        results = list(_consume(map(_work, tasks), n, progress))
-    for i, status, sig, detail, info, shrunk, sk in sorted(results, key=lambda r: r[0]):
-        skipped += sk
-        counts[status] += 1
-        if status == "unsupported":
-            unsupported[sig] += 1
-        elif status in FAILURES:
-            failures.append({"index": i, "status": status, "sig": sig, "detail": detail,
-                             "example": info, "shrunk": shrunk})
+        pool = mp.get_context("fork").Pool(jobs)
+    try:
+        if pool is not None:
+            results = list(_consume(pool.imap_unordered(_work, tasks, chunksize=8), n, progress))
+        else:
+            results = list(_consume(map(_work, tasks), n, progress))
+        for i, status, sig, detail, info, sk in sorted(results, key=lambda r: r[0]):
+            skipped += sk
+            counts[status] += 1
+            if status == "unsupported":
+                unsupported[sig] += 1
+            elif status in FAILURES:
+                failures.append({"index": i, "status": status, "sig": sig, "detail": detail,
+                                 "example": info, "shrunk": None})
+        if shrink_failures and failures:
+            per = collections.Counter()
+            pick = []
+            for f in failures:
+                per[f["status"], f["sig"]] += 1
+                if per[f["status"], f["sig"]] <= SHRINK_PER_CLASS:
+                    pick.append((f["index"], seed, depth))
+            shrunk = dict((pool.imap_unordered if pool is not None and len(pick) > 1 else map)(
+                _shrink_work, pick))
+            for f in failures:
+                f["shrunk"] = shrunk.get(f["index"])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     counts["skipped"] = skipped
     return counts, failures, unsupported
 
