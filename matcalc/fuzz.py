@@ -17,16 +17,34 @@ scalar, a vector or a matrix; plain, symmetric, spd or diagonal) and an operatio
 * f itself evaluates to what the generator meant (this module has its own NumPy
   semantics for the trees it builds) and ``parse(str(parse(text)))`` evaluates equal.
 
-It is *unsupported* when the engine raises ``UnsupportedError``; anything else is
-*wrong* (a wrong value, shape or printed form) or *crashed* (another exception, a
-``ParseError``/``ShapeError`` on a well-typed input, a hang).  Every failure is shrunk to
+Then a *new user* checks it again: sizes are drawn afresh for every symbol, subject only
+to what the expression itself requires (read from this module's own tree, never from
+``matcalc.shapes``: ``vec(A)ᵀ vec(B)`` needs as many entries in A as in B, not one
+shape; declared sizes stay), with values suited to them, and ``matcalc.evaluate`` and
+``d.evaluate`` must accept them and give right answers that read back.
+
+Besides the whole language, the generator draws the classes of issue 10: vec pairings
+through ``K(m,n)`` and ``P ⊗ Q`` with declared non-square sizes and either shape of the
+variable; elementwise functions of diagonal, symmetric and plain square symbols read on
+the diagonal (``tr(log(D))``) or whole (``sum(abs(D))``), with zero entries where the
+function allows them; the engine's own size names (n, m, p, ...) written by the user in
+``I(n)``, ``K(m,n)`` and some declarations (mode D); huge and tiny constants (``1e300``,
+``1e-300``, ``exp(700)``) that cancel inside f or scale it.
+
+It is *unsupported* when the engine raises ``UnsupportedError``; otherwise a failure is
+*wrong* (a wrong value, shape or printed form of f), *crashed* (an exception outside the
+``MatcalcError`` family, a ``ParseError``/``ShapeError`` on a well-typed input, a hang),
+*rejected* (valid values refused with a ``MatcalcError``) or a *read-back failure*
+(``str(d)`` does not evaluate to ``d.evaluate``'s numbers).  Every failure is shrunk to
 a small expression that still fails the same way.
 
-The last line printed is ``fuzz N: correct C, unsupported U, wrong W, crashed K``.
+The last line printed is ``fuzz N: correct C, unsupported U, wrong W, crashed K,
+rejected R, read-back failures B``.
 """
 import argparse
 import collections
 import json
+import math
 import os
 import re
 import signal
@@ -113,21 +131,56 @@ def sym_names(tree):
 
 
 def props_of(tree):
-    """name -> set of value requirements ('pos', 'inv', 'posdet') from its occurrences."""
+    """name -> set of value requirements from its occurrences: 'pos', 'inv', 'posdet';
+    'pdiag' (a positive diagonal; entries off it may be zero), 'zeros' (entries may be
+    zero); 'nz' (an entry that is zero would meet a function singular at zero)."""
     out = collections.defaultdict(set)
 
-    def go(n, inherited):
+    def go(n, inherited, sink):
         req = n.req or inherited
         if n.op == "sym":
             if req:
                 out[n.a["name"]].add(req)
+            if sink:
+                out[n.a["name"]].add("nz")
             return
         # a transpose passes its requirement down to a bare symbol
         nxt = req if n.op == "T" else None
-        for k in n.kids:
-            go(k, nxt)
-    go(tree, None)
+        for i, k in enumerate(n.kids):
+            go(k, nxt, _zero_flow(n, i, sink))
+    go(tree, None, False)
     return out
+
+
+# functions singular (not differentiable, or not defined) where an entry is zero
+_SINGULAR_AT_ZERO = {"abs", "sqrt", "log", "ln"}
+
+
+def _risky_power(n):
+    p = n.a.get("p")
+    return p is None or float(p) < 0 or not float(p).is_integer()
+
+
+def _zero_flow(n, i, sink):
+    """Whether a zero entry of child i of n reaches, entry by entry, a function singular
+    at zero (sink: whether a zero entry of n itself does)."""
+    op, a = n.op, n.a
+    if a.get("zok"):
+        return False        # a node built to read only where zeros are allowed
+    if op == "func":
+        return a["name"] in _SINGULAR_AT_ZERO or sink
+    if op == "epow":
+        return i == 1 or _risky_power(n) or sink
+    if op in ("ediv", "div"):
+        return i == 1 or sink
+    if op in ("absbar", "spow"):
+        return True
+    if op == "mul":
+        other = n.kids[1 - i]
+        return sink and is_scalar(other.shape)
+    if op in ("add", "neg", "T", "had", "kron", "vec", "diagm", "diagv"):
+        return sink
+    return False
 
 
 # ---------------------------------------------------------------------------- printing
@@ -343,30 +396,30 @@ def _2d(v):
     return v if isinstance(v, np.ndarray) else np.array([[float(v)]])
 
 
-def my_eval(n, env, memo=None):
-    """This module's own NumPy meaning of a generated tree (floats and 2-D arrays)."""
+def my_eval(n, env, memo=None, sizes=None):
+    """This module's own NumPy meaning of a generated tree (floats and 2-D arrays); sizes
+    (a Sizes) gives I and K their sizes when the values are not of the generator's."""
     memo = {} if memo is None else memo
     if id(n) in memo:
         return memo[id(n)]
-    v = _my_eval(n, env, memo)
+    v = _my_eval(n, env, memo, sizes)
     if is_scalar(n.shape):
         v = _s(v)
     memo[id(n)] = v
     return v
 
 
-def _my_eval(n, env, memo):
+def _my_eval(n, env, memo, sizes):
     op, a = n.op, n.a
-    ev = [my_eval(k, env, memo) for k in n.kids] if op not in ("spow", "epow") else None
-    rows, cols = shape_size(n.shape)
+    ev = [my_eval(k, env, memo, sizes) for k in n.kids] if op not in ("spow", "epow") else None
     if op == "sym":
         return env[a["name"]]
     if op == "num":
         return float(a["text"])
     if op in ("I", "In"):
-        return np.eye(rows)
+        return np.eye(sizes.rows(n) if sizes else shape_size(n.shape)[0])
     if op == "K":
-        return _commutation(a["m"], a["n"])
+        return _commutation(*(sizes.K(n) if sizes else (a["m"], a["n"])))
     if op == "add":
         return ev[0] + ev[1] if a["sp"] == "+" else ev[0] - ev[1]
     if op == "neg":
@@ -419,8 +472,8 @@ def _my_eval(n, env, memo):
     if op == "mpow":
         return np.linalg.matrix_power(ev[0], a["k"])
     if op in ("spow", "epow"):
-        base = my_eval(n.kids[0], env, memo)
-        p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo)
+        base = my_eval(n.kids[0], env, memo, sizes)
+        p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo, sizes)
         if op == "spow":
             base = _s(base)
             if float(p).is_integer():
@@ -439,6 +492,8 @@ VEC_NAMES = ["x", "y", "z", "u", "v", "w", "a", "b", "mu", "w_2", "x1", "g", "h"
              "y_1", "f", "s1"]
 SCA_NAMES = ["c", "s", "t", "alpha", "beta", "gamma", "λ", "σ", "eta", "rho", "tau", "c2", "kappa"]
 SIZE_NAMES = ["m", "n", "p", "q", "r"]
+# the names matcalc.shapes gives inferred sizes, first ones first
+ENGINE_NAMES = ["n", "m", "p", "q", "r", "s"]
 NUMBERS = ["2", "0.5", "3", "1e-3", "1.5", "0.25", "10", "2.5e-1", "1", "0.1", "4.0", ".5"]
 
 T_SP = ["^T", "'", "ᵀ", ".T", "^{T}"]
@@ -470,7 +525,9 @@ class Gen:
 
     mode 'A': every symbol declared with concrete sizes; 'B': sizes declared by name
     (I(n), K(m,n) name them too); 'C': sizes left to inference (only scalars and the
-    structured kinds are declared)."""
+    structured kinds are declared); 'D': the names the engine gives inferred sizes (n, m,
+    p, ...) written by the user, in I(n) and K(m,n) and in the declarations of some
+    symbols, the others left to inference."""
 
     def __init__(self, rng, mode="A", pool=(3, 4), depth=4):
         self.rng = rng
@@ -480,12 +537,18 @@ class Gen:
         self.syms = {}
         self.var = None
         self.size_names = {}
-        if mode == "B":
+        self.declared = {}      # mode D: name -> whether its sizes are declared
+        if mode in ("B", "D"):
             # sizes by name, some (not all) by number: matrix(m,2)
-            names = list(rng.permutation(SIZE_NAMES))
+            names = list(rng.permutation(SIZE_NAMES if mode == "B" else ENGINE_NAMES))
+            if mode == "D" and rng.random() < 0.6:
+                names = list(ENGINE_NAMES)      # n, m, p: the very names the engine gives
             named = [s for s in self.pool if rng.random() < 0.75] or [self.pool[0]]
             self.size_names = {s: names[i] for i, s in enumerate(named)}
-        self.composite = mode != "C"
+        # vec and ⊗ whose sizes are products; without declarations (mode C) the engine
+        # must keep them exactly as general as the expression (vec(A)ᵀ vec(B) with A
+        # 2×3 and B 3×2), which the new-user pass checks
+        self.composite = mode not in ("C", "D") or rng.random() < 0.5
         self._subs = []
         self.var_bias = 0.5     # how often a leaf that can be the variable is
 
@@ -501,7 +564,7 @@ class Gen:
 
     def size_text(self, d):
         """How I(…)/K(…) name a dimension in this mode (None: cannot be named)."""
-        if self.mode == "B":
+        if self.mode in ("B", "D"):
             if len(d) == 1:
                 return self.size_names.get(d[0], str(d[0]))
             return None
@@ -564,7 +627,7 @@ class Gen:
         t = self.size_text(d)
         if bare or t is None:
             return Node("I", (), (d, d), text="I")
-        return Node("In", (), (d, d), text=f"I({t})", names=[t] if self.mode == "B" else [],
+        return Node("In", (), (d, d), text=f"I({t})", names=[t] if self.mode in ("B", "D") else [],
                     ntext=f"I({dsize(d)})")
 
     def T(self, x, req=None):
@@ -705,9 +768,24 @@ class Gen:
             (1.0, "kron"),
         ]
         if self.composite:
-            # (sizes that are products: unambiguous only when the factors are declared)
-            opts += [(1.5, "vecdot"), (0.5, "Kform")]
+            opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair")]
+        opts += [(2.5, "elemdiag"), (0.6, "huge")]
+        if self.mode == "D":
+            opts.append((5, "trI"))
         op = _weighted(self.rng, opts)
+        if op == "trI":
+            # tr(I(n) + M): the user's n where the engine would name a size n too
+            k = self.dim()
+            M = g((k, k), d1)
+            I = self.identity(k)
+            return self.N("tr", [self.add(I, M) if r() < 0.5 else self.add(M, I)], S,
+                          sp=self.pick(TR_SP[:3]))
+        if op == "vecpair":
+            return self.vecpair(d)
+        if op == "elemdiag":
+            return self.elemdiag()
+        if op == "huge":
+            return self.huge(S, d)
         if op == "add":
             return self.add(g(S, d1), g(S, d1))
         if op == "neg":
@@ -780,7 +858,8 @@ class Gen:
             sh = (self.dim(), self.dim())
             v1 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
             if r() < 0.5:
-                v2 = self.N("vec", [g(sh, max(d1 - 1, 0))], (dim_mul(*sh), ()))
+                sh2 = sh if r() < 0.6 else sh[::-1]     # (as many entries, another shape)
+                v2 = self.N("vec", [g(sh2, max(d1 - 1, 0))], (dim_mul(*sh), ()))
             else:
                 v2 = g((dim_mul(*sh), ()), max(d1 - 1, 0)) if self.composite else \
                     self.N("vec", [g(sh, 0)], (dim_mul(*sh), ()))
@@ -793,11 +872,131 @@ class Gen:
             return self.mul(self.mul(left, K), right)
         raise AssertionError(op)
 
+    # ------------------------------------------------------------------ the issue's classes
+    def vecpair(self, d):
+        """vec(X)ᵀ (L vec(N)) with L = K(m,n) or P ⊗ Q, declared non-square, X and N of
+        either shape with the right number of entries (so the inverse of vec must build
+        the variable's own shape)."""
+        d0 = 0 if d <= 1 else self.pick([0, 0, 1])
+        var = self.syms.get(self.var)
+        vs = var.shape if var is not None and var.kind == "matrix" and len(var.shape[0]) == 1 \
+            and len(var.shape[1]) == 1 else None
+
+        def g(shape, depth):
+            # the variable itself, often: the gradient then goes through the inverse of vec
+            if vs == shape and self.r() < 0.6:
+                return self.symnode(self.var)
+            return self.gen(shape, depth)
+        if self.r() < 0.5:
+            # K(m,n) vec(G) for an m×n G is vec(Gᵀ), n×m entries
+            m, n = (vs if self.r() < 0.5 else vs[::-1]) if vs and self.r() < 0.7 else (self.dim(), self.dim())
+            G = g((m, n), d0)
+            right = self.mul(self.Kmat(m, n), self.N("vec", [G], (dim_mul(m, n), ())))
+            tot = (n, m)
+        else:
+            # (P ⊗ Q) vec(N) for a q2×p2 N is vec(Q N Pᵀ), q1×p1
+            p1, p2, q1, q2 = (self.dim() for _ in range(4))
+            if vs and self.r() < 0.7:
+                q1, p1 = vs if self.r() < 0.5 else vs[::-1]
+            P, Q = g((p1, p2), d0), g((q1, q2), d0)
+            N = g((q2, p2) if self.r() < 0.6 else (p2, q2), d0)
+            right = self.mul(self.kron(P, Q), self.N("vec", [N], (dim_mul(q2, p2), ())))
+            tot = (q1, p1)
+        X = g(tot if self.r() < 0.5 else tot[::-1], d0)
+        left = self.T(self.N("vec", [X], (dim_mul(*tot), ())))
+        return self.mul(left, right)
+
+    def elemdiag(self):
+        """An elementwise function of a square symbol (often the variable; diagonal,
+        symmetric or plain), read on its diagonal (tr, diag) or whole (sum), the values
+        having zero entries where the function allows: tr(log(D)), sum(abs(D)),
+        tr(X .^ -1) with zeros off the diagonal."""
+        var = self.syms.get(self.var)
+        if var is not None and var.kind != "scalar" and var.shape[0] == var.shape[1] \
+                and self.r() < 0.7:
+            name = self.var
+        else:
+            k = self.dim()
+            kind = _weighted(self.rng, [(4, "diagonal"), (3, "symmetric"), (3, "matrix"), (1, "spd")])
+            cands = [x.name for x in self.syms.values() if x.shape == (k, k) and x.kind == kind
+                     and x.name != self.var]
+            name = self.pick(cands) if cands and self.r() < 0.5 else self.new_sym((k, k), kind=kind)
+        shape = self.syms[name].shape
+        diagonal = self.syms[name].kind == "diagonal"
+        reader = _weighted(self.rng, [(5, "tr"), (2, "diag"), (3, "sum")])
+        singular = ["log", "ln", "sqrt", "abs", "-1", "0.5", "-2", "(1/2)"]
+        smooth = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "2", "3"]
+        if reader != "sum":
+            fn = self.pick(singular) if self.r() < 0.8 else self.pick(smooth)
+        elif diagonal:
+            fn = self.pick(["abs", "sqrt", "0.5", "(1/2)"] + smooth)
+        else:
+            fn = self.pick(smooth)
+        req = "pdiag" if fn in singular else "zeros"
+        x = self.symnode(name, req)
+        if self.r() < 0.2:
+            x = self.T(x, req)
+        if fn[0].isalpha():
+            f = Node("func", [x], shape, name=fn, zok=True)
+        else:
+            f = Node("epow", [x], shape, p=float(eval(fn.strip("()")) if "/" in fn else float(fn)),
+                     ptext=fn, sp=self.pick([" .^ ", ".^"]), zok=True)
+        if reader == "tr":
+            return self.N("tr", [f], SCALAR, sp=self.pick(TR_SP[:3]))
+        if reader == "diag":
+            return self.N("sum", [self.N("diagv", [f], (shape[0], ()))], SCALAR)
+        return self.N("sum", [f], SCALAR)
+
+    def constant(self, text):
+        """(node, value) of a huge or tiny constant: 1e300, 1e-300, exp(700), exp(-700)."""
+        if text.startswith("exp("):
+            arg = self.num("700")
+            if "-" in text:
+                arg = Node("neg", [arg], SCALAR)
+            return Node("func", [arg], SCALAR, name="exp"), float(np.exp(float(text[4:-1])))
+        return self.num(text), float(text)
+
+    def huge(self, shape, d):
+        """x with huge and tiny constants that cancel: 1e300 (1e-300 x), x / 1e300 * 1e300,
+        x + 1e-300, exp(700) (exp(-700) x), log(exp(700) p) - 700."""
+        out = self._huge(shape, d)
+
+        def fix(n):
+            # the shrinker keeps the form whole (without its other half, 1e300 x
+            # overflows), not the x inside it
+            if n.a.pop("inner", False):
+                return
+            if n is not out:
+                n.a["fixed"] = True
+            for k in n.kids:
+                fix(k)
+        fix(out)
+        return out
+
+    def _huge(self, shape, d):
+        x = self.gen(shape, max(d - 1, 0))
+        x.a["inner"] = True
+        form = self.pick(["scale", "div", "tiny", "exp"] + (["log"] if is_scalar(shape) else []))
+        if form == "scale":
+            a, b = ("1e300", "1e-300") if self.r() < 0.5 else ("1e-300", "1e300")
+            return self.mul(self.num(a), self.mul(self.num(b), x))
+        if form == "div":
+            big = self.pick(["1e300", "1e-300"])
+            return self.mul(self.N("div", [x, self.num(big)], shape), self.num(big))
+        if form == "tiny":
+            return self.add(x, self.num("1e-300"), "+")
+        if form == "exp":
+            return self.mul(self.constant("exp(700)")[0], self.mul(self.constant("exp(-700)")[0], x))
+        p = self.gen(SCALAR, max(d - 1, 0), "pos")
+        p.a["inner"] = True
+        return self.add(self.N("func", [self.mul(self.constant("exp(700)")[0], p)], SCALAR, name="log"),
+                        self.num("700"), "-")
+
     def Kmat(self, m, n):
         tm, tn = self.size_text(m), self.size_text(n)
         N = dim_mul(m, n)
         return Node("K", (), (N, N), text=f"K({tm},{tn})", m=dsize(m), n=dsize(n),
-                    names=[tm, tn] if self.mode == "B" else [], ntext=f"K({dsize(m)},{dsize(n)})")
+                    names=[tm, tn] if self.mode in ("B", "D") else [], ntext=f"K({dsize(m)},{dsize(n)})")
 
     def any_shape(self):
         return _weighted(self.rng, [(3, (self.dim(), ())), (4, (self.dim(), self.dim())),
@@ -959,17 +1158,21 @@ class Gen:
         R, C = shape
         sq, col, row = R == C, C == (), R == ()
         opts = [(8, "add"), (2, "neg"), (11, "mul"), (5, "scale"), (2, "div"), (4, "had"),
-                (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast")]
+                (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast"),
+                (0.4, "huge")]
         splits = self.kron_splits(shape)
         if splits:
             opts.append((0.8, "kron"))
         if sq:
-            opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"), (2, "addI")]
+            opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
+                     (6 if self.mode == "D" else 2, "addI")]
         if col:
             opts += [(2, "diagv"), (1.5, "vec")]
-            if self.mode != "C" and len(R) == 2:
+            if self.composite and len(R) == 2:
                 opts.append((1.5, "Kvec"))
         op = _weighted(self.rng, opts)
+        if op == "huge":
+            return self.huge(shape, d)
         if op == "add":
             return self.add(g(shape, d1), g(shape, d1))
         if op == "neg":
@@ -1030,7 +1233,7 @@ class Gen:
         if op == "diagm":
             return self.N("diagm", [g((R, ()), d1)], shape)
         if op == "addI":
-            I = self.identity(R, bare=r() < 0.6)
+            I = self.identity(R, bare=r() < (0.2 if self.mode == "D" else 0.6))
             M = g(shape, d1)
             return self.add(I, M) if r() < 0.5 else self.add(M, I)
         if op == "diagv":
@@ -1080,6 +1283,7 @@ class Example:
         self.tree = tree                # this module's tree (None for hand-written cases)
         self.gen = gen
         self.mode = mode
+        self.unit = 1.0                 # the scale of f's values (a huge constant scales f)
 
     @classmethod
     def from_text(cls, text, wrt, symbols, op="diff", needs=None, sizes=None):
@@ -1128,7 +1332,10 @@ def _declaration(gen, sym):
         if kind in ("vector", "matrix"):
             return None if gen.rng.random() < 0.7 else kind
         return kind
-    if mode == "B":
+    if mode == "D" and kind in ("vector", "matrix") and not gen.declared.setdefault(
+            sym.name, gen.rng.random() < 0.25):
+        return None
+    if mode in ("B", "D"):
         def nm(d):
             return gen.size_names.get(d[0], str(d[0])) if len(d) == 1 else None
         if kind == "vector":
@@ -1159,16 +1366,48 @@ def example_from_tree(gen, tree, op):
     for dcl in symbols.values():
         bound.update(re.findall(r"[A-Za-z_]\w*", dcl.partition("(")[2]))
     for n in tree.walk():
+        if n.op == "In" and gen.mode == "D":
+            continue        # I(n) with n unbound: sized by what it meets, n a name the user wrote
         if n.a.get("names") and not {t for t in n.a["names"] if not t.isdigit()} <= bound:
             n.a["text"] = n.a["ntext"]
     props = props_of(tree)
-    return Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
+    ex = Example(render(tree), gen.var, symbols, op, shapes, dict(props), tree, gen, gen.mode)
+    if tree.op == "mul" and "unit" in tree.kids[0].a:
+        ex.unit = tree.kids[0].a["unit"]
+    if gen.mode == "D":
+        # an I(n) whose n no symbol's size decides cannot be evaluated (n is not known):
+        # the number instead
+        loose = _loose_names(ex)
+        if loose:
+            for n in tree.walk():
+                if n.op == "In" and set(n.a.get("names", ())) & loose:
+                    n.a["text"] = n.a["ntext"]
+            ex.text = render(tree)
+    return ex
+
+
+def _loose_names(ex):
+    """The size names of I(n) that no equation ties to a symbol's sizes."""
+    dims, _, syms = requirements(ex)
+    parent = {}
+
+    def find(u):
+        while parent.get(u, u) != u:
+            u = parent[u]
+        return u
+    for a, b in dims.eqs:
+        us = a[1] + b[1]
+        for u in us[1:]:
+            parent[find(u)] = find(us[0])
+    anchored = {find(u) for r, c in syms.values() for u in r[1] + c[1]}
+    return {name for name, m in dims.named.items()
+            if m[1] and find(m[1][0]) not in anchored}
 
 
 def generate(seed, depth=4):
     """The example for this seed (a sequence of ints or an int)."""
     rng = np.random.default_rng(seed)
-    mode = _weighted(rng, [(60, "A"), (25, "B"), (15, "C")])
+    mode = _weighted(rng, [(55, "A"), (20, "B"), (13, "C"), (12, "D")])
     npool = _weighted(rng, [(2, 1), (5, 2), (3, 3)])
     pool = sorted(int(x) for x in rng.choice(BASE_SIZES, size=npool, replace=False))
     gen = Gen(rng, mode, pool, depth)
@@ -1193,6 +1432,12 @@ def generate(seed, depth=4):
     tree = gen.gen(fshape, depth)
     if rng.random() < 0.98:
         tree = _ensure_var(gen, tree, rng)
+    if rng.random() < 0.04:
+        # a huge or tiny constant scaling f (its values, and the derivative's, with it)
+        c, unit = gen.constant(_weighted(rng, [(2, "1e300"), (3, "1e-300"), (1, "exp(700)"),
+                                               (1, "exp(-700)")]))
+        c.a["unit"] = unit
+        tree = gen.mul(c, tree)
     if op == "hessian" and rng.random() < 0.5:
         # f nonlinear in the variable more often: f g, f², sin(f), ...
         how = _weighted(rng, [(3, "mul"), (2, "sq"), (2, "func")])
@@ -1230,6 +1475,38 @@ def _pos_posdef(rng, n):
 
 def draw_value(rng, kind, shape, props):
     props = set(props or ())
+    v = _draw_value(rng, kind, shape, props)
+    if props & {"pdiag", "zeros"} and kind != "scalar" and not props & {"pos", "inv", "posdet"}:
+        v = _with_zeros(rng, kind, v, props)
+    return v
+
+
+def _with_zeros(rng, kind, v, props):
+    """v with a positive diagonal for 'pdiag' and zero entries where allowed ('zeros', or
+    off the diagonal for 'pdiag'), keeping the kind (symmetric, spd, diagonal)."""
+    zeros = "nz" not in props
+    if kind == "vector":
+        if zeros and "zeros" in props:
+            v = np.where(rng.random(v.shape) < 0.4, 0.0, v)
+        return v
+    n = v.shape[0]
+    mask = rng.random(v.shape) < 0.5 if zeros else np.zeros(v.shape, bool)
+    if kind in ("symmetric", "spd", "diagonal"):
+        mask = np.triu(mask)
+        mask = mask | mask.T
+    if "zeros" not in props:
+        np.fill_diagonal(mask, False)
+    v = np.where(mask, 0.0, v)
+    if kind == "spd":
+        # diagonally dominant, so still positive definite
+        off = v - np.diag(np.diag(v))
+        return off + np.diag(np.abs(off).sum(axis=1) + rng.uniform(0.5, 1.5, n))
+    if "pdiag" in props:
+        np.fill_diagonal(v, rng.uniform(0.5, 1.5, n))
+    return v
+
+
+def _draw_value(rng, kind, shape, props):
     m, n = shape
     if kind == "scalar":
         if "pos" in props:
@@ -1313,6 +1590,247 @@ def vecF(a):
     return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
 
 
+# ============================================================================ the new user
+#
+# A user picks sizes for the symbols knowing only what the expression requires: vec(A)ᵀ
+# vec(B) needs A and B to have as many entries, not one shape.  This module reads those
+# requirements from its own tree (never from matcalc.shapes): every dimension is a
+# monomial over size unknowns, each operation adds equations between monomials, and a
+# random solution gives each symbol its sizes.  The engine must accept values of those
+# sizes (else "valid values rejected"), its answers there must be right, and their
+# printed forms must read back.
+
+class Dims:
+    """Size unknowns and the equations between monomials (coef, (unknown, ...))."""
+
+    def __init__(self):
+        self.count = 0
+        self.named = {}          # a size name the user wrote -> its unknown
+        self.eqs = []
+
+    def fresh(self):
+        self.count += 1
+        return (1, (self.count,))
+
+    def name(self, text):
+        text = text.strip()
+        if text.isdigit():
+            return (int(text), ())
+        if text not in self.named:
+            self.named[text] = self.fresh()
+        return self.named[text]
+
+    def eq(self, a, b):
+        if a != b:
+            self.eqs.append((a, b))
+
+
+ONE = (1, ())
+
+
+def mono_mul(a, b):
+    return (a[0] * b[0], tuple(sorted(a[1] + b[1])))
+
+
+def _decl_dims(dims, decl, kind):
+    """(rows, cols) monomials of a symbol from its declaration (None: undeclared)."""
+    sizes = []
+    if decl:
+        m = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", decl)
+        if m.group(2):
+            sizes = [dims.name(s) for s in m.group(2).split(",")]
+    if kind == "scalar":
+        return ONE, ONE
+    if kind == "vector":
+        return (sizes[0] if sizes else dims.fresh()), ONE
+    if kind == "matrix":
+        return tuple(sizes) if len(sizes) == 2 else (dims.fresh(), dims.fresh())
+    n = sizes[0] if sizes else dims.fresh()
+    return n, n
+
+
+def _size_args(text):
+    """'I(3)' -> ['3'], 'K(m,n)' -> ['m', 'n'], 'I' -> []."""
+    inner = text.partition("(")[2].rstrip(")")
+    return [s for s in inner.split(",") if s.strip()]
+
+
+def requirements(ex):
+    """(Dims, node shapes, symbol shapes) for the example's tree: what the expression
+    itself requires of the sizes, as read from this module's tree."""
+    dims = Dims()
+    syms = {}
+    for name, (kind, _) in ex.shapes.items():
+        syms[name] = _decl_dims(dims, ex.symbols.get(name), kind)
+    shapes = {}
+
+    def sc(n):
+        return is_scalar(n.shape)
+
+    def go(n):
+        if id(n) in shapes:
+            return shapes[id(n)]
+        ks = [go(k) for k in n.kids]
+        op, a = n.op, n.a
+        if op == "sym":
+            out = syms[a["name"]]
+        elif op == "num":
+            out = (ONE, ONE)
+        elif op in ("I", "In"):
+            args = _size_args(a.get("text", "I"))
+            s = dims.name(args[0]) if args else dims.fresh()
+            out = (s, s)
+        elif op == "K":
+            m, k = (dims.name(t) for t in _size_args(a["text"]))
+            s = mono_mul(m, k)
+            out = (s, s)
+            shapes[("K", id(n))] = (m, k)
+        elif op in ("add", "had", "ediv"):
+            x, y = n.kids
+            if sc(x) and not sc(y):
+                out = ks[1]
+            elif sc(y) and not sc(x):
+                out = ks[0]
+            else:
+                dims.eq(ks[0][0], ks[1][0])
+                dims.eq(ks[0][1], ks[1][1])
+                out = ks[0]
+        elif op in ("neg", "func", "div"):
+            out = ks[0]
+        elif op == "mul":
+            x, y = n.kids
+            if sc(x):
+                out = ks[1] if not sc(y) else (ONE, ONE)
+            elif sc(y):
+                out = ks[0]
+            else:
+                dims.eq(ks[0][1], ks[1][0])
+                out = (ks[0][0], ks[1][1])
+        elif op == "kron":
+            out = (mono_mul(ks[0][0], ks[1][0]), mono_mul(ks[0][1], ks[1][1]))
+        elif op == "T":
+            out = (ks[0][1], ks[0][0])
+        elif op in ("inv", "invT", "mpow"):
+            dims.eq(ks[0][0], ks[0][1])
+            out = ks[0]
+        elif op in ("det", "logdet", "tr"):
+            if not sc(n.kids[0]):
+                dims.eq(ks[0][0], ks[0][1])
+            out = (ONE, ONE)
+        elif op in ("sum", "norm", "specnorm", "absbar", "spow"):
+            out = (ONE, ONE)
+        elif op == "epow":
+            out = ks[0]
+        elif op == "vec":
+            out = (mono_mul(ks[0][0], ks[0][1]), ONE)
+        elif op == "diagm":
+            out = (ks[0][0], ks[0][0])
+        elif op == "diagv":
+            dims.eq(ks[0][0], ks[0][1])
+            out = (ks[0][0], ONE)
+        else:
+            raise AssertionError(op)
+        if n.req in ("inv", "posdet") and not sc(n):
+            # the domain: what must be invertible is square (and so is each factor of a
+            # product that the generator made invertible factor by factor)
+            dims.eq(out[0], out[1])
+        shapes[id(n)] = out
+        return out
+    go(ex.tree)
+    return dims, shapes, syms
+
+
+def solve_sizes(dims, rng, choices=(2, 3, 4, 5), tries=60):
+    """A random assignment {unknown: size >= 2} satisfying every equation (None if the
+    random search finds none)."""
+    unknowns = list(range(1, dims.count + 1))
+    for _ in range(tries):
+        val = {}
+        ok = True
+        while ok:
+            progress = False
+            for a, b in dims.eqs:
+                free = [u for u in a[1] + b[1] if u not in val]
+                if len(set(free)) != 1:
+                    continue
+                u = free[0]
+                # coefA * prod(A) = coefB * prod(B), u appearing ka times in A, kb in B
+                ka, kb = a[1].count(u), b[1].count(u)
+                pa = a[0] * math.prod(val[x] for x in a[1] if x != u)
+                pb = b[0] * math.prod(val[x] for x in b[1] if x != u)
+                k = ka - kb
+                if k == 0:
+                    if pa != pb:
+                        ok = False
+                        break
+                    continue
+                num, den = (pb, pa) if k > 0 else (pa, pb)
+                if num % den:
+                    ok = False
+                    break
+                q = num // den
+                r = int(round(q ** (1.0 / abs(k))))
+                if r < 2 or r ** abs(k) != q:
+                    ok = False
+                    break
+                val[u] = r
+                progress = True
+            if not ok:
+                break
+            if progress:
+                continue
+            free = [u for u in unknowns if u not in val]
+            if not free:
+                break
+            val[free[int(rng.integers(len(free)))]] = int(rng.choice(choices))
+        if not ok:
+            continue
+        if all(_mono(a, val) == _mono(b, val) for a, b in dims.eqs):
+            return val
+    return None
+
+
+def _mono(m, val):
+    out = m[0]
+    for u in m[1]:
+        out *= val[u]
+    return out
+
+
+class Sizes:
+    """The concrete sizes of a solution, for this module's evaluator: I's side and K's
+    (m, n) by node."""
+
+    def __init__(self, shapes, val):
+        self.shapes, self.val = shapes, val
+
+    def rows(self, n):
+        return _mono(self.shapes[id(n)][0], self.val)
+
+    def K(self, n):
+        m, k = self.shapes[("K", id(n))]
+        return _mono(m, self.val), _mono(k, self.val)
+
+
+def new_user_shapes(ex, rng):
+    """(symbol shapes {name: (kind, (rows, cols))}, Sizes) that a user may choose, drawn
+    from the expression's own requirements; None when it has no freedom (every size
+    fixed by declarations) or no solution was found."""
+    if ex.tree is None:
+        return None
+    dims, shapes, syms = requirements(ex)
+    if dims.count == 0:
+        return None
+    val = solve_sizes(dims, rng)
+    if val is None:
+        return None
+    out = {}
+    for name, (kind, _) in ex.shapes.items():
+        r, c = syms[name]
+        out[name] = (kind, (_mono(r, val), _mono(c, val)))
+    return out, Sizes(shapes, val)
+
+
 # ============================================================================ the property
 
 
@@ -1347,8 +1865,14 @@ class deadline:
         return False
 
 
+# the statuses that are failures: a wrong value, shape or printed form; an exception
+# that is not a MatcalcError (or any on a well-typed input); valid values refused with
+# a MatcalcError; a printed derivative that does not read back to the same numbers
+FAILURES = ("wrong", "crashed", "rejected", "readback")
+
+
 class Outcome:
-    """status: correct | unsupported | wrong | crashed | skip; sig: a short failure
+    """status: correct | unsupported | skip | one of FAILURES; sig: a short failure
     class (for shrinking and grouping); detail: what was seen and what was expected."""
 
     def __init__(self, status, sig="", detail=""):
@@ -1394,7 +1918,7 @@ def _stencil(F, h):
     return (-F(2 * h) + 8 * F(h) - 8 * F(-h) + F(-2 * h)) / (12 * h)
 
 
-def _fd_compare(got, F, F0, xscale, vscale):
+def _fd_compare(got, F, F0, xscale, vscale, unit=1.0):
     """Relative error of got against dF/dt(0) for steps h/10, h, 10h: the best."""
     best = None
     for mult in (1.0, 0.1, 10.0, 0.01, 0.001):
@@ -1402,7 +1926,7 @@ def _fd_compare(got, F, F0, xscale, vscale):
         fd = _stencil(F, h)
         if not _finite(fd):
             continue
-        floor = max(1e-4 * float(np.max(np.abs(F0))) if np.size(F0) else 0.0, ABS_FLOOR)
+        floor = max(1e-4 * float(np.max(np.abs(F0))) if np.size(F0) else 0.0, ABS_FLOOR * unit)
         e = _err(got, fd, floor)
         if best is None or e < best[0]:
             best = (e, fd)
@@ -1476,6 +2000,7 @@ def _check(ex, seed, points):
     # ---------------------------------------------------------------- the points
     failures = []
     tried = 0
+    ctx = (ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind)
     for attempt in range(4 * points):
         if tried >= points:
             break
@@ -1483,14 +2008,17 @@ def _check(ex, seed, points):
         try:
             f0 = matcalc.evaluate(text, values, symbols=decl)
         except Exception as e:
-            failures.append(Outcome("crashed", "evaluate:" + type(e).__name__, _exc(e)))
+            failures.append(_refused("evaluate", e))
             tried += 1
             continue
         if not _finite(f0):
             continue
         tried += 1
-        out = _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind, rng)
+        out = _check_point(ex, values, f0, ctx, rng)
         if out is None:
+            out = _new_user(ex, ctx, rng)
+            if out is not None:
+                return out
             if unsupported is not None:
                 return Outcome("unsupported", unsupported.splitlines()[0][:120], unsupported)
             return Outcome("correct")
@@ -1500,26 +2028,66 @@ def _check(ex, seed, points):
     return failures[0]
 
 
-def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind, rng):
-    """None when every property holds at these values, else the Outcome of the failure."""
+def _refused(what, e, where=""):
+    """The Outcome of an exception raised on valid values: a MatcalcError rejects them,
+    anything else is a crash."""
+    status = "rejected" if isinstance(e, matcalc.MatcalcError) else "crashed"
+    return Outcome(status, what + ":" + type(e).__name__, where + _exc(e))
+
+
+def _new_user(ex, ctx, rng, points=2):
+    """None, or the Outcome of a failure at values of sizes drawn from what the
+    expression itself requires (see requirements)."""
+    tried = 0
+    for attempt in range(3 * points):
+        if tried >= points:
+            break
+        drawn = new_user_shapes(ex, rng)
+        if drawn is None:
+            return None
+        shapes, sizes = drawn
+        values = {name: draw_value(rng, k, shape, ex.props.get(name, ()))
+                  for name, (k, shape) in shapes.items()}
+        where = "at sizes " + ", ".join(f"{n} {'×'.join(map(str, sh)) if k != 'scalar' else 'scalar'}"
+                                        for n, (k, sh) in sorted(shapes.items())) + ": "
+        try:
+            f0 = matcalc.evaluate(ex.text, values, symbols=ex.symbols)
+        except Exception as e:
+            return _refused("new-user evaluate", e, where)
+        if not _finite(f0):
+            continue
+        tried += 1
+        out = _check_point(ex, values, f0, ctx, rng, sizes=sizes)
+        if out is not None:
+            out.sig = "new-user " + out.sig
+            out.detail = where + out.detail
+            return out
+    return None
+
+
+def _check_point(ex, values, f0, ctx, rng, sizes=None):
+    """None when every property holds at these values, else the Outcome of the failure.
+    sizes: the Sizes of values drawn at a new user's sizes (None: the generator's)."""
+    ftree, reread, d, dtext, dsyms, g, gtext, gsyms, kind = ctx
     wrt = ex.wrt
+    floor = ABS_FLOOR * ex.unit
     # f as the generator meant it
     if ex.tree is not None:
         env = {n: to_internal(v) for n, v in values.items()}
         with np.errstate(all="ignore"):
-            mine = to_user(ex.tree.shape, my_eval(ex.tree, env))
+            mine = to_user(ex.tree.shape, my_eval(ex.tree, env, sizes=sizes))
         if np.shape(mine) != np.shape(f0):
             return Outcome("wrong", "evaluate:shape",
                            f"matcalc.evaluate(text) has shape {np.shape(f0)}, expected {np.shape(mine)}")
-        if _finite(mine) and _err(f0, mine, ABS_FLOOR) > READBACK_TOL:
+        if _finite(mine) and _err(f0, mine, floor) > READBACK_TOL:
             return Outcome("wrong", "evaluate:value",
                            f"matcalc.evaluate(text) = {_fmt(f0)}, expected {_fmt(mine)}")
     # the printed f read back
     try:
         f1 = matcalc.evaluate(reread, values)
     except Exception as e:
-        return Outcome("crashed", "roundtrip-eval:" + type(e).__name__, _exc(e))
-    if np.shape(f1) != np.shape(f0) or _err(f1, f0, ABS_FLOOR) > READBACK_TOL:
+        return _refused("roundtrip-eval", e)
+    if np.shape(f1) != np.shape(f0) or _err(f1, f0, floor) > READBACK_TOL:
         return Outcome("wrong", "roundtrip", f"parse(str(parse(text))) = {str(reread)!r} evaluates to "
                        f"{_fmt(f1)}, the text to {_fmt(f0)}")
     if d is None:
@@ -1534,8 +2102,12 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         v2[wrt] = X + t * V
         return np.asarray(fn(v2), dtype=float)
 
-    def F(t):
-        return at(t, lambda v: matcalc.evaluate(ftree, v))
+    if sizes is None:
+        def F(t):
+            return at(t, lambda v: matcalc.evaluate(ftree, v))
+    else:
+        def F(t):       # (the tree typed at the generator's sizes may not fit these)
+            return at(t, lambda v: matcalc.evaluate(ex.text, v, symbols=ex.symbols))
 
     fshape = np.shape(f0)
     nvar = int(np.size(X))
@@ -1543,7 +2115,7 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
     try:
         D = np.asarray(d.evaluate(values), dtype=float)
     except Exception as e:
-        return Outcome("crashed", "d.evaluate:" + type(e).__name__, _exc(e))
+        return _refused("d.evaluate", e)
     if ex.op == "hessian":
         want = () if kind == "scalar" else (nvar, nvar)
         what = "Hessian"
@@ -1556,32 +2128,37 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
     if D.shape != want:
         return Outcome("wrong", "shape", f"{what} of shape {D.shape}, expected {want}")
     if not _finite(D):
+        if float(np.max(np.abs(f0))) > 1e250:
+            return Outcome("skip", "overflow", "f near the largest float: its derivative may overflow")
         return Outcome("wrong", "nonfinite", f"{what} not finite: {_fmt(D)} (f = {_fmt(f0)})")
     bad = _structure(ex, kind, X, D, what)
     if bad:
         return Outcome("wrong", "structure", bad)
+    # the printed form read back (a failure is reported after the values are checked:
+    # a wrong value is the worse one)
+    readback = None
     try:
         Dp = np.asarray(matcalc.evaluate(dtext, values, symbols=dsyms), dtype=float)
     except Exception as e:
-        return Outcome("crashed", "readback:" + type(e).__name__, f"str(d) = {dtext!r}: {_exc(e)}")
-    if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
-        Dp = Dp.reshape(D.shape)
-    if Dp.shape == () and D.shape != () and float(Dp) == 0.0 and not np.any(D):
-        Dp = D      # a zero derivative prints as 0 (noted, not counted)
-    if Dp.shape != D.shape or _err(Dp, D, ABS_FLOOR) > READBACK_TOL:
-        return Outcome("wrong", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
-                       f"d.evaluate gives {_fmt(D)}")
+        readback = Outcome("readback", "readback:" + type(e).__name__, f"str(d) = {dtext!r}: {_exc(e)}")
+    else:
+        if Dp.shape != D.shape and Dp.size == D.size and D.ndim <= 1 and Dp.ndim <= 1:
+            Dp = Dp.reshape(D.shape)
+        # (a zero vector or matrix printed as 0 reads back as a scalar: a failure)
+        if Dp.shape != D.shape or _err(Dp, D, floor) > READBACK_TOL:
+            readback = Outcome("readback", "readback", f"str(d) = {dtext!r} reads back as {_fmt(Dp)}, "
+                               f"d.evaluate gives {_fmt(D)}")
     # the gradient (for a Hessian) against f
     if g is not None:
         try:
             G = np.asarray(g.evaluate(values), dtype=float)
         except Exception as e:
-            return Outcome("crashed", "g.evaluate:" + type(e).__name__, _exc(e))
+            return _refused("g.evaluate", e)
         gwant = () if kind == "scalar" else np.shape(X)
         if G.shape != gwant or not _finite(G):
             return Outcome("wrong", "gradient-shape", f"gradient {G.shape}, expected {gwant}")
         got = float(np.sum(G * V))
-        best = _fd_compare(got, F, f0, xscale, vscale)
+        best = _fd_compare(got, F, f0, xscale, vscale, ex.unit)
         if best is None or best[0] > TOL:
             return Outcome("wrong", "gradient", f"gradient {gtext!r}: <G,V> = {got!r}, "
                            f"finite differences {best[1] if best else 'nan'!r}")
@@ -1592,22 +2169,22 @@ def _check_point(ex, values, f0, ftree, reread, d, dtext, dsyms, g, gtext, gsyms
         G0 = np.asarray(g.evaluate(values), dtype=float)
         got = float(D) * V if kind == "scalar" else D @ vecF(V)
         best = _fd_compare(got, lambda t: vecF(Fg(t)) if kind != "scalar" else Fg(t),
-                           vecF(G0), xscale, vscale)
+                           vecF(G0), xscale, vscale, ex.unit)
     elif kind == "scalar":
         got = D * V
-        best = _fd_compare(got, F, f0, xscale, vscale)
+        best = _fd_compare(got, F, f0, xscale, vscale, ex.unit)
     elif fshape == ():
         got = float(np.sum(D * V))
-        best = _fd_compare(got, F, f0, xscale, vscale)
+        best = _fd_compare(got, F, f0, xscale, vscale, ex.unit)
     else:
         got = D @ vecF(V)
-        best = _fd_compare(got, lambda t: vecF(F(t)), vecF(f0), xscale, vscale)
+        best = _fd_compare(got, lambda t: vecF(F(t)), vecF(f0), xscale, vscale, ex.unit)
     if best is None:
-        return Outcome("skip", "nonfinite-fd", "finite differences not finite")
+        return readback or Outcome("skip", "nonfinite-fd", "finite differences not finite")
     if best[0] > TOL:
         return Outcome("wrong", "value", f"{what} {dtext!r}: along V gives {_fmt(got)}, finite "
                        f"differences {_fmt(best[1])} (rel. error {best[0]:.2e})")
-    return None
+    return readback
 
 
 def check_roundtrip(ex, seed=0):
@@ -1656,7 +2233,7 @@ def _structure(ex, kind, X, D, what):
     """What CONTRACT §2 says of the answer's structure beyond its values along the
     variable's space: sym(G) / diag(G) gradients, J P Jacobians, P H P Hessians, and
     symmetric Hessians."""
-    scale = max(float(np.max(np.abs(D))) if D.size else 0.0, ABS_FLOOR)
+    scale = max(float(np.max(np.abs(D))) if D.size else 0.0, ABS_FLOOR * ex.unit)
     P = _projector(kind, np.shape(X)[0]) if np.ndim(X) == 2 else None
     if ex.op == "hessian" and D.ndim == 2:
         if float(np.max(np.abs(D - D.T))) > READBACK_TOL * scale:
@@ -1842,47 +2419,69 @@ def _candidates(ex, gen):
 
 
 def _work(args):
-    i, seed, depth, do_shrink = args
+    i, seed, depth = args
     s = (seed, i)
     try:
         ex, out, skipped = run_seed(s, depth)
     except Exception as e:  # the harness itself must never die
-        return i, "crashed", "harness:" + type(e).__name__, traceback.format_exc(), None, None, 0
-    info = ex.describe()
-    shrunk = None
-    if out.status in ("wrong", "crashed") and do_shrink:
-        try:
-            sx, so = shrink(ex, out)
-            shrunk = dict(sx.describe(), detail=so.detail)
-        except Exception:
-            shrunk = {"error": traceback.format_exc()}
-    return i, out.status, out.sig, out.detail, info, shrunk, skipped
+        return i, "crashed", "harness:" + type(e).__name__, traceback.format_exc(), None, 0
+    return i, out.status, out.sig, out.detail, ex.describe(), skipped
+
+
+def _shrink_work(args):
+    i, seed, depth = args
+    try:
+        ex, out, _ = run_seed((seed, i), depth)
+        sx, so = shrink(ex, out)
+        return i, dict(sx.describe(), detail=so.detail)
+    except Exception:
+        return i, {"error": traceback.format_exc()}
+
+
+SHRINK_PER_CLASS = 2    # failures shrunk per (status, failure class): the rest are alike
 
 
 def run(n, seed=0, depth=4, jobs=None, shrink_failures=True, progress=None):
-    """Check n examples; returns (counts, failures, unsupported causes)."""
+    """Check n examples; returns (counts, failures, unsupported causes).  The first
+    SHRINK_PER_CLASS failures of each class are shrunk."""
     jobs = jobs or min(os.cpu_count() or 1, 8)
     counts = collections.Counter()
     failures = []
     unsupported = collections.Counter()
     skipped = 0
-    tasks = [(i, seed, depth, shrink_failures) for i in range(n)]
+    tasks = [(i, seed, depth) for i in range(n)]
+    pool = None
     if jobs > 1 and n > 20:
         import multiprocessing as mp
-        ctx = mp.get_context("fork")
-        with ctx.Pool(jobs) as pool:
-            results = pool.imap_unordered(_work, tasks, chunksize=8)
-            results = list(_consume(results, n, progress))
-    else:
-        results = list(_consume(map(_work, tasks), n, progress))
-    for i, status, sig, detail, info, shrunk, sk in sorted(results, key=lambda r: r[0]):
-        skipped += sk
-        counts[status] += 1
-        if status == "unsupported":
-            unsupported[sig] += 1
-        elif status in ("wrong", "crashed"):
-            failures.append({"index": i, "status": status, "sig": sig, "detail": detail,
-                             "example": info, "shrunk": shrunk})
+        pool = mp.get_context("fork").Pool(jobs)
+    try:
+        if pool is not None:
+            results = list(_consume(pool.imap_unordered(_work, tasks, chunksize=8), n, progress))
+        else:
+            results = list(_consume(map(_work, tasks), n, progress))
+        for i, status, sig, detail, info, sk in sorted(results, key=lambda r: r[0]):
+            skipped += sk
+            counts[status] += 1
+            if status == "unsupported":
+                unsupported[sig] += 1
+            elif status in FAILURES:
+                failures.append({"index": i, "status": status, "sig": sig, "detail": detail,
+                                 "example": info, "shrunk": None})
+        if shrink_failures and failures:
+            per = collections.Counter()
+            pick = []
+            for f in failures:
+                per[f["status"], f["sig"]] += 1
+                if per[f["status"], f["sig"]] <= SHRINK_PER_CLASS:
+                    pick.append((f["index"], seed, depth))
+            shrunk = dict((pool.imap_unordered if pool is not None and len(pick) > 1 else map)(
+                _shrink_work, pick))
+            for f in failures:
+                f["shrunk"] = shrunk.get(f["index"])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     counts["skipped"] = skipped
     return counts, failures, unsupported
 
@@ -1917,7 +2516,8 @@ def _print_failure(f):
 
 def figure(n, counts):
     return (f"fuzz {n}: correct {counts['correct']}, unsupported {counts['unsupported']}, "
-            f"wrong {counts['wrong']}, crashed {counts['crashed']}")
+            f"wrong {counts['wrong']}, crashed {counts['crashed']}, rejected {counts['rejected']}, "
+            f"read-back failures {counts['readback']}")
 
 
 def main(argv=None):
@@ -1966,7 +2566,7 @@ def main(argv=None):
         print(f"regenerated (f not finite at any point): {counts['skipped']}; "
               f"{time.time() - t0:.1f} s")
     print(figure(a.n, counts))
-    return 0 if counts["wrong"] == 0 and counts["crashed"] == 0 else 1
+    return 0 if not any(counts[s] for s in FAILURES) else 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ scalars added to arrays become ``Fill`` nodes, and products are grouped so that 
 result scales what follows it.  A size that cannot fit raises ``ShapeError`` naming
 both operands and pointing at them.
 """
+import math
 import re
 
 from . import expr as E
@@ -89,10 +90,35 @@ def describe_shape(shape):
     return f"a {r}×{c} matrix"
 
 
+def written_size_names(raw):
+    """The size names the text itself writes: in I(n), K(m,n) (and their products)."""
+    out = set()
+    for e in E.walk(raw):
+        if isinstance(e, E.Identity):
+            sizes = (e.n,)
+        elif isinstance(e, E.Commutation):
+            sizes = (e.m, e.n)
+        else:
+            continue
+        for sz in sizes:
+            if sz is not None:
+                out.update(E.size_factors(sz)[1])
+    return out
+
+
 class Inference:
+    """Sizes are solved by union-find.  Three sorts of size meet: numbers, the size names
+    the user wrote (in declarations, I(n), K(m,n)), and variables (_Var) for what nothing
+    names.  A variable takes whatever it meets; a user's name takes a number when the
+    expression forces it (tr(I(q) + X) + tr(I(5) + X) makes q = 5), never another name or
+    a different number (that conflict is an error naming both operands).  The names
+    handed to variables at the end avoid every name the user wrote."""
+
     def __init__(self, text, declarations):
         self.text = text or ""
         self.parent = {}          # union-find over _Var
+        self.bound = {}           # a user's size name -> the number the expression forces
+        self.deferred = []        # (a, b, why): product sizes the expression makes equal
         self.count = 0
         self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
         self.decls = {}
@@ -121,7 +147,7 @@ class Inference:
                 val = self.parent[root]
                 for v in path or (s,):   # the whole path points at the value: finds stay short
                     self.parent[v] = val
-                return self.find(val) if isinstance(val, (_Var, E.SizeProd)) else val
+                return self.find(val)
             for v in path or (s,):       # path compression (linear, not quadratic, in long sums)
                 self.parent[v] = root
             return root
@@ -130,13 +156,23 @@ class Inference:
             for f in s[1:]:
                 out = E.size_mul(out, self.find(f))
             return out
+        if isinstance(s, str) and s in self.bound:
+            return self.bound[s]
         return s
 
     def resolve_shape(self, shape):
         return (self.find(shape[0]), self.find(shape[1]))
 
     def unify(self, a, b, why):
-        """Make sizes a and b equal, or raise ShapeError(why())."""
+        """Make sizes a and b equal, or raise ShapeError(why()).
+
+        Products are solved only as far as the expression forces: common factors cancel
+        (m*n = m*k gives n = k), a lone variable takes the rest (p = m*n), and what stays
+        ambiguous (m*n = 10, 4*p = q*q, m*n = p*q among a user's names) is kept as a
+        constraint, settled when later sizes decide it and otherwise left to the values
+        (evaluate checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B)) are still
+        read as one shape, factor by factor: answers for other shapes would need a
+        reshape the language lacks."""
         a, b = self.find(a), self.find(b)
         if a == b:
             return
@@ -149,12 +185,60 @@ class Inference:
                 raise why()
             self.parent[b] = a
             return
-        if isinstance(a, E.SizeProd) and isinstance(b, E.SizeProd) and len(a) == len(b) \
-                and a[0] == b[0] and any(isinstance(x, _Var) for x in a[1:] + b[1:]):
-            for x, y in zip(a[1:], b[1:]):
-                self.unify(x, y, why)
+        if isinstance(a, E.SizeProd) or isinstance(b, E.SizeProd):
+            return self._unify_products(a, b, why)
+        if isinstance(b, str):
+            a, b = b, a
+        if isinstance(a, str) and isinstance(b, int) and b > 1:
+            self.bound[a] = b        # a name the user wrote, forced to a number
             return
         raise why()
+
+    def _unify_products(self, a, b, why):
+        ca, na = E.size_factors(a)
+        cb, nb = E.size_factors(b)
+        rest = list(nb)
+        left = []
+        for x in na:
+            if x in rest:
+                rest.remove(x)
+            else:
+                left.append(x)
+        g = math.gcd(ca, cb)
+        ca, cb = ca // g, cb // g
+        a2, b2 = ca, cb
+        for x in left:
+            a2 = E.size_mul(a2, x)
+        for x in rest:
+            b2 = E.size_mul(b2, x)
+        if a2 == b2:
+            return
+        single = [x for x in (a2, b2) if not isinstance(x, E.SizeProd)]
+        if single and (a2, b2) != (a, b):
+            # something cancelled: what is left may be a lone variable or name
+            return self.unify(a2, b2, why)
+        if len(left) == len(rest) and ca == cb and any(isinstance(x, _Var) for x in left + rest):
+            # m*n = p*q: the engine reads the two as one shape, factor by factor (the
+            # language has no reshape to write the answers that other shapes need)
+            for x, y in zip(sorted(left, key=_order), sorted(rest, key=_order)):
+                self.unify(x, y, why)
+            return
+        if left or rest:
+            # not decided by the factors alone (4*p = q*q, m*n = 10): kept for the values
+            self.deferred.append((a, b, why))
+            return
+        raise why()
+
+    def settle(self):
+        """Decide the kept product constraints that later sizes settled; raise for those
+        that became false."""
+        while self.deferred:
+            pending, self.deferred = self.deferred, []
+            for a, b, why in pending:
+                self.unify(a, b, why)
+            if [(self.find(a), self.find(b)) for a, b, _ in self.deferred] == \
+                    [(self.find(a), self.find(b)) for a, b, _ in pending]:
+                break
 
     def is_scalar(self, node):
         return self.resolve_shape(node.shape) == E.SCALAR
@@ -569,6 +653,13 @@ class Inference:
         return result, symbols
 
 
+def _order(x):
+    """Factors in order of creation (?2 before ?10), names after variables."""
+    if isinstance(x, _Var):
+        return (0, int(x[1:]), "")
+    return (1, 0, str(x))
+
+
 def _cover(nodes):
     spans = [n.span for n in nodes if getattr(n, "span", None) is not None]
     return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
@@ -582,11 +673,13 @@ def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
     (names that already mean something to the caller)."""
     inf = Inference(text, declarations)
     inf.user_names.update(reserved)
+    inf.user_names.update(written_size_names(raw))
     try:
         typed = inf.infer(raw)
         for name in extra_symbols:
             if name not in inf.symbols:
                 inf.symbol(E.Sym(name))
+        inf.settle()
     except ShapeError as err:
         raise err.with_text(text) if text else err
     return inf.finish(typed)
