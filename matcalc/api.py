@@ -583,7 +583,8 @@ def _several(fn, expr, wrt, **kw):
 
 def _plain_names(wrt, symbols):
     """wrt and declared names written in LaTeX (\\Sigma, \\mathbf{x}) as their plain names."""
-    if "\\" in str(wrt) or any("\\" in str(k) for k in (symbols or {})):
+    keys = symbols if isinstance(symbols, Mapping) else ()      # anything else: _declarations says why
+    if "\\" in str(wrt) or any("\\" in str(k) for k in keys):
         from .latex_input import plain_names
         return plain_names(wrt, symbols)
     return wrt, symbols
