@@ -28,9 +28,11 @@ def catalogue():
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]
     vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]
     dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
+    from .steps import READ_OFF
     return [("differential rules (df from f)", dedup(diff_rules)),
             ("trace identities (df = tr(Gᵀ dX) for a scalar f)", dedup(trace)),
-            ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec))]
+            ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec)),
+            ("reading off (the last lines of the steps)", dedup(list(READ_OFF.values())))]
 
 
 def render():

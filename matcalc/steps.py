@@ -123,12 +123,13 @@ _FUNCTIONS = {"tr", "log", "exp", "vec", "diag", "sum", "sqrt", "tanh", "sin", "
 def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
-    text = re.sub(r"\.\^\(([^()]*)\)", lambda m: "^{\\circ (" + m.group(1) + ")}", text)
-    text = re.sub(r"\.\^(\w+)", lambda m: "^{\\circ " + m.group(1) + "}", text)
-    text = text.replace("./", " \\oslash ")
     out = []
-    for tok in re.findall(r"[ᵀ⁻¹²ⁱᵏᵖ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
-        if tok[0] in _SUP:
+    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
+        if tok == "./":
+            out.append(" \\oslash ")
+        elif tok.startswith(".^"):
+            out.append("^{\\circ " + _formula_latex(tok[2:]) + "}")
+        elif tok[0] in _SUP:
             out.append("^{" + "".join(_SUP[c] for c in tok) + "}")
         elif tok[0] in _SUB:
             out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
@@ -139,12 +140,15 @@ def _formula_latex(text):
                 out.append("\\mathrm{d}")
             elif re.fullmatch(r"d[A-Za-z]", tok):
                 out.append(f"\\mathrm{{d}}{tok[1]}")
-            elif len(tok) <= 2 or tok.isupper():
+            elif tok.isupper() or len(tok) == 1:
                 out.append(tok)
+            elif out and out[-1].startswith("\\text{ "):          # prose: one \text for a phrase
+                out[-1] = out[-1][:-1] + tok + " }"
             else:
-                out.append(f"\\text{{{tok}}}")
+                out.append(f"\\text{{ {tok} }}")
         elif tok.isspace():
-            out.append("\\ " if out and out[-1].startswith("\\text") else " ")
+            if not (out and out[-1].startswith("\\text{ ")):
+                out.append(" ")
         elif tok in _SYMBOLS:
             out.append(_SYMBOLS[tok])
         elif tok in "{}&%#$_\\^~":
@@ -210,6 +214,32 @@ def _latex_text(s):
                  ("&", "\\&"), ("%", "\\%"), ("#", "\\#"), ("$", "\\$")):
         s = s.replace(a, b)
     return s
+
+
+# ---------------------------------------------------------------------------- the read-off
+# The rules of the last lines: the derivative read off the canonical form, the structured
+# variables' projection, the layouts (``matcalc rules`` lists them with the others).
+
+READ_OFF = {
+    "gradient": ("first identification theorem", "df = tr(Gᵀ dX) ⇔ ∂f/∂X = G"),
+    "jacobian": ("read off", "vec(dF) = J vec(dX) ⇔ ∂vec(F)/∂vec(X)ᵀ = J"),
+    "hessian": ("read off", "vec(dG) = H vec(dX) ⇔ ∂²f/∂vec(X)² = H, G = ∂f/∂X"),
+    "scalar": ("the coefficient of dt", "dF = F′ dt ⇔ dF/dt = F′"),
+    "symmetric": ("symmetric X", "∂f/∂X = sym(G) = (G + Gᵀ)/2"),
+    "cookbook": ("symmetric X, Matrix Cookbook convention", "∂f/∂X = 2 sym(G) − I ∘ sym(G)"),
+    "diagonal": ("diagonal X", "∂f/∂X = I ∘ G"),
+    "structured": ("along a symmetric or diagonal X", "J P and P H P, P = (I + K)/2 or diag(vec I)"),
+    "numerator": ("numerator layout", "∂f/∂X = Gᵀ"),
+    "denominator": ("denominator layout", "Jᵀ"),
+    "diagonal-first": ("f(D) for a diagonal D", "f(D) = diag(f(diag(D))), taken first"),
+    "kron-first": ("Kronecker products multiplied out first",
+                   "(A ⊗ B)(C ⊗ D) = AC ⊗ BD, tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)"),
+}
+
+
+def _said(key, extra=""):
+    name, formula = READ_OFF[key]
+    return f"{name}: {formula}{extra}"
 
 
 # ---------------------------------------------------------------------------- the record
@@ -334,11 +364,10 @@ def _prepared_rule(before, after):
     rules = []
     if E.contains(before, lambda n: isinstance(n, (E.Func, E.ElemPow)) and not n.args[0].is_scalar
                   and n.args[0].shape[1] != 1 and is_diagonal(n.args[0])):
-        rules.append("f(D) = diag(f(diag(D))) for a diagonal D")
+        rules.append(_said("diagonal-first"))
     if E.contains(before, lambda n: isinstance(n, E.Kron)):
-        rules.append("Kronecker products multiplied out: (A ⊗ B)(C ⊗ D) = AC ⊗ BD, "
-                     "tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)")
-    return "simplified first: " + "; ".join(rules)
+        rules.append(_said("kron-first"))
+    return "; ".join(rules)
 
 
 def _render_front(record, var, steps, dname):
@@ -388,7 +417,7 @@ def derivation(d):
     _df_steps(g, var, rules, steps, dname)
 
     if var.is_scalar:
-        steps.append(Step(f"d/d{x}", d.expr, f"the coefficient of d{x}: df = (df/d{x}) d{x}", "answer"))
+        steps.append(Step(f"d/d{x}", d.expr, _said("scalar"), "answer"))
         return _abbreviated(steps, d)
 
     if d.kind == "gradient":
@@ -402,25 +431,21 @@ def derivation(d):
         if len(Gs) > 1:
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
         lhs = f"∂f/∂{x}"
-        read_off = "first identification theorem: df = tr(Gᵀ dX) ⇔ ∂f/∂X = G"
+        read_off = _said("gradient")
         if var.kind in ("symmetric", "spd") and text_of(tidy(G)) == text_of(d.expr):
-            steps.append(Step(lhs, d.expr, f"{read_off}, symmetric already, so sym(G) = G "
-                                           f"for the {var.kind} {x}", "answer"))
+            steps.append(Step(lhs, d.expr, _said("symmetric", " = G, as G is symmetric"), "answer"))
         elif var.kind in ("symmetric", "spd"):
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
-            rule = f"{x} is {var.kind}: sym(G) = (G + Gᵀ)/2"
-            if d._symmetric == "cookbook":
-                rule = f"{x} is {var.kind}, Matrix Cookbook convention: 2 sym(G) − I ∘ sym(G)"
+            rule = _said("cookbook" if d._symmetric == "cookbook" else "symmetric")
             steps.append(Step(lhs, d.expr, rule, "answer"))
         elif var.kind == "diagonal" and text_of(tidy(G)) == text_of(d.expr):
-            steps.append(Step(lhs, d.expr, f"{read_off}, diagonal already, so I ∘ G = G "
-                                           f"for the diagonal {x}", "answer"))
+            steps.append(Step(lhs, d.expr, _said("diagonal", " = G, as G is diagonal"), "answer"))
         elif var.kind == "diagonal":
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
-            steps.append(Step(lhs, d.expr, f"{x} is diagonal: I ∘ G", "answer"))
+            steps.append(Step(lhs, d.expr, _said("diagonal"), "answer"))
         elif d.layout == "numerator":
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
-            steps.append(Step(lhs, d.expr, "numerator layout: Gᵀ", "answer"))
+            steps.append(Step(lhs, d.expr, _said("numerator"), "answer"))
         else:
             steps.append(Step(lhs, d.expr, read_off, "answer"))
         return _abbreviated(steps, d)
@@ -433,14 +458,13 @@ def derivation(d):
     lhs = "∂²f/∂vec(X)²" if d.kind == "hessian" else "∂vec(f)/∂vec(X)ᵀ"
     lhs = lhs.replace("X", x)
     structured = var.kind in ("symmetric", "spd", "diagonal")
-    read_off = f"read off: vec({dname}) = {what} vec(d{x})"
+    read_off = _said("hessian" if d.kind == "hessian" else "jacobian")
     if structured or d.layout == "denominator":
         steps.append(Step(lhs, tidy(J), read_off, "unprojected"))
         if structured:
-            P = "(I + K)/2" if var.kind != "diagonal" else "diag(vec I)"
-            rule = f"along the {var.kind} {x}: {'P H P' if what == 'H' else 'J P'}, P = {P}"
+            rule = _said("structured")
         else:
-            rule = "denominator layout: Jᵀ"
+            rule = _said("denominator")
         steps.append(Step(lhs, d.expr, rule, "answer"))
     else:
         steps.append(Step(lhs, d.expr, read_off, "answer"))
@@ -451,6 +475,7 @@ def derivation(d):
 
 LET_NAMES = ("r", "s", "u", "v", "w", "z", "q", "p")
 MIN_LET = 14          # characters: a shorter repeated subexpression is left as it is
+MIN_SAVING = 24       # characters the name saves over the lines: less is not worth a let
 MAX_LETS = 3
 
 
@@ -494,7 +519,8 @@ def _abbreviated(steps, d):
                 if n not in texts:
                     texts[n] = len(text_of(n))
                 count[n] = count.get(n, 0) + 1
-        best = max((n for n, c in count.items() if c >= 2 and texts[n] >= MIN_LET),
+        best = max((n for n, c in count.items()
+                    if c >= 2 and texts[n] >= MIN_LET and (c - 1) * texts[n] >= MIN_SAVING),
                    key=lambda n: ((count[n] - 1) * texts[n], texts[n]), default=None)
         if best is None:
             break
@@ -502,6 +528,8 @@ def _abbreviated(steps, d):
         lets.append(Step(name, best, "let", "let"))
         for i in body:
             s = steps[i]
+            if s.rhs == best:                        # a line is never just the name
+                continue
             rhs = E.rewrite(s.rhs, lambda m, b=best, y=sym: y if m == b else None)
             if rhs is not s.rhs:
                 steps[i] = Step(s.lhs, rhs, s.rule, s.quantity, full=s.full)
