@@ -1,18 +1,24 @@
-"""The derivation, step by step, as the seed notes and Magnus & Neudecker write it.
+"""The derivation, step by step, as a textbook page writes it, rendered from what the
+engine did.
 
     f  = tr(X^T A X)
     df = d(tr(X^T A X))
-       = tr(d(X^T A X))                          d-trace: d tr(X) = tr(dX)
-       = tr(dX^T A X + X^T A dX)                 d-product, d-transpose
-       = tr((A X)^T dX) + tr((A^T X)^T dX)       cyclic trace, transpose
-       = tr(((A + A^T) X)^T dX)                  collect: G = A X + A^T X
-    ∂f/∂X = (A + A^T) X                          first identification theorem
+       = tr(d(X^T A X))              d-trace: d tr(X) = tr(dX)
+       = tr(d(X^T) A X + X^T A dX)   d-product: d(XY) = dX Y + X dY
+       = tr(X^T A dX + dX^T A X)     d-transpose: d(Xᵀ) = (dX)ᵀ
+       = tr(((A + A^T) X)^T dX)      cyclic trace: …; transpose: …
+    ∂f/∂X = (A + A^T) X              first identification theorem: df = tr(Gᵀ dX) ⇔ ∂f/∂X = G
 
-The differential is expanded from the outside in, one layer of rules per step (each
-step names the rules it applies); then every term is brought to tr(G_kᵀ dX) (or
-vec(dF) = J vec(dX)) by the identities of ``canon`` (``jacobian``), the terms are
-collected, and the derivative is read off.  Every step is an expression, so it can be
-evaluated: ``check_steps`` confirms numerically that each line equals the one before.
+One algorithm: reading ``d.steps`` runs the pipeline of ``api`` once more with its
+``trace=`` on, and renders the record.  The record holds, per node, the differential rule
+the engine applied and d(node) as that rule built it from the children's differentials;
+putting d(child) back in place of those gives the rule's own layer, and the layers are
+expanded from the outside in, one rule per line (d‖r‖² = 2 rᵀ dr, the power rule and
+the norm rule composed, is one line).  Then the trace identities the engine applied
+(``canon.gradient_terms``) or the vec identities (``jacobian.jacobian_expr``), the terms
+collected, and the read-off of ``READ_OFF``.  Long subexpressions that recur are named
+once (``let r = …``).  Every step is an expression: ``check_steps`` confirms numerically
+that each line equals the one before.  Every rule cited is listed by ``matcalc rules``.
 """
 from . import expr as E
 from .differential import SQUARED_NORM
