@@ -196,3 +196,34 @@ def test_rule_catalogue_lists_every_rule_of_the_tables():
     for table in (IDENTITIES, VEC_IDENTITIES):
         for name, formula, _ in table.values():
             assert name in out and formula in out
+
+
+def _katex_runner():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "katex_runner", os.path.join(ROOT, "tests", "katex", "katex_runner.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_steps_of_the_examples_render_in_katex():
+    """Every rule's formula is written in LaTeX as math: the steps of the examples, of
+    every kind of derivation and of every rule in the tables render without a warning."""
+    runner = _katex_runner()
+    reason = runner.unavailable()
+    if reason:
+        if runner.required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    texs = [matcalc.diff(e, wrt=w, symbols=s).steps.latex() for e, w, s, *_ in STUDENT]
+    texs += [matcalc.diff("x^T S x", wrt="S", symbols={"S": "symmetric"}, symmetric="cookbook").steps.latex(),
+             matcalc.diff("sum(abs(D))", wrt="D", symbols={"D": "diagonal"}).steps.latex(),
+             matcalc.diff("t^2 A", wrt="t", symbols={"t": "scalar"}).steps.latex(),
+             matcalc.hessian("logdet(S)", wrt="S", symbols={"S": "spd"}).steps.latex(),
+             matcalc.diff("A X B", wrt="X", layout="denominator").steps.latex()]
+    from matcalc.rules import catalogue
+    from matcalc.steps import _rule_latex
+    texs += [_rule_latex(f"{name}: {formula}") for _, rows in catalogue() for name, formula in rows]
+    bad = runner.Katex(texs).problems(texs)
+    assert not bad, "KaTeX rejects:\n" + "\n".join(f"  {t}\n    -> {m}" for t, m in bad)
