@@ -305,7 +305,7 @@ def _layers(record, var):
             back[id(dc)] = DiffOf(child)
         form = E.rewrite(out, lambda x, back=back: back.get(id(x)))
         if _is_squared_norm(node) and id(node.base) in layers:
-            inner = layers.pop(id(node.base)).form
+            inner = layers[id(node.base)].form
             form = E.rewrite(form, lambda x, n=node.base, i=inner: i if isinstance(x, DiffOf) and x.arg is n else None)
             name, formula = SQUARED_NORM.name, SQUARED_NORM.formula
         layers[id(node)] = _Layer(name, formula, form)
