@@ -261,25 +261,37 @@ def _shape_sym(name, like):
 
 def _simplified(e):
     """(simplify(e), tidy(simplify(e))) for e holding d(node)s: each d(node) stands in the
-    simplifier as a placeholder symbol of its shape, so that no table learns of DiffOf."""
+    simplifier as a placeholder symbol of its shape (a row as the transpose of a column
+    symbol), so that no table learns of DiffOf."""
     held = {}
 
     def out(x):
         if isinstance(x, DiffOf):
             name = f"\0d{len(held)}"
             held[name] = x
+            r, c = x.shape
+            if r == 1 and c != 1:
+                return E.Transpose(E.Sym(name, "vector", c, 1))
             return _shape_sym(name, x)
         return None
 
-    def back(x):
-        return held.get(x.name) if isinstance(x, E.Sym) else None
-
-    def shown(x):
-        d = held.get(x.name) if isinstance(x, E.Sym) else None
-        return None if d is None else DiffOf(tidy(simplify(d.arg)))
+    def put_back(show):
+        def replace(x):
+            if isinstance(x, E.Transpose) and isinstance(x.arg, E.Sym) and x.arg.name in held:
+                d = held[x.arg.name]
+                if d.shape[0] == 1 and d.shape[1] != 1:
+                    return show(d)
+            if isinstance(x, E.Sym) and x.name in held:
+                d = held[x.name]
+                if d.shape[0] == 1 and d.shape[1] != 1:
+                    return E.Transpose(show(d))
+                return show(d)
+            return None
+        return replace
 
     s = simplify(E.rewrite(e, out))
-    return E.rewrite(s, back), E.rewrite(tidy(s), shown)
+    shown = put_back(lambda d: DiffOf(tidy(simplify(d.arg))))
+    return E.rewrite(s, put_back(lambda d: d)), E.rewrite(tidy(s), shown)
 
 
 class _Layer:
