@@ -526,7 +526,7 @@ def _abbreviated(steps, d):
     written r from then on; each Step keeps its unabbreviated right side (``full``) for
     the check."""
     taken = set(d._symbols) | {s for sym in d._symbols.values() for s in sym.shape if isinstance(s, str)}
-    names = [n for n in LET_NAMES if n not in taken]
+    names = [n for n in LET_NAMES if n not in taken and "d" + n not in taken]
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
     counted = [i for i in body if s_counts(steps[i])]
     lets = []
@@ -584,7 +584,8 @@ def check_steps(d, seed=0):
 
     def rel(a, b):
         a, b = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
-        scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-12)
+        # 1e-8: where df is zero, every line is rounding (1e-15) and so is their ratio
+        scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-8)
         return float(np.max(np.abs(a - b))) / scale
 
     def vecF(v):
