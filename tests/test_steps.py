@@ -227,3 +227,28 @@ def test_the_steps_of_the_examples_render_in_katex():
     texs += [_rule_latex(f"{name}: {formula}") for _, rows in catalogue() for name, formula in rows]
     bad = runner.Katex(texs).problems(texs)
     assert not bad, "KaTeX rejects:\n" + "\n".join(f"  {t}\n    -> {m}" for t, m in bad)
+
+
+FUZZ_FOUND = [
+    # (expression, wrt, symbols, hessian): derivations whose steps once crashed or were off
+    ("y_1.T / c * ((-B2ᵀ) (A x2 sum((x2 + R x)')))", "R",       # d(·) of a row in the simplifier
+     {"A": "matrix(r,5)", "B2": "diagonal(r)", "R": "symmetric(5)", "c": "scalar", "x": "vector(5)",
+      "x2": "vector(5)", "y_1": "vector(r)"}, False),
+    ("abs(vec(abs(A))^{T} * K(5,5) (vec(A^T) + B A2 z))", "A2",  # dG = 0: every line is rounding
+     {"A": "matrix(5,5)", "A2": "symmetric(2)", "B": "matrix(25,2)", "z": "vector(2)"}, True),
+    ("(y_1.T @ A * (B C) ./ (x.T ./ x.T + (1 + abs(x1^{T}))))^{T}", "x",
+     {"A": "matrix(3,5)", "B": "matrix(5,4)", "C": "matrix(4,5)", "x": "vector(5)", "x1": "vector(5)",
+      "y_1": "vector(3)"}, False),
+    ("||A x - b||^2 + ||A x - b||", "x", None, False),
+]
+
+
+@pytest.mark.parametrize("expr,wrt,symbols,hess", FUZZ_FOUND, ids=[c[0][:30] for c in FUZZ_FOUND])
+def test_steps_found_by_the_fuzzer(expr, wrt, symbols, hess):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = (matcalc.hessian if hess else matcalc.diff)(expr, wrt=wrt, symbols=symbols)
+    err = check_steps(d)
+    assert err is not None and err < 1e-6, str(d.steps)
+    assert d.check().ok
