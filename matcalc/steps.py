@@ -388,7 +388,7 @@ def _prepared_rule(before, after):
     return "; ".join(rules)
 
 
-def _render_front(record, var, steps, dname):
+def _render_front(record, steps):
     """The lines of the stages every derivation shares: the function as differentiated,
     and its differential.  Returns the record's remaining stages by name."""
     stages = {}
@@ -425,7 +425,7 @@ def derivation(d):
         api.gradient_expr(target, var, d._symmetric, trace=record)
     else:
         api.jacobian_of(target, var, trace=record)
-    stages, rules, df, g = _render_front(record, var, steps, None)
+    stages, rules, df, g = _render_front(record, steps)
     g = target if g is None else g
     dname = "dG" if d.kind == "hessian" else "df"
     if df is None:
@@ -472,7 +472,6 @@ def derivation(d):
     _, used, J = stages["vec"]
     dvec = E.Diff(var) if var.shape[1] == 1 else E.Vec(E.Diff(var))
     steps.append(Step(f"vec({dname})", E.Mul((tidy(J), dvec)), _identities(used), "vec(df)"))
-    what = "H" if d.kind == "hessian" else "J"
     lhs = "∂²f/∂vec(X)²" if d.kind == "hessian" else "∂vec(f)/∂vec(X)ᵀ"
     lhs = lhs.replace("X", x)
     structured = var.kind in ("symmetric", "spd", "diagonal")
@@ -497,7 +496,7 @@ MIN_SAVING = 24       # characters the name saves over the lines: less is not wo
 MAX_LETS = 3
 
 
-def s_counts(step):
+def _counts(step):
     """Whether a line's repeats count for an abbreviation: the lines of the derivation,
     not the answer (which is abbreviated only where the derivation named a part of it)."""
     return step.quantity in ("df", "vec(df)", "gradient")
@@ -528,7 +527,7 @@ def _abbreviated(steps, d):
     taken = set(d._symbols) | {s for sym in d._symbols.values() for s in sym.shape if isinstance(s, str)}
     names = [n for n in LET_NAMES if n not in taken and "d" + n not in taken]
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
-    counted = [i for i in body if s_counts(steps[i])]
+    counted = [i for i in body if _counts(steps[i])]
     lets = []
     for name in names[:MAX_LETS]:
         count, texts = {}, {}
