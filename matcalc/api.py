@@ -508,16 +508,44 @@ def _vectors_unkroned(f):
     return E.rewrite(f, after=after)
 
 
-def gradient_expr(f, var, symmetric=None, project=True):
-    """G with df = tr(Gᵀ dX), simplified and projected for structured variables."""
-    df = differentiate(_prepared(f), var)
+def _differential(f, var, trace):
+    """df of f as the engine differentiates it; with a trace (a list), the stages are
+    recorded in it for the derivation steps: ("prepared", f, f as differentiated) when
+    they differ, ("differential", [(node, rule, formula, d(node), ds), ...], df)."""
+    g = _prepared(f)
+    if trace is None:
+        return differentiate(g, var)
+    if g is not f:
+        trace.append(("prepared", f, g))
+    rules = []
+    df = differentiate(g, var, trace=rules)
+    trace.append(("differential", rules, df))
+    return df
+
+
+def gradient_expr(f, var, symmetric=None, project=True, trace=None):
+    """G with df = tr(Gᵀ dX), simplified and projected for structured variables.
+
+    trace: a list receiving the stages (see _differential), then ("canonical",
+    [(identity, formula), ...], [G_k, ...]), ("collected", G) and, for a structured
+    variable, ("projected", G projected)."""
+    df = _differential(f, var, trace)
     if df is None:
         return E.zero_like(var)
-    terms = gradient_terms(df)
+    used = [] if trace is not None else None
+    terms = gradient_terms(df, used)
     raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
     budget.check_raw(raw, "gradient")
     G = simplify(raw)
-    return _project(G, var, symmetric) if project else G
+    if trace is not None:
+        trace.append(("canonical", used, terms))
+        trace.append(("collected", G))
+    if not project:
+        return G
+    out = _project(G, var, symmetric)
+    if trace is not None and var.kind in E.SQUARE_KINDS:
+        trace.append(("projected", out))
+    return out
 
 
 def _vec_size(x):
@@ -555,19 +583,26 @@ def _commutes_with_K(H, var):
     return simplify(E.Add(tuple(out)) if len(out) > 1 else out[0]) == H
 
 
-def jacobian_of(F, var):
-    """J with vec(dF) = J vec(dX), simplified (unprojected)."""
-    dF = differentiate(_prepared(F), var)
+def jacobian_of(F, var, trace=None):
+    """J with vec(dF) = J vec(dX), simplified (unprojected).
+
+    trace: a list receiving the stages (see _differential), then ("vec", [(identity,
+    formula), ...], J)."""
+    dF = _differential(F, var, trace)
     if dF is None:
         return E.Zero(_vec_size(F), _vec_size(var))
-    J = jacobian_expr(dF, var)
+    used = [] if trace is not None else None
+    J = jacobian_expr(dF, var, used)
     budget.check_raw(J, "Jacobian" if _vec_size(F) != 1 else "derivative")
-    return simplify(J)
+    J = simplify(J)
+    if trace is not None:
+        trace.append(("vec", used, J))
+    return J
 
 
-def derivative_wrt_scalar(f, var):
-    """dF/dt for any F and a scalar t: df with dt = 1."""
-    df = differentiate(_prepared(f), var)
+def derivative_wrt_scalar(f, var, trace=None):
+    """dF/dt for any F and a scalar t: df with dt = 1 (trace: see _differential)."""
+    df = _differential(f, var, trace)
     if df is None:
         return E.zero_like(f)
     raw = E.rewrite(df, lambda e: E.ONE if isinstance(e, E.Diff) else None)

@@ -242,12 +242,12 @@ def _adj_diagvec(e, W, i):
 
 
 IDENTITIES = {
-    E.Add: ("linearity (002 1.B)", "⟨W, A + B⟩ = ⟨W, A⟩ + ⟨W, B⟩", _adj_add),
+    E.Add: ("linearity", "⟨W, A + B⟩ = ⟨W, A⟩ + ⟨W, B⟩", _adj_add),
     E.Fill: ("broadcast", "⟨W, s 1⟩ = s sum(W)", _adj_fill),
-    E.Mul: ("cyclic trace (002 1.D)", "tr(Wᵀ P dX Q) = tr((Pᵀ W Qᵀ)ᵀ dX)", _adj_mul),
+    E.Mul: ("cyclic trace", "tr(Wᵀ P dX Q) = tr((Pᵀ W Qᵀ)ᵀ dX)", _adj_mul),
     E.Hadamard: ("Hadamard ↔ trace", "tr(Wᵀ (A ∘ dX)) = tr((W ∘ A)ᵀ dX)", _adj_hadamard),
     E.Kron: ("Kronecker trace", "tr(A ⊗ dX) = tr(A) tr(dX)", _adj_kron),
-    E.Transpose: ("transpose (002 1.A)", "tr(Wᵀ dXᵀ) = tr(W dX) = tr((Wᵀ)ᵀ dX)", _adj_transpose),
+    E.Transpose: ("transpose", "tr(Wᵀ dXᵀ) = tr(W dX) = tr((Wᵀ)ᵀ dX)", _adj_transpose),
     E.Trace: ("trace", "w tr(dX) = tr((w I)ᵀ dX)", _adj_trace),
     E.Sum: ("sum", "w sum(dX) = tr((w 1 1ᵀ)ᵀ dX)", _adj_sum),
     E.Vec: ("vec", "vec(W)ᵀ vec(dX) = tr(Wᵀ dX)", _adj_vec),
@@ -259,7 +259,7 @@ IDENTITIES = {
 def gradient_terms(df, used=None):
     """The terms G_k with df = Σ_k tr(G_kᵀ dX), one per occurrence of dX.
 
-    used: a list receiving the names of the identities applied, in order."""
+    used: a list receiving (name, formula) of the identities applied, in order."""
     # nodes of df that contain dX, children after parents (reverse topological order)
     holds = {}
 

@@ -21,10 +21,10 @@ class Rule:
     builds d(node) from the node and the differentials of its children (None where a
     child is constant)."""
 
-    __slots__ = ("name", "formula", "apply", "seed")
+    __slots__ = ("name", "formula", "apply")
 
-    def __init__(self, name, formula, apply, seed=None):
-        self.name, self.formula, self.apply, self.seed = name, formula, apply, seed
+    def __init__(self, name, formula, apply):
+        self.name, self.formula, self.apply = name, formula, apply
 
 
 # ---------------------------------------------------------------------------- builders
@@ -245,26 +245,31 @@ RULES = {
     E.Commutation: Rule("d-const", "d(K) = 0", _const),
     E.Sym: Rule("d-var", "d(X) = dX", _sym),
     E.Fill: Rule("d-broadcast", "d(s 1) = ds 1", _fill),
-    E.Add: Rule("d-sum", "d(X + Y) = dX + dY", _sum_rule, seed="001 rule 1"),
-    E.Mul: Rule("d-product", "d(XY) = dX Y + X dY", _product, seed="001 rule 2"),
-    E.Hadamard: Rule("d-hadamard", "d(X ∘ Y) = dX ∘ Y + X ∘ dY", _hadamard, seed="001 rule 7"),
-    E.Kron: Rule("d-kron", "d(X ⊗ Y) = dX ⊗ Y + X ⊗ dY", _kron, seed="001 rule 8"),
-    E.Transpose: Rule("d-transpose", "d(Xᵀ) = (dX)ᵀ", _transpose, seed="001 rule 3"),
-    E.Inverse: Rule("d-inv", "d(X⁻¹) = −X⁻¹ dX X⁻¹", _inverse, seed="001 rule 5"),
-    E.Det: Rule("d-det", "d|X| = |X| tr(X⁻¹ dX)", _det, seed="001 rule 6, DD1"),
-    E.LogDet: Rule("d-logdet", "d log|X| = tr(X⁻¹ dX)", _logdet, seed="DD3"),
-    E.Trace: Rule("d-trace", "d tr(X) = tr(dX)", _trace, seed="001 rule 4, DT1"),
+    E.Add: Rule("d-sum", "d(X + Y) = dX + dY", _sum_rule),
+    E.Mul: Rule("d-product", "d(XY) = dX Y + X dY", _product),
+    E.Hadamard: Rule("d-hadamard", "d(X ∘ Y) = dX ∘ Y + X ∘ dY", _hadamard),
+    E.Kron: Rule("d-kron", "d(X ⊗ Y) = dX ⊗ Y + X ⊗ dY", _kron),
+    E.Transpose: Rule("d-transpose", "d(Xᵀ) = (dX)ᵀ", _transpose),
+    E.Inverse: Rule("d-inv", "d(X⁻¹) = −X⁻¹ dX X⁻¹", _inverse),
+    E.Det: Rule("d-det", "d|X| = |X| tr(X⁻¹ dX)", _det),
+    E.LogDet: Rule("d-logdet", "d log|X| = tr(X⁻¹ dX)", _logdet),
+    E.Trace: Rule("d-trace", "d tr(X) = tr(dX)", _trace),
     E.Sum: Rule("d-sum-entries", "d sum(X) = sum(dX)", _entry_sum),
     E.Norm: Rule("d-norm", "d‖X‖ = tr(Xᵀ dX) / ‖X‖", _norm),
     E.SpecNorm: Rule("d-spectral-norm", "‖X‖₂: not differentiated (UnsupportedError)", _spec_norm),
     E.Vec: Rule("d-vec", "d vec(X) = vec(dX)", _vec),
     E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
     E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),
-    E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func, seed="001 rule 9, corrected"),
-    E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow, seed="DT2, DD2"),
+    E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func),
+    E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
 }
+
+
+# One line of the steps where the engine applies two rules: d(‖X‖²) by d-power, then
+# d‖X‖ by d-norm, compose to this (``matcalc rules`` lists it).
+SQUARED_NORM = Rule("d-squared-norm", "d‖X‖² = 2 tr(Xᵀ dX)", None)
 
 
 def rule_name(node):
@@ -278,8 +283,11 @@ def rule_name(node):
 def differentiate(f, var, trace=None):
     """df, linear in Diff(var), or None when f does not depend on var.
 
-    trace: a list that receives (node, rule name, formula, d(node)) for each rule
-    applied to a node that depends on var, parents after children."""
+    trace: a list that receives (node, rule name, formula, d(node), ds) for each rule
+    applied to a node that depends on var, children before parents; ds are the
+    differentials of the node's children that the rule was given (None for a constant
+    child), the very objects d(node) is built from, so the rule's own layer can be read
+    back from d(node) (the derivation steps do)."""
     memo = {}
     dvar = E.Diff(var)
     count = RawCounter()             # the size budget: refuse a swell before building it
@@ -312,7 +320,7 @@ def differentiate(f, var, trace=None):
                     raise
                 if trace is not None and out is not None:
                     name, formula = rule_name(e)
-                    trace.append((e, name, formula, out))
+                    trace.append((e, name, formula, out, ds))
         memo[k] = (e, out)
         return out
 

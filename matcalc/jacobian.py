@@ -40,8 +40,9 @@ def _ones(n):
 
 
 class _Jac:
-    def __init__(self, var):
+    def __init__(self, var, used=None):
         self.var = var
+        self.used = used
         self.n = _size(var)
         self.memo = {}
         self.holds = {}
@@ -70,13 +71,15 @@ class _Jac:
             name, formula, fn = VEC_IDENTITIES.get(type(e), (None, None, None))
             if fn is None:
                 raise UnsupportedError(f"the Jacobian through {type(e).__name__} (no vec identity)")
+            if self.used is not None and (name, formula) not in self.used:
+                self.used.append((name, formula))
             out = fn(self, e)
         self.memo[k] = (e, out)
         return out
 
     def scalar(self, s):
         """A scalar linear form s = tr(Gᵀ dX) = vec(G)ᵀ vec(dX)."""
-        terms = gradient_terms(s)
+        terms = gradient_terms(s, self.used)
         G = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
         return E.Transpose(_vec(G))
 
@@ -194,8 +197,8 @@ def _diagvec(j, e):
 VEC_IDENTITIES = {
     E.Add: ("linearity", "vec(A + B) = vec(A) + vec(B)", _add),
     E.Fill: ("broadcast", "vec(s 1) = 1 s", _fill),
-    E.Mul: ("vec of a product (001)", "vec(P dX Q) = (Qᵀ ⊗ P) vec(dX)", _mul),
-    E.Transpose: ("commutation (001)", "vec(dXᵀ) = K vec(dX)", _transpose),
+    E.Mul: ("vec of a product", "vec(P dX Q) = (Qᵀ ⊗ P) vec(dX)", _mul),
+    E.Transpose: ("commutation", "vec(dXᵀ) = K vec(dX)", _transpose),
     E.Hadamard: ("Hadamard", "vec(A ∘ dX) = diag(vec A) vec(dX)", _hadamard),
     E.Kron: ("Kronecker", "vec(A ⊗ dB) = (I ⊗ K ⊗ I)(vec A ⊗ I) vec(dB)", _kron),
     E.Vec: ("vec", "vec(vec(dX)) = vec(dX)", _vec_node),
@@ -204,6 +207,9 @@ VEC_IDENTITIES = {
 }
 
 
-def jacobian_expr(dF, var):
-    """J with vec(dF) = J vec(dX) (unsimplified), for dF linear in Diff(var)."""
-    return _Jac(var).jac(dF)
+def jacobian_expr(dF, var, used=None):
+    """J with vec(dF) = J vec(dX) (unsimplified), for dF linear in Diff(var).
+
+    used: a list receiving (name, formula) of the identities applied, in order (the
+    trace identities of a scalar factor included)."""
+    return _Jac(var, used).jac(dF)

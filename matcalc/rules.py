@@ -1,9 +1,11 @@
 """The rule catalogue, generated from the rule tables themselves (so it cannot drift):
 the differential rules of ``differential.RULES`` and ``differential.FUNC_DERIVATIVES``,
 the trace identities of ``canon.IDENTITIES`` and the vec identities of
-``jacobian.VEC_IDENTITIES``."""
+``jacobian.VEC_IDENTITIES``.  Every rule the derivation steps cite is listed here, by
+the name and with the formula the steps show."""
 from .canon import IDENTITIES
-from .differential import FUNC_DERIVATIVES, RULES
+from .expr import Norm
+from .differential import FUNC_DERIVATIVES, RULES, SQUARED_NORM
 from .jacobian import VEC_IDENTITIES
 
 
@@ -18,15 +20,19 @@ def catalogue():
                 diff_rules.append(("d-const", "d(a) = 0 for a constant (number, I, K, 0)"))
             continue
         seen.add((rule.name, rule.formula))
-        diff_rules.append((rule.name, rule.formula + (f"   ({rule.seed})" if rule.seed else "")))
+        diff_rules.append((rule.name, rule.formula))
+        if rule is RULES.get(Norm):
+            diff_rules.append((SQUARED_NORM.name, SQUARED_NORM.formula + "   (d-power, then d-norm)"))
     for name, (formula, _) in FUNC_DERIVATIVES.items():
         diff_rules.append((f"d-{name}", formula))
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]
     vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]
     dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
+    from .steps import READ_OFF
     return [("differential rules (df from f)", dedup(diff_rules)),
             ("trace identities (df = tr(Gᵀ dX) for a scalar f)", dedup(trace)),
-            ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec))]
+            ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec)),
+            ("reading off (the last lines of the steps)", dedup(list(READ_OFF.values())))]
 
 
 def render():

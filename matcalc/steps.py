@@ -1,29 +1,34 @@
-"""The derivation, step by step, as the seed notes and Magnus & Neudecker write it.
+"""The derivation, step by step, as a textbook page writes it, rendered from what the
+engine did.
 
     f  = tr(X^T A X)
     df = d(tr(X^T A X))
-       = tr(d(X^T A X))                          d-trace: d tr(X) = tr(dX)
-       = tr(dX^T A X + X^T A dX)                 d-product, d-transpose
-       = tr((A X)^T dX) + tr((A^T X)^T dX)       cyclic trace, transpose
-       = tr(((A + A^T) X)^T dX)                  collect: G = A X + A^T X
-    ∂f/∂X = (A + A^T) X                          first identification theorem
+       = tr(d(X^T A X))              d-trace: d tr(X) = tr(dX)
+       = tr(d(X^T) A X + X^T A dX)   d-product: d(XY) = dX Y + X dY
+       = tr(X^T A dX + dX^T A X)     d-transpose: d(Xᵀ) = (dX)ᵀ
+       = tr(((A + A^T) X)^T dX)      cyclic trace: …; transpose: …
+    ∂f/∂X = (A + A^T) X              first identification theorem: df = tr(Gᵀ dX) ⇔ ∂f/∂X = G
 
-The differential is expanded from the outside in, one layer of rules per step (each
-step names the rules it applies); then every term is brought to tr(G_kᵀ dX) (or
-vec(dF) = J vec(dX)) by the identities of ``canon`` (``jacobian``), the terms are
-collected, and the derivative is read off.  Every step is an expression, so it can be
-evaluated: ``check_steps`` confirms numerically that each line equals the one before.
+One algorithm: reading ``d.steps`` runs the pipeline of ``api`` once more with its
+``trace=`` on, and renders the record.  The record holds, per node, the differential rule
+the engine applied and d(node) as that rule built it from the children's differentials;
+putting d(child) back in place of those gives the rule's own layer, and the layers are
+expanded from the outside in, one rule per line (d‖r‖² = 2 rᵀ dr, the power rule and
+the norm rule composed, is one line).  Then the trace identities the engine applied
+(``canon.gradient_terms``) or the vec identities (``jacobian.jacobian_expr``), the terms
+collected, and the read-off of ``READ_OFF``.  Long subexpressions that recur are named
+once (``let r = …``).  Every step is an expression: ``check_steps`` confirms numerically
+that each line equals the one before.  Every rule cited is listed by ``matcalc rules``.
 """
 from . import expr as E
-from .canon import IDENTITIES, gradient_terms
-from .differential import RULES, rule_name
-from .jacobian import VEC_IDENTITIES, jacobian_expr
+from .differential import SQUARED_NORM
 from .printing import LatexPrinter, Printer
-from .simplify import BUILDERS, simplify, tidy
+from .simplify import simplify, tidy
 
 
 class DiffOf(E.Expr):
-    """d(e): the differential of e, not yet expanded (appears only in the steps)."""
+    """d(e): the differential of e, not yet expanded (appears only in the steps; the
+    simplifier sees a placeholder symbol in its place, see ``_simplified``)."""
     __slots__ = ("arg",)
     fields = ("arg",)
 
@@ -34,16 +39,17 @@ class DiffOf(E.Expr):
         return self.arg.shape
 
 
-BUILDERS.setdefault(DiffOf, lambda e, a: DiffOf(a[0]))
-
-
 class _Text(Printer):
     def p_DiffOf(self, e):
+        if isinstance(e.arg, E.Sym):
+            return f"d{self.p(e.arg)[0]}", 4
         return f"d({self.p(e.arg)[0]})", 4
 
 
 class _Latex(LatexPrinter):
     def p_DiffOf(self, e):
+        if isinstance(e.arg, E.Sym):
+            return f"\\mathrm{{d}}{self.p(e.arg)[0]}", 4
         return f"\\mathrm{{d}}\\left({self.p(e.arg)[0]}\\right)", 4
 
 
@@ -57,30 +63,36 @@ def latex_of(e):
 
 class Step(str):
     """One line `lhs = rhs  [rule]`: a string, carrying its parts.  `quantity` says what
-    rhs equals ("f", "df", "vec(df)" or "answer"), so lines of one quantity can be
-    compared numerically."""
+    rhs equals ("f", "df", "vec(df)", "answer", or "let" for an abbreviation), so lines
+    of one quantity can be compared numerically; `full` is rhs with the abbreviations
+    written out."""
 
-    def __new__(cls, lhs, rhs, rule, quantity):
-        text = f"{lhs} = {text_of(rhs)}" + (f"  [{rule}]" if rule else "")
+    def __new__(cls, lhs, rhs, rule, quantity, full=None):
+        text = (f"let {lhs} = {text_of(rhs)}" if quantity == "let"
+                else f"{lhs} = {text_of(rhs)}" + (f"  [{rule}]" if rule else ""))
         self = super().__new__(cls, text)
         self.lhs, self.rhs, self.rule, self.quantity = lhs, rhs, rule, quantity
+        self.full = rhs if full is None else full
         return self
 
     def __getnewargs__(self):
-        return (self.lhs, self.rhs, self.rule, self.quantity)
+        return (self.lhs, self.rhs, self.rule, self.quantity, self.full)
 
 
 class Steps(list):
     """The steps of a derivation; str() aligns them, latex() gives an aligned block."""
 
     def text(self):
-        width = max(len(s.lhs) for s in self)
+        def left(s):
+            return f"let {s.lhs}" if s.quantity == "let" else s.lhs
+        width = max(len(left(s)) for s in self)
         rows = []
         prev = None
         for s in self:
-            lhs = s.lhs if s.lhs != prev else ""
+            lhs = left(s) if s.lhs != prev or s.quantity == "let" else ""
             prev = s.lhs
-            rows.append((f"{lhs:>{width}} = {text_of(s.rhs)}", s.rule))
+            rule = "" if s.quantity == "let" else s.rule
+            rows.append((f"{lhs:>{width}} = {text_of(s.rhs)}", rule))
         col = min(max(len(r) for r, _ in rows), 60)
         return "\n".join(f"{r:<{col}}   {rule}".rstrip() if rule else r for r, rule in rows)
 
@@ -91,10 +103,13 @@ class Steps(list):
         lines = []
         prev = None
         for s in self:
-            lhs = _latex_lhs(s.lhs) if s.lhs != prev else ""
+            if s.quantity == "let":
+                lhs = "\\text{let } " + LatexPrinter().name(s.lhs)
+            else:
+                lhs = _latex_lhs(s.lhs) if s.lhs != prev else ""
             prev = s.lhs
-            tag = _short(s.rule)
-            rule = f" && \\text{{{_latex_text(tag)}}}" if tag else ""
+            rule = "" if s.quantity == "let" else _rule_latex(s.rule)
+            rule = f" && {rule}" if rule else ""
             lines.append(f"{lhs} &= {latex_of(s.rhs)}{rule}")
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
@@ -102,16 +117,79 @@ class Steps(list):
         return "$$\n" + self.latex() + "\n$$"
 
 
-def _short(rule):
-    """A rule label without its formulas (for LaTeX: the names and the seed ids)."""
+_SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k", "ᵖ": "p"}
+_SUB = {"₂": "2", "ᵢ": "i"}
+_SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
+            "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
+            "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
+_FUNCTIONS = {"tr", "log", "exp", "vec", "diag", "sum", "sqrt", "tanh", "sin", "cos", "sigmoid",
+              "softplus", "sym", "abs", "det"}
+
+
+def _formula_latex(text):
+    """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
+    out = []
+    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
+        if tok == "./":
+            out.append(" \\oslash ")
+        elif tok.startswith(".^"):
+            out.append("^{\\circ " + _formula_latex(tok[2:]) + "}")
+        elif tok[0] in _SUP:
+            out.append("^{" + "".join(_SUP[c] for c in tok) + "}")
+        elif tok[0] in _SUB:
+            out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
+        elif tok[0].isalpha() and tok[0].isascii():
+            if tok in _FUNCTIONS:
+                out.append(f"\\operatorname{{{tok}}}")
+            elif tok == "d":
+                out.append("\\mathrm{d}")
+            elif re.fullmatch(r"d[A-Za-z]", tok):
+                out.append(f"\\mathrm{{d}}{tok[1]}")
+            elif tok.isupper() or len(tok) == 1:
+                out.append(tok)
+            elif out and out[-1].startswith("\\text{ "):          # prose: one \text for a phrase
+                out[-1] = out[-1][:-1] + tok + " }"
+            else:
+                out.append(f"\\text{{ {tok} }}")
+        elif tok.isspace():
+            if not (out and out[-1].startswith("\\text{ ")):
+                out.append(" ")
+        elif tok in _SYMBOLS:
+            out.append(_SYMBOLS[tok])
+        elif tok in "{}&%#$_\\^~":
+            out.append(f"\\{tok}" if tok in "{}&%#$_" else "")
+        else:
+            out.append(tok)
+    return "".join(out).strip()
+
+
+def _name_latex(name):
+    """A rule's name as LaTeX text; its symbols (↔, ...) in math."""
+    import re
+    out = []
+    for tok in re.findall(r"[\x00-\x7f]+|.", name):
+        if tok.isascii():
+            out.append(f"\\text{{{_latex_text(tok)}}}")
+        elif tok == "↔":
+            out.append("\\leftrightarrow")
+        else:
+            out.append(_formula_latex(tok))
+    return "".join(out)
+
+
+def _rule_latex(rule):
+    """A step's rule label in LaTeX: each rule's name as text, its formula as math."""
     parts = []
-    for part in re.split(r", (?=[a-zA-Z][\w -]*(?:[:(]|$))", rule or ""):
-        name = part.split(":", 1)[0].strip()
-        seed = re.search(r"\((\d{3}[^)]*|D[TD]\d[^)]*)\)\s*$", part)
-        parts.append(name + (f" ({seed.group(1)})" if seed and seed.group(1) not in name else ""))
-    out = ", ".join(p for p in parts if p)
-    return "".join(c for c in out if ord(c) < 128)
+    for part in (rule or "").split("; "):
+        if not part:
+            continue
+        name, sep, formula = part.partition(": ")
+        if sep:
+            parts.append(f"{_name_latex(name + ': ')}{_formula_latex(formula)}")
+        else:
+            parts.append(_name_latex(part))
+    return "\\text{; }".join(parts)
 
 
 def _latex_lhs(lhs):
@@ -144,57 +222,134 @@ def _latex_text(s):
     return s
 
 
-# ---------------------------------------------------------------------------- expansion
+# ---------------------------------------------------------------------------- the read-off
+# The rules of the last lines: the derivative read off the canonical form, the structured
+# variables' projection, the layouts (``matcalc rules`` lists them with the others).
+
+READ_OFF = {
+    "gradient": ("first identification theorem", "df = tr(Gᵀ dX) ⇔ ∂f/∂X = G"),
+    "jacobian": ("read off", "vec(dF) = J vec(dX) ⇔ ∂vec(F)/∂vec(X)ᵀ = J"),
+    "hessian": ("read off", "vec(dG) = H vec(dX) ⇔ ∂²f/∂vec(X)² = H, G = ∂f/∂X"),
+    "scalar": ("the coefficient of dt", "dF = F′ dt ⇔ dF/dt = F′"),
+    "symmetric": ("symmetric X", "∂f/∂X = sym(G) = (G + Gᵀ)/2"),
+    "cookbook": ("symmetric X, Matrix Cookbook convention", "∂f/∂X = 2 sym(G) − I ∘ sym(G)"),
+    "diagonal": ("diagonal X", "∂f/∂X = I ∘ G"),
+    "structured": ("along a symmetric or diagonal X", "J P and P H P, P = (I + K)/2 or diag(vec I)"),
+    "numerator": ("numerator layout", "∂f/∂X = Gᵀ"),
+    "denominator": ("denominator layout", "Jᵀ"),
+    "diagonal-first": ("f(D) for a diagonal D", "f(D) = diag(f(diag(D))), taken first"),
+    "kron-first": ("Kronecker products multiplied out first",
+                   "(A ⊗ B)(C ⊗ D) = AC ⊗ BD, tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)"),
+}
 
 
-def _expand_once(e, var, applied):
-    """Replace every d(node) in e by its rule, with d(child) for the children that hold
-    the variable (the variable's own differential is dX at once)."""
-    def child_d(a):
-        if isinstance(a, E.Sym) and a.name == var.name:
-            return E.Diff(var)
-        return DiffOf(a) if E.depends_on(a, var.name) else None
+def _said(key, extra=""):
+    name, formula = READ_OFF[key]
+    return f"{name}: {formula}{extra}"
 
-    def replace(x):
-        if not isinstance(x, DiffOf):
+
+# ---------------------------------------------------------------------------- the record
+
+
+def _shape_sym(name, like):
+    """A symbol named name with the shape of like (a placeholder or an abbreviation)."""
+    r, c = like.shape
+    if like.is_scalar:
+        return E.Sym(name, "scalar", 1, 1)
+    return E.Sym(name, "vector" if c == 1 else "matrix", r, c)
+
+
+def _simplified(e):
+    """(simplify(e), tidy(simplify(e))) for e holding d(node)s: each d(node) stands in the
+    simplifier as a placeholder symbol of its shape (a row as the transpose of a column
+    symbol), so that no table learns of DiffOf."""
+    held = {}
+
+    def out(x):
+        if isinstance(x, DiffOf):
+            name = f"\0d{len(held)}"
+            held[name] = x
+            r, c = x.shape
+            if r == 1 and c != 1:
+                return E.Transpose(E.Sym(name, "vector", c, 1))
+            return _shape_sym(name, x)
+        return None
+
+    def put_back(show):
+        def replace(x):
+            if isinstance(x, E.Transpose) and isinstance(x.arg, E.Sym) and x.arg.name in held:
+                d = held[x.arg.name]
+                if d.shape[0] == 1 and d.shape[1] != 1:
+                    return show(d)
+            if isinstance(x, E.Sym) and x.name in held:
+                d = held[x.name]
+                if d.shape[0] == 1 and d.shape[1] != 1:
+                    return E.Transpose(show(d))
+                return show(d)
             return None
-        node = x.arg
-        if isinstance(node, E.Sym):
-            return E.Diff(var) if node.name == var.name else E.zero_like(node)
-        rule = RULES[type(node)]
-        out = rule.apply(node, [child_d(a) for a in node.args])
-        name, formula = rule_name(node)
-        label = f"{name}: {formula}" + (f" ({rule.seed})" if rule.seed else "")
-        if label not in applied:
-            applied.append(label)
-        return out if out is not None else E.zero_like(node)
+        return replace
 
-    return E.rewrite(e, replace)
+    s = simplify(E.rewrite(e, out))
+    shown = put_back(lambda d: DiffOf(tidy(simplify(d.arg))))
+    return E.rewrite(s, put_back(lambda d: d)), E.rewrite(tidy(s), shown)
 
 
-def _has_diffof(e):
-    return E.contains(e, lambda n: isinstance(n, DiffOf))
+class _Layer:
+    """d(node) as the rule the engine applied writes it, with d(child) for the children
+    that depend on the variable."""
+    __slots__ = ("name", "formula", "form")
+
+    def __init__(self, name, formula, form):
+        self.name, self.formula, self.form = name, formula, form
 
 
-def _df_steps(f, var, steps, name="df"):
-    """Steps from d(f) to the expanded differential; returns the differential."""
-    cur = DiffOf(f) if not (isinstance(f, E.Sym) and f.name == var.name) else E.Diff(var)
-    steps.append(Step(name, cur, "", "df"))
-    while _has_diffof(cur):
-        applied = []
-        cur = simplify(_expand_once(cur, var, applied))
-        steps.append(Step(name, tidy(cur), ", ".join(applied), "df"))
-    return cur
+def _layers(record, var):
+    """The engine's differential record [(node, rule, formula, d(node), ds), ...] as one
+    _Layer per node, keyed by id(node): the rule's result with each child's differential
+    (the very object the rule was given) put back as d(child).  d‖r‖² is one layer (the
+    power rule and the norm rule, composed)."""
+    layers = {}
+    for node, name, formula, out, ds in record:
+        back = {}
+        for child, dc in zip(node.args, ds):
+            if dc is None or (isinstance(child, E.Sym) and child.name == var.name):
+                continue
+            back[id(dc)] = DiffOf(child)
+        form = E.rewrite(out, lambda x, back=back: back.get(id(x)))
+        if _is_squared_norm(node) and id(node.base) in layers:
+            inner = layers[id(node.base)].form
+            form = E.rewrite(form, lambda x, n=node.base, i=inner: i if isinstance(x, DiffOf) and x.arg is n else None)
+            name, formula = SQUARED_NORM.name, SQUARED_NORM.formula
+        layers[id(node)] = _Layer(name, formula, form)
+    return layers
 
 
-def _names(table, df):
-    names = []
-    for n in E.walk(df):
-        if type(n) in table and E.has_diff(n):
-            name, formula = table[type(n)][:2]
-            if name not in names:
-                names.append(name)
-    return ", ".join(names)
+def _is_squared_norm(node):
+    return (isinstance(node, E.Pow) and isinstance(node.base, E.Norm) and isinstance(node.exp, E.Num)
+            and node.exp.value == 2)
+
+
+def _df_steps(g, var, record, steps, name):
+    """The differential of g, one rule per line from the outside in, as recorded."""
+    layers = _layers(record, var)
+    cur = E.Diff(var) if isinstance(g, E.Sym) and g.name == var.name else DiffOf(g)
+    steps.append(Step(name, cur if isinstance(cur, E.Diff) else DiffOf(tidy(simplify(g))), "", "df"))
+    while True:
+        pending = [n for n in E.walk(cur) if isinstance(n, DiffOf)]
+        if not pending:
+            return
+        rule = layers[id(pending[0].arg)].name
+        first = layers[id(pending[0].arg)]
+
+        def expand(x):
+            if isinstance(x, DiffOf):
+                layer = layers.get(id(x.arg))
+                if layer is not None and layer.name == rule:
+                    return layer.form
+            return None
+
+        cur, shown = _simplified(E.rewrite(cur, expand))
+        steps.append(Step(name, shown, f"{rule}: {first.formula}", "df"))
 
 
 def _T(G):
@@ -215,30 +370,45 @@ def _pairing(G, var):
     return E.Trace(E.Mul((_T(G), dX)))
 
 
-def _prepared_step(target, steps):
-    """The function as the engine differentiates it (``api._prepared``), with a line that
-    says so when that differs from the last line: elementwise functions of a diagonal
-    matrix taken of its diagonal, Kronecker products multiplied out.  The differential of
-    abs(D) at D's zeros off the diagonal would be 0/0; that of diag(abs(diag(D))) is not."""
-    from .api import _prepared
-    prepared = _prepared(target)
-    if prepared is target or text_of(tidy(prepared)) == text_of(tidy(target)):
-        return target
+def _identities(used):
+    """The identities a stage applied, each with its formula (linearity and w tr(dX) =
+    tr((w I)ᵀ dX), the bookkeeping of every derivation, go without saying)."""
+    shown = [(n, f) for n, f in used if n not in ("linearity", "trace")] or used[:1]
+    return "; ".join(f"{n}: {f}" for n, f in shown)
+
+
+def _prepared_rule(before, after):
     from .simplify import is_diagonal
     rules = []
-    if E.contains(target, lambda n: isinstance(n, (E.Func, E.ElemPow)) and not n.args[0].is_scalar
+    if E.contains(before, lambda n: isinstance(n, (E.Func, E.ElemPow)) and not n.args[0].is_scalar
                   and n.args[0].shape[1] != 1 and is_diagonal(n.args[0])):
-        rules.append("f(D) = diag(f(diag(D))) for a diagonal D")
-    if E.contains(target, lambda n: isinstance(n, E.Kron)):
-        rules.append("Kronecker products multiplied out: (A ⊗ B)(C ⊗ D) = AC ⊗ BD, "
-                     "tr(A ⊗ B) = tr(A) tr(B), a ⊗ b = vec(b aᵀ)")
-    last = steps[-1]
-    steps.append(Step(last.lhs, tidy(prepared), "simplified first: " + "; ".join(rules), last.quantity))
-    return prepared
+        rules.append(_said("diagonal-first"))
+    if E.contains(before, lambda n: isinstance(n, E.Kron)):
+        rules.append(_said("kron-first"))
+    return "; ".join(rules)
+
+
+def _render_front(record, steps):
+    """The lines of the stages every derivation shares: the function as differentiated,
+    and its differential.  Returns the record's remaining stages by name."""
+    stages = {}
+    for ev in record:
+        stages[ev[0]] = ev
+    if "prepared" in stages:
+        _, before, after = stages["prepared"]
+        if text_of(tidy(after)) != text_of(tidy(before)):
+            last = steps[-1]
+            steps.append(Step(last.lhs, tidy(after), _prepared_rule(before, after), last.quantity))
+    _, rules, df = stages["differential"]
+    g = stages["prepared"][2] if "prepared" in stages else None
+    return stages, rules, df, g
 
 
 def derivation(d):
-    """The steps of the Derivative d."""
+    """The steps of the Derivative d: the derivation the engine does, recorded (the
+    ``trace=`` of ``api.gradient_expr``, ``jacobian_of`` and ``derivative_wrt_scalar``)
+    and rendered."""
+    from . import api
     f, var = d.f, d.var
     x = var.name
     steps = Steps()
@@ -248,71 +418,142 @@ def derivation(d):
         G = d.gradient
         steps.append(Step(f"∂f/∂{x}", tidy(G), "the gradient, derived as by diff", "gradient"))
         target = G
-    target = _prepared_step(target, steps)
-    if not E.depends_on(target, x):
-        steps.append(Step("df", E.zero_like(target), f"it does not depend on {x}", "df"))
-        steps.append(Step("answer", d.expr, "", "answer"))
-        return steps
+    record = []
+    if var.is_scalar:
+        api.derivative_wrt_scalar(target, var, trace=record)
+    elif d.kind == "gradient":
+        api.gradient_expr(target, var, d._symmetric, trace=record)
+    else:
+        api.jacobian_of(target, var, trace=record)
+    stages, rules, df, g = _render_front(record, steps)
+    g = target if g is None else g
     dname = "dG" if d.kind == "hessian" else "df"
-    df = _df_steps(target, var, steps, dname)
+    if df is None:
+        steps.append(Step(dname, E.zero_like(target), f"it does not depend on {x}", "df"))
+        steps.append(Step("answer", d.expr, "", "answer"))
+        return _abbreviated(steps, d)
+    _df_steps(g, var, rules, steps, dname)
 
     if var.is_scalar:
-        steps.append(Step(f"d/d{x}", d.expr, f"df = (…) d{x}: the coefficient of d{x}", "answer"))
-        return steps
+        steps.append(Step(f"d/d{x}", d.expr, _said("scalar"), "answer"))
+        return _abbreviated(steps, d)
 
     if d.kind == "gradient":
-        terms = list(df.items) if isinstance(df, E.Add) else [df]
-        Gs = []
-        for t in terms:
-            gt = gradient_terms(t)
-            Gs.append(tidy(simplify(gt[0] if len(gt) == 1 else E.Add(tuple(gt)))))
-        canon = [_pairing(g, var) for g in Gs]
+        _, used, terms = stages["canonical"]
+        Gs = [tidy(simplify(t)) for t in terms]
+        canon = [_pairing(t, var) for t in Gs]
         rhs = canon[0] if len(canon) == 1 else E.Add(tuple(canon))
         if len(canon) > 1 or text_of(rhs) != text_of(steps[-1].rhs):
-            steps.append(Step("df", rhs, _names(IDENTITIES, df), "df"))
-        G = simplify(Gs[0] if len(Gs) == 1 else E.Add(tuple(Gs)))
+            steps.append(Step("df", rhs, _identities(used), "df"))
+        G = stages["collected"][1]
         if len(Gs) > 1:
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
         lhs = f"∂f/∂{x}"
+        read_off = _said("gradient")
         if var.kind in ("symmetric", "spd") and text_of(tidy(G)) == text_of(d.expr):
-            steps.append(Step(lhs, d.expr, f"first identification theorem: G, symmetric already, "
-                                           f"so sym(G) = G for the {var.kind} {x}", "answer"))
+            steps.append(Step(lhs, d.expr, _said("symmetric", " = G, as G is symmetric"), "answer"))
         elif var.kind in ("symmetric", "spd"):
-            steps.append(Step(lhs, tidy(G), "first identification theorem: G", "unprojected"))
-            rule = f"{x} is {var.kind}: sym(G) = (G + Gᵀ)/2"
-            if d._symmetric == "cookbook":
-                rule = f"{x} is {var.kind}, Matrix Cookbook convention: 2 sym(G) − I ∘ sym(G)"
+            steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
+            rule = _said("cookbook" if d._symmetric == "cookbook" else "symmetric")
             steps.append(Step(lhs, d.expr, rule, "answer"))
+        elif var.kind == "diagonal" and text_of(tidy(G)) == text_of(d.expr):
+            steps.append(Step(lhs, d.expr, _said("diagonal", " = G, as G is diagonal"), "answer"))
         elif var.kind == "diagonal":
-            steps.append(Step(lhs, tidy(G), "first identification theorem: G", "unprojected"))
-            steps.append(Step(lhs, d.expr, f"{x} is diagonal: I ∘ G", "answer"))
+            steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
+            steps.append(Step(lhs, d.expr, _said("diagonal"), "answer"))
         elif d.layout == "numerator":
-            steps.append(Step(lhs, tidy(G), "first identification theorem (001, 003): G", "unprojected"))
-            steps.append(Step(lhs, d.expr, "numerator layout: the transpose", "answer"))
+            steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
+            steps.append(Step(lhs, d.expr, _said("numerator"), "answer"))
         else:
-            steps.append(Step(lhs, d.expr, "first identification theorem (001, 003): df = tr(Gᵀ dX) ⇔ ∂f/∂X = G",
-                              "answer"))
-        return steps
+            steps.append(Step(lhs, d.expr, read_off, "answer"))
+        return _abbreviated(steps, d)
 
     # vector or matrix F (a Jacobian), or the gradient of a Hessian
-    J = tidy(simplify(jacobian_expr(df, var)))
+    _, used, J = stages["vec"]
     dvec = E.Diff(var) if var.shape[1] == 1 else E.Vec(E.Diff(var))
-    steps.append(Step(f"vec({dname})", E.Mul((J, dvec)), _names(VEC_IDENTITIES, df), "vec(df)"))
-    what = "H" if d.kind == "hessian" else "J"
+    steps.append(Step(f"vec({dname})", E.Mul((tidy(J), dvec)), _identities(used), "vec(df)"))
     lhs = "∂²f/∂vec(X)²" if d.kind == "hessian" else "∂vec(f)/∂vec(X)ᵀ"
     lhs = lhs.replace("X", x)
     structured = var.kind in ("symmetric", "spd", "diagonal")
+    read_off = _said("hessian" if d.kind == "hessian" else "jacobian")
     if structured or d.layout == "denominator":
-        steps.append(Step(lhs, J, f"read off: vec({dname}) = {what} vec(d{x})", "unprojected"))
+        steps.append(Step(lhs, tidy(J), read_off, "unprojected"))
         if structured:
-            P = "(I + K)/2" if var.kind != "diagonal" else "diag(vec I)"
-            rule = f"along the {var.kind} {x}: {'P H P' if what == 'H' else 'J P'}, P = {P}"
+            rule = _said("structured")
         else:
-            rule = "denominator layout: the transpose"
+            rule = _said("denominator")
         steps.append(Step(lhs, d.expr, rule, "answer"))
     else:
-        steps.append(Step(lhs, d.expr, f"read off: vec({dname}) = {what} vec(d{x})", "answer"))
-    return steps
+        steps.append(Step(lhs, d.expr, read_off, "answer"))
+    return _abbreviated(steps, d)
+
+
+# ---------------------------------------------------------------------------- abbreviations
+
+LET_NAMES = ("r", "s", "u", "v", "w", "z", "q", "p")
+MIN_LET = 14          # characters: a shorter repeated subexpression is left as it is
+MIN_SAVING = 24       # characters the name saves over the lines: less is not worth a let
+MAX_LETS = 3
+
+
+def _counts(step):
+    """Whether a line's repeats count for an abbreviation: the lines of the derivation,
+    not the answer (which is abbreviated only where the derivation named a part of it)."""
+    return step.quantity in ("df", "vec(df)", "gradient")
+
+
+def _outside_d(e):
+    """The compound subexpressions of e that hold neither d(·) nor dX, outside any d(·)
+    (a repeat inside d(·) is expanded on the next line anyway)."""
+    stack, seen = [e], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or isinstance(n, DiffOf):
+            continue
+        seen.add(id(n))
+        if not n.args:
+            continue
+        if E.contains(n, lambda m: isinstance(m, (DiffOf, E.Diff))):
+            stack.extend(n.args)
+        elif not (n.is_scalar and not E.contains(n, lambda m: isinstance(m, E.Sym))):
+            yield n
+            stack.extend(n.args)
+
+
+def _abbreviated(steps, d):
+    """Long subexpressions that recur in the lines after f named once ("let r = …") and
+    written r from then on; each Step keeps its unabbreviated right side (``full``) for
+    the check."""
+    taken = set(d._symbols) | {s for sym in d._symbols.values() for s in sym.shape if isinstance(s, str)}
+    names = [n for n in LET_NAMES if n not in taken and "d" + n not in taken]
+    body = [i for i, s in enumerate(steps) if s.quantity != "f"]
+    counted = [i for i in body if _counts(steps[i])]
+    lets = []
+    for name in names[:MAX_LETS]:
+        count, texts = {}, {}
+        for i in counted:
+            for n in set(_outside_d(steps[i].rhs)):
+                if n not in texts:
+                    texts[n] = len(text_of(n))
+                count[n] = count.get(n, 0) + 1
+        best = max((n for n, c in count.items()
+                    if c >= 2 and texts[n] >= MIN_LET and (c - 1) * texts[n] >= MIN_SAVING),
+                   key=lambda n: ((count[n] - 1) * texts[n], texts[n]), default=None)
+        if best is None:
+            break
+        sym = _shape_sym(name, best)
+        lets.append(Step(name, best, "let", "let"))
+        for i in body:
+            s = steps[i]
+            if s.rhs == best:                        # a line is never just the name
+                continue
+            rhs = E.rewrite(s.rhs, lambda m, b=best, y=sym: y if m == b else None)
+            if rhs is not s.rhs:
+                steps[i] = Step(s.lhs, rhs, s.rule, s.quantity, full=s.full)
+    head = 1
+    while head < len(steps) and steps[head].quantity == "f":
+        head += 1
+    return Steps(steps[:head] + lets + steps[head:])
 
 
 # ---------------------------------------------------------------------------- checking
@@ -328,7 +569,7 @@ def evaluate_step(step, var, env, sizes):
             return differentiate(x.arg, var) or E.zero_like(x)
         return None
 
-    return evaluate_tree(E.rewrite(step.rhs, replace), env, sizes)
+    return evaluate_tree(E.rewrite(step.full, replace), env, sizes)
 
 
 def check_steps(d, seed=0):
@@ -342,7 +583,8 @@ def check_steps(d, seed=0):
 
     def rel(a, b):
         a, b = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
-        scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-12)
+        # 1e-8: where df is zero, every line is rounding (1e-15) and so is their ratio
+        scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-8)
         return float(np.max(np.abs(a - b))) / scale
 
     def vecF(v):
