@@ -1156,7 +1156,7 @@ class Gen:
         g, r = self.gen, self.r
         d1 = d - 1
         R, C = shape
-        sq, col, row = R == C, C == (), R == ()
+        sq, col = R == C, C == ()
         opts = [(8, "add"), (2, "neg"), (11, "mul"), (5, "scale"), (2, "div"), (4, "had"),
                 (2, "ediv"), (4, "T"), (6, "func"), (3, "logsqrt"), (3, "epow"), (1, "bcast"),
                 (0.4, "huge")]

@@ -332,7 +332,6 @@ class _Translator:
         t = self.peek()
         if t is None:
             raise self.error("unexpected end of input; expected an operand", self.end_span())
-        j = self.i
         if t.kind == "word":
             self.take()
             if t.val in FUNCS:

@@ -299,3 +299,21 @@ def check_hessian(expr, wrt, symbols=None, dom="any", f=None, trials=2, tol=1e-4
         err = rel_err(got, fd)
         assert err < tol, f"Hessian of {expr!r} = {str(d)!r}: relative error {err:.3g}"
     return d
+
+
+def katex_or_skip():
+    """The KaTeX runner of tests/katex (its Katex(texs).problems(texs) renders LaTeX): the
+    test is skipped where node or KaTeX is missing, and fails under MATCALC_REQUIRE_KATEX."""
+    import importlib.util
+    import os
+    import pytest
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "katex", "katex_runner.py")
+    spec = importlib.util.spec_from_file_location("katex_runner", path)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    reason = runner.unavailable()
+    if reason:
+        if runner.required():
+            pytest.fail(reason + "; MATCALC_REQUIRE_KATEX is set")
+        pytest.skip(reason)
+    return runner

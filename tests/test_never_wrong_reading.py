@@ -2,7 +2,6 @@
 taken for vectors, --let / symbols= validation, the messages that misled, and zeros/ones
 in the language (a zero derivative prints with its shape).  Every derivative here is
 checked against finite differences (helpers.check_derivative), and read back."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 import matcalc
 from matcalc import expr as E
 from matcalc.parse import FOREIGN_FUNCTIONS, FUNCTION_NAMES, FUNCTIONS, function_suggestion
-from helpers import check_derivative, draw, rel_err
+from helpers import check_derivative, draw, rel_err, katex_or_skip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -429,20 +428,9 @@ def test_ones_zeros_sympy():
     assert rel_err(matcalc.evaluate(back, vals), vals["X"] + 1) < 1e-12
 
 
-def _katex_runner():
-    spec = importlib.util.spec_from_file_location("katex_runner", os.path.join(HERE, "katex", "katex_runner.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_ones_zeros_latex_renders():
-    kr = _katex_runner()
-    reason = kr.unavailable()
-    if reason:
-        if kr.required():
-            pytest.fail(reason + "; MATCALC_REQUIRE_KATEX is set")
-        pytest.skip(reason)
+    kr = katex_or_skip()
     texs = [matcalc.parse(t).latex() for t in ("ones(n)", "ones(m,n)", "zeros(n)", "zeros(m,n)",
                                                "3 ones(n)", "ones(1,n)", "zeros(1,n)", "x^T ones(n)")]
     texs += [quiet_diff(t, wrt=w).latex() for t, w, _ in ZERO_DERIVATIVES[:4]]

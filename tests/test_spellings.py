@@ -9,7 +9,6 @@ as the shortest decimal that reads back to the same float, short fractions (2/3 
 Spellings: each parses and evaluates like its plain twin (numerically, at random
 values), and derivatives through them are checked against finite differences.
 """
-import importlib.util
 import os
 import re
 import subprocess
@@ -24,7 +23,7 @@ import matcalc
 from matcalc import expr as E
 from matcalc.printing import number_form
 
-from helpers import check_derivative, draw, rel_err
+from helpers import check_derivative, draw, rel_err, katex_or_skip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -256,21 +255,9 @@ def test_cli_reads_the_spellings():
 # ---------------------------------------------------------------------------- KaTeX
 
 
-def _katex_runner():
-    spec = importlib.util.spec_from_file_location("katex_runner",
-                                                  os.path.join(HERE, "katex", "katex_runner.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_number_latex_renders():
-    runner = _katex_runner()
-    reason = runner.unavailable()
-    if reason:
-        if runner.required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    runner = katex_or_skip()
     texs = [matcalc.diff(e, "x", symbols={"x": "vector"}).latex() for e in (
         GELU, "sum(" + GELU + ")", "1e-40 x^T x", "x^T x / 3")]
     texs.append(matcalc.diff("0.7978845608028654 x^T x / c", "x", symbols={"c": "scalar"}).latex())

@@ -12,6 +12,7 @@ import pytest
 import matcalc
 from matcalc import expr as E
 from matcalc.steps import Step, check_steps
+from helpers import katex_or_skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFORMANCE = os.path.join(ROOT, "..", "shared", "conformance")
@@ -198,24 +199,11 @@ def test_rule_catalogue_lists_every_rule_of_the_tables():
             assert name in out and formula in out
 
 
-def _katex_runner():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "katex_runner", os.path.join(ROOT, "tests", "katex", "katex_runner.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_the_steps_of_the_examples_render_in_katex():
     """Every rule's formula is written in LaTeX as math: the steps of the examples, of
     every kind of derivation and of every rule in the tables render without a warning."""
-    runner = _katex_runner()
-    reason = runner.unavailable()
-    if reason:
-        if runner.required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    runner = katex_or_skip()
     texs = [matcalc.diff(e, wrt=w, symbols=s).steps.latex() for e, w, s, *_ in STUDENT]
     texs += [matcalc.diff("x^T S x", wrt="S", symbols={"S": "symmetric"}, symmetric="cookbook").steps.latex(),
              matcalc.diff("sum(abs(D))", wrt="D", symbols={"D": "diagonal"}).steps.latex(),
