@@ -11,6 +11,8 @@ import argparse
 import sys
 
 from .errors import MatcalcError
+from .report import as_json, declarations as _declarations, derivative_text as _text
+from .report import zero_note as _zero_note
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -74,28 +76,6 @@ def _port(text):
     return port
 
 
-def _declarations(lets):
-    out = {}
-    for item in lets:
-        if "=" not in item:
-            raise MatcalcError(f"--let takes NAME=KIND, got {item!r}")
-        name, kind = item.split("=", 1)
-        name, kind = name.strip(), kind.strip()
-        if name in out and out[name] != kind:
-            raise MatcalcError(f"--let declares {name} twice: {name}={out[name]} and {name}={kind}")
-        out[name] = kind
-    return out
-
-
-def _zero_note(d):
-    from .shapes import describe_shape
-    from . import expr as E
-    if isinstance(d.expr, E.Zero) or (isinstance(d.expr, E.Num) and d.expr.value == 0):
-        return f"  ({describe_shape(d.expr.shape) if not isinstance(d.expr, E.Num) else 'a scalar'} "\
-               f"of zeros: the expression does not depend on {d.wrt})"
-    return None
-
-
 def run(args, out):
     """Derive, and write the answer(s) to out; the exit status."""
     import warnings
@@ -128,22 +108,6 @@ def run(args, out):
     return status
 
 
-def as_json(d, ascii=False):
-    """The machine-readable form of a derivative (for editors and other programs)."""
-    return {
-        "input": d.text,
-        "wrt": d.wrt,
-        "kind": d.kind,
-        "layout": d.layout,
-        "symbols": d.symbols,
-        "shape": [str(x) for x in d.shape],
-        "derivative": _text(d, ascii),
-        "latex": d.latex(),
-        "steps": [str(s) for s in d.steps],
-        "notes": list(getattr(d, "notes", ())),
-    }
-
-
 def _json_of(d, args):
     doc = as_json(d)
     if not args.check:
@@ -151,11 +115,6 @@ def _json_of(d, args):
     res = d.check()
     doc["check"] = res.as_dict()
     return doc, 0 if res.ok else 1
-
-
-def _text(d, ascii=False):
-    from .printing import to_text
-    return to_text(d.expr, ascii=ascii)
 
 
 def _can_encode(out, text):

@@ -749,13 +749,13 @@ def _mapper(src, spans):
     return back
 
 
-def parse_latex(src, parse):
-    """The raw tree of LaTeX src, parsed with parse (the plain parser) from its translation;
-    the spans of the tree and of errors point into src."""
-    from .parse import MAX_LENGTH
-    if len(src) > MAX_LENGTH:
-        raise ParseError(f"the expression has {len(src)} characters; the limit is {MAX_LENGTH}",
-                         (MAX_LENGTH, len(src)), src)
+def parse_latex(src, parse, max_length):
+    """The raw tree of LaTeX src, parsed with parse (the plain parser, which takes at most
+    max_length characters) from its translation; the spans of the tree and of errors point
+    into src."""
+    if len(src) > max_length:
+        raise ParseError(f"the expression has {len(src)} characters; the limit is {max_length}",
+                         (max_length, len(src)), src)
     try:
         text, spans = translate(src)
     except ParseError as err:

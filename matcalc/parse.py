@@ -654,7 +654,7 @@ def parse_raw(text):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
     if "\\" in text:                  # LaTeX (CONTRACT §5.4): spans point into the LaTeX
         from .latex_input import parse_latex
-        return parse_latex(text, _parse)
+        return parse_latex(text, _parse, MAX_LENGTH)
     try:
         return _parse(text)
     except ParseError as err:

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from . import worker
+from .worker import MEMORY_LIMIT, TIME_LIMIT, WORKERS, Pool
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MAX_BODY = 64 * 1024
@@ -76,14 +76,14 @@ class PlaygroundServer(ThreadingHTTPServer):
     allow_reuse_address = True
     pool = None
 
-    def __init__(self, host="127.0.0.1", port=8000, workers=worker.WORKERS,
-                 time_limit=worker.TIME_LIMIT, memory_limit=worker.MEMORY_LIMIT, test_hooks=False):
+    def __init__(self, host="127.0.0.1", port=8000, workers=WORKERS,
+                 time_limit=TIME_LIMIT, memory_limit=MEMORY_LIMIT, test_hooks=False):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.host = host
         self.port = self.server_address[1]
-        self.pool = worker.Pool(workers=workers, time_limit=time_limit, memory_limit=memory_limit,
+        self.pool = Pool(workers=workers, time_limit=time_limit, memory_limit=memory_limit,
                                 test_hooks=test_hooks)
         self.test_hooks = test_hooks
 
@@ -331,8 +331,8 @@ def rules_page():
 # ---------------------------------------------------------------------------- the command
 
 
-def serve(host="127.0.0.1", port=8000, open_browser=False, workers=worker.WORKERS,
-          time_limit=worker.TIME_LIMIT, out=None, err=None):
+def serve(host="127.0.0.1", port=8000, open_browser=False, workers=WORKERS,
+          time_limit=TIME_LIMIT, out=None, err=None):
     """Serve until Ctrl-C; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr

@@ -81,7 +81,7 @@ def derive(job, test_hooks=False):
             os._exit(int(job["_test_exit"]))          # a worker that dies (a crash)
     from ..errors import MatcalcError
     from .. import api
-    from ..cli import _declarations, _zero_note, as_json
+    from ..report import as_json, declarations as _declarations, zero_note as _zero_note
     text = job["expr"]
     for item in job.get("let") or []:
         if "=" not in item:

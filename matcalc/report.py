@@ -1,0 +1,50 @@
+"""A derivative as people and programs outside Python read it, for the command line and the
+playground alike: the text of the answer, the note under a zero derivative, the JSON
+document, and NAME=KIND declarations."""
+from .errors import MatcalcError
+
+
+def derivative_text(d, ascii=False):
+    """The answer's text; ascii=True spells it with the language's ASCII spellings."""
+    from .printing import to_text
+    return to_text(d.expr, ascii=ascii)
+
+
+def declarations(lets):
+    """--let NAME=KIND items (or the playground's) as a dict of declarations."""
+    out = {}
+    for item in lets:
+        if "=" not in item:
+            raise MatcalcError(f"--let takes NAME=KIND, got {item!r}")
+        name, kind = item.split("=", 1)
+        name, kind = name.strip(), kind.strip()
+        if name in out and out[name] != kind:
+            raise MatcalcError(f"--let declares {name} twice: {name}={out[name]} and {name}={kind}")
+        out[name] = kind
+    return out
+
+
+def zero_note(d):
+    """The note under a zero derivative: its shape, and that f does not depend on the variable."""
+    from .shapes import describe_shape
+    from . import expr as E
+    if isinstance(d.expr, E.Zero) or (isinstance(d.expr, E.Num) and d.expr.value == 0):
+        return f"  ({describe_shape(d.expr.shape) if not isinstance(d.expr, E.Num) else 'a scalar'} "\
+               f"of zeros: the expression does not depend on {d.wrt})"
+    return None
+
+
+def as_json(d, ascii=False):
+    """The machine-readable form of a derivative (for editors and other programs)."""
+    return {
+        "input": d.text,
+        "wrt": d.wrt,
+        "kind": d.kind,
+        "layout": d.layout,
+        "symbols": d.symbols,
+        "shape": [str(x) for x in d.shape],
+        "derivative": derivative_text(d, ascii),
+        "latex": d.latex(),
+        "steps": [str(s) for s in d.steps],
+        "notes": list(getattr(d, "notes", ())),
+    }
