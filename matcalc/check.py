@@ -447,8 +447,9 @@ class Sampler:
         return None
 
     def points(self, rng, values=None, evaluations=1, deadline=None):
-        """Valid (values, sizes), until max_tries points have been drawn (or the clock,
-        time.monotonic(), passes deadline); first the given values (if any).  Size
+        """Valid (values, sizes), until max_tries points have been drawn (or, once a valid
+        point was found, the clock, time.monotonic(), passes deadline); first the given
+        values (if any).  Size
         assignments over the budget are skipped."""
         if values is not None:
             self.tries += 1
@@ -461,8 +462,11 @@ class Sampler:
             else:
                 self.rejected[why + " at the given values"] += 1
         assignments = size_assignments(self.names, rng, self.fixed)
+        valid = 0
         while self.tries < self.max_tries:
-            if deadline is not None and time.monotonic() > deadline:
+            # the clock only stops the search for more points: a loaded machine slows the
+            # check, never changes its verdict on an expression that has valid points
+            if deadline is not None and valid and time.monotonic() > deadline:
                 self.rejected["stopped: out of time"] += 1
                 return
             sizes = next(assignments)
@@ -475,6 +479,7 @@ class Sampler:
             vals = self.draw(rng, sizes, scaled=self.tries > PLAIN_TRIES and rng.random() < 0.5)
             why = self.why_not(vals, sizes)
             if why is None:
+                valid += 1
                 yield vals, sizes
             else:
                 self.rejected[why] += 1
