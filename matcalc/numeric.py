@@ -196,9 +196,9 @@ def _ext_value(x):
     m, k = x
     if m == 0.0 or not math.isfinite(m):
         return m
-    if k > 2000:
+    if k > 1024:        # |m| >= 0.5: past the largest float
         return math.copysign(math.inf, m)
-    if k < -2000:
+    if k < -1100:       # below the smallest subnormal
         return math.copysign(0.0, m)
     return math.ldexp(m, k)
 
