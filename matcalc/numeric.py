@@ -460,7 +460,7 @@ def to_user(node_shape, v):
     a = np.asarray(v, dtype=float)
     if node_shape[1] == 1:
         return a.reshape(-1)
-    return a
+    return a.reshape(1, 1) if a.ndim == 0 else a
 
 
 def evaluate_tree(tree, env, sizes):
