@@ -92,6 +92,7 @@ class Evaluator:
         self.env = env          # name -> float or 2-D array
         self.sizes = sizes      # size name -> int
         self.memo = {}
+        self.ext_memo = {}      # id -> (node, (m, k)): scalars past the float range
 
     def size(self, s):
         if isinstance(s, int):
@@ -205,6 +206,28 @@ def _ext_value(x):
 
 def _ext(ev, e):
     """The scalar e as (m, k), keeping the exponent of a product past the float range."""
+    memo = ev.ext_memo
+    k = id(e)
+    if k not in memo:
+        memo[k] = (e, _ext_node(ev, e))
+    return memo[k][1]
+
+
+def _ext_sum(terms):
+    """A sum of (m, k): aligned to the largest exponent, so that terms past the float range
+    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf."""
+    big = [t for t in terms if t[0] != 0.0]
+    if not big:
+        return 0.0, 0
+    if not all(math.isfinite(t[0]) for t in big):
+        return _ext_float(sum(t[0] for t in big))
+    top = max(t[1] for t in big)
+    return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+
+
+def _ext_node(ev, e):
+    if isinstance(e, E.Add) and e.is_scalar:
+        return _ext_sum([_ext(ev, t) for t in e.items])
     if isinstance(e, E.Num):
         return _ext_fraction(e.value)
     if isinstance(e, E.Mul) and all(f.is_scalar for f in e.items):
@@ -272,6 +295,8 @@ def _kron(ev, e):
 
 
 def _add(ev, e):
+    if e.is_scalar:
+        return _ext_value(_ext(ev, e))
     vals = [ev.ev(t) for t in e.items]
     out = vals[0]
     for v in vals[1:]:
