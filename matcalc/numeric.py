@@ -261,11 +261,21 @@ def _scale_array(a, x):
     return np.ldexp(fa, kk)
 
 
+def _mul_factors(e):
+    """The factors of a product, nested products with a scalar factor inlined (the product is
+    associative), so that exp(700)^3 x / exp(2100) scales x once by a representable 1."""
+    for f in e.items:
+        if isinstance(f, E.Mul) and not f.is_scalar and any(g.is_scalar for g in f.items):
+            yield from _mul_factors(f)
+        else:
+            yield f
+
+
 def _mul(ev, e):
     scale = (1.0, 0)
     exact = Fraction(1)     # the constants, multiplied exactly (1e200 1e200 1e-400 is 1)
     acc = None
-    for f in e.items:
+    for f in _mul_factors(e):
         if isinstance(f, E.Num):
             exact *= f.value
         elif f.is_scalar:
