@@ -186,6 +186,12 @@ def _ext_pow(b, p):
         return out
     if m < 0:
         return _ext_float(float("nan"))
+    v = _ext_value(b)
+    if 0.0 < v < math.inf:      # within the float range: numpy's power, rounded once
+        with np.errstate(all="ignore"):
+            r = float(np.power(v, p))
+        if 2.3e-308 < r < math.inf:
+            return _ext_float(r)
     L = p * (math.log2(m) + k)
     if not math.isfinite(L):
         return _ext_float(math.inf if L > 0 else 0.0)
