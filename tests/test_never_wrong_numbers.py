@@ -206,3 +206,14 @@ def test_vector_of_length_one_stays_a_vector():
     d = check_derivative("x^T x", "x", sizes={"n": 1})
     got = d.evaluate({"x": np.array([3.0])})
     assert got.shape == (1,) and got[0] == 6.0
+
+
+def test_powers_keep_full_precision():
+    x = np.array([0.3, 1.7, 2.2])
+    s = float(x @ x)
+    # within the float range the extended arithmetic rounds as numpy does
+    assert matcalc.evaluate("(x^T x)^1.5 + (x^T x)^-2", {"x": x}) == pytest.approx(s ** 1.5 + s ** -2, rel=1e-15)
+    # past it, a non-integer power through log2 still agrees to ~1e-13
+    got = matcalc.evaluate("(1e300 sum(x))^1.5 1e-450", {"x": x})
+    assert got == pytest.approx(float(np.sum(x)) ** 1.5, rel=1e-12)
+    check_derivative("(1e300 x^T x)^1.5 1e-450", "x")
