@@ -217,3 +217,14 @@ def test_powers_keep_full_precision():
     got = matcalc.evaluate("(1e300 sum(x))^1.5 1e-450", {"x": x})
     assert got == pytest.approx(float(np.sum(x)) ** 1.5, rel=1e-12)
     check_derivative("(1e300 x^T x)^1.5 1e-450", "x")
+
+
+def test_every_literal_the_parser_reads_is_a_coefficient():
+    for ex, want in (("1e1000 x^T x", "2e1000 x"), ("1e-1000 x^T x", "2e-1000 x"),
+                     ("1e1000 1e-1000 x^T x", "2 x")):
+        d = matcalc.diff(ex, wrt="x")
+        assert str(d) == want
+        matcalc.parse(str(d))
+    check_derivative("1e1000 1e-1000 x^T A x", "x")
+    with pytest.raises(matcalc.UnsupportedError):
+        matcalc.diff("1e1000 1e10 x^T x", wrt="x")
