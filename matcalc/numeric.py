@@ -273,6 +273,12 @@ def _mul_factors(e):
     for f in e.items:
         if isinstance(f, E.Mul) and not f.is_scalar and any(g.is_scalar for g in f.items):
             yield from _mul_factors(f)
+        elif isinstance(f, E.Transpose) and isinstance(f.arg, E.Mul) and not f.is_scalar \
+                and any(g.is_scalar for g in f.arg.items):
+            # (s A B)ᵀ = s Bᵀ Aᵀ: the scalars join this product
+            inner = list(_mul_factors(f.arg))
+            yield from (g for g in inner if g.is_scalar)
+            yield from (E.Transpose(g) for g in reversed(inner) if not g.is_scalar)
         else:
             yield f
 

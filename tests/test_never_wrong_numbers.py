@@ -228,3 +228,12 @@ def test_every_literal_the_parser_reads_is_a_coefficient():
     check_derivative("1e1000 1e-1000 x^T A x", "x")
     with pytest.raises(matcalc.UnsupportedError):
         matcalc.diff("1e1000 1e10 x^T x", wrt="x")
+
+
+def test_scalars_under_a_transpose_join_the_product():
+    z = np.array([1.0, 2, 3])
+    A = np.arange(9.0).reshape(3, 3) - 4
+    assert matcalc.evaluate("(exp(710) z)^T (exp(-710) z)", {"z": z}) == pytest.approx(14.0, rel=1e-14)
+    got = matcalc.evaluate("(exp(710) (2 A) (3 z))^T A (exp(-710) z)", {"z": z, "A": A})
+    assert got == pytest.approx(6 * (A @ z) @ A @ z, rel=1e-14)
+    check_derivative("(exp(710) A x)^T (exp(-710) x)", "x")
