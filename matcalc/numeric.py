@@ -283,11 +283,42 @@ def _mul_factors(e):
             yield f
 
 
+_TINY = 2.2250738585072014e-308     # the smallest normal float
+
+
+def _plain_product(vals):
+    """The float product of vals when no step overflows, underflows or turns subnormal (then
+    it is the product rounded as before), else None: the extended arithmetic takes over."""
+    p = 1.0
+    for v in vals:
+        q = p * v
+        if not math.isfinite(q) or (q != 0 and abs(q) < _TINY) or (q == 0 and p != 0 and v != 0):
+            return None
+        p = q
+    return p
+
+
 def _mul(ev, e):
+    factors = list(_mul_factors(e))
+    scalars = [float(ev.ev(f)) for f in factors if f.is_scalar]
+    plain = _plain_product(scalars)
+    if plain is not None:       # the common case, as fast as plain floats
+        acc = None
+        for f in factors:
+            if not f.is_scalar:
+                v = ev.ev(f)
+                acc = v if acc is None else acc @ v
+        if acc is None:
+            return plain
+        return acc * plain if plain != 1.0 else acc
+    return _mul_ext(ev, e, factors)
+
+
+def _mul_ext(ev, e, factors):
     scale = (1.0, 0)
     exact = Fraction(1)     # the constants, multiplied exactly (1e200 1e200 1e-400 is 1)
     acc = None
-    for f in _mul_factors(e):
+    for f in factors:
         if isinstance(f, E.Num):
             exact *= f.value
         elif f.is_scalar:
@@ -318,6 +349,10 @@ def _kron(ev, e):
 
 def _add(ev, e):
     if e.is_scalar:
+        vals = [float(ev.ev(t)) for t in e.items]
+        total = math.fsum(vals) if all(math.isfinite(v) for v in vals) else float("nan")
+        if math.isfinite(total):
+            return total
         return _ext_value(_ext(ev, e))
     vals = [ev.ev(t) for t in e.items]
     out = vals[0]
