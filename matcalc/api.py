@@ -192,7 +192,22 @@ def evaluate(expr, values, symbols=None):
     _check_values(tree, syms, env, sizes)
     out = evaluate_for_user(tree, env, sizes)
     _check_result_shape(tree, out, env, sizes, "the expression")
-    return to_user(tree.shape, out)
+    shape = tree.shape
+    if shape == E.SCALAR and isinstance(expr, str) and any(
+            k == "vector(1)" or k.startswith("matrix(1,") or k.endswith(",1)") for k in decls.values()):
+        shape = _general_shape(expr, decls, shape)
+    return to_user(shape, out)
+
+
+def _general_shape(text, decls, shape):
+    """The shape of the expression for values of any size: x for a vector x of length 1 is
+    a vector (CONTRACT §3: a vector result is a 1-D array), x^T x a scalar."""
+    general = {n: k.partition("(")[0] for n, k in decls.items()}
+    try:
+        tree, _ = S.infer(parse_raw(text), general, text)
+    except MatcalcError:
+        return shape
+    return tree.shape
 
 
 def _check_result_shape(tree, out, env, sizes, what):

@@ -20,6 +20,7 @@ Three limits, each measured where the time goes:
 * ``parse.MAX_LENGTH``: what the engine prints it must read back, so an answer whose text
   (in Unicode or in the ASCII spellings) is longer than the input limit is refused.
 """
+import re
 from .errors import UnsupportedError
 
 MAX_RAW_EDGES = 60_000
@@ -143,11 +144,24 @@ def _refuse_raw(what):
         f"time); evaluate it numerically with matcalc.compile or split the expression")
 
 
+_NUMBER_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def check_answer(e, what):
-    """Refuse an answer whose text would not read back (longer than parse.MAX_LENGTH)."""
+    """Refuse an answer whose text would not read back: longer than parse.MAX_LENGTH, or
+    with a number the parser refuses (past parse.MAX_DIGITS or parse.MAX_EXPONENT)."""
     from .printing import to_text
+    from .parse import number_out_of_range
     limit = _max_length()
-    n = max(len(to_text(e)), len(to_text(e, ascii=True)))
+    text, ascii_text = to_text(e), to_text(e, ascii=True)
+    for t in (text, ascii_text):
+        for m in _NUMBER_RE.finditer(t):
+            why = number_out_of_range(m.group())
+            if why:
+                raise UnsupportedError(
+                    f"the {what} holds a constant that could not be read back: {why}; "
+                    f"evaluate it numerically with matcalc.compile, or scale the constants")
+    n = max(len(text), len(ascii_text))
     if n > limit:
         raise UnsupportedError(
             f"the {what} would be {n:,} characters long, more than the {limit:,} characters an "

@@ -4,6 +4,9 @@ Inside, scalars are floats and every array is 2-D (a vector is a column).  ``bin
 reads the values a user gives (numbers, 1-D and 2-D arrays) and ``to_user`` turns a
 result back into the user's shapes (a float, a 1-D vector, a 2-D matrix).
 """
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from . import expr as E
@@ -89,6 +92,7 @@ class Evaluator:
         self.env = env          # name -> float or 2-D array
         self.sizes = sizes      # size name -> int
         self.memo = {}
+        self.ext_memo = {}      # id -> (node, (m, k)): scalars past the float range
 
     def size(self, s):
         if isinstance(s, int):
@@ -121,18 +125,212 @@ class Evaluator:
         return v
 
 
-def _mul(ev, e):
-    scale = 1.0
-    acc = None
+# ------------------------------------------------------- scalars past the float range
+# A product of scalars is accumulated as a mantissa and a binary exponent (m, k), the
+# value m·2^k with 0.5 <= |m| < 1 (or m = 0), so that an intermediate that overflows or
+# underflows (exp(700)^2 exp(-700)^2, 1e200 1e200 1e-400) does not turn a representable
+# product into inf, 0 or NaN.  Constants, integer powers, exp(…) and nested products of
+# scalars keep their exponent; any other scalar enters with its float value.
+
+_LN2 = math.log(2.0)
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def _ext_norm(m, k):
+    if m == 0.0 or not math.isfinite(m):
+        return m, 0
+    f, j = math.frexp(m)
+    return f, k + j
+
+
+def _ext_mul(a, b):
+    return _ext_norm(a[0] * b[0], a[1] + b[1])
+
+
+def _ext_float(v):
+    return _ext_norm(float(v), 0)
+
+
+def _ext_fraction(v):
+    """A Fraction as (m, k), exact to rounding whatever its size."""
+    if v == 0:
+        return 0.0, 0
+    num, den = abs(v.numerator), v.denominator
+    shift = num.bit_length() - den.bit_length()
+    # num / den = (num·2^-shift / den)·2^shift, the first factor in (0.5, 2)
+    if shift >= 0:
+        q = Fraction(num, den << shift)
+    else:
+        q = Fraction(num << -shift, den)
+    m, k = _ext_norm(float(q), shift)
+    return (m if v > 0 else -m), k
+
+
+def _ext_pow(b, p):
+    """(m, k)^p for a float p; integer p exactly by squaring, others through log2."""
+    m, k = b
+    if m == 0.0 or not math.isfinite(m) or not math.isfinite(p):
+        with np.errstate(all="ignore"):
+            return _ext_float(np.power(_ext_value(b), p))
+    if float(p).is_integer() and abs(p) < 2 ** 62:
+        n = int(p)
+        out, base = (1.0, 0), (m, k)
+        e = abs(n)
+        while e:
+            if e & 1:
+                out = _ext_mul(out, base)
+            base = _ext_mul(base, base)
+            e >>= 1
+        if n < 0:
+            out = _ext_norm(1.0 / out[0], -out[1])
+        return out
+    if m < 0:
+        return _ext_float(float("nan"))
+    v = _ext_value(b)
+    if 0.0 < v < math.inf:      # within the float range: numpy's power, rounded once
+        with np.errstate(all="ignore"):
+            r = float(np.power(v, p))
+        if 2.3e-308 < r < math.inf:
+            return _ext_float(r)
+    L = p * (math.log2(m) + k)
+    if not math.isfinite(L):
+        return _ext_float(math.inf if L > 0 else 0.0)
+    j = math.floor(L)
+    return _ext_norm(2.0 ** (L - j), j)
+
+
+def _ext_value(x):
+    m, k = x
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    if k > 1024:        # |m| >= 0.5: past the largest float
+        return math.copysign(math.inf, m)
+    if k < -1100:       # below the smallest subnormal
+        return math.copysign(0.0, m)
+    return math.ldexp(m, k)
+
+
+def _ext(ev, e):
+    """The scalar e as (m, k), keeping the exponent of a product past the float range."""
+    memo = ev.ext_memo
+    k = id(e)
+    if k not in memo:
+        memo[k] = (e, _ext_node(ev, e))
+    return memo[k][1]
+
+
+def _ext_sum(terms):
+    """A sum of (m, k): aligned to the largest exponent, so that terms past the float range
+    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf."""
+    big = [t for t in terms if t[0] != 0.0]
+    if not big:
+        return 0.0, 0
+    if not all(math.isfinite(t[0]) for t in big):
+        return _ext_float(sum(t[0] for t in big))
+    top = max(t[1] for t in big)
+    return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+
+
+def _ext_node(ev, e):
+    if isinstance(e, E.Add) and e.is_scalar:
+        return _ext_sum([_ext(ev, t) for t in e.items])
+    if isinstance(e, E.Num):
+        return _ext_fraction(e.value)
+    if isinstance(e, E.Mul) and all(f.is_scalar for f in e.items):
+        out = (1.0, 0)
+        for f in e.items:
+            out = _ext_mul(out, _ext(ev, f))
+        return out
+    if isinstance(e, E.Pow):
+        return _ext_pow(_ext(ev, e.base), float(ev.ev(e.exp)))
+    if isinstance(e, E.Func) and e.name == "exp":
+        x = float(ev.ev(e.arg))
+        if abs(x) < 700 or not math.isfinite(x) or abs(x) > 1e9:
+            with np.errstate(all="ignore"):
+                return _ext_float(np.exp(x))
+        # exp(x) = exp(r)·2^j, r = x - j·ln2 in two parts (fdlibm's split) so that r is exact
+        j = round(x / _LN2)
+        r = (x - j * _LN2_HI) - j * _LN2_LO
+        return _ext_norm(math.exp(r), j)
+    return _ext_float(ev.ev(e))
+
+
+def _scale_array(a, x):
+    """The array a times the scalar (m, k), without forming 2^k as a float."""
+    m, k = x
+    if (m, k) == (0.5, 1):     # exactly 1
+        return a
+    if -1000 < k < 1000:
+        return a * _ext_value(x)
+    fa, ka = np.frexp(a * m)
+    kk = np.clip(ka.astype(np.int64) + k, -100000, 100000)
+    return np.ldexp(fa, kk)
+
+
+def _mul_factors(e):
+    """The factors of a product, nested products with a scalar factor inlined (the product is
+    associative), so that exp(700)^3 x / exp(2100) scales x once by a representable 1."""
     for f in e.items:
-        v = ev.ev(f)
-        if f.is_scalar:
-            scale = scale * v
+        if isinstance(f, E.Mul) and not f.is_scalar and any(g.is_scalar for g in f.items):
+            yield from _mul_factors(f)
+        elif isinstance(f, E.Transpose) and isinstance(f.arg, E.Mul) and not f.is_scalar \
+                and any(g.is_scalar for g in f.arg.items):
+            # (s A B)ᵀ = s Bᵀ Aᵀ: the scalars join this product
+            inner = list(_mul_factors(f.arg))
+            yield from (g for g in inner if g.is_scalar)
+            yield from (E.Transpose(g) for g in reversed(inner) if not g.is_scalar)
         else:
+            yield f
+
+
+_TINY = 2.2250738585072014e-308     # the smallest normal float
+
+
+def _plain_product(vals):
+    """The float product of vals when no step overflows, underflows or turns subnormal (then
+    it is the product rounded as before), else None: the extended arithmetic takes over."""
+    p = 1.0
+    for v in vals:
+        q = p * v
+        if not math.isfinite(q) or (q != 0 and abs(q) < _TINY) or (q == 0 and p != 0 and v != 0):
+            return None
+        p = q
+    return p
+
+
+def _mul(ev, e):
+    factors = list(_mul_factors(e))
+    scalars = [float(ev.ev(f)) for f in factors if f.is_scalar]
+    plain = _plain_product(scalars)
+    if plain is not None:       # the common case, as fast as plain floats
+        acc = None
+        for f in factors:
+            if not f.is_scalar:
+                v = ev.ev(f)
+                acc = v if acc is None else acc @ v
+        if acc is None:
+            return plain
+        return acc * plain if plain != 1.0 else acc
+    return _mul_ext(ev, e, factors)
+
+
+def _mul_ext(ev, e, factors):
+    scale = (1.0, 0)
+    exact = Fraction(1)     # the constants, multiplied exactly (1e200 1e200 1e-400 is 1)
+    acc = None
+    for f in factors:
+        if isinstance(f, E.Num):
+            exact *= f.value
+        elif f.is_scalar:
+            scale = _ext_mul(scale, _ext(ev, f))
+        else:
+            v = ev.ev(f)
             acc = v if acc is None else acc @ v
+    if exact != 1:
+        scale = _ext_mul(scale, _ext_fraction(exact))
     if acc is None:
-        return scale
-    return acc * scale if scale != 1.0 else acc
+        return _ext_value(scale)
+    return _scale_array(acc, scale)
 
 
 def _hadamard(ev, e):
@@ -150,6 +348,12 @@ def _kron(ev, e):
 
 
 def _add(ev, e):
+    if e.is_scalar:
+        vals = [float(ev.ev(t)) for t in e.items]
+        total = math.fsum(vals) if all(math.isfinite(v) for v in vals) else float("nan")
+        if math.isfinite(total):
+            return total
+        return _ext_value(_ext(ev, e))
     vals = [ev.ev(t) for t in e.items]
     out = vals[0]
     for v in vals[1:]:
@@ -180,6 +384,18 @@ def _pow(ev, e):
         return float(np.power(b, p))
 
 
+def _norm2(v):
+    """The 2-norm (Frobenius for a matrix), scaled by the largest magnitude as LAPACK's nrm2
+    does, so that it neither underflows (1e-200 x) nor overflows (1e200 x) when it fits."""
+    a = np.abs(np.asarray(v, dtype=float))
+    if a.size == 0:
+        return 0.0
+    big = float(np.max(a))
+    if big == 0.0 or not math.isfinite(big):
+        return float(np.sqrt(np.sum(np.square(a))))
+    return big * float(np.sqrt(np.sum(np.square(a / big))))
+
+
 def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
@@ -202,7 +418,7 @@ EVAL = {
     E.LogDet: _logdet,
     E.Trace: lambda ev, e: float(np.trace(_arr(ev.ev(e.arg)))),
     E.Sum: lambda ev, e: float(np.sum(ev.ev(e.arg))),
-    E.Norm: lambda ev, e: float(np.sqrt(np.sum(np.square(ev.ev(e.arg))))),
+    E.Norm: lambda ev, e: _norm2(ev.ev(e.arg)),
     E.SpecNorm: _spec_norm,
     E.Vec: lambda ev, e: _arr(ev.ev(e.arg)).reshape((-1, 1), order="F"),
     E.DiagMat: lambda ev, e: np.diag(_arr(ev.ev(e.arg))[:, 0]),
@@ -326,7 +542,7 @@ def to_user(node_shape, v):
     a = np.asarray(v, dtype=float)
     if node_shape[1] == 1:
         return a.reshape(-1)
-    return a
+    return a.reshape(1, 1) if a.ndim == 0 else a
 
 
 def evaluate_tree(tree, env, sizes):

@@ -17,6 +17,22 @@ from .errors import ParseError
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
+# A number literal: at most MAX_DIGITS characters before the exponent, and an exponent
+# within ±MAX_EXPONENT.  Exact arithmetic on such Fractions costs microseconds (10**1000
+# is 3,322 bits; a product of 4,000 of them, the most 30,000 characters can hold, is
+# ~0.1 s), and every number the engine prints stays within these limits (budget.py
+# refuses an answer that would not), so that what the engine prints, it reads.
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
+
+
+def number_out_of_range(text):
+    """Why the number literal text is refused (past MAX_DIGITS or MAX_EXPONENT), or None."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(mantissa) > MAX_DIGITS or (exponent and abs(int(exponent)) > MAX_EXPONENT):
+        return (f"number {text if len(text) < 40 else text[:20] + '…' + text[-12:]!r} is out of "
+                f"range (at most {MAX_DIGITS} digits, exponents within ±{MAX_EXPONENT})")
+    return None
 
 
 def grammar_path():
@@ -325,10 +341,9 @@ class Build:
     def number(self, c):
         (t,) = c
         text = str(t)
-        mantissa, _, exponent = text.lower().partition("e")
-        if len(mantissa) > 1000 or (exponent and abs(int(exponent)) > 400):
-            raise ParseError(f"number {text!r} is out of range (at most 1000 digits, "
-                             f"exponents within ±400)", _span_of(t))
+        why = number_out_of_range(text)
+        if why:
+            raise ParseError(why, _span_of(t))
         try:
             v = Fraction(text)
         except (ValueError, ZeroDivisionError):

@@ -371,6 +371,10 @@ def _cancel_into_inverses(chain):
     return chain
 
 
+# 10^1000 (parse.MAX_EXPONENT) has 3,322 bits: every literal the parser reads is a coefficient
+_COEF_BITS = 3340
+
+
 def mul(items, shape):
     """A canonical product: [coefficient] + scalar factors (sorted, powers merged) + chain."""
     items = _flatten_mul(items)
@@ -382,7 +386,7 @@ def mul(items, shape):
     for f in items:
         if isinstance(f, E.Num):
             coef *= f.value
-            if max(abs(coef.numerator), coef.denominator).bit_length() > 3300:
+            if max(abs(coef.numerator), coef.denominator).bit_length() > _COEF_BITS:
                 raise _unsupported("a numeric coefficient beyond 10^1000")
         elif is_zero(f):
             return zero_of(shape)

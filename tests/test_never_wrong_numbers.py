@@ -1,0 +1,239 @@
+"""Issue 10, huge constants: no NaN, inf, overflow or unreadable number where the answer
+is finite.  Every derivative is checked against central differences (tests/helpers.py);
+where the scale puts finite differences out of reach (1e-150 A), the derivative is
+compared with the finite differences of the rescaled function, by the chain rule."""
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import numeric
+from helpers import central, check_derivative, check_hessian, evaluator, rel_err
+
+
+# ------------------------------------------------- products past the float range (1, 2, 7)
+
+def test_reordered_constants_gradient_is_finite():
+    ex = "(exp(700) (exp(-700) z))^T (exp(700) (exp(-700) z))"
+    d = check_derivative(ex, "z")
+    z = np.array([1.0, 2.0, 3.0])
+    got = d.evaluate({"z": z})
+    assert np.all(np.isfinite(got)), (str(d), got)
+    assert rel_err(got, 2 * z) < 1e-12     # exp(700) exp(-700) = 1: the gradient is 2z
+
+
+def test_flattened_product_evaluates():
+    assert matcalc.evaluate("(z^T z)^4 (exp(700) (exp(-700) (z^T z)))",
+                            {"z": [1.0, 2, 3]}) == pytest.approx(14.0 ** 5, rel=1e-13)
+
+
+@pytest.mark.parametrize("ex, want", [
+    ("1e200 1e200 1e-400 x^T x", 3.0),
+    ("exp(-700) exp(-700) exp(700) exp(700) sum(x)", 3.0),
+    ("exp(710) exp(-710) sum(x)", 3.0),                    # exp(710) alone is past the float range
+    ("exp(-745) exp(745) x", np.ones(3)),                   # exp(-745) alone is subnormal
+    ("(exp(400) sum(x))^2 exp(-800)", 9.0),
+    ("1e300^2 1e-300^2 x", np.ones(3)),
+    ("exp(700)^3 x / exp(2100)", np.ones(3)),
+])
+def test_products_past_the_float_range(ex, want):
+    got = matcalc.evaluate(ex, {"x": np.ones(3)})
+    assert np.all(np.isfinite(got)), (ex, got)
+    assert rel_err(got, want) < 1e-12, (ex, got)
+
+
+def test_gradient_through_huge_constants_is_checked():
+    check_derivative("exp(-700) exp(700) x^T A x", "x")
+    check_derivative("tr(1e300 X^T 1e-300 X)", "X")
+
+
+def test_sum_of_terms_past_the_float_range_cancels():
+    # 4e600 t - 2e600 t - 2e600 t is 0 (and (1 - 1) * anything huge is 0), not inf - inf
+    got = matcalc.evaluate("(4e600 sum(x) - 2e600 sum(x) - 2e600 sum(x)) + sum(x)", {"x": np.ones(3)})
+    assert got == pytest.approx(3.0, rel=1e-12)
+
+
+def test_extended_scalar_arithmetic():
+    for v in (Fraction(10) ** 600, Fraction(-3, 10 ** 700), Fraction(7, 3)):
+        m, k = numeric._ext_fraction(v)
+        assert 0.5 <= abs(m) < 1
+        # m·2^k against v, exactly enough: log2 agrees to rounding
+        want = math.log2(abs(v.numerator)) - math.log2(v.denominator)
+        assert abs(math.log2(abs(m)) + k - want) < 1e-12
+    assert numeric._ext_value(numeric._ext_pow(numeric._ext_fraction(Fraction(10) ** 300), 3)) == math.inf
+    x = numeric._ext_pow(numeric._ext_fraction(Fraction(1, 10 ** 300)), -2)
+    assert numeric._ext_value(numeric._ext_mul(x, numeric._ext_fraction(Fraction(1, 10 ** 600)))) == \
+        pytest.approx(1.0, rel=1e-14)
+    # the float range ends without an OverflowError
+    assert numeric._ext_value((0.5, 1025)) == math.inf
+    assert numeric._ext_value((0.5, -1200)) == 0.0
+
+
+# ------------------------------------------------------------------------- norms (3)
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200, 1e-300, 1.0])
+def test_norm_is_scaled(scale):
+    x = np.array([1.0, 2, 3])
+    got = matcalc.evaluate(f"norm({scale!r} x)", {"x": x})
+    assert got == pytest.approx(scale * math.sqrt(14.0), rel=1e-14)
+    X = np.array([[1.0, 2], [3, 4]])
+    got = matcalc.evaluate(f"||{scale!r} X||_F", {"X": X})
+    assert got == pytest.approx(scale * math.sqrt(30.0), rel=1e-14)
+
+
+def test_squared_norm_below_the_float_range_then_scaled_back():
+    # ||1e-200 x||^2 = 14e-400 is below the float range; 1e300 of it is 1.4e-99
+    got = matcalc.evaluate("1e300 ||1e-200 x||^2", {"x": np.array([1.0, 2, 3])})
+    assert got == pytest.approx(14e-100, rel=1e-13)
+
+
+def test_gradient_of_norm_at_tiny_values():
+    d = check_derivative("norm(x)", "x")
+    x = 1e-200 * np.array([1.0, 2, 3])
+    got = d.evaluate({"x": x})
+    assert rel_err(got, np.array([1.0, 2, 3]) / math.sqrt(14.0)) < 1e-13
+
+
+# ------------------------------------------------------- saturated functions (4, 5)
+
+def test_tanh_of_huge_multiple_gradient():
+    ex = "tanh(1e300 ||A||_F^2)"
+    d = check_derivative(ex, "A")
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((3, 4))
+    # saturated (derivative 0), zero, and past the float range: finite, never NaN
+    for A in (B, np.zeros((3, 4)), 1e200 * B, 1e-170 * B):
+        got = d.evaluate({"A": A})
+        assert np.all(np.isfinite(got)), (A, got)
+    assert np.all(d.evaluate({"A": B}) == 0)
+    # at A = 1e-150 B, f(A) = g(B) = tanh(||B||_F^2): df/dA = 1e150 dg/dB, dg/dB by differences
+    g = evaluator("tanh(||B||_F^2)")
+    got = d.evaluate({"A": 1e-150 * B})
+    for _ in range(3):
+        V = rng.standard_normal(B.shape)
+        fd = central(g, {"B": B}, "B", V)
+        assert rel_err(1e-150 * np.sum(got * V), fd) < 1e-6
+
+
+HUGE_SIGMOID = "sigmoid(1e300 ||(A B)^T + F .* F / (2 + cos(c))||_F^2)"
+
+
+def _huge_values(rng, sa, sf):
+    return {"A": sa * rng.standard_normal((2, 3)), "B": rng.standard_normal((3, 4)),
+            "F": sf * rng.standard_normal((4, 2)), "c": 0.3}
+
+
+def test_hessian_of_saturated_sigmoid_never_overflows():
+    symbols = {"c": "scalar"}
+    h = matcalc.hessian(HUGE_SIGMOID, wrt="c", symbols=symbols)
+    g = matcalc.diff(HUGE_SIGMOID, wrt="c", symbols=symbols)
+    f = evaluator(HUGE_SIGMOID, symbols)
+    rng = np.random.default_rng(5)
+    # where 1e300 ||…||² is of order 1, finite differences in c see the curvature
+    vals = _huge_values(rng, 3e-151, 3e-76)
+    assert 0.5 < f(vals) < 0.99
+    assert rel_err(g.evaluate(vals), central(f, vals, "c", 1.0)) < 1e-6
+    dg = evaluator(str(g), g.symbols)
+    assert rel_err(h.evaluate(vals), central(dg, vals, "c", 1.0)) < 1e-5
+    # saturated, with terms 4e600 t² that overflow alone: the answer is finite (0)
+    for sa, sf in ((1.0, 1.0), (1.0, 1000.0), (1e50, 1e50)):
+        v = h.evaluate(_huge_values(rng, sa, sf))
+        assert np.isfinite(v) and abs(v) < 1e-300, (sa, sf, v)
+    r = h.check()
+    assert r.ok, r
+
+
+def test_hessian_of_saturated_sigmoid_checked():
+    check_hessian("sigmoid(1e300 x^T x) + x^T x", "x")
+
+
+# --------------------------------------------------- what the engine prints, it reads (6)
+
+def test_tiny_squared_constant_reads_back():
+    d = matcalc.diff("(1e-300 sum(x))^2", wrt="x", symbols={"x": "vector(m)"})
+    text = str(d)
+    assert "e-600" in text
+    back = matcalc.parse(text)
+    assert back is not None
+    # the derivative itself: scaled up by 1e600 it is 2 sum(x) ones
+    d2 = check_derivative("1e600 (1e-300 sum(x))^2", "x", symbols={"x": "vector(m)"})
+    x = np.array([1.0, 2, 3, 4])
+    assert rel_err(d2.evaluate({"x": x}), 20.0 * np.ones(4)) < 1e-13
+
+
+def test_parser_number_limits():
+    assert matcalc.evaluate("1e-1000 1e1000 x", {"x": np.ones(2)}).tolist() == [1.0, 1.0]
+    with pytest.raises(matcalc.ParseError, match="out of range"):
+        matcalc.parse("1e-1001 x")
+    with pytest.raises(matcalc.ParseError, match="out of range"):
+        matcalc.parse("1e1001 x")
+
+
+def test_answer_past_the_number_limit_is_refused():
+    with pytest.raises(matcalc.UnsupportedError):
+        matcalc.diff("(1e-400 sum(x))^3", wrt="x")
+
+
+@pytest.mark.parametrize("ex", ["(1e-330 sum(x))^3", "exp(1e-300 x^T x) 1e-300", "1e-300 (1e300 x^T x)^2"])
+def test_printed_constants_read_back(ex):
+    d = matcalc.diff(ex, wrt="x")
+    text = str(d)
+    x = np.array([0.5, -1.0, 2.0])
+    assert rel_err(matcalc.evaluate(text, {"x": x}, symbols=d.symbols), d.evaluate({"x": x})) < 1e-12
+
+
+def test_budget_refuses_unreadable_number():
+    from matcalc import budget
+    from matcalc import expr as E
+    e = E.Mul((E.Num(Fraction(1, 10 ** 1200)), E.Sym("x")))
+    with pytest.raises(matcalc.UnsupportedError, match="read back"):
+        budget.check_answer(e, "gradient")
+
+
+# --------------------------------------------------------- a vector of length 1 (8)
+
+def test_vector_of_length_one_stays_a_vector():
+    got = matcalc.evaluate("x", {"x": np.ones(1)})
+    assert isinstance(got, np.ndarray) and got.shape == (1,)
+    got = matcalc.evaluate("A x", {"A": np.ones((1, 1)), "x": np.array([2.0])})
+    assert isinstance(got, np.ndarray) and got.shape == (1,) and got[0] == 2.0
+    got = matcalc.evaluate("X", {"X": np.ones((1, 1))})
+    assert isinstance(got, np.ndarray) and got.shape == (1, 1)
+    # a scalar stays a float
+    assert isinstance(matcalc.evaluate("x^T x", {"x": np.ones(1)}), float)
+    d = check_derivative("x^T x", "x", sizes={"n": 1})
+    got = d.evaluate({"x": np.array([3.0])})
+    assert got.shape == (1,) and got[0] == 6.0
+
+
+def test_powers_keep_full_precision():
+    x = np.array([0.3, 1.7, 2.2])
+    s = float(x @ x)
+    # within the float range the extended arithmetic rounds as numpy does
+    assert matcalc.evaluate("(x^T x)^1.5 + (x^T x)^-2", {"x": x}) == pytest.approx(s ** 1.5 + s ** -2, rel=1e-15)
+    # past it, a non-integer power through log2 still agrees to ~1e-13
+    got = matcalc.evaluate("(1e300 sum(x))^1.5 1e-450", {"x": x})
+    assert got == pytest.approx(float(np.sum(x)) ** 1.5, rel=1e-12)
+    check_derivative("(1e300 x^T x)^1.5 1e-450", "x")
+
+
+def test_every_literal_the_parser_reads_is_a_coefficient():
+    for ex, want in (("1e1000 x^T x", "2e1000 x"), ("1e-1000 x^T x", "2e-1000 x"),
+                     ("1e1000 1e-1000 x^T x", "2 x")):
+        d = matcalc.diff(ex, wrt="x")
+        assert str(d) == want
+        matcalc.parse(str(d))
+    check_derivative("1e1000 1e-1000 x^T A x", "x")
+    with pytest.raises(matcalc.UnsupportedError):
+        matcalc.diff("1e1000 1e10 x^T x", wrt="x")
+
+
+def test_scalars_under_a_transpose_join_the_product():
+    z = np.array([1.0, 2, 3])
+    A = np.arange(9.0).reshape(3, 3) - 4
+    assert matcalc.evaluate("(exp(710) z)^T (exp(-710) z)", {"z": z}) == pytest.approx(14.0, rel=1e-14)
+    got = matcalc.evaluate("(exp(710) (2 A) (3 z))^T A (exp(-710) z)", {"z": z, "A": A})
+    assert got == pytest.approx(6 * (A @ z) @ A @ z, rel=1e-14)
+    check_derivative("(exp(710) A x)^T (exp(-710) x)", "x")
