@@ -180,23 +180,57 @@ def size_names(symbols, trees=()):
     return list(out)
 
 
-def size_assignments(names, rng, fixed=None):
+def shapes_agree(trees, sizes):
+    """Whether the sizes make the trees' shapes fit: the products, sums, square
+    operations and unvec's that typing left to the values (vec(A)ᵀ vec(B) needs only
+    rows(A)·cols(A) = rows(B)·cols(B))."""
+    try:
+        sz = lambda s: size_value(s, sizes)  # noqa: E731
+        for node in E.walk([t for t in trees if t is not None]):
+            t = type(node)
+            if t is E.Mul:
+                shapes = [tuple(map(sz, f.shape)) for f in node.items if not f.is_scalar]
+                if any(a[1] != b[0] for a, b in zip(shapes, shapes[1:])):
+                    return False
+            elif t in (E.Add, E.Hadamard):
+                shapes = {tuple(map(sz, f.shape)) for f in node.items}
+                if len(shapes) > 1:
+                    return False
+            elif t is E.Unvec:
+                if sz(node.arg.shape[0]) != sz(node.m) * sz(node.n):
+                    return False
+            elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow) and not node.arg.is_scalar:
+                r, c = map(sz, node.arg.shape)
+                if r != c:
+                    return False
+    except (KeyError, TypeError):
+        return True
+    return True
+
+
+def size_assignments(names, rng, fixed=None, fits=None):
     """Size assignments to try, endlessly: the default first, then random ones (distinct
-    while the range allows; tall and wide, even and odd)."""
+    while the range allows; tall and wide, even and odd).  fits(sizes): whether an
+    assignment makes the shapes fit; those that do not are passed over while a search
+    of a few thousand draws finds others."""
     fixed = dict(fixed or {})
     free = [n for n in names if n not in fixed]
     default = dict(fixed)
     pool = [p for p in DEFAULT_SIZES if p not in fixed.values()] or list(DEFAULT_SIZES)
     for n, p in zip(free, itertools.cycle(pool)):
         default[n] = p
-    yield default
+    if fits is None or fits(default):
+        yield default
     while True:
-        out = dict(fixed)
-        if len(free) <= len(SIZE_RANGE):
-            picks = rng.choice(SIZE_RANGE, size=len(free), replace=False)
-        else:
-            picks = rng.choice(SIZE_RANGE, size=len(free))
-        out.update({n: int(p) for n, p in zip(free, picks)})
+        for attempt in range(1 if fits is None else 3000):
+            out = dict(fixed)
+            if len(free) <= len(SIZE_RANGE) and attempt % 2 == 0:
+                picks = rng.choice(SIZE_RANGE, size=len(free), replace=False)
+            else:
+                picks = rng.choice(SIZE_RANGE, size=len(free))
+            out.update({n: int(p) for n, p in zip(free, picks)})
+            if fits is None or fits(out):
+                break
         yield out
 
 
@@ -460,7 +494,9 @@ class Sampler:
                 yield vals, sizes
             else:
                 self.rejected[why + " at the given values"] += 1
-        assignments = size_assignments(self.names, rng, self.fixed)
+        trees = [self.f] + self.also
+        assignments = size_assignments(self.names, rng, self.fixed,
+                                       fits=lambda sizes: shapes_agree(trees, sizes))
         while self.tries < self.max_tries:
             if deadline is not None and time.monotonic() > deadline:
                 self.rejected["stopped: out of time"] += 1
@@ -531,6 +567,8 @@ class Rounding:
             return a.T if a.ndim == 2 else a
         if t is E.Vec:
             return np.atleast_2d(self.error(e.arg)).reshape((-1, 1), order="F")
+        if t is E.Unvec:
+            return np.atleast_2d(self.error(e.arg)).reshape(v.shape, order="F")
         if t is E.DiagMat:
             return np.diag(np.atleast_2d(self.error(e.arg))[:, 0])
         if t is E.DiagVec:
