@@ -186,3 +186,18 @@ def test_rules_list_unvec():
     from matcalc.jacobian import VEC_IDENTITIES
     assert RULES[E.Unvec].name == "d-unvec"
     assert E.Unvec in IDENTITIES and E.Unvec in VEC_IDENTITIES
+
+
+def test_jacobians_through_unvec():
+    """vec(unvec(dv)) = dv: Jacobians of matrix-valued functions of v, and of unvec(v)ᵀ."""
+    check_derivative("unvec(v, 3)^T A", "v", symbols={"v": "vector(12)", "A": "matrix(3,2)"})
+    check_derivative("A unvec(v, 3) B", "v", symbols={"v": "vector(12)", "A": "matrix(2,3)", "B": "matrix(4,5)"})
+    check_derivative("unvec(v, 2) .* X", "X", symbols={"v": "vector(6)", "X": "matrix(2,3)"})
+    check_derivative("tr(unvec(v, 3))", "v", symbols={"v": "vector(9)"})
+
+
+def test_check_draws_sizes_that_fit():
+    """--check of an undeclared vec pairing: the drawn sizes have as many entries on each side."""
+    from matcalc.check import check
+    for expr, wrt in [("vec(M)^T vec(V)", "M"), ("vec(X)^T vec(A X B)", "X"), ("g^T vec(X)", "X")]:
+        assert check(matcalc.diff(expr, wrt=wrt)).ok, expr
