@@ -180,32 +180,45 @@ def size_names(symbols, trees=()):
     return list(out)
 
 
-def shapes_agree(trees, sizes):
-    """Whether the sizes make the trees' shapes fit: the products, sums, square
-    operations and unvec's that typing left to the values (vec(A)ᵀ vec(B) needs only
-    rows(A)·cols(A) = rows(B)·cols(B))."""
+def size_constraints(trees):
+    """The pairs of sizes the trees' shapes make equal that are not equal as written (the
+    products, sums, square operations and unvec's that typing left to the values:
+    vec(A)ᵀ vec(B) needs only rows(A)·cols(A) = rows(B)·cols(B))."""
+    out = set()
+
+    def need(a, b):
+        if a != b:
+            out.add((a, b))
+    for node in E.walk([t for t in trees if t is not None]):
+        t = type(node)
+        if t is E.Mul:
+            shapes = [f.shape for f in node.items if not f.is_scalar]
+            for a, b in zip(shapes, shapes[1:]):
+                need(a[1], b[0])
+        elif t in (E.Add, E.Hadamard):
+            for f in node.items[1:]:
+                need(node.items[0].shape[0], f.shape[0])
+                need(node.items[0].shape[1], f.shape[1])
+        elif t is E.Unvec:
+            need(node.arg.shape[0], E.size_mul(node.m, node.n))
+        elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow) and not node.arg.is_scalar:
+            need(*node.arg.shape)
+    return sorted(out, key=repr)
+
+
+def sizes_fit(constraints, sizes):
     try:
-        sz = lambda s: size_value(s, sizes)  # noqa: E731
-        for node in E.walk([t for t in trees if t is not None]):
-            t = type(node)
-            if t is E.Mul:
-                shapes = [tuple(map(sz, f.shape)) for f in node.items if not f.is_scalar]
-                if any(a[1] != b[0] for a, b in zip(shapes, shapes[1:])):
-                    return False
-            elif t in (E.Add, E.Hadamard):
-                shapes = {tuple(map(sz, f.shape)) for f in node.items}
-                if len(shapes) > 1:
-                    return False
-            elif t is E.Unvec:
-                if sz(node.arg.shape[0]) != sz(node.m) * sz(node.n):
-                    return False
-            elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow) and not node.arg.is_scalar:
-                r, c = map(sz, node.arg.shape)
-                if r != c:
-                    return False
+        return all(size_value(a, sizes) == size_value(b, sizes) for a, b in constraints)
     except (KeyError, TypeError):
         return True
-    return True
+
+
+def shapes_agree(trees, sizes):
+    """Whether the sizes make the trees' shapes fit (see ``size_constraints``)."""
+    return sizes_fit(size_constraints(trees), sizes)
+
+
+SIZE_SEARCH = 3000      # draws spent, in all, looking for sizes that fit
 
 
 def size_assignments(names, rng, fixed=None, fits=None):
@@ -221,8 +234,10 @@ def size_assignments(names, rng, fixed=None, fits=None):
         default[n] = p
     if fits is None or fits(default):
         yield default
+    budget = [SIZE_SEARCH]
     while True:
-        for attempt in range(1 if fits is None else 3000):
+        for attempt in range(1 if fits is None else max(1, budget[0])):
+            budget[0] -= 1
             out = dict(fixed)
             if len(free) <= len(SIZE_RANGE) and attempt % 2 == 0:
                 picks = rng.choice(SIZE_RANGE, size=len(free), replace=False)
@@ -494,9 +509,9 @@ class Sampler:
                 yield vals, sizes
             else:
                 self.rejected[why + " at the given values"] += 1
-        trees = [self.f] + self.also
+        constraints = size_constraints([self.f] + self.also)
         assignments = size_assignments(self.names, rng, self.fixed,
-                                       fits=lambda sizes: shapes_agree(trees, sizes))
+                                       fits=(lambda sizes: sizes_fit(constraints, sizes)) if constraints else None)
         while self.tries < self.max_tries:
             if deadline is not None and time.monotonic() > deadline:
                 self.rejected["stopped: out of time"] += 1
