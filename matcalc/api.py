@@ -153,7 +153,7 @@ def _check_kind(name, declared, dkind, dsizes, shape):
 
 
 def _substitute_sizes(raw, sizes):
-    """Replace size names in I(n) and K(m,n) by the numbers the values fix; an I(n) whose
+    """Replace size names in I(n), K(m,n) and unvec(v, m) by the numbers the values fix; an I(n) whose
     n nothing fixes is sized by what it meets, like I."""
     def fixed(s):
         return sizes.get(s, s) if isinstance(s, str) else s
@@ -163,6 +163,8 @@ def _substitute_sizes(raw, sizes):
             return E.Identity(sizes.get(e.n))
         if isinstance(e, E.Commutation):
             return E.Commutation(fixed(e.m), fixed(e.n))
+        if isinstance(e, E.Unvec) and isinstance(e.m, str) and e.m in sizes:
+            return E.Unvec(E.rewrite(e.arg, replace), sizes[e.m], e.n)
         if isinstance(e, (E.Zero, E.Fill)):     # zeros(m,n), ones(n): like I(n)
             rows, cols = (sizes.get(x) if isinstance(x, str) else x for x in (e.rows, e.cols))
             if isinstance(e, E.Zero):

@@ -31,7 +31,7 @@ MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
 # per operand past the first for the n-ary operators, else for the node itself.
 _PER_OPERAND = {"Add": 3, "Hadamard": 4, "Kron": 3, "Mul": 1}
 _OWN = {"Transpose": 2, "Inverse": 3, "Trace": 4, "Det": 5, "LogDet": 8, "Sum": 5, "Norm": 4,
-        "Vec": 5, "DiagMat": 6, "DiagVec": 6, "MatPow": 3, "Pow": 3, "ElemPow": 4,
+        "Vec": 5, "Unvec": 11, "DiagMat": 6, "DiagVec": 6, "MatPow": 3, "Pow": 3, "ElemPow": 4,
         "Identity": 4, "Commutation": 6, "Zero": 1, "Num": 2, "Fill": 8}
 
 

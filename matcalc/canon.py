@@ -104,9 +104,19 @@ def _adj_sum(e, W, i):
 
 
 def _unvec(W, shape):
-    """M of the given shape with vec(M) = W, where W is built from vec's (None when it
-    is not, or when the matrix that W is the vec of has another shape: vec(M) = vec(N)
-    with M m×n and N n×m is a reshape, which the language cannot write)."""
+    """M of the given shape with vec(M) = W: the matrix the vec's of W are made of where
+    the identities give it that shape (G, Gᵀ, Q N Pᵀ, b aᵀ, ...), otherwise the inverse
+    of vec itself, unvec(W, m) (W a general vector, or the vec of a matrix of another
+    shape: vec(M) = vec(N) with M m×n and N n×m is a reshape)."""
+    M = _unvec_any(W, shape)
+    if M is not None and M.shape == shape:
+        return M
+    return E.Unvec(W if M is None else E.Vec(M), shape[0], shape[1])
+
+
+def _unvec_strict(W, shape):
+    """As ``_unvec``, but None where only the inverse of vec would write M (so that the
+    identities of ``_unvec_any`` that combine parts are tried on the whole first)."""
     M = _unvec_any(W, shape)
     if M is None or M.shape != shape:
         return None
@@ -126,19 +136,19 @@ def _unvec_any(W, shape):
         a, b = W.items                              # a ⊗ b = vec(b aᵀ) for columns
         return E.Mul((b, E.Transpose(a)))
     if isinstance(W, E.Hadamard):                   # vec(A) ∘ vec(B) = vec(A ∘ B)
-        parts = [_unvec(t, shape) for t in W.items]
+        parts = [_unvec_strict(t, shape) for t in W.items]
         return E.Hadamard(tuple(parts)) if all(p is not None for p in parts) else None
     if isinstance(W, E.Func):                       # f(vec(A)) = vec(f(A))
-        inner = _unvec(W.arg, shape)
+        inner = _unvec_strict(W.arg, shape)
         return None if inner is None else E.Func(W.name, inner)
     if isinstance(W, E.ElemPow):
-        inner = _unvec(W.base, shape)
+        inner = _unvec_strict(W.base, shape)
         return None if inner is None else E.ElemPow(inner, W.exp)
     if isinstance(W, E.Mul):
         scal = tuple(f for f in W.items if f.is_scalar)
         arrays = [f for f in W.items if not f.is_scalar]
         if len(arrays) == 1:
-            inner = _unvec(arrays[0], shape)
+            inner = _unvec_strict(arrays[0], shape)
             if inner is not None:
                 return E.Mul(scal + (inner,))
         if len(arrays) >= 2:
@@ -148,21 +158,21 @@ def _unvec_any(W, shape):
             op = front[-1]
             rest = front[:-1]
             if isinstance(op, E.Add):      # (L1 + L2) vec(N): one at a time
-                return _unvec(E.Add(tuple(E.Mul(scal + tuple(rest) + (o, last)) for o in op.items)),
+                return _unvec_strict(E.Add(tuple(E.Mul(scal + tuple(rest) + (o, last)) for o in op.items)),
                               shape)
             inner = None
             if isinstance(op, E.Kron) and len(op.items) == 2:
                 P, Q = op.items
-                N = _unvec(last, (Q.shape[1], P.shape[1]))
+                N = _unvec_strict(last, (Q.shape[1], P.shape[1]))
                 if N is not None:
                     inner = E.Mul((Q, N, E.Transpose(P)))
             elif isinstance(op, E.Commutation):
-                N = _unvec(last, (op.m, op.n))
+                N = _unvec_strict(last, (op.m, op.n))
                 if N is not None:
                     inner = E.Transpose(N)
             elif isinstance(op, E.DiagMat):           # diag(vec A) vec(N) = vec(A ∘ N)
                 N = _unvec_any(last, shape)
-                A = None if N is None else _unvec(op.arg, N.shape)
+                A = None if N is None else _unvec_strict(op.arg, N.shape)
                 if A is not None:
                     inner = E.Hadamard((A, N))
             if inner is not None:
@@ -170,7 +180,7 @@ def _unvec_any(W, shape):
                     return _unvec_any(E.Mul(scal + tuple(rest) + (E.Vec(inner),)), shape)
                 return E.Mul(scal + (inner,)) if scal else inner
     if isinstance(W, E.Add):
-        parts = [_unvec(t, shape) for t in W.items]
+        parts = [_unvec_strict(t, shape) for t in W.items]
         if all(p is not None for p in parts):
             return E.Add(tuple(parts))
     return None
@@ -188,39 +198,7 @@ def _adj_vec(e, W, i):
     if L.shape[0] == 1:        # vec of a row is its transpose
         return _T(W)
     W = simplify(W)
-    M = _unvec_any(W, L.shape)
-    if M is None:
-        why = _why_no_unvec(W)
-        raise UnsupportedError(f"the gradient through vec({_text(L)}) paired with a general vector"
-                               + (f": {why}" if why else " (it needs the inverse of vec)"))
-    if M.shape != L.shape:
-        raise UnsupportedError(
-            f"the gradient through vec({_text(L)}) ({_dims(L.shape)}) paired with "
-            f"vec({_text(M)}) ({_dims(M.shape)}): vec(A)ᵀ vec(B) with A and B of "
-            "different shapes needs a reshape, which the language cannot write (make the "
-            "shapes agree, e.g. with a transpose or the other commutation matrix)")
-    return M
-
-
-def _why_no_unvec(W):
-    """Why the identities of ``_unvec`` do not apply to W, when it is a commutation or
-    Kronecker matrix times the vec of a matrix of the wrong shape (None otherwise)."""
-    for t in (W.items if isinstance(W, E.Add) else (W,)):
-        arrays = [f for f in t.items if not f.is_scalar] if isinstance(t, E.Mul) else []
-        if len(arrays) < 2 or not isinstance(arrays[-1], E.Vec):
-            continue
-        op, N = arrays[-2], arrays[-1].arg
-        if isinstance(op, E.Commutation):
-            need, rule = (op.m, op.n), f"K({E.size_str(op.m)},{E.size_str(op.n)}) vec(N) = vec(Nᵀ)"
-        elif isinstance(op, E.Kron) and len(op.items) == 2:
-            P, Q = op.items
-            need, rule = (Q.shape[1], P.shape[1]), "(P ⊗ Q) vec(N) = vec(Q N Pᵀ)"
-        else:
-            continue
-        if N.shape != need:
-            return (f"{rule} needs N {_dims(need)}, but {_text(N)} is {_dims(N.shape)}; with other "
-                    f"shapes it is a reshape, which the language cannot write")
-    return None
+    return _unvec(W, L.shape)
 
 
 def _text(e):
@@ -231,6 +209,10 @@ def _text(e):
 
 def _dims(shape):
     return f"{E.size_str(shape[0])}×{E.size_str(shape[1])}"
+
+
+def _adj_unvec(e, W, i):
+    return E.Vec(W)
 
 
 def _adj_diagmat(e, W, i):
@@ -251,6 +233,7 @@ IDENTITIES = {
     E.Trace: ("trace", "w tr(dX) = tr((w I)ᵀ dX)", _adj_trace),
     E.Sum: ("sum", "w sum(dX) = tr((w 1 1ᵀ)ᵀ dX)", _adj_sum),
     E.Vec: ("vec", "vec(W)ᵀ vec(dX) = tr(Wᵀ dX)", _adj_vec),
+    E.Unvec: ("unvec", "tr(Wᵀ unvec(dv)) = vec(W)ᵀ dv", _adj_unvec),
     E.DiagMat: ("diag", "tr(Wᵀ diag(dx)) = diag(W)ᵀ dx", _adj_diagmat),
     E.DiagVec: ("diag", "wᵀ diag(dX) = tr(diag(w)ᵀ dX)", _adj_diagvec),
 }

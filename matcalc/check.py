@@ -180,23 +180,72 @@ def size_names(symbols, trees=()):
     return list(out)
 
 
-def size_assignments(names, rng, fixed=None):
+def size_constraints(trees):
+    """The pairs of sizes the trees' shapes make equal that are not equal as written (the
+    products, sums, square operations and unvec's that typing left to the values:
+    vec(A)ᵀ vec(B) needs only rows(A)·cols(A) = rows(B)·cols(B))."""
+    out = set()
+
+    def need(a, b):
+        if a != b:
+            out.add((a, b))
+    for node in E.walk([t for t in trees if t is not None]):
+        t = type(node)
+        if t is E.Mul:
+            shapes = [f.shape for f in node.items if not f.is_scalar]
+            for a, b in zip(shapes, shapes[1:]):
+                need(a[1], b[0])
+        elif t in (E.Add, E.Hadamard):
+            for f in node.items[1:]:
+                need(node.items[0].shape[0], f.shape[0])
+                need(node.items[0].shape[1], f.shape[1])
+        elif t is E.Unvec:
+            need(node.arg.shape[0], E.size_mul(node.m, node.n))
+        elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow) and not node.arg.is_scalar:
+            need(*node.arg.shape)
+    return sorted(out, key=repr)
+
+
+def sizes_fit(constraints, sizes):
+    try:
+        return all(size_value(a, sizes) == size_value(b, sizes) for a, b in constraints)
+    except (KeyError, TypeError):
+        return True
+
+
+def shapes_agree(trees, sizes):
+    """Whether the sizes make the trees' shapes fit (see ``size_constraints``)."""
+    return sizes_fit(size_constraints(trees), sizes)
+
+
+SIZE_SEARCH = 3000      # draws spent, in all, looking for sizes that fit
+
+
+def size_assignments(names, rng, fixed=None, fits=None):
     """Size assignments to try, endlessly: the default first, then random ones (distinct
-    while the range allows; tall and wide, even and odd)."""
+    while the range allows; tall and wide, even and odd).  fits(sizes): whether an
+    assignment makes the shapes fit; those that do not are passed over while a search
+    of a few thousand draws finds others."""
     fixed = dict(fixed or {})
     free = [n for n in names if n not in fixed]
     default = dict(fixed)
     pool = [p for p in DEFAULT_SIZES if p not in fixed.values()] or list(DEFAULT_SIZES)
     for n, p in zip(free, itertools.cycle(pool)):
         default[n] = p
-    yield default
+    if fits is None or fits(default):
+        yield default
+    budget = [SIZE_SEARCH]
     while True:
-        out = dict(fixed)
-        if len(free) <= len(SIZE_RANGE):
-            picks = rng.choice(SIZE_RANGE, size=len(free), replace=False)
-        else:
-            picks = rng.choice(SIZE_RANGE, size=len(free))
-        out.update({n: int(p) for n, p in zip(free, picks)})
+        for attempt in range(1 if fits is None else max(1, budget[0])):
+            budget[0] -= 1
+            out = dict(fixed)
+            if len(free) <= len(SIZE_RANGE) and attempt % 2 == 0:
+                picks = rng.choice(SIZE_RANGE, size=len(free), replace=False)
+            else:
+                picks = rng.choice(SIZE_RANGE, size=len(free))
+            out.update({n: int(p) for n, p in zip(free, picks)})
+            if fits is None or fits(out):
+                break
         yield out
 
 
@@ -461,7 +510,9 @@ class Sampler:
                 yield vals, sizes
             else:
                 self.rejected[why + " at the given values"] += 1
-        assignments = size_assignments(self.names, rng, self.fixed)
+        constraints = size_constraints([self.f] + self.also)
+        assignments = size_assignments(self.names, rng, self.fixed,
+                                       fits=(lambda sizes: sizes_fit(constraints, sizes)) if constraints else None)
         valid = 0
         while self.tries < self.max_tries:
             # the clock only stops the search for more points: a loaded machine slows the
@@ -536,6 +587,8 @@ class Rounding:
             return a.T if a.ndim == 2 else a
         if t is E.Vec:
             return np.atleast_2d(self.error(e.arg)).reshape((-1, 1), order="F")
+        if t is E.Unvec:
+            return np.atleast_2d(self.error(e.arg)).reshape(v.shape, order="F")
         if t is E.DiagMat:
             return np.diag(np.atleast_2d(self.error(e.arg))[:, 0])
         if t is E.DiagVec:

@@ -185,6 +185,10 @@ def _vec(e, d):
     return E.Vec(d[0])
 
 
+def _unvec(e, d):
+    return E.Unvec(d[0], e.m, e.n)
+
+
 def _diagmat(e, d):
     return E.DiagMat(d[0])
 
@@ -258,6 +262,7 @@ RULES = {
     E.Norm: Rule("d-norm", "d‖X‖ = tr(Xᵀ dX) / ‖X‖", _norm),
     E.SpecNorm: Rule("d-spectral-norm", "‖X‖₂: not differentiated (UnsupportedError)", _spec_norm),
     E.Vec: Rule("d-vec", "d vec(X) = vec(dX)", _vec),
+    E.Unvec: Rule("d-unvec", "d unvec(v) = unvec(dv)", _unvec),
     E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
     E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),
     E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func),

@@ -386,6 +386,20 @@ class Vec(_Unary):
         return (size_mul(r, c), 1)
 
 
+class Unvec(Expr):
+    """unvec(v, m): the vector v (length m·n) as an m×n matrix, column-major, so that
+    unvec(vec(X), rows(X)) = X and vec(unvec(v, m)) = v.  n is None before shape
+    inference (the parser knows only m)."""
+    __slots__ = ("arg", "m", "n")
+    fields = ("arg", "m", "n")
+
+    def __init__(self, arg, m, n=None):
+        self.arg, self.m, self.n = arg, m, n
+
+    def _compute_shape(self):
+        return (self.m, self.n)
+
+
 class DiagMat(_Unary):
     """diag(x): the diagonal matrix with the vector x on its diagonal."""
     __slots__ = ()
@@ -493,7 +507,7 @@ class RawNorm(Expr):
 
 
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,
-              Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, DiagMat,
+              Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, Unvec, DiagMat,
               DiagVec, Func, MatPow, Pow, ElemPow)
 
 

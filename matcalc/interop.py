@@ -276,6 +276,9 @@ def to_sympy(e, sizes=None):
             return go(x.arg) if x.arg.is_scalar else M.DiagonalOf(go(x.arg))
         if t is E.SpecNorm:
             raise UnsupportedError("the spectral norm ||E||_2 has no SymPy matrix expression")
+        if t is E.Unvec:
+            raise UnsupportedError("unvec(v, m), the inverse of vec (a column-major reshape), has no "
+                                   "SymPy matrix expression; evaluate or compile the derivative instead")
         raise UnsupportedError(f"no SymPy counterpart for {t.__name__}")
 
     return go(e), syms

@@ -202,6 +202,7 @@ VEC_IDENTITIES = {
     E.Hadamard: ("Hadamard", "vec(A ∘ dX) = diag(vec A) vec(dX)", _hadamard),
     E.Kron: ("Kronecker", "vec(A ⊗ dB) = (I ⊗ K ⊗ I)(vec A ⊗ I) vec(dB)", _kron),
     E.Vec: ("vec", "vec(vec(dX)) = vec(dX)", _vec_node),
+    E.Unvec: ("unvec", "vec(unvec(dv)) = dv", _vec_node),
     E.DiagMat: ("diag", "vec(diag(dx)) = diag(vec I) (1 ⊗ I) dx", _diagmat),
     E.DiagVec: ("diag", "diag(dX) = (1ᵀ ⊗ I) diag(vec I) vec(dX)", _diagvec),
 }

@@ -396,6 +396,16 @@ def _norm2(v):
     return big * float(np.sqrt(np.sum(np.square(a / big))))
 
 
+def _unvec(ev, e):
+    """unvec(v, m): v reshaped column-major to m rows."""
+    v = _arr(ev.ev(e.arg))
+    m = ev.size(e.m)
+    if v.size % m:
+        raise ShapeError(f"unvec(v, {m}) of a vector of length {v.size}: the length is not a "
+                         f"multiple of {m}")
+    return v.reshape((m, v.size // m), order="F")
+
+
 def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
@@ -421,6 +431,7 @@ EVAL = {
     E.Norm: lambda ev, e: _norm2(ev.ev(e.arg)),
     E.SpecNorm: _spec_norm,
     E.Vec: lambda ev, e: _arr(ev.ev(e.arg)).reshape((-1, 1), order="F"),
+    E.Unvec: _unvec,
     E.DiagMat: lambda ev, e: np.diag(_arr(ev.ev(e.arg))[:, 0]),
     E.DiagVec: lambda ev, e: np.diag(_arr(ev.ev(e.arg))).reshape(-1, 1).copy(),
     E.Func: lambda ev, e: FUNCS[e.name](ev.ev(e.arg)),

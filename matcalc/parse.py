@@ -192,7 +192,7 @@ FOREIGN_FUNCTIONS = {
     "mean": "write sum(x) / n for a mean (--let n=scalar)",
     "average": "write sum(x) / n for a mean (--let n=scalar)",
     "prod": "the language has no product of entries; sum is its reduction",
-    "reshape": "vec(…) stacks the columns; reshape is not in the language",
+    "reshape": "vec(…) stacks the columns and unvec(v, m) rebuilds an m-row matrix from them (column-major)",
     "flatten": "write vec(…) to stack the columns",
     "ravel": "write vec(…) to stack the columns (column-major)",
     "diagonal": "write diag(X) for the diagonal of X",
@@ -409,6 +409,8 @@ class Build:
             return _mk(self._filled(name, name_tok, args, end), name_tok, end)
         if name in ("vector", "matrix"):
             return _mk(self._constant_array(name, name_tok, args, end), name_tok, end)
+        if name == "unvec":
+            return _mk(self._unvec(name_tok, args, end), name_tok, end)
         want = 2 if name == "kron" else 1
         if len(args) != want:
             raise ParseError(f"{name}() takes {want} argument{'s' if want > 1 else ''}, "
@@ -441,6 +443,27 @@ class Build:
         else:  # pragma: no cover - the grammar's FUNC lists exactly the names above
             raise ParseError(f"unknown function {name}", _span_of(name_tok))
         return _mk(node, name_tok, end)
+
+    @staticmethod
+    def _unvec(name_tok, args, end):
+        """unvec(v, m): the vector v as a matrix of m rows (m a number or a size name)."""
+        if len(args) != 2:
+            raise ParseError(f"unvec() takes 2 arguments (unvec(v, m): the vector v as a matrix "
+                             f"of m rows), got {len(args)}", (name_tok.start_pos, _span_of(end)[1]))
+        v, m = args
+        size = 1
+        for f in (m.items if isinstance(m, E.Mul) else (m,)):    # m, 3, or a product m*n
+            if isinstance(f, E.Sym):
+                size = E.size_mul(size, f.name)
+            elif isinstance(f, E.Num) and f.value.denominator == 1 and f.value > 0:
+                size = E.size_mul(size, int(f.value))
+            else:
+                size = None
+                break
+        if size is None:
+            raise ParseError("the second argument of unvec(v, m) is the number of rows: a positive "
+                             "whole number or a size name", m.span or _span_of(name_tok))
+        return E.Unvec(v, size)
 
     @staticmethod
     def _filled(name, name_tok, args, end):

@@ -406,6 +406,12 @@ class Printer:
     def p_Vec(self, e):
         return self.call("vec", e.arg)
 
+    def p_Unvec(self, e):
+        s = self.p(e.arg)[0]
+        if self.latex:
+            return f"\\operatorname{{unvec}}_{{{self.size(e.m)}}}\\left({s}\\right)", ATOM
+        return f"unvec({s}, {E.size_str(e.m)})", ATOM
+
     def p_DiagMat(self, e):
         return self.call("diag", e.arg)
 

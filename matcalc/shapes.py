@@ -98,6 +98,8 @@ def written_size_names(raw):
             sizes = (e.n,)
         elif isinstance(e, E.Commutation):
             sizes = (e.m, e.n)
+        elif isinstance(e, E.Unvec):
+            sizes = (e.m, e.n)
         else:
             continue
         for sz in sizes:
@@ -123,6 +125,7 @@ class Inference:
         self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
         self.decls = {}
         self.user_names = set()
+        self.factorwise = False   # set by infer() when the expression has a Kronecker product
         for name, decl in (declarations or {}).items():
             kind, sizes = parse_declaration(name, decl)
             self.decls[name] = (kind, sizes)
@@ -170,9 +173,10 @@ class Inference:
         (m*n = m*k gives n = k), a lone variable takes the rest (p = m*n), and what stays
         ambiguous (m*n = 10, 4*p = q*q, m*n = p*q among a user's names) is kept as a
         constraint, settled when later sizes decide it and otherwise left to the values
-        (evaluate checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B)) are still
-        read as one shape, factor by factor: answers for other shapes would need a
-        reshape the language lacks."""
+        (evaluate checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B))
+        are equal only in their totals: A and B keep shapes of their own (the answers
+        for other shapes are written with unvec, the inverse of vec).  Beside a Kronecker
+        product they are still read as one shape, factor by factor (``factorwise``)."""
         a, b = self.find(a), self.find(b)
         if a == b:
             return
@@ -217,9 +221,10 @@ class Inference:
         if single and (a2, b2) != (a, b):
             # something cancelled: what is left may be a lone variable or name
             return self.unify(a2, b2, why)
-        if len(left) == len(rest) and ca == cb and any(isinstance(x, _Var) for x in left + rest):
-            # m*n = p*q: the engine reads the two as one shape, factor by factor (the
-            # language has no reshape to write the answers that other shapes need)
+        if self.factorwise and len(left) == len(rest) and ca == cb \
+                and any(isinstance(x, _Var) for x in left + rest):
+            # m*n = p*q beside a Kronecker product: read as one shape, factor by factor
+            # (the identities for A ⊗ X inside a scalar need the factors' shapes)
             for x, y in zip(sorted(left, key=_order), sorted(rest, key=_order)):
                 self.unify(x, y, why)
             return
@@ -483,6 +488,31 @@ class Inference:
     def t_Vec(self, n):
         return E.Vec(self.infer(n.arg))
 
+    def t_Unvec(self, n):
+        """unvec(v, m): v a vector of length m·c, c inferred (or given once typed)."""
+        a = self.infer(n.arg)
+        m = n.m
+        r, c = self.resolve_shape(a.shape)
+        if c != 1 or r == 1:
+            if r == 1 and c == 1:
+                raise self.error(f"unvec of {self.shown(a)}: unvec(v, m) takes a column vector", a)
+            self.unify(c, 1, lambda: self.error(
+                f"unvec of {self.shown(a)}: unvec(v, m) takes a column vector (write unvec(vec(A), m) "
+                f"for a matrix A)", a))
+        cols = n.n
+        if cols is None:
+            if isinstance(m, int) and isinstance(r, int):
+                if r % m:
+                    raise self.error(f"unvec(…, {m}) of {self.shown(a)}: the length is not a multiple "
+                                     f"of {m}", a)
+                cols = r // m
+            else:
+                cols = self.fresh()
+        self.unify(r, E.size_mul(m, cols), lambda: self.error(
+            f"unvec(…, {E.size_str(m)}) of {self.shown(a)}: the length is not {E.size_str(m)} times "
+            f"a number of columns", a))
+        return E.Unvec(a, m, cols)
+
     def t_RawDiag(self, n):
         a = self.infer(n.arg)
         r, c = self.resolve_shape(a.shape)
@@ -635,6 +665,8 @@ class Inference:
                 out = E.Zero(sub(e.rows), sub(e.cols))
             elif isinstance(e, E.Commutation):
                 out = E.Commutation(sub(e.m), sub(e.n))
+            elif isinstance(e, E.Unvec):
+                out = E.Unvec(fix(e.arg), sub(e.m), sub(e.n))
             else:
                 args = e.args
                 new = tuple(fix(a) for a in args)
@@ -674,6 +706,7 @@ def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
     inf = Inference(text, declarations)
     inf.user_names.update(reserved)
     inf.user_names.update(written_size_names(raw))
+    inf.factorwise = any(isinstance(e, E.Kron) for e in E.walk(raw))
     try:
         typed = inf.infer(raw)
         for name in extra_symbols:

@@ -34,7 +34,7 @@ def _unsupported(what):
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
     E.MatPow, E.Pow, E.Func, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
-    E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
+    E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _KEYS = {}
 
@@ -54,7 +54,7 @@ def order_key(e):
         data = (e.name,)
     elif isinstance(e, E.MatPow):
         data = (e.k,)
-    elif isinstance(e, (E.Identity, E.Zero, E.Commutation, E.Fill)):
+    elif isinstance(e, (E.Identity, E.Zero, E.Commutation, E.Fill, E.Unvec)):
         data = tuple(str(x) for x in e.key() if not isinstance(x, E.Expr))
     else:
         data = ()
@@ -1039,8 +1039,26 @@ def vec(x):
         return x
     if x.shape[0] == 1:
         return transpose(x)                       # vec of a row is its transpose
+    if isinstance(x, E.Unvec):                    # vec(unvec(v, m)) = v
+        return x.arg
     pulled = _scalars_out(x, vec)
     return pulled if pulled is not None else E.Vec(x)
+
+
+def unvec(x, m, n):
+    """unvec(x, m): the vector x (length m·n) as an m×n matrix, column-major."""
+    if is_zero(x):
+        return zero_of((m, n))
+    if n == 1:
+        return x                                  # an m×1 matrix is the vector
+    if m == 1:
+        return transpose(x)                       # a 1×n matrix is the row xᵀ
+    if isinstance(x, E.Vec) and x.arg.shape == (m, n):
+        return x.arg                              # unvec(vec(X), rows X) = X
+    if isinstance(x, E.Fill):
+        return fill(x.value, m, n)
+    pulled = _scalars_out(x, lambda y: unvec(y, m, n))
+    return pulled if pulled is not None else E.Unvec(x, m, n)
 
 
 def diagmat(x):
@@ -1114,6 +1132,7 @@ BUILDERS = {
     E.Norm: lambda e, a: norm(a[0]),
     E.SpecNorm: lambda e, a: spec_norm(a[0]),
     E.Vec: lambda e, a: vec(a[0]),
+    E.Unvec: lambda e, a: unvec(a[0], e.m, e.n),
     E.DiagMat: lambda e, a: diagmat(a[0]),
     E.DiagVec: lambda e, a: diagvec(a[0]),
     E.Func: lambda e, a: func(e.name, a[0], e.shape),

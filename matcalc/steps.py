@@ -122,7 +122,7 @@ _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
-_FUNCTIONS = {"tr", "log", "exp", "vec", "diag", "sum", "sqrt", "tanh", "sin", "cos", "sigmoid",
+_FUNCTIONS = {"tr", "log", "exp", "vec", "unvec", "diag", "sum", "sqrt", "tanh", "sin", "cos", "sigmoid",
               "softplus", "sym", "abs", "det"}
 
 

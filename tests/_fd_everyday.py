@@ -198,8 +198,28 @@ def shape_of(kindstr, sizes):
     return kind, (n, n)
 
 
+def _fitting(problem, symbols, sizes, rng):
+    """sizes, or (when the expression leaves shapes equal only in their numbers of
+    entries, vec(X)ᵀ vec(A)) an assignment the numeric check's search finds to fit."""
+    import matcalc
+    from matcalc import check as C
+    try:
+        tree = matcalc.parse(problem.expr, symbols=symbols)
+    except matcalc.MatcalcError:
+        return sizes
+    if C.shapes_agree([tree], sizes):
+        return sizes
+    names = C.size_names({}, [tree])
+    fixed = {k: v for k, v in sizes.items() if k in (problem.sizes or {})}
+    for _, got in zip(range(3), C.size_assignments(names, rng, fixed,
+                                                      fits=lambda z: C.shapes_agree([tree], z))):
+        if C.shapes_agree([tree], got):
+            return {**sizes, **got}
+    return sizes
+
+
 def make_values(problem, symbols, rng):
-    sizes = assign_sizes(symbols, problem.sizes)
+    sizes = _fitting(problem, symbols, assign_sizes(symbols, problem.sizes), rng)
     vals = {}
     for name, s in symbols.items():
         kind, shape = shape_of(s, sizes)

@@ -110,6 +110,23 @@ def draw_value(rng, kind, shape, dom="any"):
     return a
 
 
+def fitting_sizes(d, rng, sizes=None):
+    """Sizes for d's symbols that make its trees' shapes fit: bind_sizes' when they do,
+    else an assignment found by the numeric check's search (vec(A)ᵀ vec(X) leaves A and
+    X of their own shapes, equal only in their numbers of entries)."""
+    from matcalc import check as C
+    bound = bind_sizes(d.symbols, sizes)
+    trees = [d.f, d.expr]
+    if C.shapes_agree(trees, bound):
+        return bound
+    names = C.size_names(d._symbols, trees)
+    for _, got in zip(range(3), C.size_assignments(names, rng, sizes,
+                                                      fits=lambda z: C.shapes_agree(trees, z))):
+        if C.shapes_agree(trees, got):
+            return got
+    return bound
+
+
 def draw(symbols, rng, dom="any", sizes=None, override=None):
     """Values for every symbol of a d.symbols-like dict {name: 'matrix(m,n)', ...}."""
     sizes = bind_sizes(symbols, sizes)
@@ -207,7 +224,7 @@ def check_derivative(expr, wrt, symbols=None, layout="gradient", symmetric=None,
     while done < trials:
         attempts += 1
         assert attempts < 10 * trials, f"could not draw values where {expr} is finite"
-        vals = draw(d.symbols, rng, dom, sizes, override)
+        vals = draw(d.symbols, rng, dom, fitting_sizes(d, rng, sizes), override)
         f0 = np.asarray(f(vals), dtype=float)
         if not np.all(np.isfinite(f0)):
             continue
@@ -276,7 +293,7 @@ def check_hessian(expr, wrt, symbols=None, dom="any", f=None, trials=2, tol=1e-4
     f = f or evaluator(expr, declarations_for_f(d, symbols))
     rng = np.random.default_rng(seed)
     for _ in range(trials):
-        vals = draw(d.symbols, rng, dom)
+        vals = draw(d.symbols, rng, dom, fitting_sizes(d, rng))
         X = vals[wrt]
         H = np.asarray(d.evaluate(vals), dtype=float)
         back = matcalc.evaluate(str(d), vals, symbols=d.symbols)

@@ -278,14 +278,13 @@ PROBLEMS = [
       {"x": "diag(A)", "A": "diag(x)"}, eq="elementwise"),
     P("eq520_vec_quadratic", "vec(X)^T kron(B, A) vec(X)",
       lambda v: v["X"].flatten("F") @ np.kron(v["B"], v["A"]) @ v["X"].flatten("F"),
-      {"X": "A X B^T + A^T X B"}, symbols={"X": "matrix(m,n)"}, eq="(520) vec(AXB) = (B^T ⊗ A) vec(X)",
-      unsupported="engine: 'the gradient through vec(…) of a matrix paired with a general vector'; "
-                  "(B ⊗ A) vec(X) = vec(A X B^T) would make it tr(X^T A X B^T)"),
+      {"X": "A X B^T + A^T X B"}, symbols={"X": "matrix(m,n)", "A": "matrix(m,m)", "B": "matrix(n,n)"},
+      eq="(520) vec(AXB) = (B^T ⊗ A) vec(X)"),
     P("ew_sum_sq_shift", "sum((x - c) .^ 2)", lambda v: np.sum((v["x"] - v["c"]) ** 2),
       {"x": "2 (x - c)", "c": "2 sum(c - x)"}, symbols={"c": "scalar"}, eq="elementwise"),
     P("ew_tr_diag_cube", "tr(diag(x)^3)", lambda v: np.sum(v["x"] ** 3), {"x": "3 x .^ 2"}, eq="elementwise"),
     P("ew_vec_inner", "vec(X)^T vec(A)", lambda v: v["X"].flatten("F") @ v["A"].flatten("F"),
-      {"X": "A"}, symbols={"X": "matrix(m,n)"}, eq="§10.2.2 vec"),
+      {"X": "A"}, symbols={"X": "matrix(m,n)", "A": "matrix(m,n)"}, eq="§10.2.2 vec"),
 ]
 
 CASES = params(PROBLEMS)

@@ -131,7 +131,7 @@ def test_unknown_function_error_says_so_first():
         msg = str(info.value)
         name = "foo" if "foo" in text else "bar"
         assert msg.startswith(f"{name} is not a function of the language"), msg
-        assert "tr, vec, zeros" in msg       # the language's functions, from the one list
+        assert "tr, unvec, vec, zeros" in msg       # the language's functions, from the one list
     # a product written with a space is a product: its error is the shapes' alone
     with pytest.raises(matcalc.ShapeError) as info:
         matcalc.diff("A (B + C) + x", wrt="x")

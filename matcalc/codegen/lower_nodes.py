@@ -332,6 +332,17 @@ def lower_vec(low, e):
     return low.emit(ir.Method(low.T(v).code, "reshape", (ir.Const("-1"),)), "V", e.shape, e)
 
 
+def lower_unvec(low, e):
+    """unvec(v, m), column-major: v.reshape(-1, m).T (torch has no order="F"; the same
+    spelling serves NumPy and JAX)."""
+    v = low.ev(e.arg)
+    rep = rep_of(e.shape)
+    if rep != "M":                  # m×1 or 1×n: the same 1-D array
+        return V(v.code, rep, e.shape)
+    rows = ir.Method(v.code, "reshape", (ir.Const("-1"), low.size(e.m)))
+    return low.emit(ir.Attr(rows, "T"), "M", e.shape, e)
+
+
 def lower_diagmat(low, e):
     v = low.ev(e.arg)
     if v.rep == "S":
@@ -345,5 +356,5 @@ NODE_LOWERINGS = {
     E.Add: lower_add, E.Hadamard: lower_hadamard, E.Func: lower_func, E.Pow: lower_pow,
     E.ElemPow: lower_elempow, E.Transpose: lower_transpose, E.Inverse: lower_inverse,
     E.Det: lower_det, E.LogDet: lower_logdet, E.MatPow: lower_matpow, E.Kron: lower_kron,
-    E.Vec: lower_vec, E.DiagMat: lower_diagmat,
+    E.Vec: lower_vec, E.Unvec: lower_unvec, E.DiagMat: lower_diagmat,
 }
