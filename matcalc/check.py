@@ -36,7 +36,7 @@ from collections import Counter
 import numpy as np
 
 from . import expr as E
-from .numeric import Evaluator, internal
+from .numeric import Evaluator, internal, size_value
 
 # The sizes given to free size names, in order of first appearance: distinct, so that a
 # transposed answer cannot pass by accident.  Where they do not suit f (a wide X under
@@ -151,17 +151,6 @@ def _names(s):
     if isinstance(s, E.SizeProd):
         return [x for x in s[1:] if isinstance(x, str)]
     return [s] if isinstance(s, str) else []
-
-
-def size_value(s, sizes):
-    if isinstance(s, int):
-        return s
-    if isinstance(s, E.SizeProd):
-        out = s[0]
-        for x in s[1:]:
-            out *= size_value(x, sizes)
-        return out
-    return sizes[s]
 
 
 def size_names(symbols, trees=()):

@@ -87,6 +87,19 @@ def user_error(err):
                            f"({err.cause}), where {what}")
 
 
+def size_value(s, sizes):
+    """The number a size (an int, a size name, or a SizeProd of those) stands for, with the
+    names bound by sizes (a KeyError names a size they do not bind)."""
+    if isinstance(s, int):
+        return s
+    if isinstance(s, E.SizeProd):
+        out = s[0]
+        for f in s[1:]:
+            out *= size_value(f, sizes)
+        return out
+    return sizes[s]
+
+
 class Evaluator:
     def __init__(self, env, sizes):
         self.env = env          # name -> float or 2-D array
@@ -95,17 +108,11 @@ class Evaluator:
         self.ext_memo = {}      # id -> (node, (m, k)): scalars past the float range
 
     def size(self, s):
-        if isinstance(s, int):
-            return s
-        if isinstance(s, E.SizeProd):
-            out = s[0]
-            for f in s[1:]:
-                out *= self.size(f)
-            return out
-        if s not in self.sizes:
+        try:
+            return size_value(s, self.sizes)
+        except KeyError:
             raise ShapeError(f"the size {s} is not known: give a value whose shape fixes it, "
-                             f"or pass symbols= with the sizes")
-        return self.sizes[s]
+                             f"or pass symbols= with the sizes") from None
 
     def ev(self, e):
         k = id(e)
