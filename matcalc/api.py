@@ -22,7 +22,7 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 
 def _typed(text, symbols=None, extra=()):
-    raw = parse_raw(text)
+    raw = parse_raw(text, reserved=extra)       # a where clause may not define the variable
     return S.infer(raw, _declarations(symbols, text), text, extra)
 
 
