@@ -295,11 +295,18 @@ class Derivative:
     def __repr__(self):
         return f"<Derivative d/d{self.wrt} {self.text!r}: {self}>"
 
-    def latex(self):
+    def latex(self, abbreviate=False):
+        """The answer in LaTeX; abbreviate=True names its long repeated subexpressions
+        ("… \\text{where } W = …", ``matcalc.abbreviate``) where that is markedly shorter."""
+        if abbreviate:
+            from .abbreviate import of_derivative
+            ab = of_derivative(self)
+            if ab:
+                return ab.latex()
         return to_latex(self.expr)
 
-    def _repr_latex_(self):
-        return "$" + self.latex() + "$"
+    def _repr_latex_(self):             # the notebook shows the abbreviated form
+        return "$" + self.latex(abbreviate=True) + "$"
 
     @property
     def symbols(self):
