@@ -103,8 +103,45 @@ def best_repeat(trees, candidates, length, min_length, min_saving, per_tree=Fals
 
 
 def replace(tree, target, sym):
-    """tree with every occurrence of target (structurally equal) written sym."""
-    return E.rewrite(tree, lambda m: sym if m == target else None)
+    """tree with every occurrence of target (structurally equal) written sym; a product
+    target also where its factors stand in a longer product (A W C W B for W C W: A V B)."""
+    after = None
+    if isinstance(target, E.Mul):
+        want = target.items
+        k = len(want)
+
+        def after(m):
+            if not isinstance(m, E.Mul) or len(m.items) <= k:
+                return None
+            items, out, i = m.items, [], 0
+            while i < len(items):
+                if items[i:i + k] == want:
+                    out.append(sym)
+                    i += k
+                else:
+                    out.append(items[i])
+                    i += 1
+            return E.Mul(tuple(out)) if len(out) < len(items) else None
+    return E.rewrite(tree, lambda m: sym if m == target else None, after)
+
+
+_MAX_FACTORS = 16          # a longer product offers no runs of its factors as names
+_MAX_RUN = 8               # factors in a run
+
+
+def _runs(m):
+    """The runs of two or more (not all) consecutive factors of the product m, as
+    products: A B C D offers A B, B C, C D, A B C, B C D.  Not a run that begins with a
+    number (2 W is no name)."""
+    items = m.items
+    if len(items) < 3 or len(items) > _MAX_FACTORS:
+        return
+    for i in range(len(items)):
+        if isinstance(items[i], E.Num):
+            continue
+        for j in range(i + 2, min(len(items), i + _MAX_RUN) + 1):
+            if j - i < len(items):
+                yield E.Mul(items[i:j])
 
 
 def _compound(tree):
@@ -122,6 +159,8 @@ def _compound(tree):
         if n.is_scalar and not E.contains(n, lambda m: isinstance(m, E.Sym)):
             continue
         yield n
+        if isinstance(n, E.Mul):
+            yield from _runs(n)
         stack.extend(n.args)
 
 
@@ -153,13 +192,6 @@ class Abbreviated:
             out += " \\quad \\text{where } " + ",\\; ".join(
                 f"{LatexPrinter().name(s.name)} = {to_latex(e)}" for s, e in self.definitions)
         return out
-
-    def expanded(self):
-        """The flat expression: every name written out."""
-        body = self.body
-        for s, e in reversed(self.definitions):
-            body = replace(body, s, e)
-        return body
 
 
 def abbreviate(e, taken, max_names=MAX_NAMES, min_length=MIN_LENGTH, min_saving=MIN_SAVING):
