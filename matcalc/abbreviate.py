@@ -145,8 +145,9 @@ def _runs(m):
 
 
 def _compound(tree):
-    """Every compound subexpression of tree below its root, with repeats (a shared node
-    counts at each place it appears), except constants; stops after _MAX_VISITS."""
+    """Every compound subexpression of tree below its root and every run of factors of a
+    product, with repeats (a shared node counts at each place it appears), except
+    constants; stops after _MAX_VISITS."""
     stack = list(tree.args)
     visits = 0
     while stack:
@@ -156,8 +157,8 @@ def _compound(tree):
             return
         if not n.args or isinstance(n, E.Diff):
             continue
-        if n.is_scalar and not E.contains(n, lambda m: isinstance(m, E.Sym)):
-            continue
+        if not E.contains(n, lambda m: isinstance(m, E.Sym)):
+            continue                # a constant (2/3, ones(m), I(n) ⊗ I(m)) is no name
         yield n
         if isinstance(n, E.Mul):
             yield from _runs(n)
