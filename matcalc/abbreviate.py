@@ -106,12 +106,12 @@ def replace(tree, target, sym):
     """tree with every occurrence of target (structurally equal) written sym; a product
     target also where its factors stand in a longer product (A W C W B for W C W: A V B)."""
     after = None
-    if isinstance(target, E.Mul):
+    if type(target) in _RUN_TYPES:
         want = target.items
         k = len(want)
 
         def after(m):
-            if not isinstance(m, E.Mul) or len(m.items) <= k:
+            if type(m) is not type(target) or len(m.items) <= k:
                 return None
             items, out, i = m.items, [], 0
             while i < len(items):
@@ -121,18 +121,19 @@ def replace(tree, target, sym):
                 else:
                     out.append(items[i])
                     i += 1
-            return E.Mul(tuple(out)) if len(out) < len(items) else None
+            return type(m)(tuple(out)) if len(out) < len(items) else None
     return E.rewrite(tree, lambda m: sym if m == target else None, after)
 
 
-_MAX_FACTORS = 16          # a longer product offers no runs of its factors as names
-_MAX_RUN = 8               # factors in a run
+_RUN_TYPES = (E.Mul, E.Add, E.Hadamard)    # associative: a run of items is a subexpression
+_MAX_FACTORS = 16          # a longer product or sum offers no runs of its items as names
+_MAX_RUN = 8               # items in a run
 
 
 def _runs(m):
-    """The runs of two or more (not all) consecutive factors of the product m, as
-    products: A B C D offers A B, B C, C D, A B C, B C D.  Not a run that begins with a
-    number (2 W is no name)."""
+    """The runs of two or more (not all) consecutive items of the product or sum m, as
+    products or sums: A B C D offers A B, B C, C D, A B C, B C D.  Not a run that begins
+    with a number (2 W is no name)."""
     items = m.items
     if len(items) < 3 or len(items) > _MAX_FACTORS:
         return
@@ -141,12 +142,12 @@ def _runs(m):
             continue
         for j in range(i + 2, min(len(items), i + _MAX_RUN) + 1):
             if j - i < len(items):
-                yield E.Mul(items[i:j])
+                yield type(m)(items[i:j])
 
 
 def _compound(tree):
-    """Every compound subexpression of tree below its root and every run of factors of a
-    product, with repeats (a shared node counts at each place it appears), except
+    """Every compound subexpression of tree below its root and every run of items of a
+    product, sum or Hadamard product, with repeats (a shared node counts at each place it appears), except
     constants; stops after _MAX_VISITS."""
     stack = list(tree.args)
     visits = 0
@@ -160,7 +161,7 @@ def _compound(tree):
         if not E.contains(n, lambda m: isinstance(m, E.Sym)):
             continue                # a constant (2/3, ones(m), I(n) ⊗ I(m)) is no name
         yield n
-        if isinstance(n, E.Mul):
+        if type(n) in _RUN_TYPES:
             yield from _runs(n)
         stack.extend(n.args)
 
