@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from . import ir
 from .names import RESERVED, python_name
-from .values import ONE, V, lit, product, rep_of, short
+from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E
 from ..errors import UnsupportedError
 from ..simplify import transpose
@@ -59,11 +59,16 @@ class Memo(dict):
     def __init__(self):
         super().__init__()
         self.ends = set()
+        self.by_first = {}      # first factor -> the lengths of the products it starts
+        self.by_last = {}       # last factor -> the lengths of the products it ends
 
     def __setitem__(self, key, value):
         if type(key) is E.Mul:
             items = key.items
-            self.ends.add((items[0], items[-1], len(items)))
+            n = len(items)
+            self.ends.add((items[0], items[-1], n))
+            self.by_first.setdefault(items[0], set()).add(n)
+            self.by_last.setdefault(items[-1], set()).add(n)
         super().__setitem__(key, value)
 
 
@@ -160,7 +165,7 @@ class Lowerer:
             code = self.B.number(code)
         target = name or self.temp()
         if comment is None and node is not None:
-            comment = short(node)
+            comment = Note(node)
         self.body.append(ir.Assign((target,), code, (rep,), comment))
         return V(ir.Name(target), rep, shape)
 
