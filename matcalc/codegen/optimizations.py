@@ -23,6 +23,7 @@ OPTIMIZATIONS = {
     "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
     "sum_rowcol": "sum(P Q) through row and column sums",
     "negation_reuse": "a product with one sum negated taken from the computed one (a negation)",
+    "fold_constants": "a product's constant scalars folded into one number as the evaluator computes it",
     "chain_dp": "product chains associated by dynamic programming on estimated sizes",
     "row_blocks": "a large row-wise intermediate made and used a block of rows at a time (NumPy)",
     # passes over the IR

@@ -29,6 +29,36 @@ def test_constant_folding_follows_the_evaluator(capsys):
         assert np.allclose(g, ev, equal_nan=True) and np.allclose(g, want * 2 * x, equal_nan=True), expr
 
 
+EXTENDED = [
+    ("(exp(700) (exp(-700) z))^T (exp(700) (exp(-700) z))", "z", 1.0),
+    ("exp(800) exp(-790) z^T z", "z", float(np.exp(10.0))),
+    ("1e200 1e200 1e-400 z^T A z", "z", 1.0),
+    ("(exp(400) z)^T (exp(-400) A z) + exp(710) exp(-709) sum(z)", "z", 1.0),
+]
+
+
+@pytest.mark.parametrize("expr, wrt, scale", EXTENDED)
+def test_constant_products_past_the_float_range(expr, wrt, scale):
+    # products of huge and tiny constants: each factor alone overflows or underflows (the
+    # code gave inf * 0 = nan), their product does not; the code folds them at generation
+    # time as the evaluator computes them
+    from helpers import central, direction
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal(3)
+    A = rng.standard_normal((3, 3))
+    values = {"z": z, "A": A} if "A" in expr else {"z": z}
+    d = matcalc.diff(expr, wrt=wrt)
+    fv, g = matcalc.compile(expr, wrt=wrt)(values)
+    want = d.evaluate(values)
+    assert np.all(np.isfinite(g)) and close(g, want, 1e-12), (g, want)
+    assert close(fv, matcalc.evaluate(expr, values), 1e-12)
+    V = direction(rng, "vector", z)
+    fd = central(lambda v: matcalc.evaluate(expr, v), values, wrt, V)
+    assert abs(float(g @ V) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
+    if "A" not in expr and "sum" not in expr:
+        assert close(g, 2 * scale * z, 1e-12)
+
+
 @pytest.mark.parametrize("target, module", [("jax", "jax"), ("torch", "torch")])
 def test_missing_target_library_says_what_to_install(monkeypatch, target, module):
     real = importlib.util.find_spec
