@@ -67,19 +67,20 @@ def _views(d):
     return views
 
 
-def program(d, target="numpy", optimizations=None):
+def program(d, target="numpy", optimizations=None, dtype=None):
     """The generated module as IR (an ir.Module) and the Program that made it (its
     ``opts.fired`` names the optimisations that applied)."""
-    prog = Program(_views(d), target, Options(optimizations))
+    prog = Program(_views(d), target, Options(optimizations), dtype)
     return prog.module(), prog
 
 
-def generate(d, target="numpy", optimizations=None):
+def generate(d, target="numpy", optimizations=None, dtype=None):
     """Python source of a module defining f_and_grad(...) (and hessian(...),
     f_grad_hessian(...) for a Hessian) for the Derivative d, or a list of them (several
     variables of one f: f_and_grad returns (f, (d1, d2, ...))).  ``optimizations``
-    switches named optimisations off ({"solve": False}; see OPTIMIZATIONS)."""
-    module, _ = program(d, target, optimizations)
+    switches named optimisations off ({"solve": False}; see OPTIMIZATIONS).  ``dtype``:
+    "float32", "float64", or None for the type of the values given (see backends)."""
+    module, _ = program(d, target, optimizations, dtype)
     return printer.module(module)
 
 
@@ -91,18 +92,22 @@ def _derive(expr, wrt, symbols, hessian):
     return fn(expr, wrt=wrt, symbols=symbols)
 
 
-def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
+                    dtype=None):
     """Source of the generated module for the text expr differentiated by wrt."""
-    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations)
+    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations,
+                    dtype=dtype)
 
 
-def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
+                     dtype=None):
     """The generated f_and_grad as a callable (with hessian=True, f_grad_hessian:
     returning value, gradient and Hessian).  For JAX the function is jitted."""
-    require(backend(target))
+    B = backend(target, dtype)
+    require(B)
     d = _derive(expr, wrt, symbols, hessian)
     derivs = d if isinstance(d, list) else [d]
-    prog = Program(_views(derivs), target, Options(optimizations))
+    prog = Program(_views(derivs), target, Options(optimizations), dtype)
     source = printer.module(prog.module())
     ns = load(source)
     fn = ns["f_grad_hessian" if hessian else "f_and_grad"]
@@ -111,4 +116,5 @@ def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, opt
         jitted = jax.jit(fn)
         jitted.__doc__ = fn.__doc__
         fn = jitted
-    return CompiledFunction(fn, list(prog.syms), source, target, d, prog.extra_sizes)
+    return CompiledFunction(fn, list(prog.syms), source, target, d, prog.extra_sizes, B.dtype,
+                            B.linalg_errors())

@@ -36,7 +36,7 @@ def lower_zero(low, e):
 
 
 def lower_commutation(low, e):
-    return low.emit(low.B.call("commutation", low.size(e.m), low.size(e.n)), "M", e.shape, e)
+    return low.emit(low.B.create("commutation", low.size(e.m), low.size(e.n)), "M", e.shape, e)
 
 
 def lower_fill(low, e):
