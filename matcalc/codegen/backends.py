@@ -56,7 +56,7 @@ class Backend:
         "diag": "np.diag", "sum": "np.sum", "einsum": "np.einsum", "vdot": "np.vdot",
         "swapaxes": "np.swapaxes", "power": "np.power",
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
-        "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve",
+        "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
     }
     unspelt = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
@@ -174,6 +174,13 @@ class Backend:
         """a ⊗ I(n), or I(n) ⊗ a when identity_first, for a matrix a (strided writes)."""
         return self.call("kron_identity", a, n, C(identity_first))
 
+    def kron_sum(self, terms):
+        """Σ c·(A ⊗ B) written into one buffer (terms: (coefficient, A, B) of IR), or None
+        where the target has no such helper."""
+        if "kron_sum" not in self._kf:
+            return None
+        return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
+
     def kron_identity_formed(self, a, n, identity_first):
         eye = self.eye(n)
         return self.kron(eye, a) if identity_first else self.kron(a, eye)
@@ -246,7 +253,8 @@ class JaxBackend(Backend):
     float_out = False
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)"}
+               "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
+               "kron_sum": "term by term (XLA fuses the sum)"}
     _kf = _table(Backend._kf, "jnp.", unspelt, sigmoid="jax.nn.sigmoid", softplus="jax.nn.softplus")
     _needs_prelude = ()
     PRELUDE = None
@@ -298,7 +306,8 @@ class TorchBackend(Backend):
     module = "torch"
     install = "PyTorch (pip install torch)"
     float_out = False
-    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve"}
+    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
+               "kron_sum": "term by term"}
     _kf = _table(Backend._kf, "torch.", unspelt, sigmoid="torch.sigmoid",
                  softplus="torch.nn.functional.softplus", spec_norm="torch.linalg.matrix_norm",
                  vdot="torch.dot", power="torch.pow")
@@ -378,6 +387,23 @@ def backend(target, dtype=None):
 # ----------------------------------------------------------------------------- helpers
 
 _NP_HELPERS = {
+    "_kron_sum": '''def _kron_sum(terms):
+    """The sum of c (A ⊗ B) over terms (c, A, B) of one shape, written into one buffer:
+    no Kronecker product is formed on its own, and the temporaries are one row of A's
+    blocks at a time (B's size times A's columns)."""
+    c, a, b = terms[0]
+    p, q = a.shape
+    r, s = b.shape
+    out = np.empty((p, r, q, s), dtype=np.result_type(*[x for t in terms for x in t[1:]]))
+    np.multiply((c * a)[:, None, :, None], b[None, :, None, :], out=out)
+    tmp = np.empty((r, q, s), dtype=out.dtype)
+    for c, a, b in terms[1:]:
+        ca = c * a
+        for i in range(p):
+            np.multiply(ca[i][None, :, None], b[:, None, :], out=tmp)
+            out[i] += tmp
+    return out.reshape(p * r, q * s)
+''',
     "_spd_inv_logdet": '''def _spd_inv_logdet(a):
     """(inverse, log det) of a symmetric positive definite a from one Cholesky
     factorisation (half the work of inv); LU where that is not at hand or a is not PD."""

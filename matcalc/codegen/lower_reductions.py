@@ -77,29 +77,46 @@ def trace_chain(low, factors):
         if fs[0].shape[0] == 1:          # a row first: the product is 1×1
             c = ch.cost(0, k - 1)[0]
             if best is None or c < best[0] - 1e-9:
-                best = (c, rot, None, ch)
+                best = (c, rot, None, ch, ())
             continue
         r = est(fs[0].shape[0])
         for s in range(k - 1):
             lk, rk = ch.side_kind(0, s), ch.side_kind(s + 1, k - 1)
             m = est(fs[s].shape[1])
+            pair = r * m                    # tr(P Q) from P and Q: one pass over r·m entries
+            formed = ()                     # the operator sides formed first
             if lk == "dense" and rk == "dense":
                 cheap = (s == 0 and isinstance(fs[0], E.Transpose)) or \
                     (s + 1 == k - 1 and isinstance(fs[k - 1], E.Transpose))
-                tc = r * m * (0.5 if cheap else 1.0)
+                tc = pair * (0.5 if cheap else 1.0)
             elif rk == "dense":
+                # the operator applied to the other side (a product formed to take its
+                # trace), or formed and paired: whichever costs less
                 tc = op_cost(low, fs[0], r) + r
+                alt = materialize_cost(low, fs[0]) + pair
+                if alt < tc:
+                    tc, formed = alt, (0,)
             elif lk == "dense":
                 tc = op_cost(low, fs[k - 1], r) + r
+                alt = materialize_cost(low, fs[k - 1]) + pair
+                if alt < tc:
+                    tc, formed = alt, (k - 1,)
             else:
                 tc = materialize_cost(low, fs[k - 1]) + op_cost(low, fs[0], r) + r
+                alt = materialize_cost(low, fs[0]) + materialize_cost(low, fs[k - 1]) + pair
+                if alt < tc:
+                    tc, formed = alt, (0, k - 1)
             c = ch.cost(0, s)[0] + ch.cost(s + 1, k - 1)[0] + tc
             if best is None or c < best[0] - 1e-9:
-                best = (c, rot, s, ch)
-    _, rot, s, ch = best
+                best = (c, rot, s, ch, formed)
+    _, rot, s, ch, formed = best
     if s is None:
         return ch.value()
     left, right = ch.lower(0, s), ch.lower(s + 1, k - 1)
+    if 0 in formed and left[0] == "op":
+        left = ("dense", low.ev(left[1]), left[2])
+    if k - 1 in formed and right[0] == "op":
+        right = ("dense", low.ev(right[1]), right[2])
     node = low.intern(E.Trace(E.Mul(tuple(ch.f))))
     if left[0] == "dense" and right[0] == "dense":
         sym = False
@@ -222,6 +239,8 @@ def lower_diagvec(low, e):
     a = e.arg
     if a.is_scalar:
         return low.ev(a)
+    if isinstance(a, E.Transpose) and not a.arg.is_scalar:     # diag(Mᵀ) = diag(M)
+        return low.ev(low.intern(E.DiagVec(a.arg)))
     if isinstance(a, E.Mul):
         scal = []
         chain = flatten_chain(low, a.items, scal)

@@ -15,6 +15,7 @@ OPTIMIZATIONS = {
     "spd": "Cholesky for spd matrices: solves, inverse with log-determinant, log-determinant",
     "trace_product": "tr(P Q) as a sum of elementwise products, never forming P Q",
     "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
+    "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
