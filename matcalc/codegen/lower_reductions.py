@@ -1,7 +1,7 @@
 """Lowerings of the reductions: traces (of products without the product), sums (through
 row and column sums), norms (one dot product), the diagonal of a product."""
 from . import ir
-from .chains import Chain, combine, flatten_chain, materialize_cost, op_cost
+from .chains import Chain, combine, factor_kind, flatten_chain, materialize_cost, op_cost
 from .values import ZERO, est, rep_of, scalar, short, signed_sum
 from .. import expr as E
 from ..simplify import is_symmetric, split_coef
@@ -40,6 +40,9 @@ def lower_trace(low, e):
         return scalar(B.to_float(low.size(a.n)))
     if isinstance(a, E.Transpose):
         return low.ev(low.intern(E.Trace(a.arg)))
+    d = diagonal_of_elementwise(low, a)
+    if d is not None:                       # tr(log(X)) = sum(log(diag(X)))
+        return low.ev(low.intern(E.Sum(d)))
     if isinstance(a, E.DiagMat):
         return low.emit(B.call("sum", low.ev(a.arg).code), "S", E.SCALAR, e)
     if isinstance(a, E.Kron) and all(t.shape[0] == t.shape[1] for t in a.items):
@@ -94,17 +97,17 @@ def trace_chain(low, factors):
                 # trace), or formed and paired: whichever costs less
                 tc = op_cost(low, fs[0], r) + r
                 alt = materialize_cost(low, fs[0]) + pair
-                if alt < tc:
+                if _formable(low, fs[0]) and alt < tc:
                     tc, formed = alt, (0,)
             elif lk == "dense":
                 tc = op_cost(low, fs[k - 1], r) + r
                 alt = materialize_cost(low, fs[k - 1]) + pair
-                if alt < tc:
+                if _formable(low, fs[k - 1]) and alt < tc:
                     tc, formed = alt, (k - 1,)
             else:
                 tc = materialize_cost(low, fs[k - 1]) + op_cost(low, fs[0], r) + r
                 alt = materialize_cost(low, fs[0]) + materialize_cost(low, fs[k - 1]) + pair
-                if alt < tc:
+                if _formable(low, fs[0]) and _formable(low, fs[k - 1]) and alt < tc:
                     tc, formed = alt, (0, k - 1)
             c = ch.cost(0, s)[0] + ch.cost(s + 1, k - 1)[0] + tc
             if best is None or c < best[0] - 1e-9:
@@ -126,6 +129,13 @@ def trace_chain(low, factors):
         return trace_prod(low, left[1], right[1], node, sym)
     prod = combine(low, left, right, E.Mul(tuple(ch.f)))
     return low.emit(low.B.call("trace", prod.code), "S", E.SCALAR, node)
+
+
+def _formable(low, f):
+    """Whether a trace may form the operator factor f to pair it with the other side: a
+    sum (A + B, applied term by term otherwise).  An inverse stays a solve (which f and
+    the derivative share), diag(v) a broadcast."""
+    return factor_kind(low, f) in ("dsum", "opsum")
 
 
 def trace_prod(low, p, q, node, symmetric=False):
@@ -235,10 +245,32 @@ def lower_specnorm(low, e):
     return low.emit(B.spec_norm(v.code), "S", E.SCALAR, e)
 
 
+def diagonal_of_elementwise(low, a):
+    """diag(f(X)) as f(diag(X)), diag(X .^ p) as diag(X) .^ p, diag(A .* B) as
+    diag(A) .* diag(B) (``elementwise_diagonal``): the function is taken of the n
+    diagonal entries only, not of all n² entries (log of X's zeros: -inf off the
+    diagonal, and a warning).  None for another node."""
+    if a.is_scalar or a.shape[0] != a.shape[1] or not low.opts.enabled("elementwise_diagonal"):
+        return None
+    if isinstance(a, E.Func):
+        out = E.Func(a.name, E.DiagVec(a.arg))
+    elif isinstance(a, E.ElemPow) and a.exp.is_scalar:
+        out = E.ElemPow(E.DiagVec(a.base), a.exp)
+    elif isinstance(a, E.Hadamard):
+        out = E.Hadamard(tuple(E.DiagVec(t) for t in a.items))
+    else:
+        return None
+    low.opts("elementwise_diagonal")
+    return low.intern(out)
+
+
 def lower_diagvec(low, e):
     a = e.arg
     if a.is_scalar:
         return low.ev(a)
+    d = diagonal_of_elementwise(low, a)
+    if d is not None:
+        return low.ev(d)
     if isinstance(a, E.Transpose) and not a.arg.is_scalar:     # diag(Mᵀ) = diag(M)
         return low.ev(low.intern(E.DiagVec(a.arg)))
     if isinstance(a, E.Mul):

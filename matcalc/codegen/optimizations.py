@@ -14,6 +14,7 @@ OPTIMIZATIONS = {
     "solve": "an inverse that only multiplies becomes a solve",
     "spd": "Cholesky for spd matrices: solves, inverse with log-determinant, log-determinant",
     "trace_product": "tr(P Q) as a sum of elementwise products, never forming P Q",
+    "elementwise_diagonal": "tr(f(X)) and diag(f(X)) of an elementwise f from X's diagonal only",
     "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
     "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",

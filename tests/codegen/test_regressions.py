@@ -76,3 +76,36 @@ def test_symbol_called_self():
     A = np.arange(9.0).reshape(3, 3)
     fv, g = matcalc.compile("self^T A self", wrt="self")(self=x, A=A)
     assert close(g, d.evaluate({"self": x, "A": A})) and close(g, (A + A.T) @ x)
+
+
+TRACE_OF_ELEMENTWISE = [
+    ("tr(log(X))", None), ("tr(log(X))", {"X": "diagonal"}), ("tr(X .^ -1)", None),
+    ("tr(sqrt(X))", None), ("tr(abs(X))", None), ("tr(X .^ 0.5)", {"X": "diagonal"}),
+    ("sum(abs(X))", {"X": "diagonal"}), ("tr(log(X) .* A) + sum(diag(sqrt(X)))", None),
+]
+
+
+@pytest.mark.parametrize("expr, symbols", TRACE_OF_ELEMENTWISE)
+def test_trace_of_elementwise_function_at_zeros(expr, symbols):
+    # issue 10: f and its gradient are finite where X has zeros off its diagonal (or is
+    # diagonal); the code took log, 1/x, sqrt of every entry (-inf, a warning) and the
+    # gradients were I ./ X (0/0)
+    import warnings
+    from helpers import central
+    X = np.array([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.5]])
+    A = np.arange(9.0).reshape(3, 3) / 4
+    values = {"X": X, "A": A} if "A" in expr else {"X": X}
+    d = matcalc.diff(expr, wrt="X", symbols=symbols)
+    fn = matcalc.compile(expr, wrt="X", symbols=symbols)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fv, g = fn(values)
+    assert np.all(np.isfinite(g)) and np.isfinite(fv)
+    assert close(fv, matcalc.evaluate(expr, values, symbols=symbols), 1e-12)
+    assert close(g, d.evaluate(values), 1e-12)
+    # along a diagonal direction (f is defined there; off it, log of a negative entry)
+    V = np.diag([0.3, -0.2, 0.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fd = central(lambda v: matcalc.evaluate(expr, v, symbols=symbols), values, "X", V)
+    assert abs(float(np.sum(g * V)) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
