@@ -313,6 +313,9 @@ def dsum_costs(low, f, other, node=None, side="left"):
     dist = 0.0
     for t in f.items:
         rest = split_coef(t)[1]
+        if isinstance(rest, E.Identity):
+            dist += n * other
+            continue
         if node is not None:
             sub = E.Mul((rest, node)) if side == "left" else E.Mul((node, rest))
             if low.lookup(sub) is not None:
@@ -544,6 +547,9 @@ def dsum_apply(low, f, x, key, node, side):
     parts = []
     for t in f.items:
         c, rest = split_coef(t)
+        if isinstance(rest, E.Identity):        # I x is x
+            parts.append((c, x.code))
+            continue
         sub = low.intern(E.Mul((rest, node)) if side == "left" else E.Mul((node, rest)))
         hit = low.lookup(sub)
         if hit is None:

@@ -48,3 +48,20 @@ def test_long_chains_make_linearly_many_products():
     # f and a gradient of k terms: about 5 products per factor, and linear in k
     assert counts[64] <= 6 * 64, counts
     assert counts[64] <= 2.3 * counts[32], counts
+
+
+def test_identity_in_a_sum_that_multiplies_is_not_formed():
+    # (I + A) x applied term by term was A x + np.eye(n) @ x
+    expr = "tr(X^T A X) + x^T (I(n) + A) x + y^T (2 I(n) - B) x"
+    d = matcalc.diff(expr, wrt="x")
+    fns, _ = functions(d)
+    eyes = [n for n in exprs(fns["f_and_grad"]) if isinstance(n, ir.Call) and n.func.endswith(".eye")]
+    assert not eyes
+    rng = np.random.default_rng(8)
+    values = {"X": rng.standard_normal((3, 2)), "A": rng.standard_normal((3, 3)), "B": rng.standard_normal((3, 3)),
+              "x": rng.standard_normal(3), "y": rng.standard_normal(3)}
+    fv, g = matcalc.compile(expr, wrt="x")(values)
+    assert close(fv, matcalc.evaluate(expr, values), 1e-12) and close(g, d.evaluate(values), 1e-12)
+    V = direction(rng, "vector", values["x"])
+    fd = central(lambda v: matcalc.evaluate(expr, v), values, "x", V)
+    assert abs(float(g @ V) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
