@@ -202,6 +202,8 @@ class Program:
             fns += got
             extra += ex
         self.extra_sizes = extra
+        if self.B.dtype is None and not any(self.B.dtype_var in s.writes for f in fns for s in ir.walk_stmts(f.body)):
+            self.B.helpers.pop("_float_dtype", None)      # the type was nowhere needed
         return ir.Module("\n".join(head), self.B.module_imports(), self.B.helper_sources(), tuple(fns))
 
 
