@@ -85,6 +85,29 @@ def test_conformance_float32(case, dtype):
     assert _close32(D, want), f"d/d{case['wrt']} {case['expr']} in float32: {D} vs {want}"
 
 
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_float64_from_float32_values(case):
+    # dtype="float64" given float32 values: float64 results, evaluate's to rounding
+    d = _derive(case)
+    ns = codegen.load(d.to_code(dtype="float64"))
+    values, _ = S.sample(case, S.SEEDS[0])
+    ref = _rounded(values)
+    want = d.evaluate(copy.deepcopy(ref))
+    if not np.all(np.isfinite(np.asarray(want, dtype=float))):
+        pytest.skip("no finite derivative at these values")
+    args = [_f32(a) for a in _args(d, values)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = ns["f_and_grad"](*copy.deepcopy(args))
+        D = ns["hessian"](*copy.deepcopy(args)) if case["kind"] == "hessian" else out[1]
+    for a in _arrays(out) + _arrays(D):
+        assert a.dtype == np.float64, f"{case['expr']}: a {a.dtype} result from float64 code"
+    got = np.asarray(D, dtype=float).reshape(np.shape(want))
+    scale = max(1.0, float(np.max(np.abs(want))))
+    assert float(np.max(np.abs(got - want), initial=0.0)) <= 1e-7 * scale, case["expr"]
+
+
 def test_float32_gradient_against_finite_differences():
     expr = "log(1 + exp(-y^T (A w))) + lambda ||w||^2"
     symbols = {"lambda": "scalar"}
