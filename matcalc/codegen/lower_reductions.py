@@ -36,6 +36,9 @@ def lower_trace(low, e):
         else:                               # only identities: tr(s I(n)) = n s
             tr = low.ev(low.intern(E.Trace(E.Identity(a.shape[0]))))
         return _scaled_by(low, tr, scal, e) if scal else tr
+    if isinstance(a, E.MatPow) and 2 <= a.k <= 4 and low.opts.enabled("trace_product"):
+        # tr(X^k): a chain of k factors, so that tr(X X) is not formed either
+        return low.ev(low.intern(E.Trace(E.Mul((a.arg,) * a.k))))
     if isinstance(a, E.Identity):
         return scalar(B.to_float(low.size(a.n)))
     if isinstance(a, E.Transpose):
@@ -72,6 +75,18 @@ def trace_chain(low, factors):
         if prod.rep == "S":
             return prod
         return low.emit(low.B.call("trace", prod.code), "S", E.SCALAR, node)
+    diag = [i for i, f in enumerate(factors) if isinstance(f, E.DiagMat) and not f.arg.is_scalar
+            and f.arg.shape[1] == 1]
+    if diag:
+        # tr(diag(v) F2 ⋯ Fk) = vᵀ diag(F2 ⋯ Fk): the diagonal of the rest, never formed
+        i = diag[0]
+        rest = factors[i + 1:] + factors[:i]
+        low.opts("trace_product")
+        v = low.ev(factors[i].arg)
+        other = rest[0] if len(rest) == 1 else low.intern(E.Mul(tuple(rest)))
+        d = low.ev(low.intern(E.DiagVec(other)))
+        node = low.intern(E.Trace(E.Mul(tuple(factors))))
+        return low.emit(ir.Bin("@", v.code, d.code), "S", E.SCALAR, node)
     rots = range(k) if k <= 8 else [0] + [i for i in range(1, k) if factors[i].shape[0] == 1][:3]
     best = None
     for rot in rots:
