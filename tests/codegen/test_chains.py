@@ -65,3 +65,20 @@ def test_identity_in_a_sum_that_multiplies_is_not_formed():
     V = direction(rng, "vector", values["x"])
     fd = central(lambda v: matcalc.evaluate(expr, v), values, "x", V)
     assert abs(float(g @ V) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
+
+
+def test_long_chain_with_vectors_and_inverses():
+    # a chain past LONG_CHAIN with a row and a column at its ends and solves inside
+    k = 14
+    expr = "x^T " + " ".join(f"A{i} S^-1" if i % 5 == 0 else f"A{i} X" for i in range(1, k + 1)) + " x"
+    symbols = {"X": "matrix(3,3)", "S": "matrix(3,3)", **{f"A{i}": "matrix(3,3)" for i in range(1, k + 1)}}
+    d = matcalc.diff(expr, wrt="X", symbols=symbols)
+    rng = np.random.default_rng(1)
+    values = {"x": rng.standard_normal(3), "X": rng.standard_normal((3, 3)) * 0.5,
+              "S": rng.standard_normal((3, 3)) + 3 * np.eye(3),
+              **{f"A{i}": rng.standard_normal((3, 3)) * 0.5 for i in range(1, k + 1)}}
+    fv, g = matcalc.compile(expr, wrt="X", symbols=symbols)(values)
+    assert close(fv, matcalc.evaluate(expr, values), 1e-10) and close(g, d.evaluate(values), 1e-10)
+    V = direction(rng, "matrix", values["X"])
+    fd = central(lambda v: matcalc.evaluate(expr, v), values, "X", V)
+    assert abs(float(np.sum(g * V)) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
