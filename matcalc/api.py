@@ -349,11 +349,12 @@ class Derivative:
         from .interop import to_sympy
         return to_sympy(self.expr)[0]
 
-    def to_code(self, target="numpy"):
+    def to_code(self, target="numpy", dtype=None):
         """Python source of f_and_grad(...) (and hessian(...) for a Hessian) for the
-        target "numpy", "jax" or "torch"."""
+        target "numpy", "jax" or "torch", computing in dtype "float32" or "float64"
+        (None: the type of the values given)."""
         from .codegen import generate
-        return generate(self, target=target)
+        return generate(self, target=target, dtype=dtype)
 
     def check(self, **kw):
         """This derivative against finite differences of f at random points where f is
@@ -727,8 +728,9 @@ def from_sympy(expr):
     return convert(expr)
 
 
-def compile(expr, wrt, symbols=None, target="numpy", hessian=False):  # noqa: A001
+def compile(expr, wrt, symbols=None, target="numpy", hessian=False, dtype=None):  # noqa: A001
     """The callable f_and_grad(**values) -> (value, derivative) generated for expr
-    (and, with hessian=True, returning the Hessian too)."""
+    (and, with hessian=True, returning the Hessian too), computing in dtype "float32" or
+    "float64" (None: the type of the values given)."""
     from .codegen import compile_function
-    return compile_function(expr, wrt=wrt, symbols=symbols, target=target, hessian=hessian)
+    return compile_function(expr, wrt=wrt, symbols=symbols, target=target, hessian=hessian, dtype=dtype)

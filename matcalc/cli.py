@@ -40,6 +40,8 @@ def _parser():
                    help="declare a symbol's kind, as for diff; repeatable")
     g.add_argument("--target", default="numpy", choices=["numpy", "jax", "torch"])
     g.add_argument("--hessian", action="store_true", help="also emit hessian(...)")
+    g.add_argument("--dtype", default=None, choices=["float32", "float64"],
+                   help="the floating-point type the code computes in (default: that of the values given)")
     w = sub.add_parser("serve", help="the web playground: a local page that derives as you type",
                        description="serve the web playground at http://HOST:PORT/ until Ctrl-C")
     w.add_argument("--port", type=_port, default=8000, help="the port (default 8000; 0 picks a free one)")
@@ -204,7 +206,7 @@ def _codegen(args, out):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         source = generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,
-                                 target=args.target, hessian=args.hessian)
+                                 target=args.target, hessian=args.hessian, dtype=args.dtype)
     out.write(source + "\n")
     for w in dict.fromkeys(str(w.message) for w in caught):     # the notes, after the code
         print(f"note: {w}", file=sys.stderr)

@@ -20,7 +20,11 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
 * the trees of f and of its derivatives are hash-consed, and every distinct node is
   computed once into a temporary: f shares its subexpressions with the derivative;
 * a product chain is associated by dynamic programming on estimated sizes (vectors
-  first), and a sub-product already computed, or its transpose, costs nothing;
+  first), and a sub-product already computed, or its transpose, costs nothing; a long
+  chain (tr(A1 X … A64 X)) takes the longest product at hand at either end and folds
+  the rest from beside it, so a sum of its rotations makes O(k) products;
+* a product's constant scalars are one number, computed as the evaluator computes it
+  (``fold_constants``: exp(700)² exp(-700)² is 1, not inf · 0);
 * an inverse that only multiplies becomes ``solve``; one that is needed on its own (or
   multiplies more than two right-hand sides) is computed once with ``inv``;
 * ``diag(v) M`` is the broadcast ``v[:, None] * M``, a commutation matrix is a
@@ -30,13 +34,19 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
   chosen by cost), ``sum(P Q)`` goes through row and column sums, ``||e||²`` is one dot
   product, ``log(1 + u)`` is ``log1p(u)`` and ``sigmoid(u)`` reuses ``exp(u)``;
 * ``A ⊗ I`` and ``I ⊗ A`` are written into a zero matrix through a strided view, never
-  multiplied out;
+  multiplied out, and a sum of Kronecker products into one buffer (``kron_sum``);
+* ``tr(f(X))`` and ``diag(f(X))`` of an elementwise f take f of X's diagonal only
+  (``elementwise_diagonal``);
 * where an intermediate matrix is made and used row by row (U Vᵀ - X in the factorisation
   gradient: its norm, and 2 (U Vᵀ - X) V), the NumPy code also has
   ``_f_and_grad_in_blocks``, which makes and uses it a block of rows at a time, each
   block staying in the cache (the fusion XLA does under jit; see ``rowblocks`` and
   ``rowloop``), and
   ``f_and_grad`` calls it when that intermediate is over about 512 KiB.
+
+``dtype`` ("float32", "float64", or None for the type of the values given) is the type
+the code computes in (``backends``: the arguments converted on entry, the arrays it makes
+typed); importing the module changes nothing global.
 
 Symbol names are made safe Python identifiers: keywords, builtins and library names
 (``lambda``, ``sum``, ``np``) get a trailing underscore, other characters are NFKC-
@@ -67,19 +77,20 @@ def _views(d):
     return views
 
 
-def program(d, target="numpy", optimizations=None):
+def program(d, target="numpy", optimizations=None, dtype=None):
     """The generated module as IR (an ir.Module) and the Program that made it (its
     ``opts.fired`` names the optimisations that applied)."""
-    prog = Program(_views(d), target, Options(optimizations))
+    prog = Program(_views(d), target, Options(optimizations), dtype)
     return prog.module(), prog
 
 
-def generate(d, target="numpy", optimizations=None):
+def generate(d, target="numpy", optimizations=None, dtype=None):
     """Python source of a module defining f_and_grad(...) (and hessian(...),
     f_grad_hessian(...) for a Hessian) for the Derivative d, or a list of them (several
     variables of one f: f_and_grad returns (f, (d1, d2, ...))).  ``optimizations``
-    switches named optimisations off ({"solve": False}; see OPTIMIZATIONS)."""
-    module, _ = program(d, target, optimizations)
+    switches named optimisations off ({"solve": False}; see OPTIMIZATIONS).  ``dtype``:
+    "float32", "float64", or None for the type of the values given (see backends)."""
+    module, _ = program(d, target, optimizations, dtype)
     return printer.module(module)
 
 
@@ -91,18 +102,22 @@ def _derive(expr, wrt, symbols, hessian):
     return fn(expr, wrt=wrt, symbols=symbols)
 
 
-def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
+                    dtype=None):
     """Source of the generated module for the text expr differentiated by wrt."""
-    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations)
+    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations,
+                    dtype=dtype)
 
 
-def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None):
+def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
+                     dtype=None):
     """The generated f_and_grad as a callable (with hessian=True, f_grad_hessian:
     returning value, gradient and Hessian).  For JAX the function is jitted."""
-    require(backend(target))
+    B = backend(target, dtype)
+    require(B)
     d = _derive(expr, wrt, symbols, hessian)
     derivs = d if isinstance(d, list) else [d]
-    prog = Program(_views(derivs), target, Options(optimizations))
+    prog = Program(_views(derivs), target, Options(optimizations), dtype)
     source = printer.module(prog.module())
     ns = load(source)
     fn = ns["f_grad_hessian" if hessian else "f_and_grad"]
@@ -111,4 +126,5 @@ def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, opt
         jitted = jax.jit(fn)
         jitted.__doc__ = fn.__doc__
         fn = jitted
-    return CompiledFunction(fn, list(prog.syms), source, target, d, prog.extra_sizes)
+    return CompiledFunction(fn, list(prog.syms), source, target, d, prog.extra_sizes, B.dtype,
+                            B.linalg_errors())

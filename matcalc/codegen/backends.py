@@ -7,12 +7,29 @@ module defines the helpers it uses.  A target is a subclass that overrides entri
 the table and the few operations that are more than a call (``kron`` on transposed
 operands, ``vdot`` of vectors, numbers as tensors for torch).
 
-What each target does about the floating-point type (JAX's ``jax_enable_x64``, torch's
-conversion of the inputs to float64) is in one place per class, the ``dtype`` section,
-for the issue that makes the dtype a choice.
+What each target does about the floating-point type is in one place per class, the
+``dtype`` section.  ``dtype`` is "float32", "float64" or None (the inputs' type: the
+code computes in ``result_type`` of its array arguments, at least float32): the
+arguments are converted on entry to a chosen type, and arrays the code creates (eye,
+zeros, ...) get the type.  Nothing global changes when a module is imported: JAX code
+runs under the user's own ``jax_enable_x64`` (float64 code checks that it is on).
 """
 from . import ir
 from ..errors import MatcalcError
+
+DTYPES = ("float32", "float64")
+
+
+def dtype_name(dtype):
+    """"float32", "float64" or None from a name or a NumPy type (np.float32); a
+    MatcalcError for another."""
+    if dtype is None:
+        return None
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "__name__", str(dtype))
+    if name not in DTYPES:
+        raise MatcalcError(f"unknown dtype {dtype!r}; use \"float32\", \"float64\" or None "
+                           f"(None: the type of the values given)")
+    return name
 
 
 def C(text):
@@ -39,26 +56,59 @@ class Backend:
         "diag": "np.diag", "sum": "np.sum", "einsum": "np.einsum", "vdot": "np.vdot",
         "swapaxes": "np.swapaxes", "power": "np.power",
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
-        "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve",
+        "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
     }
     unspelt = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
     _needs_prelude = ("_spd_inv_logdet", "_spd_solve")
 
-    def __init__(self):
+    def __init__(self, dtype=None):
         self.helpers = {}
+        self.dtype = dtype_name(dtype)
+        self.dtype_var = "dtype"     # where the code keeps the inputs' type (dtype None)
 
     # -- dtype: everything the target does about the floating-point type -----------
 
     imports = ("import numpy as np",)
+    default_float64 = True       # creation functions make float64 unless told
+
+    def dtype_lib(self):
+        """The library's object for the chosen type (np.float32)."""
+        return ir.Lib(f"{self.lib}.{self.dtype}")
 
     def dtype_kwargs(self):
         """Keyword arguments that creation functions get (eye, zeros, ...)."""
-        return ()
+        if self.dtype is None:
+            return (("dtype", ir.Name(self.dtype_var)),)
+        if self.dtype == "float64" and self.default_float64:
+            return ()
+        return (("dtype", self.dtype_lib()),)
 
-    def convert_in(self, name):
-        """The statement that converts an argument on entry (None: none)."""
-        return None
+    def dtype_of(self, arrays):
+        """The type the code computes in when dtype is None: that of its array arguments
+        (at least float32; float64 with none)."""
+        if not arrays:
+            return ir.Call(f"{self.lib}.result_type", (ir.Lib("float"),))
+        return ir.Call(f"{self.lib}.result_type",
+                       tuple(ir.Name(a) for a in arrays) + (ir.Lib(f"{self.lib}.float32"),))
+
+    def convert_in(self, name, scalar=False):
+        """The expression that converts an argument on entry (None: none)."""
+        if self.dtype is None:
+            return None
+        if scalar:
+            return ir.Call(f"{self.lib}.{self.dtype}", (ir.Name(name),))
+        return ir.Call(f"{self.lib}.asarray", (ir.Name(name),), (("dtype", self.dtype_lib()),))
+
+    def convert_scalar(self, name):
+        """With dtype None, the conversion of a number argument to the arrays' type
+        (NumPy's np.sin(0.5) is a float64 that would upcast float32 arrays), or None."""
+        return ir.Method(ir.Name(self.dtype_var), "type", (ir.Name(name),))
+
+    def linalg_errors(self):
+        """The exceptions the target's linear algebra raises at a singular matrix."""
+        import numpy as np
+        return (np.linalg.LinAlgError,)
 
     def number(self, node):
         """A number-only expression where the target wants an array (torch: a tensor)."""
@@ -124,6 +174,13 @@ class Backend:
         """a ⊗ I(n), or I(n) ⊗ a when identity_first, for a matrix a (strided writes)."""
         return self.call("kron_identity", a, n, C(identity_first))
 
+    def kron_sum(self, terms):
+        """Σ c·(A ⊗ B) written into one buffer (terms: (coefficient, A, B) of IR), or None
+        where the target has no such helper."""
+        if "kron_sum" not in self._kf:
+            return None
+        return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
+
     def kron_identity_formed(self, a, n, identity_first):
         eye = self.eye(n)
         return self.kron(eye, a) if identity_first else self.kron(a, eye)
@@ -164,10 +221,14 @@ except ImportError:  # pragma: no cover
     _lapack = None"""
 
     def module_imports(self):
-        out = list(self.imports)
+        out = list(self.imports) + list(self.dtype_imports())
         if self.PRELUDE and any(h in self.helpers for h in self._needs_prelude):
             out += ["", self.PRELUDE]
         return tuple(out)
+
+    def dtype_imports(self):
+        """Module lines after the imports that the type needs (none: nothing global)."""
+        return ()
 
     def helper_sources(self):
         return tuple(self.helpers[k] for k in sorted(self.helpers) if self.helpers[k])
@@ -192,18 +253,33 @@ class JaxBackend(Backend):
     float_out = False
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)"}
+               "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
+               "kron_sum": "term by term (XLA fuses the sum)"}
     _kf = _table(Backend._kf, "jnp.", unspelt, sigmoid="jax.nn.sigmoid", softplus="jax.nn.softplus")
     _needs_prelude = ()
     PRELUDE = None
 
-    # -- dtype: float64 throughout, as NumPy (issue 16 makes this a choice)
-    imports = ("import numpy as np", "import jax", "import jax.numpy as jnp", "",
-               "# float64 throughout, as NumPy (set before any array is made)",
-               'jax.config.update("jax_enable_x64", True)')
+    # -- dtype: the user's own jax_enable_x64 decides what float64 means; never set here
+    imports = ("import numpy as np", "import jax", "import jax.numpy as jnp")
+    default_float64 = False
 
-    def convert_in(self, name):
-        return ir.Call("jnp.asarray", (ir.Name(name),))
+    def convert_in(self, name, scalar=False):
+        if self.dtype is None:
+            return ir.Call("jnp.asarray", (ir.Name(name),))
+        return ir.Call("jnp.asarray", (ir.Name(name),), (("dtype", self.dtype_lib()),))
+
+    def dtype_imports(self):
+        if self.dtype != "float64":
+            return ()
+        return ("", "if not jax.config.jax_enable_x64:  # float64 needs JAX's x64 mode, which is the user's to set",
+                "    raise ImportError(\"this code computes in float64: call jax.config.update('jax_enable_x64', \"",
+                "                      \"True) before importing it, or generate it with dtype='float32' or None\")")
+
+    def convert_scalar(self, name):
+        return None
+
+    def linalg_errors(self):
+        return ()
 
     def spd_inv_logdet(self, a):
         return None
@@ -230,7 +306,8 @@ class TorchBackend(Backend):
     module = "torch"
     install = "PyTorch (pip install torch)"
     float_out = False
-    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve"}
+    unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
+               "kron_sum": "term by term"}
     _kf = _table(Backend._kf, "torch.", unspelt, sigmoid="torch.sigmoid",
                  softplus="torch.nn.functional.softplus", spec_norm="torch.linalg.matrix_norm",
                  vdot="torch.dot", power="torch.pow")
@@ -238,14 +315,26 @@ class TorchBackend(Backend):
     _needs_prelude = ()
     PRELUDE = None
 
-    # -- dtype: every input converted to float64 (issue 16 makes this a choice)
+    # -- dtype: the inputs' type (None) or the chosen one; never an upcast of its own
     imports = ("import torch",)
+    default_float64 = False
 
-    def dtype_kwargs(self):
-        return (("dtype", ir.Lib("torch.float64")),)
+    def dtype_of(self, arrays):
+        self.helpers["_float_dtype"] = HELPERS["torch"]["_float_dtype"]
+        return ir.Call("_float_dtype", tuple(ir.Name(a) for a in arrays))
 
-    def convert_in(self, name):
-        return ir.Call("torch.as_tensor", (ir.Name(name),), self.dtype_kwargs())
+    def convert_in(self, name, scalar=False):
+        if self.dtype is None:
+            return ir.Call("torch.as_tensor", (ir.Name(name),))
+        return ir.Call("torch.as_tensor", (ir.Name(name),), (("dtype", self.dtype_lib()),))
+
+    def convert_scalar(self, name):
+        return None
+
+    def linalg_errors(self):
+        import torch
+        err = getattr(torch.linalg, "LinAlgError", None)
+        return (err,) if err is not None else ()
 
     def number(self, node):
         # torch's functions take no Python floats (torch.sqrt(1.5)): numbers as tensors
@@ -287,24 +376,42 @@ BACKENDS = {"numpy": Backend, "jax": JaxBackend, "torch": TorchBackend}
 TARGETS = tuple(BACKENDS)
 
 
-def backend(target):
-    """A fresh backend for target (a MatcalcError naming the targets for another)."""
+def backend(target, dtype=None):
+    """A fresh backend for target and dtype (a MatcalcError naming the targets for another)."""
     cls = BACKENDS.get(target)
     if cls is None:
         raise MatcalcError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
-    return cls()
+    return cls(dtype)
 
 
 # ----------------------------------------------------------------------------- helpers
 
 _NP_HELPERS = {
+    "_kron_sum": '''def _kron_sum(terms):
+    """The sum of c (A ⊗ B) over terms (c, A, B) of one shape, written into one buffer:
+    no Kronecker product is formed on its own, and the temporaries are one row of A's
+    blocks at a time (B's size times A's columns)."""
+    c, a, b = terms[0]
+    p, q = a.shape
+    r, s = b.shape
+    out = np.empty((p, r, q, s), dtype=np.result_type(*[x for t in terms for x in t[1:]]))
+    np.multiply((c * a)[:, None, :, None], b[None, :, None, :], out=out)
+    tmp = np.empty((r, q, s), dtype=out.dtype)
+    for c, a, b in terms[1:]:
+        ca = c * a
+        for i in range(p):
+            np.multiply(ca[i][None, :, None], b[:, None, :], out=tmp)
+            out[i] += tmp
+    return out.reshape(p * r, q * s)
+''',
     "_spd_inv_logdet": '''def _spd_inv_logdet(a):
     """(inverse, log det) of a symmetric positive definite a from one Cholesky
     factorisation (half the work of inv); LU where that is not at hand or a is not PD."""
     if _lapack is not None:
-        c, info = _lapack.dpotrf(a, lower=False, clean=True)
+        potrf, potri = _lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+        c, info = potrf(a, lower=False, clean=True)
         if info == 0:
-            inv, info = _lapack.dpotri(c, lower=False)
+            inv, info = potri(c, lower=False)
             if info == 0:
                 inv = inv + np.triu(inv, 1).T       # LAPACK's layout: .T is C-ordered
                 return inv.T, 2.0 * np.sum(np.log(np.diagonal(c)))
@@ -314,7 +421,8 @@ _NP_HELPERS = {
     "_spd_solve": '''def _spd_solve(a, b):
     """a^-1 b for a symmetric positive definite a, by Cholesky (LU where that fails)."""
     if _lapack is not None:
-        _, x, info = _lapack.dposv(a, b, lower=False)
+        posv, = _lapack.get_lapack_funcs(("posv",), (a, b))
+        _, x, info = posv(a, b, lower=False)
         if info == 0:
             return x
     return np.linalg.solve(a, b)
@@ -333,16 +441,16 @@ _NP_HELPERS = {
     pages) whose nonzero diagonals are written through a strided view."""
     p, q = a.shape
     if identity_first:               # I(n) ⊗ a: a on the n diagonal blocks
-        out = np.zeros((n, p, n, q))
+        out = np.zeros((n, p, n, q), dtype=a.dtype)
         np.einsum("jajb->jab", out)[...] = a
     else:                            # a ⊗ I(n): a[i, k] times I(n) in block (i, k)
-        out = np.zeros((p, n, q, n))
+        out = np.zeros((p, n, q, n), dtype=a.dtype)
         np.einsum("ajbj->jab", out)[...] = a
     return out.reshape(n * p, n * q)
 ''',
-    "_commutation": '''def _commutation(m, n):
+    "_commutation": '''def _commutation(m, n, dtype=None):
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
-    return np.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
+    return np.eye(m * n, dtype=dtype)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
 ''',
 }
 
@@ -354,9 +462,9 @@ HELPERS = {
     sign, value = jnp.linalg.slogdet(a)
     return jnp.where(sign > 0, value, jnp.nan)
 ''',
-        "_commutation": '''def _commutation(m, n):
+        "_commutation": '''def _commutation(m, n, dtype=None):
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
-    return jnp.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
+    return jnp.eye(m * n, dtype=dtype)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
 ''',
     },
     "torch": {
@@ -373,9 +481,17 @@ HELPERS = {
     sign, value = torch.linalg.slogdet(a)
     return torch.where(sign > 0, value, torch.nan)
 ''',
-        "_commutation": '''def _commutation(m, n):
+        "_commutation": '''def _commutation(m, n, dtype=None):
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
-    return torch.eye(m * n, dtype=torch.float64)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]
+    return torch.eye(m * n, dtype=dtype)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]
+''',
+        "_float_dtype": '''def _float_dtype(*xs):
+    """The floating type of the tensors xs (PyTorch's default where none is floating)."""
+    out = None
+    for x in xs:
+        if x.is_floating_point():
+            out = x.dtype if out is None else torch.promote_types(out, x.dtype)
+    return torch.get_default_dtype() if out is None else out
 ''',
     },
 }

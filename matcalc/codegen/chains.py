@@ -166,6 +166,8 @@ class Chain:
             v = low.emit(ir.Neg(neg.code), neg.rep, (self.rows(i), self.cols(j)), key)
             low.memo[key] = v
             return ("dense", v, key)
+        if self.search and self.k > LONG_CHAIN:
+            return self.lower_long(i, j, key)
         s = self.cost(i, j)[1]
         if self.mirrored(i, s, j):
             right = self.lower(s + 1, j)
@@ -180,6 +182,81 @@ class Chain:
         v = combine(low, left, right, key)
         low.memo[key] = v
         return ("dense", v, key)
+
+    # -- long chains: known blocks, then folds that grow from them -------------
+
+    def known_block(self, a, b, from_left):
+        """The far end of the longest product already at hand that starts at factor a
+        (from_left) or ends at factor b, within a..b and of two factors or more (None:
+        none is).  Only the lengths of the products the memo holds with that end factor
+        are tried, longest first."""
+        memo = self.low.memo
+        self._transposes()
+        if from_left:
+            lengths = memo.by_first.get(self.f[a], set()) | memo.by_last.get(self.tf[a], set())
+        else:
+            lengths = memo.by_last.get(self.f[b], set()) | memo.by_first.get(self.tf[b], set())
+        top = b - a + 1
+        for n in sorted((n for n in lengths if 2 <= n <= top), reverse=True):
+            i, j = (a, a + n - 1) if from_left else (b - n + 1, b)
+            if self.at_hand(i, j) and self.known(i, j):
+                return j if from_left else i
+        return None
+
+    def lower_long(self, i, j, key):
+        """The product of factors i..j of a long chain, without the O(k³) search: the
+        longest product at hand at either end is taken whole, and the rest is folded
+        from the side next to it, so that the products it makes on the way (each one
+        memoised) are the ones the next terms of a sum of rotations meet at their ends.
+        Linear in the chain for tr(A1 X … Ak X) and its gradient."""
+        low = self.low
+        q = self.known_block(i, j - 1, True)
+        p = self.known_block(i + 1, j, False)
+        lp = 0 if q is None else q - i + 1
+        lq = 0 if p is None else j - p + 1
+        if lp == 0 and lq == 0:
+            # fold from the thin end: right to left when the chain ends in a column
+            return self.fold(i, j, not (self.cols(j) == 1 and self.rows(i) != 1), key)
+        if lp >= lq:
+            left, right = self.lower(i, q), self.fold(q + 1, j, True)
+        else:
+            left, right = self.fold(i, p - 1, False), self.lower(p, j)
+        v = combine(low, left, right, key)
+        low.memo[key] = v
+        return ("dense", v, key)
+
+    def fold(self, a, b, from_left, key=None):
+        """The product of factors a..b accumulated from one end (from_left: a first),
+        each step taking the longest product at hand that follows, else one factor;
+        every product accumulated is memoised."""
+        if a == b:
+            return self.item(a)
+        low = self.low
+        if key is None:
+            key = self.key(a, b)
+            hit = low.lookup(key, self.tkey(a, b)) if self.at_hand(a, b) else None
+            if hit is not None:
+                return ("dense", hit, key)
+        c = a if from_left else b
+        acc = self.item(c)
+        while (c < b) if from_left else (c > a):
+            if from_left:
+                e = self.known_block(c + 1, b, True) or c + 1
+                piece = self.lower(c + 1, e)
+                lo, hi = a, e
+            else:
+                e = self.known_block(a, c - 1, False)
+                e = c - 1 if e is None else e
+                piece = self.lower(e, c - 1)
+                lo, hi = e, b
+            k = key if (lo, hi) == (a, b) else self.key(lo, hi)
+            hit = low.lookup(k, self.tkey(lo, hi)) if self.at_hand(lo, hi) else None
+            if hit is None:
+                hit = combine(low, acc, piece, k) if from_left else combine(low, piece, acc, k)
+                low.memo[k] = hit
+            acc = ("dense", hit, k)
+            c = e
+        return acc
 
     def value(self):
         kind, v, _ = self.lower(0, self.k - 1)
@@ -236,6 +313,9 @@ def dsum_costs(low, f, other, node=None, side="left"):
     dist = 0.0
     for t in f.items:
         rest = split_coef(t)[1]
+        if isinstance(rest, E.Identity):
+            dist += n * other
+            continue
         if node is not None:
             sub = E.Mul((rest, node)) if side == "left" else E.Mul((node, rest))
             if low.lookup(sub) is not None:
@@ -467,6 +547,9 @@ def dsum_apply(low, f, x, key, node, side):
     parts = []
     for t in f.items:
         c, rest = split_coef(t)
+        if isinstance(rest, E.Identity):        # I x is x
+            parts.append((c, x.code))
+            continue
         sub = low.intern(E.Mul((rest, node)) if side == "left" else E.Mul((node, rest)))
         hit = low.lookup(sub)
         if hit is None:

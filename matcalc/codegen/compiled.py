@@ -27,7 +27,8 @@ class CompiledFunction:
     """A generated function, callable with the values positionally (in the order of
     ``params``), by keyword under the symbols' own names, or as one dict of values."""
 
-    def __init__(self, fn, names, source, target, derivative, extra_sizes=()):
+    def __init__(self, fn, names, source, target, derivative, extra_sizes=(), dtype=None,
+                 linalg_errors=()):
         self.fn = fn
         self.params = list(names)          # the symbols' names, in argument order
         self.source = source
@@ -35,14 +36,22 @@ class CompiledFunction:
         self.derivative = derivative
         self.extra_sizes = [s for s, _ in extra_sizes]
         self._extra = list(extra_sizes)
+        self.dtype = dtype                  # "float32", "float64" or None (the values' type)
+        self._linalg_errors = tuple(linalg_errors)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", "f_and_grad")
 
     def _convert(self, v):
+        """A value for NumPy code: an array of the chosen type, or of its own floating
+        type with dtype None (integers become float64); a number as a Python float."""
         if self.target == "numpy":
             import numpy as np
-            a = np.asarray(v, dtype=float)
-            return float(a) if a.ndim == 0 else a
+            a = np.asarray(v)
+            if a.ndim == 0:
+                return float(a)
+            if self.dtype is not None:
+                return a.astype(self.dtype, copy=False)
+            return a if a.dtype.kind == "f" else a.astype(float)
         return v
 
     # positional-only self: a symbol may be called "self" (compile("self^T self", wrt="self"))
@@ -76,10 +85,8 @@ class CompiledFunction:
         args = [self._convert(values[n]) for n in self.params]
         try:
             return self.fn(*args, **sizes)
-        except Exception as err:
+        except self._linalg_errors as err:
             # numpy's (and PyTorch's) LinAlgError: a singular matrix where an inverse is taken
-            if "LinAlgError" not in type(err).__name__:
-                raise
             from ..errors import EvaluationError
             raise EvaluationError(f"{self.__name__}() has no value at these values: a matrix is "
                                   f"singular where its inverse, power or determinant is taken "

@@ -333,6 +333,13 @@ class If(Stmt):
     body: Tuple[Stmt, ...]
     comment: Optional[str] = None
 
+    @property
+    def writes(self):
+        out = []
+        for s in self.body:
+            out.extend(s.writes)
+        return tuple(out)
+
     @cached_property
     def reads(self):
         out = set(self.cond.names)

@@ -36,7 +36,7 @@ def lower_zero(low, e):
 
 
 def lower_commutation(low, e):
-    return low.emit(low.B.call("commutation", low.size(e.m), low.size(e.n)), "M", e.shape, e)
+    return low.emit(low.B.create("commutation", low.size(e.m), low.size(e.n)), "M", e.shape, e)
 
 
 def lower_fill(low, e):
@@ -61,9 +61,37 @@ def _plus(codes):
     return out
 
 
+def _kron_sum(low, e):
+    """A sum of Kronecker products of matrices of one shape written into one buffer
+    (``kron_sum``), or None."""
+    if len(e.items) < 2 or not low.opts.enabled("kron_sum"):
+        return None
+    terms, shapes = [], set()
+    for t in e.items:
+        c, rest = split_coef(t)
+        if not (isinstance(rest, E.Kron) and len(rest.items) == 2):
+            return None
+        a, b = rest.items
+        if any(isinstance(x, E.Identity) or rep_of(x.shape) != "M" for x in (a, b)):
+            return None
+        shapes.add((a.shape, b.shape))
+        terms.append((c, a, b))
+    if len(shapes) != 1:
+        return None
+    code = low.B.kron_sum([(lit(c), low.ev(a).code, low.ev(b).code) for c, a, b in terms])
+    if code is None:
+        return None
+    low.opts("kron_sum")
+    return low.emit(code, "M", e.shape, e)
+
+
 def lower_add(low, e):
     shape = e.shape
     rep = rep_of(shape)
+    if rep == "M":
+        v = _kron_sum(low, e)
+        if v is not None:
+            return v
     terms, fills = [], []
     for t in e.items:
         if E.is_zero(t):

@@ -1,7 +1,7 @@
 """Lowerings of the reductions: traces (of products without the product), sums (through
 row and column sums), norms (one dot product), the diagonal of a product."""
 from . import ir
-from .chains import Chain, combine, flatten_chain, materialize_cost, op_cost
+from .chains import Chain, combine, factor_kind, flatten_chain, materialize_cost, op_cost
 from .values import ZERO, est, rep_of, scalar, short, signed_sum
 from .. import expr as E
 from ..simplify import is_symmetric, split_coef
@@ -36,10 +36,16 @@ def lower_trace(low, e):
         else:                               # only identities: tr(s I(n)) = n s
             tr = low.ev(low.intern(E.Trace(E.Identity(a.shape[0]))))
         return _scaled_by(low, tr, scal, e) if scal else tr
+    if isinstance(a, E.MatPow) and 2 <= a.k <= 4 and low.opts.enabled("trace_product"):
+        # tr(X^k): a chain of k factors, so that tr(X X) is not formed either
+        return low.ev(low.intern(E.Trace(E.Mul((a.arg,) * a.k))))
     if isinstance(a, E.Identity):
         return scalar(B.to_float(low.size(a.n)))
     if isinstance(a, E.Transpose):
         return low.ev(low.intern(E.Trace(a.arg)))
+    d = diagonal_of_elementwise(low, a)
+    if d is not None:                       # tr(log(X)) = sum(log(diag(X)))
+        return low.ev(low.intern(E.Sum(d)))
     if isinstance(a, E.DiagMat):
         return low.emit(B.call("sum", low.ev(a.arg).code), "S", E.SCALAR, e)
     if isinstance(a, E.Kron) and all(t.shape[0] == t.shape[1] for t in a.items):
@@ -69,6 +75,18 @@ def trace_chain(low, factors):
         if prod.rep == "S":
             return prod
         return low.emit(low.B.call("trace", prod.code), "S", E.SCALAR, node)
+    diag = [i for i, f in enumerate(factors) if isinstance(f, E.DiagMat) and not f.arg.is_scalar
+            and f.arg.shape[1] == 1]
+    if diag:
+        # tr(diag(v) F2 ⋯ Fk) = vᵀ diag(F2 ⋯ Fk): the diagonal of the rest, never formed
+        i = diag[0]
+        rest = factors[i + 1:] + factors[:i]
+        low.opts("trace_product")
+        v = low.ev(factors[i].arg)
+        other = rest[0] if len(rest) == 1 else low.intern(E.Mul(tuple(rest)))
+        d = low.ev(low.intern(E.DiagVec(other)))
+        node = low.intern(E.Trace(E.Mul(tuple(factors))))
+        return low.emit(ir.Bin("@", v.code, d.code), "S", E.SCALAR, node)
     rots = range(k) if k <= 8 else [0] + [i for i in range(1, k) if factors[i].shape[0] == 1][:3]
     best = None
     for rot in rots:
@@ -77,29 +95,46 @@ def trace_chain(low, factors):
         if fs[0].shape[0] == 1:          # a row first: the product is 1×1
             c = ch.cost(0, k - 1)[0]
             if best is None or c < best[0] - 1e-9:
-                best = (c, rot, None, ch)
+                best = (c, rot, None, ch, ())
             continue
         r = est(fs[0].shape[0])
         for s in range(k - 1):
             lk, rk = ch.side_kind(0, s), ch.side_kind(s + 1, k - 1)
             m = est(fs[s].shape[1])
+            pair = r * m                    # tr(P Q) from P and Q: one pass over r·m entries
+            formed = ()                     # the operator sides formed first
             if lk == "dense" and rk == "dense":
                 cheap = (s == 0 and isinstance(fs[0], E.Transpose)) or \
                     (s + 1 == k - 1 and isinstance(fs[k - 1], E.Transpose))
-                tc = r * m * (0.5 if cheap else 1.0)
+                tc = pair * (0.5 if cheap else 1.0)
             elif rk == "dense":
+                # the operator applied to the other side (a product formed to take its
+                # trace), or formed and paired: whichever costs less
                 tc = op_cost(low, fs[0], r) + r
+                alt = materialize_cost(low, fs[0]) + pair
+                if _formable(low, fs[0]) and alt < tc:
+                    tc, formed = alt, (0,)
             elif lk == "dense":
                 tc = op_cost(low, fs[k - 1], r) + r
+                alt = materialize_cost(low, fs[k - 1]) + pair
+                if _formable(low, fs[k - 1]) and alt < tc:
+                    tc, formed = alt, (k - 1,)
             else:
                 tc = materialize_cost(low, fs[k - 1]) + op_cost(low, fs[0], r) + r
+                alt = materialize_cost(low, fs[0]) + materialize_cost(low, fs[k - 1]) + pair
+                if _formable(low, fs[0]) and _formable(low, fs[k - 1]) and alt < tc:
+                    tc, formed = alt, (0, k - 1)
             c = ch.cost(0, s)[0] + ch.cost(s + 1, k - 1)[0] + tc
             if best is None or c < best[0] - 1e-9:
-                best = (c, rot, s, ch)
-    _, rot, s, ch = best
+                best = (c, rot, s, ch, formed)
+    _, rot, s, ch, formed = best
     if s is None:
         return ch.value()
     left, right = ch.lower(0, s), ch.lower(s + 1, k - 1)
+    if 0 in formed and left[0] == "op":
+        left = ("dense", low.ev(left[1]), left[2])
+    if k - 1 in formed and right[0] == "op":
+        right = ("dense", low.ev(right[1]), right[2])
     node = low.intern(E.Trace(E.Mul(tuple(ch.f))))
     if left[0] == "dense" and right[0] == "dense":
         sym = False
@@ -109,6 +144,13 @@ def trace_chain(low, factors):
         return trace_prod(low, left[1], right[1], node, sym)
     prod = combine(low, left, right, E.Mul(tuple(ch.f)))
     return low.emit(low.B.call("trace", prod.code), "S", E.SCALAR, node)
+
+
+def _formable(low, f):
+    """Whether a trace may form the operator factor f to pair it with the other side: a
+    sum (A + B, applied term by term otherwise).  An inverse stays a solve (which f and
+    the derivative share), diag(v) a broadcast."""
+    return factor_kind(low, f) in ("dsum", "opsum")
 
 
 def trace_prod(low, p, q, node, symmetric=False):
@@ -218,10 +260,34 @@ def lower_specnorm(low, e):
     return low.emit(B.spec_norm(v.code), "S", E.SCALAR, e)
 
 
+def diagonal_of_elementwise(low, a):
+    """diag(f(X)) as f(diag(X)), diag(X .^ p) as diag(X) .^ p, diag(A .* B) as
+    diag(A) .* diag(B) (``elementwise_diagonal``): the function is taken of the n
+    diagonal entries only, not of all n² entries (log of X's zeros: -inf off the
+    diagonal, and a warning).  None for another node."""
+    if a.is_scalar or a.shape[0] != a.shape[1] or not low.opts.enabled("elementwise_diagonal"):
+        return None
+    if isinstance(a, E.Func):
+        out = E.Func(a.name, E.DiagVec(a.arg))
+    elif isinstance(a, E.ElemPow) and a.exp.is_scalar:
+        out = E.ElemPow(E.DiagVec(a.base), a.exp)
+    elif isinstance(a, E.Hadamard):
+        out = E.Hadamard(tuple(E.DiagVec(t) for t in a.items))
+    else:
+        return None
+    low.opts("elementwise_diagonal")
+    return low.intern(out)
+
+
 def lower_diagvec(low, e):
     a = e.arg
     if a.is_scalar:
         return low.ev(a)
+    d = diagonal_of_elementwise(low, a)
+    if d is not None:
+        return low.ev(d)
+    if isinstance(a, E.Transpose) and not a.arg.is_scalar:     # diag(Mᵀ) = diag(M)
+        return low.ev(low.intern(E.DiagVec(a.arg)))
     if isinstance(a, E.Mul):
         scal = []
         chain = flatten_chain(low, a.items, scal)

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from . import ir
 from .names import RESERVED, python_name
-from .values import ONE, V, lit, product, rep_of, short
+from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E
 from ..errors import UnsupportedError
 from ..simplify import transpose
@@ -48,6 +48,22 @@ class Interner:
         return out
 
 
+# ----------------------------------------------------------------------------- constants
+
+
+def is_constant(e):
+    """Whether the scalar e is a number computed from numbers only (exp(700), 2^-3, ...)."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, E.Num):
+            continue
+        if not (n.is_scalar and isinstance(n, (E.Func, E.Pow, E.Mul, E.Add))):
+            return False
+        stack.extend(n.args)
+    return True
+
+
 # ----------------------------------------------------------------------------- the lowerer
 
 
@@ -59,11 +75,16 @@ class Memo(dict):
     def __init__(self):
         super().__init__()
         self.ends = set()
+        self.by_first = {}      # first factor -> the lengths of the products it starts
+        self.by_last = {}       # last factor -> the lengths of the products it ends
 
     def __setitem__(self, key, value):
         if type(key) is E.Mul:
             items = key.items
-            self.ends.add((items[0], items[-1], len(items)))
+            n = len(items)
+            self.ends.add((items[0], items[-1], n))
+            self.by_first.setdefault(items[0], set()).add(n)
+            self.by_last.setdefault(items[-1], set()).add(n)
         super().__setitem__(key, value)
 
 
@@ -160,7 +181,7 @@ class Lowerer:
             code = self.B.number(code)
         target = name or self.temp()
         if comment is None and node is not None:
-            comment = short(node)
+            comment = Note(node)
         self.body.append(ir.Assign((target,), code, (rep,), comment))
         return V(ir.Name(target), rep, shape)
 
@@ -285,13 +306,29 @@ class Lowerer:
 
     def split_scalars(self, scal):
         """(numeric coefficient, the other scalar factors)."""
-        coef, rest = Fraction(1), []
+        coef, rest, consts = Fraction(1), [], []
         for s in scal:
             if isinstance(s, E.Num):
                 coef *= s.value
+            elif self.opts.enabled("fold_constants") and is_constant(s):
+                consts.append(s)
             else:
                 rest.append(s)
+        if consts:
+            coef = self.fold_constants(coef, consts)
         return coef, rest
+
+    def fold_constants(self, coef, consts):
+        """coef times the constant scalars consts, as one number, computed at generation
+        time by the evaluator (numeric.evaluate_tree), whose products keep their exponent
+        past the float range: exp(700)² exp(-700)² is 1 there, while the factors one by one
+        give inf · 0 = nan in the generated code."""
+        import math
+        from ..numeric import evaluate_tree
+        self.opts("fold_constants")
+        tree = E.Mul((E.Num(coef),) + tuple(consts))
+        value = float(evaluate_tree(tree, {}, {}))
+        return Fraction(value) if math.isfinite(value) else value
 
     def scale_code(self, coef, scal):
         """The product of a numeric coefficient and scalar factors (None for 1): it can

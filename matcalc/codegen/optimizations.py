@@ -14,7 +14,9 @@ OPTIMIZATIONS = {
     "solve": "an inverse that only multiplies becomes a solve",
     "spd": "Cholesky for spd matrices: solves, inverse with log-determinant, log-determinant",
     "trace_product": "tr(P Q) as a sum of elementwise products, never forming P Q",
+    "elementwise_diagonal": "tr(f(X)) and diag(f(X)) of an elementwise f from X's diagonal only",
     "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
+    "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
@@ -23,6 +25,7 @@ OPTIMIZATIONS = {
     "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
     "sum_rowcol": "sum(P Q) through row and column sums",
     "negation_reuse": "a product with one sum negated taken from the computed one (a negation)",
+    "fold_constants": "a product's constant scalars folded into one number as the evaluator computes it",
     "chain_dp": "product chains associated by dynamic programming on estimated sizes",
     "row_blocks": "a large row-wise intermediate made and used a block of rows at a time (NumPy)",
     # passes over the IR

@@ -37,9 +37,9 @@ def user_code(B, v, mode):
 class Program:
     """The pieces of a generated module for one or several derivatives (DerivativeViews)."""
 
-    def __init__(self, views, target, opts):
+    def __init__(self, views, target, opts, dtype=None):
         self.target = target
-        self.B = backend(target)
+        self.B = backend(target, dtype)
         self.opts = opts
         self.views = views
         self.v0 = views[0]
@@ -49,6 +49,7 @@ class Program:
         self.syms = {n: syms[n] for n in order}
         self.module_names = Names({"_sigmoid", "_logdet", "_commutation"})
         self.params = {n: self.module_names.take(python_name(n)) for n in self.syms}
+        self.B.dtype_var = self.module_names.take("dtype")
         self.hessian = any(v.kind == "hessian" for v in views)
         self.extra_sizes = []
 
@@ -93,10 +94,23 @@ class Program:
         low = Lowerer(self.B, self.syms, self.params, names, self.opts)
         outputs = [o for g in groups for o in g]
         trees = low.prepare([o.tree for o in outputs])
-        for p in self.params.values():
-            conv = self.B.convert_in(p)
+        arrays = []
+        for n, p in self.params.items():
+            scalar = self.syms[n].is_scalar
+            conv = self.B.convert_in(p, scalar)
             if conv is not None:
                 low.body.append(ir.Assign((p,), conv, ("P",)))
+            if not scalar:
+                arrays.append(p)
+        if self.B.dtype is None:
+            # the type the arrays the code creates get (a size: dropped where none is made)
+            low.body.append(ir.Assign((self.B.dtype_var,), self.B.dtype_of(arrays), ("I",),
+                                      "the type of the arrays given"))
+            low.size_names.add(self.B.dtype_var)
+            for n, p in self.params.items():
+                conv = self.B.convert_scalar(p) if self.syms[n].is_scalar else None
+                if conv is not None:
+                    low.body.append(ir.Assign((p,), conv, ("P",)))
         if row_loop is not None:
             lower_row_loop(low, row_loop)
         if dispatch_to is not None:
@@ -130,7 +144,10 @@ class Program:
         keep = frozenset(ret.values()) | frozenset(self.params.values())
         fn = ir.Function(fname, tuple(self.params.values()), tuple(n for _, n in low.extra_sizes),
                          doc, tuple(low.body), frozenset(low.temps), keep, frozenset(low.size_names))
-        return passes.run(fn, self.opts, self.target), low.extra_sizes
+        fn = passes.run(fn, self.opts, self.target)
+        if self.B.dtype == "float32":
+            check_float32(fn)
+        return fn, low.extra_sizes
 
     # -- the module
     def module(self):
@@ -185,7 +202,33 @@ class Program:
             fns += got
             extra += ex
         self.extra_sizes = extra
+        if self.B.dtype is None and not any(self.B.dtype_var in s.writes for f in fns for s in ir.walk_stmts(f.body)):
+            self.B.helpers.pop("_float_dtype", None)      # the type was nowhere needed
         return ir.Module("\n".join(head), self.B.module_imports(), self.B.helper_sources(), tuple(fns))
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.401298464324817e-45       # the smallest subnormal float32
+
+
+def check_float32(fn):
+    """A MatcalcError where a constant of the code has no float32 value: past float32's
+    range it would be inf, below its smallest number 0 (exp(100) x, 1e-50 x^T x)."""
+    from ..errors import MatcalcError
+    for s in ir.walk_stmts(fn.body):
+        nodes = [getattr(s, f) for f in ("value", "cond") if getattr(s, f, None) is not None]
+        while nodes:
+            n = nodes.pop()
+            nodes.extend(n.children())
+            v = n.value if isinstance(n, ir.Const) else None
+            if v is None or v == 0 or v != v:
+                continue
+            if abs(v) > FLOAT32_MAX or abs(v) < FLOAT32_TINY:
+                where = f" (in {s.comment})" if s.comment else ""
+                raise MatcalcError(
+                    f"the constant {v!r}{where} is {'past' if abs(v) > FLOAT32_MAX else 'below'} the "
+                    f"range of float32 ({'±3.4e38' if abs(v) > FLOAT32_MAX else 'its smallest number is 1.4e-45'}), "
+                    f"so float32 code cannot compute it: generate the code with dtype=\"float64\"")
 
 
 def _rename(low, old, new):

@@ -62,7 +62,7 @@ def lower_row_loop(low, plan):
     loop = [ir.Assign((j,), ir.Bin("+", ir.Name(i), ir.Name(step)), ("I",))]
     for s in body.body:
         if s.comment:
-            text = s.comment
+            text = str(s.comment)
             for a, b in marks:
                 text = text.replace(a, b)
             s = _with_comment(s, text)

@@ -64,6 +64,27 @@ def short(e):
     return s
 
 
+class Note:
+    """A comment that describes a node, printed only when asked for (``str``): the
+    lowering makes one for every statement, and most statements are folded away or
+    dropped by the passes before the module is printed."""
+    __slots__ = ("node", "before", "after", "_text")
+
+    def __init__(self, node, before="", after=""):
+        self.node, self.before, self.after, self._text = node, before, after, None
+
+    def __str__(self):
+        if self._text is None:
+            self._text = f"{self.before}{short(self.node)}{self.after}"
+        return self._text
+
+    def __bool__(self):
+        return True
+
+    def __repr__(self):
+        return f"Note({str(self)!r})"
+
+
 def _size(e, limit):
     """The number of nodes of a tree (counting stops past limit)."""
     k, stack = 0, [e]

@@ -27,6 +27,8 @@ EXTRA = [
     ("sum(A X B)", "X", None, "gradient"),
     ("sum(sigmoid(A x) .* exp(A x))", "x", None, "gradient"),
     ("||tanh(X W) - Y||_F^2", "W", None, "gradient"),
+    ("exp(3) exp(-1) x^T A x + sqrt(2) sum(x)", "x", None, "gradient"),
+    ("tr(exp(X) .* A) + tr(X .^ 2) + sum(diag(tanh(X)))", "X", None, "gradient"),
 ]
 
 def _extra_values(d, rng):

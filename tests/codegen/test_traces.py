@@ -1,0 +1,117 @@
+"""Traces of products never form the product (issue 16, part 3), in every pattern the
+lowering meets: tr(AᵀB), tr(AB) with either factor transposed, sums as factors,
+quadratic forms, traces inside sums, an operator (an inverse, diag(v)) among the factors,
+the Gaussian negative log-likelihood of samples (its gradient in μ computed
+np.trace(t2.T @ t3) before); the diagonal of a product is not formed either; and a sum
+of Kronecker products is written into one buffer (kron_sum).  Each derivative's values
+agree with Derivative.evaluate and with central differences of f."""
+import numpy as np
+import pytest
+
+import matcalc
+from cgtools import close, exprs, functions
+from helpers import central, direction, draw, fitting_sizes, parse_kind, vecF
+from matcalc import codegen
+from matcalc.codegen import ir
+
+TRACES = [
+    ("tr(A^T B)", "A", None),
+    ("tr(A B)", "A", None),
+    ("tr(A^T B^T)", "A", None),
+    ("tr(A B^T)", "A", None),
+    ("tr(A B C) + 2 tr(B^T A^T)", "A", None),
+    ("tr((A + B) (C + D))", "A", None),
+    ("tr((A + B)^T (C - D)^T)", "A", None),
+    ("tr(A (I(n) + B))", "A", None),
+    ("x^T A x", "x", None),
+    ("x^T A^T A x + y^T (A + B) x", "x", None),
+    ("tr(A X) + tr(B X^T) - 3 tr(X^T C X)", "X", None),
+    ("tr(diag(v) A B)", "v", None),
+    ("tr(diag(v) A)", "v", None),
+    ("tr(A diag(v) B C)", "A", None),
+    ("tr(X^2) + tr(X^3 A) + tr(X^4)", "X", None),
+    ("N tr(S^-1 A B)", "A", {"S": "spd", "N": "scalar"}),
+    ("tr((X - M)^T S^-1 (X - M))", "M", {"S": "spd"}),
+    ("N logdet(S) + tr(S^-1 (X - mu e^T) (X - mu e^T)^T)", "mu",
+     {"S": "spd", "N": "scalar", "X": "matrix(d,k)"}),
+    ("N logdet(S) + tr(S^-1 (X - mu e^T) (X - mu e^T)^T)", "S",
+     {"S": "spd", "N": "scalar", "X": "matrix(d,k)"}),
+]
+
+
+def _traces_of_products(fn):
+    """np.trace calls (of anything: each one is a product formed to take its trace) and
+    np.diagonal calls of a product."""
+    out = []
+    for n in exprs(fn):
+        if isinstance(n, ir.Call) and n.func.endswith(".trace"):
+            out.append(n)
+        if isinstance(n, ir.Call) and n.func.endswith(".diagonal") and _has_matmul(n):
+            out.append(n)
+    return out
+
+
+def _has_matmul(node):
+    stack = [node]
+    while stack:
+        m = stack.pop()
+        if isinstance(m, ir.Bin) and m.op == "@":
+            return True
+        stack.extend(m.children())
+    return False
+
+
+@pytest.mark.parametrize("expr, wrt, symbols", TRACES)
+def test_traces_without_the_product(expr, wrt, symbols):
+    d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
+    fns, _ = functions(d)
+    assert not _traces_of_products(fns["f_and_grad"]), codegen.generate(d)
+    rng = np.random.default_rng(11)
+    values = draw(d.symbols, rng, "any", fitting_sizes(d, rng))
+    fv, g = matcalc.compile(expr, wrt=wrt, symbols=symbols)(values)
+    assert close(fv, matcalc.evaluate(expr, values, symbols=symbols), 1e-9)
+    assert close(g, d.evaluate(values), 1e-9)
+    kind, _ = parse_kind(d.symbols[wrt])
+    V = direction(rng, kind, values[wrt])
+    fd = central(lambda v: matcalc.evaluate(expr, v, symbols=symbols), values, wrt, V)
+    assert abs(float(np.sum(np.asarray(g) * V)) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
+
+
+@pytest.mark.parametrize("expr, wrt, symbols", TRACES)
+def test_trace_product_off_computes_the_same(expr, wrt, symbols):
+    d = matcalc.diff(expr, wrt=wrt, symbols=symbols)
+    rng = np.random.default_rng(12)
+    values = draw(d.symbols, rng, "any", fitting_sizes(d, rng))
+    names = [d.wrt] + [n for n in d.symbols if n != d.wrt]
+    args = [values[n] for n in names]
+    on = codegen.load(codegen.generate(d))["f_and_grad"](*args)
+    off = codegen.load(codegen.generate(d, optimizations={"trace_product": False}))["f_and_grad"](*args)
+    assert close(on[0], off[0], 1e-10) and close(on[1], off[1], 1e-10)
+
+
+def test_kronecker_sum_in_one_buffer():
+    expr = "logdet(S) + (x - mu)^T S^-1 (x - mu)"
+    h = matcalc.hessian(expr, wrt="S", symbols={"S": "spd"})
+    fns, prog = functions(h)
+    body = fns["hessian"]
+    kron = [n for n in exprs(body) if isinstance(n, ir.Call) and n.func.endswith("kron")]
+    ksum = [n for n in exprs(body) if isinstance(n, ir.Call) and n.func == "_kron_sum"]
+    assert not kron and len(ksum) == 1 and "kron_sum" in prog.opts.fired
+    rng = np.random.default_rng(3)
+    n = 4
+    M = rng.standard_normal((n, n))
+    S, x, mu = M @ M.T + n * np.eye(n), rng.standard_normal(n), rng.standard_normal(n)
+    ns = codegen.load(h.to_code())
+    H = ns["hessian"](S, x, mu)
+    assert close(H, h.evaluate({"S": S, "x": x, "mu": mu}), 1e-10)
+    off = codegen.load(codegen.generate(h, optimizations={"kron_sum": False}))["hessian"](S, x, mu)
+    assert close(H, off, 1e-12)
+    # the Hessian against central differences of the generated gradient, along symmetric V
+    V = rng.standard_normal((n, n))
+    V = V + V.T
+    grad = lambda vals: ns["f_and_grad"](vals["S"], x, mu)[1]
+    fd = central(grad, {"S": S}, "S", V)
+    assert close(H @ vecF(V), vecF(fd), 1e-6)
+    # float32: the buffer keeps the type
+    H32 = codegen.load(h.to_code(dtype="float32"))["hessian"](S, x, mu)
+    assert H32.dtype == np.float32 and np.allclose(H32, H, rtol=1e-3, atol=1e-4 * np.abs(H).max())
