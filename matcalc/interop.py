@@ -290,8 +290,8 @@ def to_sympy(e, sizes=None):
 def from_sympy(expr):
     """The matcalc tree of a SymPy matrix (or scalar) expression."""
     text, decls = sympy_to_text(expr)
-    from .api import parse
-    return parse(text, symbols=decls)
+    from .declarations import typed
+    return typed(text, decls)[0]
 
 
 def sympy_to_text(expr):

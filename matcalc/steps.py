@@ -9,7 +9,7 @@ engine did.
        = tr(((A + A^T) X)^T dX)      cyclic trace: …; transpose: …
     ∂f/∂X = (A + A^T) X              first identification theorem: df = tr(Gᵀ dX) ⇔ ∂f/∂X = G
 
-One algorithm: reading ``d.steps`` runs the pipeline of ``api`` once more with its
+One algorithm: reading ``d.steps`` runs the pipeline of ``derive`` once more with its
 ``trace=`` on, and renders the record.  The record holds, per node, the differential rule
 the engine applied and d(node) as that rule built it from the children's differentials;
 putting d(child) back in place of those gives the rule's own layer, and the layers are
@@ -406,9 +406,9 @@ def _render_front(record, steps):
 
 def derivation(d):
     """The steps of the Derivative d: the derivation the engine does, recorded (the
-    ``trace=`` of ``api.gradient_expr``, ``jacobian_of`` and ``derivative_wrt_scalar``)
+    ``trace=`` of ``derive.gradient_expr``, ``jacobian_of`` and ``derivative_wrt_scalar``)
     and rendered."""
-    from . import api
+    from . import derive
     f, var = d.f, d.var
     x = var.name
     steps = Steps()
@@ -420,11 +420,11 @@ def derivation(d):
         target = G
     record = []
     if var.is_scalar:
-        api.derivative_wrt_scalar(target, var, trace=record)
+        derive.derivative_wrt_scalar(target, var, trace=record)
     elif d.kind == "gradient":
-        api.gradient_expr(target, var, d._symmetric, trace=record)
+        derive.gradient_expr(target, var, d.symmetric, trace=record)
     else:
-        api.jacobian_of(target, var, trace=record)
+        derive.jacobian_of(target, var, trace=record)
     stages, rules, df, g = _render_front(record, steps)
     g = target if g is None else g
     dname = "dG" if d.kind == "hessian" else "df"
@@ -454,7 +454,7 @@ def derivation(d):
             steps.append(Step(lhs, d.expr, _said("symmetric", " = G, as G is symmetric"), "answer"))
         elif var.kind in ("symmetric", "spd"):
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
-            rule = _said("cookbook" if d._symmetric == "cookbook" else "symmetric")
+            rule = _said("cookbook" if d.symmetric == "cookbook" else "symmetric")
             steps.append(Step(lhs, d.expr, rule, "answer"))
         elif var.kind == "diagonal" and text_of(tidy(G)) == text_of(d.expr):
             steps.append(Step(lhs, d.expr, _said("diagonal", " = G, as G is diagonal"), "answer"))
@@ -524,7 +524,7 @@ def _abbreviated(steps, d):
     """Long subexpressions that recur in the lines after f named once ("let r = …") and
     written r from then on; each Step keeps its unabbreviated right side (``full``) for
     the check."""
-    taken = set(d._symbols) | {s for sym in d._symbols.values() for s in sym.shape if isinstance(s, str)}
+    taken = set(d.typed_symbols) | {s for sym in d.typed_symbols.values() for s in sym.shape if isinstance(s, str)}
     names = [n for n in LET_NAMES if n not in taken and "d" + n not in taken]
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
     counted = [i for i in body if _counts(steps[i])]
@@ -579,6 +579,8 @@ def check_steps(d, seed=0):
     gradient, J vec(dX) for a Jacobian or Hessian, f' dt for a scalar variable)."""
     import numpy as np
     from .check import direction, draw_values
+    from .conventions import project_value, sym_of_value
+    from .layout import canonical_value
     from .numeric import internal
 
     def rel(a, b):
@@ -593,7 +595,7 @@ def check_steps(d, seed=0):
 
     rng = np.random.default_rng(seed)
     for _ in range(10):
-        values, sizes = draw_values(d._symbols, d.f, rng)
+        values, sizes = draw_values(d.typed_symbols, d.f, rng)
         env = {n: internal(v) for n, v in values.items()}
         dv = direction(rng, d.var, values[d.var.name])
         env["d" + d.var.name] = internal(dv)
@@ -614,20 +616,18 @@ def check_steps(d, seed=0):
         D = np.asarray(d.evaluate(values), dtype=float)
         V = np.asarray(dv, dtype=float)
         if d.kind == "gradient":
-            G = D.T if (d.layout == "numerator" and D.ndim == 2 and V.ndim == 2) else D
+            G = sym_of_value(canonical_value(D, d), d.var, d.symmetric) if D.ndim == 2 else D
             if G.size != V.size or (V.ndim == 2 and G.shape != V.shape):
                 return float("inf")          # a gradient of another shape is wrong, never reshaped
             got = np.sum(G.reshape(V.shape) * V)
         elif d.var.is_scalar:
             got = vecF(D * float(V))
         else:
-            J = D.T if d.layout == "denominator" else D
+            J = canonical_value(D, d)
             got = J.reshape(-1, vecF(V).size) @ vecF(V)
             if d.kind == "hessian" and d.var.kind in E.SQUARE_KINDS:
                 # P H P vec(dX) = P vec(dG): dG taken along the variable's own space too
-                dG = df0.reshape(V.shape, order="F")
-                dG = (dG + dG.T) / 2 if d.var.kind != "diagonal" else np.diag(np.diag(dG))
-                df0 = vecF(dG)
+                df0 = vecF(project_value(df0.reshape(V.shape, order="F"), d.var))
         return max(worst, rel(got, df0))
     return None
 
