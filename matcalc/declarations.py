@@ -6,12 +6,16 @@ A declaration is a dict name -> kind ("symmetric", "matrix(m,n)", "scalar", ...)
 name that is not a symbol, I, a function, or a symbol of another script that looks
 like a Latin letter is a MatcalcError that says why (and the nearest symbol).
 """
+import re
 from collections.abc import Mapping
 
 from . import expr as E
 from . import shapes as S
 from .errors import MatcalcError
 from .parse import FUNCTION_NAMES, LOOKALIKES as _LOOKALIKES, parse_raw
+
+NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")    # a symbol's name
+NAMES_IN = re.compile(r"[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*")     # names in a text
 
 
 def typed(text, symbols=None, extra=()):
@@ -39,7 +43,7 @@ def declarations(symbols, text=None):
             raise MatcalcError("cannot declare I: I is the identity matrix, a reserved name")
         if name in FUNCTION_NAMES:
             raise MatcalcError(f"cannot declare {name}: {name} is a function of the language")
-        if not S._NAME_RE.match(name):
+        if not NAME_RE.match(name):
             why = "a number" if name.strip()[:1].isdigit() or name.strip()[:1] == "." else \
                 "not a symbol name (a letter, then letters, digits or _)"
             odd = [c for c in name if ord(c) > 127 and not ("\u0370" <= c <= "\u03FF")]
@@ -50,7 +54,7 @@ def declarations(symbols, text=None):
                        f"(U+{ord(c):04X})" + (f", which looks like the Latin {c.translate(_LOOKALIKES)}"
                                               if c.translate(_LOOKALIKES) != c else ""))
                 folded = name.strip().translate(_LOOKALIKES)
-                if isinstance(text, str) and folded in S._NAMES_IN.findall(text):
+                if isinstance(text, str) and folded in NAMES_IN.findall(text):
                     why += f"; did you mean {folded}?"
             raise MatcalcError(f"cannot declare {shown!r}: {why}")
     return dict(symbols)
@@ -80,7 +84,7 @@ def check_wrt(wrt):
     if not isinstance(wrt, str) or not wrt.strip():
         raise MatcalcError(f"wrt must be the name of a symbol (or a list of names), got {wrt!r}")
     wrt = wrt.strip()
-    if not S._NAME_RE.match(wrt) or wrt == "I" or wrt in FUNCTION_NAMES:
+    if not NAME_RE.match(wrt) or wrt == "I" or wrt in FUNCTION_NAMES:
         raise MatcalcError(f"wrt={wrt!r} is not a symbol name")
     return wrt
 

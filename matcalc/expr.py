@@ -98,6 +98,24 @@ class Expr:
         object.__setattr__(self, name, v)
         return v
 
+    def __setattr__(self, name, value):
+        """Frozen: a field is set once, by the constructor; assigning it again raises (a
+        node may be shared by many trees and its hash is cached).  The caches above and
+        the source span are annotations, not fields."""
+        if name in self.fields:
+            try:
+                object.__getattribute__(self, name)
+            except AttributeError:
+                object.__setattr__(self, name, value)
+                return
+            raise AttributeError(f"{type(self).__name__}.{name} cannot be assigned: expression "
+                                 f"nodes are immutable (build a new node)")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__}.{name} cannot be deleted: expression nodes "
+                             f"are immutable")
+
     def key(self):
         return tuple(getattr(self, f) for f in self.fields)
 

@@ -204,3 +204,43 @@ def test_importing_a_module_changes_no_other_modules_tables(imported_all):
 
 def test_importing_every_module_leaves_the_recursion_limit_alone(imported_all):
     assert imported_all["limit"] == 1234
+
+
+# ---------------------------------------------------------------------------- frozen nodes
+
+
+def test_expression_nodes_are_frozen():
+    """Every field of every node of a typed tree (and of the derivative's) is set once:
+    assigning or deleting it raises, and the tree is unchanged."""
+    import matcalc
+    from matcalc import expr as E
+    d = matcalc.diff("tr(X^T A X) + log(det(X^T X)) + sum(exp(X b)) + sum(kron(A, X)) "
+                     "+ x^T inv(A) x", wrt="X")
+    seen = 0
+    for tree in (d.f, d.expr):
+        before = str(tree)
+        stack = [tree]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.args)
+            for name in n.fields:
+                with pytest.raises(AttributeError, match="immutable"):
+                    setattr(n, name, getattr(n, name))
+                with pytest.raises(AttributeError, match="immutable"):
+                    delattr(n, name)
+                seen += 1
+        assert str(tree) == before
+    assert seen > 30
+    assert isinstance(d.f, E.Expr)
+
+
+def test_a_derivative_is_read_only():
+    import matcalc
+    d = matcalc.hessian("x^T A x", wrt="x")
+    for name in ("expr", "gradient", "var", "notes", "typed_symbols", "symmetric"):
+        with pytest.raises(AttributeError):
+            setattr(d, name, None)
+    with pytest.raises(TypeError):
+        d.typed_symbols["x"] = None                  # a read-only view
+    w = d.replace(expr=d.gradient)
+    assert w.expr is d.gradient and d.expr is not d.gradient and w.var is d.var
