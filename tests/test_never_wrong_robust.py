@@ -498,12 +498,17 @@ def test_the_memoised_comparison_orders_as_the_keys_do():
         walk(matcalc.hessian(text, wrt=wrt).expr if "⊗" not in text and "mu" not in text
              else matcalc.diff(text, wrt=wrt).expr)
     rng = random.Random(7)
+    memo = {}                       # one memo across all the comparisons, as in one sort
     for _ in range(3000):
         a, b = rng.choice(nodes), rng.choice(nodes)
         ka, kb = simplify.order_key(a), simplify.order_key(b)
-        assert simplify._compare(a, b) == (ka > kb) - (ka < kb)
+        assert simplify._compare(a, b, memo) == (ka > kb) - (ka < kb)
     sample = rng.sample(nodes, min(300, len(nodes)))
-    assert sorted(sample, key=simplify.order_key) == sorted(sample, key=functools.cmp_to_key(simplify._compare))
+    by_cmp = functools.cmp_to_key(lambda a, b: simplify._compare(a, b, {}))
+    assert sorted(sample, key=simplify.order_key) == sorted(sample, key=by_cmp)
+    items = list(sample)
+    simplify.sort_canonical(items)                  # the sort with its own memo
+    assert items == sorted(sample, key=simplify.order_key)
 
 
 # ---------------------------------------------------------------------------- the vec pairing of the exit-3 example
