@@ -16,13 +16,13 @@ when called (``matcalc diff`` imports no NumPy).
 from . import expr as E
 from .simplify import is_symmetric, simplify, split_coef, transpose
 
-SYMMETRIC_KINDS = ("symmetric", "spd")
+SYM_KINDS = ("symmetric", "spd")     # vary along symmetric directions (diagonal: its own)
 STYLES = (None, "sym", "cookbook")        # symmetric=: sym(G) (None is "sym") or the Cookbook's
 
 
 def is_structured(var):
     """Whether the variable has its own space smaller than all matrices of its shape."""
-    return var.kind in SYMMETRIC_KINDS or var.kind == "diagonal"
+    return var.kind in SYM_KINDS or var.kind == "diagonal"
 
 
 # ---------------------------------------------------------------------------- trees
@@ -31,7 +31,7 @@ def is_structured(var):
 def project_gradient(G, var, symmetric=None):
     """The gradient along the variable's own space (CONTRACT §2)."""
     half = E.Num(E.Fraction(1, 2))
-    if var.kind in SYMMETRIC_KINDS:
+    if var.kind in SYM_KINDS:
         # sym(G) = (G + Gᵀ)/2, which is G itself when G is symmetric
         S_ = G if is_symmetric(G) else simplify(E.Add((E.Mul((half, G)), E.Mul((half, transpose(G))))))
         if symmetric == "cookbook":
@@ -47,7 +47,7 @@ def project_gradient(G, var, symmetric=None):
 def projector(var):
     """P with vec(dX) = P vec(dX) for the variable's own space (None if unstructured):
     (I + K)/2 for symmetric and spd, diag(vec I) for diagonal."""
-    if var.kind in SYMMETRIC_KINDS:
+    if var.kind in SYM_KINDS:
         n = var.rows
         return E.Mul((E.Num(E.Fraction(1, 2)), E.Add((E.Identity(E.size_mul(n, n)), E.Commutation(n, n)))))
     if var.kind == "diagonal":
@@ -73,7 +73,7 @@ def project_hessian(H, var):
 def _commutes_with_K(H, var):
     """Whether K H K = H with K = K(n,n), for H a sum of multiples of Kronecker products of
     n×n matrices (K (A ⊗ B) K = B ⊗ A): the sum is the same with the factors swapped."""
-    if var.kind not in SYMMETRIC_KINDS:
+    if var.kind not in SYM_KINDS:
         return False
     n = var.rows
 
@@ -96,7 +96,7 @@ def _commutes_with_K(H, var):
 def project_value(a, var):
     """The array a (a direction, a gradient's value) projected on the variable's own
     space: (a + aᵀ)/2 for symmetric, the diagonal of a for diagonal."""
-    if var.kind in SYMMETRIC_KINDS:
+    if var.kind in SYM_KINDS:
         return (a + a.T) / 2
     if var.kind == "diagonal":
         import numpy as np
@@ -108,7 +108,7 @@ def sym_of_value(G, var, symmetric=None):
     """sym(G)'s value from the value of the gradient as the API returns it: the
     Cookbook's 2 S − I ∘ S taken back to S (its pairing with a symmetric direction V is
     then ⟨S, V⟩ = df)."""
-    if var.kind in SYMMETRIC_KINDS and symmetric == "cookbook":
+    if var.kind in SYM_KINDS and symmetric == "cookbook":
         import numpy as np
         return (G + np.diag(np.diag(G))) / 2
     return G

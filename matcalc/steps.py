@@ -21,6 +21,7 @@ once (``let r = …``).  Every step is an expression: ``check_steps`` confirms n
 that each line equals the one before.  Every rule cited is listed by ``matcalc rules``.
 """
 from . import expr as E
+from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
@@ -450,9 +451,9 @@ def derivation(d):
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
         lhs = f"∂f/∂{x}"
         read_off = _said("gradient")
-        if var.kind in ("symmetric", "spd") and text_of(tidy(G)) == text_of(d.expr):
+        if var.kind in SYM_KINDS and text_of(tidy(G)) == text_of(d.expr):
             steps.append(Step(lhs, d.expr, _said("symmetric", " = G, as G is symmetric"), "answer"))
-        elif var.kind in ("symmetric", "spd"):
+        elif var.kind in SYM_KINDS:
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
             rule = _said("cookbook" if d.symmetric == "cookbook" else "symmetric")
             steps.append(Step(lhs, d.expr, rule, "answer"))
@@ -474,7 +475,7 @@ def derivation(d):
     steps.append(Step(f"vec({dname})", E.Mul((tidy(J), dvec)), _identities(used), "vec(df)"))
     lhs = "∂²f/∂vec(X)²" if d.kind == "hessian" else "∂vec(f)/∂vec(X)ᵀ"
     lhs = lhs.replace("X", x)
-    structured = var.kind in ("symmetric", "spd", "diagonal")
+    structured = is_structured(var)
     read_off = _said("hessian" if d.kind == "hessian" else "jacobian")
     if structured or d.layout == "denominator":
         steps.append(Step(lhs, tidy(J), read_off, "unprojected"))
