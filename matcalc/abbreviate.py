@@ -249,7 +249,7 @@ def of_derivative(d):
     """The abbreviated answer of the Derivative d, or None where the flat answer is not
     markedly longer (``worth_it``)."""
     from .printing import to_text
-    ab = abbreviate(d.expr, taken_names(d._symbols))
+    ab = abbreviate(d.expr, taken_names(d.typed_symbols))
     if not ab or not worth_it(to_text(d.expr), ab.text()):
         return None
     return ab

@@ -36,6 +36,8 @@ from collections import Counter
 import numpy as np
 
 from . import expr as E
+from .conventions import project_value, sym_of_value
+from .layout import canonical_value
 from .numeric import Evaluator, internal, size_value
 
 # The sizes given to free size names, in order of first appearance: distinct, so that a
@@ -393,11 +395,7 @@ def direction(rng, var, value):
     """A random direction in the variable's own space (symmetric, diagonal, ...)."""
     v = np.asarray(value, dtype=float)
     d = rng.standard_normal(v.shape) if v.ndim else float(rng.standard_normal())
-    if var.kind in ("symmetric", "spd"):
-        d = (d + d.T) / 2
-    elif var.kind == "diagonal":
-        d = np.diag(np.diag(d))
-    return d
+    return project_value(d, var) if v.ndim == 2 else d
 
 
 def sizes_of_values(symbols, values):
@@ -744,14 +742,6 @@ def _vecF(a):
     return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
 
 
-def _project(a, var):
-    if var.kind in ("symmetric", "spd"):
-        return (a + a.T) / 2
-    if var.kind == "diagonal":
-        return np.diag(np.diag(a))
-    return a
-
-
 def _shape_text(shape):
     return "×".join(str(x) for x in shape) if shape else "scalar"
 
@@ -773,21 +763,19 @@ def _linear(d, D, V, F_shape):
     var = d.var
     Vi = np.asarray(internal(V), dtype=float)
     if d.kind == "gradient":
-        G = D.T if d.layout == "numerator" else D
+        G = canonical_value(D, d)
         if G.shape != Vi.shape:
             raise _Wrong(f"the gradient has shape {_shape_text(D.shape)}; the variable "
                          f"{var.name} is {_shape_text(Vi.shape)}")
-        if getattr(d, "_symmetric", None) == "cookbook":
-            G = (G + np.diag(np.diag(G))) / 2       # back from 2S − I∘S to S
+        G = sym_of_value(G, var, d.symmetric)       # back from 2S − I∘S to S
         return np.array([np.sum(G * Vi)])
     if var.is_scalar:       # derivative wrt a scalar, or the Hessian wrt a scalar
-        if D.shape != F_shape and D.T.shape == F_shape and (1 in F_shape):
-            D = D.T
+        D = canonical_value(D, d)
         if D.shape != F_shape and not (d.kind == "hessian" and D.size == 1):
             raise _Wrong(f"the derivative has shape {_shape_text(D.shape)}; f is "
                          f"{_shape_text(F_shape)}")
         return _vecF(D) * float(V)
-    J = D.T if (d.layout == "denominator" and d.kind != "hessian") else D
+    J = canonical_value(D, d)
     want = (int(np.prod(F_shape)), Vi.size)
     if J.shape != want:
         raise _Wrong(f"the {'Hessian' if d.kind == 'hessian' else 'Jacobian'} has shape "
@@ -861,7 +849,7 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
     rng = np.random.default_rng(seed)
     var = d.var
     target = d.gradient if d.kind == "hessian" else d.f
-    sampler = Sampler(d._symbols, d.f, also=[d.expr, target], max_tries=max_tries)
+    sampler = Sampler(d.typed_symbols, d.f, also=[d.expr, target], max_tries=max_tries)
     evaluations = trials * (4 * STEPS + 3)
     try:
         sampler.budget(evaluations)
@@ -885,7 +873,7 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
             v2[var.name] = X + h * V
             out = _at(target, v2, sizes)
             if d.kind == "hessian" and np.ndim(out) == 2 and not var.is_scalar:
-                out = _project(out, var)
+                out = project_value(out, var)
             return _vecF(out)
 
         try:

@@ -202,7 +202,7 @@ def main(argv=None):
 
 def _codegen(args, out):
     import warnings
-    from .codegen import generate_source
+    from .api import generate_source
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         source = generate_source(args.expr, wrt=args.wrt, symbols=_declarations(args.let) or None,

@@ -66,6 +66,8 @@ def is_scalar_shape(shape):
 
 SCALAR = (1, 1)
 
+_put = object.__setattr__       # the constructors set their fields past the frozen __setattr__
+
 
 # ---------------------------------------------------------------------------- base
 
@@ -77,7 +79,9 @@ class Expr:
 
     # shape, is_scalar and args are slots filled on first use by __getattr__ (which
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
-    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth")
+    # _order and _transposed: the simplifier's order key and transpose of the node, kept
+    # on the (immutable) node where it computes them, as the hash is: no global cache.
+    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed")
     fields = ()
 
     def __getattr__(self, name):
@@ -97,6 +101,24 @@ class Expr:
             raise AttributeError(name)
         object.__setattr__(self, name, v)
         return v
+
+    def __setattr__(self, name, value):
+        """Frozen: a field is set once, by the constructor; assigning it again raises (a
+        node may be shared by many trees and its hash is cached).  The caches above and
+        the source span are annotations, not fields."""
+        if name in self.fields:
+            try:
+                object.__getattribute__(self, name)
+            except AttributeError:
+                object.__setattr__(self, name, value)
+                return
+            raise AttributeError(f"{type(self).__name__}.{name} cannot be assigned: expression "
+                                 f"nodes are immutable (build a new node)")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__}.{name} cannot be deleted: expression nodes "
+                             f"are immutable")
 
     def key(self):
         return tuple(getattr(self, f) for f in self.fields)
@@ -171,7 +193,7 @@ class Num(Expr):
     fields = ("value",)
 
     def __init__(self, value):
-        self.value = value if isinstance(value, Fraction) else Fraction(value)
+        _put(self, "value", value if isinstance(value, Fraction) else Fraction(value))
 
     def _compute_shape(self):
         return SCALAR
@@ -183,7 +205,10 @@ class Sym(Expr):
     fields = ("name", "kind", "rows", "cols")
 
     def __init__(self, name, kind=None, rows=None, cols=None):
-        self.name, self.kind, self.rows, self.cols = name, kind, rows, cols
+        _put(self, "name", name)
+        _put(self, "kind", kind)
+        _put(self, "rows", rows)
+        _put(self, "cols", cols)
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -195,8 +220,8 @@ class Diff(Expr):
     fields = ("var",)
 
     def __init__(self, var):
-        self.var = var
-        self.args = ()
+        _put(self, "var", var)
+        _put(self, "args", ())
 
     def rebuild(self, args):
         return self
@@ -211,7 +236,7 @@ class Identity(Expr):
     fields = ("n",)
 
     def __init__(self, n=None):
-        self.n = n
+        _put(self, "n", n)
 
     def _compute_shape(self):
         return (self.n, self.n)
@@ -222,7 +247,8 @@ class Zero(Expr):
     fields = ("rows", "cols")
 
     def __init__(self, rows, cols):
-        self.rows, self.cols = rows, cols
+        _put(self, "rows", rows)
+        _put(self, "cols", cols)
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -234,7 +260,8 @@ class Commutation(Expr):
     fields = ("m", "n")
 
     def __init__(self, m, n):
-        self.m, self.n = m, n
+        _put(self, "m", m)
+        _put(self, "n", n)
 
     def _compute_shape(self):
         s = size_mul(self.m, self.n)
@@ -247,7 +274,9 @@ class Fill(Expr):
     fields = ("value", "rows", "cols")
 
     def __init__(self, value, rows, cols):
-        self.value, self.rows, self.cols = value, rows, cols
+        _put(self, "value", value)
+        _put(self, "rows", rows)
+        _put(self, "cols", cols)
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -261,7 +290,7 @@ class _Nary(Expr):
     fields = ("items",)
 
     def __init__(self, items):
-        self.items = tuple(items)
+        _put(self, "items", tuple(items))
 
 
 class Add(_Nary):
@@ -313,7 +342,7 @@ class _Unary(Expr):
     fields = ("arg",)
 
     def __init__(self, arg):
-        self.arg = arg
+        _put(self, "arg", arg)
 
 
 class Transpose(_Unary):
@@ -394,7 +423,9 @@ class Unvec(Expr):
     fields = ("arg", "m", "n")
 
     def __init__(self, arg, m, n=None):
-        self.arg, self.m, self.n = arg, m, n
+        _put(self, "arg", arg)
+        _put(self, "m", m)
+        _put(self, "n", n)
 
     def _compute_shape(self):
         return (self.m, self.n)
@@ -423,7 +454,8 @@ class Func(Expr):
     fields = ("name", "arg")
 
     def __init__(self, name, arg):
-        self.name, self.arg = name, arg
+        _put(self, "name", name)
+        _put(self, "arg", arg)
 
     def _compute_shape(self):
         return self.arg.shape
@@ -435,7 +467,8 @@ class MatPow(Expr):
     fields = ("arg", "k")
 
     def __init__(self, arg, k):
-        self.arg, self.k = arg, k
+        _put(self, "arg", arg)
+        _put(self, "k", k)
 
     def _compute_shape(self):
         return self.arg.shape
@@ -447,7 +480,8 @@ class Pow(Expr):
     fields = ("base", "exp")
 
     def __init__(self, base, exp):
-        self.base, self.exp = base, exp
+        _put(self, "base", base)
+        _put(self, "exp", exp)
 
     def _compute_shape(self):
         return SCALAR
@@ -459,7 +493,8 @@ class ElemPow(Expr):
     fields = ("base", "exp")
 
     def __init__(self, base, exp):
-        self.base, self.exp = base, exp
+        _put(self, "base", base)
+        _put(self, "exp", exp)
 
     def _compute_shape(self):
         return self.base.shape
@@ -475,7 +510,8 @@ class RawPower(Expr):
     fields = ("base", "exp")
 
     def __init__(self, base, exp):
-        self.base, self.exp = base, exp
+        _put(self, "base", base)
+        _put(self, "exp", exp)
 
 
 class RawDiv(Expr):
@@ -484,7 +520,8 @@ class RawDiv(Expr):
     fields = ("num", "den")
 
     def __init__(self, num, den):
-        self.num, self.den = num, den
+        _put(self, "num", num)
+        _put(self, "den", den)
 
 
 class RawBars(_Unary):
@@ -503,7 +540,8 @@ class RawNorm(Expr):
     fields = ("arg", "sub")
 
     def __init__(self, arg, sub=None):
-        self.arg, self.sub = arg, sub
+        _put(self, "arg", arg)
+        _put(self, "sub", sub)
 
 
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,

@@ -18,16 +18,15 @@ exactly like ``matcalc.parse``'s.  A SymPy node with no counterpart raises
 
 SymPy is imported here only, inside the functions, never on the path of ``matcalc diff``.
 """
-import re
 import threading
 
 from . import expr as E
+from .declarations import NAME_RE as _NAME_RE
 from .errors import MatcalcError, UnsupportedError, require_module
 
 def _func_words():
     from .parse import FUNCTION_NAMES, function_suggestion
     return FUNCTION_NAMES | {"I"}, function_suggestion
-_NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
 
 _classes = None
 _CLASSES_LOCK = threading.Lock()
@@ -290,8 +289,8 @@ def to_sympy(e, sizes=None):
 def from_sympy(expr):
     """The matcalc tree of a SymPy matrix (or scalar) expression."""
     text, decls = sympy_to_text(expr)
-    from .api import parse
-    return parse(text, symbols=decls)
+    from .declarations import typed
+    return typed(text, decls)[0]
 
 
 def sympy_to_text(expr):

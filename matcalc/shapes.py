@@ -15,8 +15,6 @@ from . import expr as E
 from .errors import ShapeError
 
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
-_NAME_RE = re.compile(r"^[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*$")
-_NAMES_IN = re.compile(r"[A-Za-z\u0370-\u03FF][A-Za-z0-9_\u0370-\u03FF]*")   # names in a text
 _SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
 
 

@@ -36,14 +36,16 @@ _RANK = {t: i for i, t in enumerate((
     E.MatPow, E.Pow, E.Func, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
-_KEYS = {}
+_put = object.__setattr__          # the memo slots of a node (Expr._order, Expr._transposed)
 
 
 def order_key(e):
-    """A total order on canonical expressions (deterministic term and factor order)."""
-    k = _KEYS.get(id(e))
-    if k is not None and k[0] is e:
-        return k[1]
+    """A total order on canonical expressions (deterministic term and factor order),
+    remembered on the node."""
+    try:
+        return e._order
+    except AttributeError:
+        pass
     if isinstance(e, E.Num):
         data = (e.value,)            # exact: float() overflows past 1.8e308
     elif isinstance(e, E.Sym):
@@ -59,9 +61,7 @@ def order_key(e):
     else:
         data = ()
     key = (_RANK.get(type(e), 99), data, tuple(order_key(a) for a in e.args))
-    if len(_KEYS) > 200_000:
-        _KEYS.clear()
-    _KEYS[id(e)] = (e, key)
+    _put(e, "_order", key)
     return key
 
 
@@ -154,34 +154,30 @@ def _expand_terms(e, limit):
     return [e]
 
 
-_CMP = {}
-
-
-def _compare(a, b):
+def _compare(a, b, memo):
     """-1, 0 or 1 as order_key(a) is below, equal to or above order_key(b), found level by
-    level and remembered per pair of nodes: comparing the keys of deeply nested factors
-    (exp(exp(… x …))) as tuples walks down the shared depth on every comparison, which
-    made long products of nested functions quartic in the depth (a Hessian of 50
-    nested exp took 10 s); remembered, each pair of nodes is compared once."""
+    level and remembered per pair of nodes (in memo, one sort's): comparing the keys of
+    deeply nested factors (exp(exp(… x …))) as tuples walks down the shared depth on
+    every comparison, which made long products of nested functions quartic in the depth
+    (a Hessian of 50 nested exp took 10 s); remembered, each pair of nodes is compared
+    once.  (The nodes outlive the sort, so their ids are theirs while memo lives.)"""
     if a is b:
         return 0
     k = (id(a), id(b))
-    hit = _CMP.get(k)
-    if hit is not None and hit[0] is a and hit[1] is b:
-        return hit[2]
+    hit = memo.get(k)
+    if hit is not None:
+        return hit
     ka, kb = order_key(a), order_key(b)
     c = (ka[:2] > kb[:2]) - (ka[:2] < kb[:2])
     if not c:
         aa, ba = a.args, b.args
         for x, y in zip(aa, ba):
-            c = _compare(x, y)
+            c = _compare(x, y, memo)
             if c:
                 break
         else:
             c = (len(aa) > len(ba)) - (len(aa) < len(ba))
-    if len(_CMP) > 200_000:
-        _CMP.clear()
-    _CMP[k] = (a, b, c)
+    memo[k] = c
     return c
 
 
@@ -190,26 +186,23 @@ def sort_canonical(items):
     if len(items) < 8:
         items.sort(key=order_key)           # short lists: the keys' own comparison is fastest
     else:
-        items.sort(key=functools.cmp_to_key(_compare))
+        memo = {}
+        items.sort(key=functools.cmp_to_key(lambda a, b: _compare(a, b, memo)))
 
 
 # ---------------------------------------------------------------------------- transpose
 
 
-_TRANSPOSES = {}
-
-
 def transpose(x):
-    """xᵀ pushed inward, for a canonical x (cached: nodes are immutable)."""
+    """xᵀ pushed inward, for a canonical x (remembered on the node: nodes are immutable)."""
     if x.is_scalar:
         return x
-    hit = _TRANSPOSES.get(id(x))
-    if hit is not None and hit[0] is x:
-        return hit[1]
+    try:
+        return x._transposed
+    except AttributeError:
+        pass
     out = _transpose(x)
-    if len(_TRANSPOSES) > 100_000:
-        _TRANSPOSES.clear()
-    _TRANSPOSES[id(x)] = (x, out)
+    _put(x, "_transposed", out)
     return out
 
 

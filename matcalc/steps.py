@@ -9,7 +9,7 @@ engine did.
        = tr(((A + A^T) X)^T dX)      cyclic trace: …; transpose: …
     ∂f/∂X = (A + A^T) X              first identification theorem: df = tr(Gᵀ dX) ⇔ ∂f/∂X = G
 
-One algorithm: reading ``d.steps`` runs the pipeline of ``api`` once more with its
+One algorithm: reading ``d.steps`` runs the pipeline of ``derive`` once more with its
 ``trace=`` on, and renders the record.  The record holds, per node, the differential rule
 the engine applied and d(node) as that rule built it from the children's differentials;
 putting d(child) back in place of those gives the rule's own layer, and the layers are
@@ -22,6 +22,7 @@ that each line equals the one before.  Every rule cited is listed by ``matcalc r
 """
 from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
+from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
@@ -399,9 +400,9 @@ def _render_front(record, steps):
 
 def derivation(d):
     """The steps of the Derivative d: the derivation the engine does, recorded (the
-    ``trace=`` of ``api.gradient_expr``, ``jacobian_of`` and ``derivative_wrt_scalar``)
+    ``trace=`` of ``derive.gradient_expr``, ``jacobian_of`` and ``derivative_wrt_scalar``)
     and rendered."""
-    from . import api
+    from . import derive
     f, var = d.f, d.var
     x = var.name
     steps = Steps()
@@ -413,11 +414,11 @@ def derivation(d):
         target = G
     record = []
     if var.is_scalar:
-        api.derivative_wrt_scalar(target, var, trace=record)
+        derive.derivative_wrt_scalar(target, var, trace=record)
     elif d.kind == "gradient":
-        api.gradient_expr(target, var, d._symmetric, trace=record)
+        derive.gradient_expr(target, var, d.symmetric, trace=record)
     else:
-        api.jacobian_of(target, var, trace=record)
+        derive.jacobian_of(target, var, trace=record)
     stages, rules, df, g = _render_front(record, steps)
     g = target if g is None else g
     dname = "dG" if d.kind == "hessian" else "df"
@@ -443,11 +444,11 @@ def derivation(d):
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
         lhs = f"∂f/∂{x}"
         read_off = _said("gradient")
-        if var.kind in ("symmetric", "spd") and text_of(tidy(G)) == text_of(d.expr):
+        if var.kind in SYM_KINDS and text_of(tidy(G)) == text_of(d.expr):
             steps.append(Step(lhs, d.expr, _said("symmetric", " = G, as G is symmetric"), "answer"))
-        elif var.kind in ("symmetric", "spd"):
+        elif var.kind in SYM_KINDS:
             steps.append(Step(lhs, tidy(G), read_off, "unprojected"))
-            rule = _said("cookbook" if d._symmetric == "cookbook" else "symmetric")
+            rule = _said("cookbook" if d.symmetric == "cookbook" else "symmetric")
             steps.append(Step(lhs, d.expr, rule, "answer"))
         elif var.kind == "diagonal" and text_of(tidy(G)) == text_of(d.expr):
             steps.append(Step(lhs, d.expr, _said("diagonal", " = G, as G is diagonal"), "answer"))
@@ -467,7 +468,7 @@ def derivation(d):
     steps.append(Step(f"vec({dname})", E.Mul((tidy(J), dvec)), _identities(used), "vec(df)"))
     lhs = "∂²f/∂vec(X)²" if d.kind == "hessian" else "∂vec(f)/∂vec(X)ᵀ"
     lhs = lhs.replace("X", x)
-    structured = var.kind in ("symmetric", "spd", "diagonal")
+    structured = is_structured(var)
     read_off = _said("hessian" if d.kind == "hessian" else "jacobian")
     if structured or d.layout == "denominator":
         steps.append(Step(lhs, tidy(J), read_off, "unprojected"))
@@ -518,7 +519,7 @@ def _abbreviated(steps, d):
     written r from then on; each Step keeps its unabbreviated right side (``full``) for
     the check.  The picker is the answer's (``abbreviate.best_repeat``), with the lines
     as the trees: a line counts once for each subexpression it holds."""
-    taken = taken_names(d._symbols)
+    taken = taken_names(d.typed_symbols)
     taken |= {n for n in LET_NAMES if "d" + n in taken}
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
     counted = [i for i in body if _counts(steps[i])]
@@ -568,6 +569,8 @@ def check_steps(d, seed=0):
     gradient, J vec(dX) for a Jacobian or Hessian, f' dt for a scalar variable)."""
     import numpy as np
     from .check import direction, draw_values
+    from .conventions import project_value, sym_of_value
+    from .layout import canonical_value
     from .numeric import internal
 
     def rel(a, b):
@@ -582,7 +585,7 @@ def check_steps(d, seed=0):
 
     rng = np.random.default_rng(seed)
     for _ in range(10):
-        values, sizes = draw_values(d._symbols, d.f, rng)
+        values, sizes = draw_values(d.typed_symbols, d.f, rng)
         env = {n: internal(v) for n, v in values.items()}
         dv = direction(rng, d.var, values[d.var.name])
         env["d" + d.var.name] = internal(dv)
@@ -603,20 +606,18 @@ def check_steps(d, seed=0):
         D = np.asarray(d.evaluate(values), dtype=float)
         V = np.asarray(dv, dtype=float)
         if d.kind == "gradient":
-            G = D.T if (d.layout == "numerator" and D.ndim == 2 and V.ndim == 2) else D
+            G = sym_of_value(canonical_value(D, d), d.var, d.symmetric) if D.ndim == 2 else D
             if G.size != V.size or (V.ndim == 2 and G.shape != V.shape):
                 return float("inf")          # a gradient of another shape is wrong, never reshaped
             got = np.sum(G.reshape(V.shape) * V)
         elif d.var.is_scalar:
             got = vecF(D * float(V))
         else:
-            J = D.T if d.layout == "denominator" else D
+            J = canonical_value(D, d)
             got = J.reshape(-1, vecF(V).size) @ vecF(V)
             if d.kind == "hessian" and d.var.kind in E.SQUARE_KINDS:
                 # P H P vec(dX) = P vec(dG): dG taken along the variable's own space too
-                dG = df0.reshape(V.shape, order="F")
-                dG = (dG + dG.T) / 2 if d.var.kind != "diagonal" else np.diag(np.diag(dG))
-                df0 = vecF(dG)
+                df0 = vecF(project_value(df0.reshape(V.shape, order="F"), d.var))
         return max(worst, rel(got, df0))
     return None
 

@@ -119,7 +119,7 @@ def fitting_sizes(d, rng, sizes=None):
     trees = [d.f, d.expr]
     if C.shapes_agree(trees, bound):
         return bound
-    names = C.size_names(d._symbols, trees)
+    names = C.size_names(d.typed_symbols, trees)
     for _, got in zip(range(3), C.size_assignments(names, rng, sizes,
                                                       fits=lambda z: C.shapes_agree(trees, z))):
         if C.shapes_agree(trees, got):

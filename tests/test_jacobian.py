@@ -22,7 +22,7 @@ def vecF(a):
 
 def sample(d, seed):
     rng = np.random.default_rng(seed)
-    values, sizes = draw_values(d._symbols, d.f, rng)
+    values, sizes = draw_values(d.typed_symbols, d.f, rng)
     V = direction(rng, d.var, values[d.var.name])
     return values, V
 

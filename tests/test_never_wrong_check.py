@@ -95,7 +95,7 @@ def test_the_sampler_finds_points_where_f_is_defined():
                        ("-sum(log(b - A x))", lambda v: np.all(v["b"] - v["A"] @ v["x"] > 0))]:
         d = matcalc.diff(text, wrt="x" if "x" in text else "X")
         pts = []
-        for values, sizes in Sampler(d._symbols, d.f).points(rng):
+        for values, sizes in Sampler(d.typed_symbols, d.f).points(rng):
             assert need(values), (text, {k: np.shape(v) for k, v in values.items()})
             assert np.isfinite(matcalc.evaluate(text, values))
             pts.append(sizes)
@@ -160,8 +160,7 @@ KINDS = [
 def test_wrong_derivatives_fail(expr, wrt, symbols, op, how):
     d = (matcalc.hessian if op == "hessian" else matcalc.diff)(expr, wrt=wrt, symbols=symbols)
     assert d.check().ok, (expr, str(d))
-    w = copy.copy(d)
-    w.expr = WRONGS[how](d.expr)
+    w = d.replace(expr=WRONGS[how](d.expr))
     if how == "transposed" and op == "hessian":
         pytest.skip("a Hessian (in vec form) is its own transpose")
     r = w.check()
@@ -179,8 +178,7 @@ def test_wrong_answers_fail_through_the_cli_path(capsys, monkeypatch):
 
     def transposed(*a, **kw):
         d = real(*a, **kw)
-        d.expr = E.Transpose(d.expr)
-        return d
+        return d.replace(expr=E.Transpose(d.expr))
     monkeypatch.setattr(matcalc.api, "diff", transposed)
     code, out, err = run_cli(capsys, "diff", "tr(A X)", "--wrt", "X", "--check")
     assert code == 1, (out, err)
@@ -189,8 +187,7 @@ def test_wrong_answers_fail_through_the_cli_path(capsys, monkeypatch):
 
 def test_a_misshapen_answer_fails():
     d = matcalc.diff("tr(X^T A X)", wrt="X")
-    w = copy.copy(d)
-    w.expr = E.Transpose(d.expr)        # an n×m array for an m×n variable
+    w = d.replace(expr=E.Transpose(d.expr))        # an n×m array for an m×n variable
     r = w.check()
     assert not r.ok and "shape" in r.note
 
@@ -205,8 +202,7 @@ def test_tolerance_follows_the_derivative_not_f():
         r = d.check()
         assert r.ok, (text, r)
         assert r.tolerance <= 1.1e-3
-        w = copy.copy(d)
-        w.expr = E.Mul((E.Num(Fraction(101, 100)), d.expr))
+        w = d.replace(expr=E.Mul((E.Num(Fraction(101, 100)), d.expr)))
         assert not w.check().ok, text
 
 
@@ -336,8 +332,7 @@ def test_every_conformance_answer_passes_and_its_1_percent_error_fails():
             failed.append((case_id, str(d), r))
         if E.is_zero(d.expr) or "zeros" in str(d):
             continue
-        w = copy.copy(d)
-        w.expr = E.Mul((E.Num(Fraction(101, 100)), d.expr))
+        w = d.replace(expr=E.Mul((E.Num(Fraction(101, 100)), d.expr)))
         if w.check().ok:
             passed_wrong.append(case_id)
     assert not failed, failed
@@ -351,9 +346,7 @@ def test_a_hessian_is_checked_against_f_not_only_against_the_gradient(expr, wrt,
     compared with second differences of f."""
     d = matcalc.hessian(expr, wrt=wrt, symbols=symbols)
     assert d.check().ok and independent_verdict(expr, wrt, symbols, hessian=True)
-    w = copy.copy(d)
-    w.expr = E.Mul((E.Num(2), d.expr))
-    w.gradient = E.Mul((E.Num(2), d.gradient))
+    w = d.replace(expr=E.Mul((E.Num(2), d.expr)), gradient=E.Mul((E.Num(2), d.gradient)))
     assert not w.check().ok
 
 
@@ -364,6 +357,6 @@ def test_the_check_never_raises():
     r = check(d, trials=1, values={"X": np.ones((2, 3)), "A": np.ones((5, 5))})
     assert r.ok                     # the given point is not valid; a drawn one is
     broken = copy.copy(d)
-    broken.var = None
+    object.__setattr__(broken, "var", None)     # broken on purpose: a Derivative is read-only
     r = broken.check()
     assert not r.ok and r.status == "not run" and "could not run" in r.note

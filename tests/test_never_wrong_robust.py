@@ -429,14 +429,15 @@ def _nest(d, inner="x^T x"):
 ])
 def test_enormous_answers_are_refused_before_the_time_is_spent(monkeypatch, fn, expr, wrt):
     """The refusal says why, and nothing larger than the budget is ever simplified."""
-    from matcalc import api, budget
+    from matcalc import budget, conventions, derive
     seen = []
-    real = api.simplify
+    real = derive.simplify
 
     def watched(e):
         seen.append(budget.dag_size(e, {}))
         return real(e)
-    monkeypatch.setattr(api, "simplify", watched)
+    monkeypatch.setattr(derive, "simplify", watched)         # the pipeline's simplify calls
+    monkeypatch.setattr(conventions, "simplify", watched)    # and the projections'
     with pytest.raises(matcalc.UnsupportedError, match="too large|characters long") as info:
         getattr(matcalc, fn)(expr, wrt=wrt)
     assert "matcalc.compile" in str(info.value)
@@ -497,12 +498,17 @@ def test_the_memoised_comparison_orders_as_the_keys_do():
         walk(matcalc.hessian(text, wrt=wrt).expr if "⊗" not in text and "mu" not in text
              else matcalc.diff(text, wrt=wrt).expr)
     rng = random.Random(7)
+    memo = {}                       # one memo across all the comparisons, as in one sort
     for _ in range(3000):
         a, b = rng.choice(nodes), rng.choice(nodes)
         ka, kb = simplify.order_key(a), simplify.order_key(b)
-        assert simplify._compare(a, b) == (ka > kb) - (ka < kb)
+        assert simplify._compare(a, b, memo) == (ka > kb) - (ka < kb)
     sample = rng.sample(nodes, min(300, len(nodes)))
-    assert sorted(sample, key=simplify.order_key) == sorted(sample, key=functools.cmp_to_key(simplify._compare))
+    by_cmp = functools.cmp_to_key(lambda a, b: simplify._compare(a, b, {}))
+    assert sorted(sample, key=simplify.order_key) == sorted(sample, key=by_cmp)
+    items = list(sample)
+    simplify.sort_canonical(items)                  # the sort with its own memo
+    assert items == sorted(sample, key=simplify.order_key)
 
 
 # ---------------------------------------------------------------------------- the vec pairing of the exit-3 example

@@ -131,7 +131,8 @@ def test_derivative_evaluate_refuses_a_gradient_of_another_shape():
     rng = np.random.default_rng(0)
     values = {"X": rng.standard_normal((4, 3)), "A": rng.standard_normal((3, 4))}
     assert np.shape(d.evaluate(values)) == (4, 3)
-    d.expr = d.expr.arg if isinstance(d.expr, matcalc.expr.Transpose) else matcalc.parse("A", d.symbols)
+    d = d.replace(expr=d.expr.arg if isinstance(d.expr, matcalc.expr.Transpose)
+                  else matcalc.parse("A", d.symbols))
     with pytest.raises(matcalc.ShapeError, match="shape"):
         d.evaluate(values)                             # A is 3×4: refused, never reshaped into 4×3
 

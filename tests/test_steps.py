@@ -112,7 +112,7 @@ def test_steps_cite_no_course_note_ids_and_name_each_rule_with_its_formula(expr,
 def test_the_differential_lines_are_the_rules_the_engine_applied():
     """The steps render the engine's record: the differential rules they cite are those
     differentiate() applied (with d‖r‖² one rule), in the order outside in."""
-    from matcalc.api import _prepared
+    from matcalc.derive import _prepared
     from matcalc.differential import differentiate
     for expr, wrt, symbols, *_ in STUDENT:
         d = matcalc.diff(expr, wrt=wrt, symbols=symbols)

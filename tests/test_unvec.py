@@ -151,7 +151,7 @@ def test_latex_renders_in_katex():
 
 
 def test_codegen():
-    from matcalc.codegen import generate_source
+    from matcalc.api import generate_source
     f = matcalc.compile("vec(M)^T vec(V)", wrt="M")
     rng = np.random.default_rng(3)
     M, V = rng.standard_normal((4, 5)), rng.standard_normal((2, 10))

@@ -63,7 +63,7 @@ from .optimizations import OPTIMIZATIONS, Options
 from .program import Program
 from ..errors import MatcalcError
 
-__all__ = ["generate", "generate_source", "compile_function", "load", "CompiledFunction", "TARGETS",
+__all__ = ["generate", "compile_function", "load", "CompiledFunction", "TARGETS",
            "BACKENDS", "OPTIMIZATIONS", "program", "python_name", "Names", "RESERVED"]
 
 
@@ -94,29 +94,15 @@ def generate(d, target="numpy", optimizations=None, dtype=None):
     return printer.module(module)
 
 
-def _derive(expr, wrt, symbols, hessian):
-    from .. import api
-    if not isinstance(expr, str):
-        raise MatcalcError("codegen takes the expression as text in the input language")
-    fn = api.hessian if hessian else api.diff
-    return fn(expr, wrt=wrt, symbols=symbols)
-
-
-def generate_source(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
-                    dtype=None):
-    """Source of the generated module for the text expr differentiated by wrt."""
-    return generate(_derive(expr, wrt, symbols, hessian), target=target, optimizations=optimizations,
-                    dtype=dtype)
-
-
-def compile_function(expr, wrt, symbols=None, target="numpy", hessian=False, optimizations=None,
-                     dtype=None):
-    """The generated f_and_grad as a callable (with hessian=True, f_grad_hessian:
-    returning value, gradient and Hessian).  For JAX the function is jitted."""
+def compile_function(d, target="numpy", optimizations=None, dtype=None):
+    """The generated f_and_grad of the Derivative d (or a list of them) as a callable
+    (for a Hessian, f_grad_hessian: returning value, gradient and Hessian), computing in
+    dtype (see ``generate``).  For JAX the function is jitted.  (``matcalc.compile``
+    derives d from text.)"""
     B = backend(target, dtype)
     require(B)
-    d = _derive(expr, wrt, symbols, hessian)
     derivs = d if isinstance(d, list) else [d]
+    hessian = any(x.kind == "hessian" for x in derivs)
     prog = Program(_views(derivs), target, Options(optimizations), dtype)
     source = printer.module(prog.module())
     ns = load(source)

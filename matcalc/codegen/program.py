@@ -7,7 +7,6 @@ through the passes, to an ir.Module that ``printer`` prints.
 calls when the intermediate the loop keeps out of memory is large.
 """
 from . import ir, passes, rowblocks
-from .adapter import projected_gradient
 from .backends import backend
 from .lowering import Lowerer
 from .names import Names, python_name
@@ -57,12 +56,13 @@ class Program:
     def gradient_tree(self, v):
         """The derivative that f_and_grad returns for v (the projected gradient for a
         Hessian, as matcalc.diff gives it)."""
+        from ..layout import in_variable_shape
         from ..simplify import tidy
         if v.kind != "hessian":
-            return v.expr, ("grad" if v.kind == "gradient" and v.layout == "gradient" else "user")
+            return v.expr, ("grad" if in_variable_shape(v.kind, v.layout) else "user")
         if v.var.is_scalar:
             return tidy(v.gradient), "user"
-        return tidy(projected_gradient(v)), "grad"
+        return tidy(v.projected_gradient), "grad"
 
     def value_tree(self):
         """f in the engine's canonical form, so that it shares its subexpressions with

@@ -78,7 +78,7 @@ def _derive(case):
 def _args(d, values):
     """Positional arguments of the generated functions: the variable first, then the
     other symbols in order of appearance."""
-    names = [d.wrt] + [n for n in d._symbols if n != d.wrt]
+    names = [d.wrt] + [n for n in d.typed_symbols if n != d.wrt]
     return [values[n] for n in names]
 
 
@@ -215,7 +215,7 @@ def test_jax_jit():
         fn = jax.jit(ns["f_and_grad"])
         sizes = {"n": 5, "m": 4, "p": 3}
         values = {}
-        for n, s in d._symbols.items():
+        for n, s in d.typed_symbols.items():
             shape = tuple(sizes.get(x, 3) for x in (s.rows, s.cols) if x != 1)
             v = rng.standard_normal(shape)
             if s.kind == "spd":

@@ -1,0 +1,246 @@
+"""The package's architecture, checked: no import cycles, no module that changes
+another's tables or the interpreter's state when imported.
+
+The import graph is built from the AST of every file of the package, with every
+import: at the top of a module and inside functions (a function-level import is an
+edge as much as a top-level one: it runs whenever the function does).  Data flows one
+way (text → parse → expr → differential → canon → simplify → derive → printing /
+numeric / codegen → api → cli / web); the only edges allowed against it are listed in
+LATE_BOUND, each with its reason, and a cycle through any other edge fails.
+"""
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "matcalc"
+
+# (importer, imported): function-level imports against the direction of the data,
+# allowed because they run only when called, never at import.
+LATE_BOUND = {
+    # a node prints itself (str(e), e.latex()) through the printers, which dispatch on
+    # the node types: the one convenience of a tree that reaches upwards
+    ("matcalc.expr", "matcalc.printing"): "Expr.__str__ / Expr.latex print through printing",
+}
+
+
+def _modules():
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _targets(module, path, node, modules):
+    """The package modules an import statement names."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name in modules]
+    if node.level:
+        base = package
+        for _ in range(node.level - 1):
+            base = base.rpartition(".")[0]
+        base = f"{base}.{node.module}" if node.module else base
+    else:
+        base = node.module or ""
+    out = []
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:          # from . import api
+            out.append(f"{base}.{alias.name}")
+        elif base in modules:                         # from .api import diff
+            out.append(base)
+    return out
+
+
+def import_graph():
+    """{module: {imported module: [(line, top-level?), ...]}} of the package."""
+    modules = _modules()
+    graph = {m: {} for m in modules}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            for target in _targets(module, path, node, modules):
+                # a module's own package is loaded before it by Python itself
+                if target != module and not module.startswith(target + "."):
+                    graph[module].setdefault(target, []).append((node.lineno, id(node) in top))
+    return graph
+
+
+def cycles(graph):
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(graph[w])))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        out.append(sorted(comp))
+    return out
+
+
+def _explained(graph, comps):
+    return "; ".join(" ".join(f"{a} -> {b} (line {graph[a][b][0][0]})" for a in c for b in graph[a]
+                              if b in c) for c in comps)
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert "matcalc.api" in graph and "matcalc.codegen.program" in graph
+    allowed = {a: {b: v for b, v in t.items() if (a, b) not in LATE_BOUND} for a, t in graph.items()}
+    comps = cycles(allowed)
+    assert not comps, "import cycles: " + _explained(allowed, comps)
+
+
+def test_the_late_bound_edges_are_function_level_and_still_needed():
+    graph = import_graph()
+    for (a, b), why in LATE_BOUND.items():
+        assert b in graph[a], f"{a} no longer imports {b}: remove it from LATE_BOUND"
+        assert not any(top for _, top in graph[a][b]), f"{a} imports {b} at the top ({why})"
+
+
+def test_no_cycles_among_top_level_imports():
+    graph = import_graph()
+    top = {a: {b: v for b, v in t.items() if any(t for _, t in v)} for a, t in graph.items()}
+    comps = cycles(top)
+    assert not comps, "import cycles at import time: " + _explained(top, comps)
+
+
+def test_the_checker_finds_a_cycle():
+    """The cycle finder itself (a test that cannot fail is a defect)."""
+    assert cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b": 1}, "b": {}}) == []
+    graph = import_graph()
+    graph["matcalc.expr"]["matcalc.api"] = [(0, False)]        # a node that would call the API
+    assert cycles(graph)
+
+
+_IMPORT_ALL = r"""
+import importlib, json, pkgutil, sys
+sys.setrecursionlimit(1234)
+import matcalc
+
+def snapshot():
+    out = {}
+    for name, mod in list(sys.modules.items()):
+        if not (name == "matcalc" or name.startswith("matcalc.")):
+            continue
+        for attr, v in vars(mod).items():
+            if type(v) in (dict, list, set):
+                out[f"{name}.{attr}"] = (id(v), repr(sorted(map(repr, v)) if type(v) is not list
+                                                     else list(map(repr, v))))
+    return out
+
+before = snapshot()
+names = sorted(m.name for m in pkgutil.walk_packages(matcalc.__path__, "matcalc."))
+for name in names:
+    if name != "matcalc.__main__":
+        importlib.import_module(name)
+after = snapshot()
+changed = sorted(k for k in before if after.get(k) != before[k])
+print(json.dumps({"modules": names, "changed": changed, "limit": sys.getrecursionlimit(),
+                  "loaded": sorted(n for n in sys.modules if n.startswith("matcalc"))}))
+"""
+
+
+@pytest.fixture(scope="module")
+def imported_all():
+    p = subprocess.run([sys.executable, "-c", _IMPORT_ALL], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_every_module_imports_in_a_fresh_interpreter(imported_all):
+    graph = import_graph()
+    missing = set(graph) - {"matcalc.__main__"} - set(imported_all["loaded"])
+    assert not missing, f"modules that did not import: {sorted(missing)}"
+
+
+def test_importing_a_module_changes_no_other_modules_tables(imported_all):
+    """Importing steps, check, codegen, the fuzzer, the playground, ... after the
+    engine leaves every module-level dict, list and set of the engine as it was
+    (importing steps once added an entry to simplify.BUILDERS)."""
+    assert imported_all["changed"] == []
+
+
+def test_importing_every_module_leaves_the_recursion_limit_alone(imported_all):
+    assert imported_all["limit"] == 1234
+
+
+# ---------------------------------------------------------------------------- frozen nodes
+
+
+def test_expression_nodes_are_frozen():
+    """Every field of every node of a typed tree (and of the derivative's) is set once:
+    assigning or deleting it raises, and the tree is unchanged."""
+    import matcalc
+    from matcalc import expr as E
+    d = matcalc.diff("tr(X^T A X) + log(det(X^T X)) + sum(exp(X b)) + sum(kron(A, X)) "
+                     "+ x^T inv(A) x", wrt="X")
+    seen = 0
+    for tree in (d.f, d.expr):
+        before = str(tree)
+        stack = [tree]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.args)
+            for name in n.fields:
+                with pytest.raises(AttributeError, match="immutable"):
+                    setattr(n, name, getattr(n, name))
+                with pytest.raises(AttributeError, match="immutable"):
+                    delattr(n, name)
+                seen += 1
+        assert str(tree) == before
+    assert seen > 30
+    assert isinstance(d.f, E.Expr)
+
+
+def test_a_derivative_is_read_only():
+    import matcalc
+    d = matcalc.hessian("x^T A x", wrt="x")
+    for name in ("expr", "gradient", "var", "notes", "typed_symbols", "symmetric"):
+        with pytest.raises(AttributeError):
+            setattr(d, name, None)
+    with pytest.raises(TypeError):
+        d.typed_symbols["x"] = None                  # a read-only view
+    w = d.replace(expr=d.gradient)
+    assert w.expr is d.gradient and d.expr is not d.gradient and w.var is d.var
