@@ -589,7 +589,7 @@ def test_generated_code_of_fuzz_cases():
     """The fuzzer's expressions (400 seeds, depth 5): f and the derivative (or Hessian)
     of the generated code against matcalc.evaluate and d.evaluate; every row loop among
     them (about 1 in 40) with blocks of one row against the plain function."""
-    from matcalc import fuzz
+    from matcalc import testing as fuzz
     checked = loops = 0
     for seed in range(400):
         ex = fuzz.generate(seed, depth=5)
