@@ -75,6 +75,27 @@ def test_fixed_seed_run_counts_every_example(fixed_run):
     assert sum(unsupported.values()) == counts["unsupported"]
 
 
+def test_the_generator_draws_every_function_of_the_engine():
+    """The function list is read from the engine (generator.engine_functions): every
+    elementwise function and alias the engine has is drawn, evaluated by the engine's
+    own evaluator, and the domains read off the evaluators are the known ones."""
+    from matcalc.expr import ELEMENTWISE
+    from matcalc.numeric import FUNCS
+    from matcalc.parse import FUNC_ALIASES
+    from matcalc.testing.generator import engine_functions, spellings
+    fns = engine_functions()
+    want = set(ELEMENTWISE) | {a for a, t in FUNC_ALIASES.items() if t in ELEMENTWISE}
+    assert set(fns) == want
+    assert all(fns[name].evaluate is FUNCS[name] for name in ELEMENTWISE)
+    assert spellings(positive_domain=True) == ["log", "ln", "sqrt"]
+    assert set(spellings(singular_at_zero=True)) == {"log", "ln", "sqrt", "abs"}
+    assert spellings(aliases=False, periodic=True) == ["sin", "cos"]
+    seen = set()
+    for i in range(400):
+        seen |= {n.a["name"] for n in F.generate((SEED, i), 4).tree.walk() if n.op == "func"}
+    assert seen == want, want - seen
+
+
 def test_the_engine_does_not_import_the_fuzzer():
     """The fuzzer is not part of the engine: importing matcalc and deriving, evaluating,
     checking and generating code leave matcalc.testing (and matcalc.fuzz) unimported."""

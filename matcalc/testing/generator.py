@@ -1,9 +1,143 @@
 """The generator: random well-typed expressions over the whole input language."""
+import collections
 import re
+from fractions import Fraction
 
 import numpy as np
-from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, props_of, render, shape_size, sym_names
+
+from matcalc.expr import ELEMENTWISE
+from matcalc.numeric import FUNCS
+from matcalc.parse import FUNC_ALIASES
+from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, render, shape_size, sym_names
 from .sizes import requirements
+
+
+# ============================================================================ the functions
+
+
+class Function:
+    """An elementwise function of the engine as the generator sees it: its name, its
+    spellings (the name first, then its aliases), its NumPy evaluator, and what the
+    generator needs of its domain, read off the evaluator:
+
+    positive_domain   not defined at negative numbers (log, sqrt)
+    singular_at_zero  not defined or not differentiable at 0 (log, sqrt, abs)
+    grows_fast        f(30) > 1e6: deep arguments overflow (exp)
+    bounded, signed   |f| <= 1 on the line, and takes negative values (sin, cos, tanh)
+    periodic          f(x + 2π) = f(x): its value at a huge argument is noise (sin, cos)"""
+
+    def __init__(self, name, spellings, evaluate):
+        self.name, self.spellings, self.evaluate = name, tuple(spellings), evaluate
+        with np.errstate(all="ignore"):
+            f = evaluate
+            line = np.linspace(-50.0, 50.0, 2001)
+            y = f(line)
+            at0 = float(f(np.array(0.0)))
+            self.positive_domain = not np.isfinite(f(np.array(-0.5)))
+            slopes = []
+            for h in (1e-5, 1e-7):
+                slopes += [(float(f(np.array(h))) - at0) / h, (at0 - float(f(np.array(-h)))) / h]
+            self.singular_at_zero = not (np.isfinite(at0) and np.all(np.isfinite(slopes))
+                                         and np.ptp(slopes) <= 1e-3 * (1.0 + abs(slopes[0])))
+            self.grows_fast = bool(f(np.array(30.0)) > 1e6)
+            finite = y[np.isfinite(y)]
+            self.bounded = bool(np.all(np.isfinite(y)) and np.max(np.abs(y)) <= 1.0)
+            self.signed = bool(finite.size and np.min(finite) < 0)
+            self.periodic = bool(np.all(np.isfinite(y)) and np.allclose(f(line + 2 * np.pi), y, atol=1e-9))
+            self.finite_at_zero = bool(np.isfinite(at0))
+
+    def __repr__(self):
+        return f"<Function {self.name}>"
+
+
+_FUNCTIONS = {}
+
+
+def engine_functions():
+    """Every elementwise function of the engine, by each of its spellings (an alias maps
+    to its function's record), in the engine's order.  The one place where the fuzzer
+    reads the engine's function list: names from matcalc.expr.ELEMENTWISE, aliases from
+    matcalc.parse.FUNC_ALIASES, evaluators from matcalc.numeric.FUNCS."""
+    if not _FUNCTIONS:
+        for name in ELEMENTWISE:
+            aliases = [a for a, target in FUNC_ALIASES.items() if target == name]
+            rec = Function(name, [name] + aliases, FUNCS[name])
+            for s in rec.spellings:
+                _FUNCTIONS[s] = rec
+    return _FUNCTIONS
+
+
+def spellings(*, names=True, aliases=True, **props):
+    """The spellings of the engine's functions that have these properties (in the
+    engine's order, each alias right after its function's name): their names, their
+    aliases, or both."""
+    out = []
+    for s, rec in engine_functions().items():
+        if (names if s == rec.name else aliases) and all(getattr(rec, k) == v for k, v in props.items()):
+            out.append(s)
+    return out
+
+
+def the_function(**props):
+    """The name of the first of the engine's functions with these properties (a template
+    that needs, say, a bounded positive function)."""
+    names = spellings(aliases=False, **props)
+    if not names:
+        raise LookupError(f"the engine has no elementwise function with {props}")
+    return names[0]
+
+
+# ---------------------------------------------------------------------------- value requirements
+
+
+def props_of(tree):
+    """name -> set of value requirements from its occurrences: 'pos', 'inv', 'posdet';
+    'pdiag' (a positive diagonal; entries off it may be zero), 'zeros' (entries may be
+    zero); 'nz' (an entry that is zero would meet a function singular at zero)."""
+    out = collections.defaultdict(set)
+
+    def go(n, inherited, sink):
+        req = n.req or inherited
+        if n.op == "sym":
+            if req:
+                out[n.a["name"]].add(req)
+            if sink:
+                out[n.a["name"]].add("nz")
+            return
+        # a transpose passes its requirement down to a bare symbol
+        nxt = req if n.op == "T" else None
+        for i, k in enumerate(n.kids):
+            go(k, nxt, _zero_flow(n, i, sink))
+    go(tree, None, False)
+    return out
+
+
+def _risky_power(n):
+    p = n.a.get("p")
+    return p is None or float(p) < 0 or not float(p).is_integer()
+
+
+def _zero_flow(n, i, sink):
+    """Whether a zero entry of child i of n reaches, entry by entry, a function singular
+    at zero (sink: whether a zero entry of n itself does)."""
+    op, a = n.op, n.a
+    if a.get("zok"):
+        return False        # a node built to read only where zeros are allowed
+    if op == "func":
+        return engine_functions()[a["name"]].singular_at_zero or sink
+    if op == "epow":
+        return i == 1 or _risky_power(n) or sink
+    if op in ("ediv", "div"):
+        return i == 1 or sink
+    if op in ("absbar", "spow"):
+        return True
+    if op == "mul":
+        other = n.kids[1 - i]
+        return sink and is_scalar(other.shape)
+    if op in ("add", "neg", "T", "had", "kron", "vec", "diagm", "diagv"):
+        return sink
+    return False
+
 
 
 # ============================================================================ the generator
@@ -22,7 +156,6 @@ T_SP = ["^T", "'", "ᵀ", ".T", "^{T}"]
 INV_SP = ["^-1", "^(-1)", "^{-1}", "⁻¹", "inv("]
 INVT_SP = ["^-T", "^{-T}", "^(-T)", "⁻ᵀ"]
 TR_SP = ["tr", "Tr", "trace", "tr "]
-SMOOTH = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "abs"]
 
 
 class Sym:
@@ -348,11 +481,13 @@ class Gen:
             sq = self.pick([None, None, "^2", "²"]) if op == "norm" or r() < 0.5 else None
             return self.N(op, [g(shape, d1)], S, form=form, sq=sq)
         if op == "func":
-            name = self.pick(SMOOTH)
-            arg = g(S, min(d1, 2) if name == "exp" else d1)
+            name = self.pick(spellings(aliases=False, positive_domain=False))
+            arg = g(S, min(d1, 2) if engine_functions()[name].grows_fast else d1)
             return self.N("func", [arg], S, name=name, space=" " if r() < 0.1 else "")
         if op == "logsqrt":
-            name = self.pick(["log", "sqrt", "log", "sqrt", "ln"])
+            # (each name twice as often as an alias)
+            name = self.pick(spellings(aliases=False, positive_domain=True) * 2
+                             + spellings(names=False, positive_domain=True))
             return self.N("func", [g(S, d1, "pos")], S, name=name)
         if op == "absbar":
             return self.N("absbar", [g(S, d1)], S)
@@ -446,12 +581,13 @@ class Gen:
         shape = self.syms[name].shape
         diagonal = self.syms[name].kind == "diagonal"
         reader = _weighted(self.rng, [(5, "tr"), (2, "diag"), (3, "sum")])
-        singular = ["log", "ln", "sqrt", "abs", "-1", "0.5", "-2", "(1/2)"]
-        smooth = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "2", "3"]
+        singular = spellings(singular_at_zero=True) + ["-1", "0.5", "-2", "(1/2)"]
+        smooth = spellings(singular_at_zero=False, positive_domain=False) + ["2", "3"]
         if reader != "sum":
             fn = self.pick(singular) if self.r() < 0.8 else self.pick(smooth)
         elif diagonal:
-            fn = self.pick(["abs", "sqrt", "0.5", "(1/2)"] + smooth)
+            # (zero entries off the diagonal: a function defined at 0)
+            fn = self.pick(spellings(singular_at_zero=True, finite_at_zero=True) + ["0.5", "(1/2)"] + smooth)
         else:
             fn = self.pick(smooth)
         req = "pdiag" if fn in singular else "zeros"
@@ -461,7 +597,7 @@ class Gen:
         if fn[0].isalpha():
             f = Node("func", [x], shape, name=fn, zok=True)
         else:
-            f = Node("epow", [x], shape, p=float(eval(fn.strip("()")) if "/" in fn else float(fn)),
+            f = Node("epow", [x], shape, p=float(Fraction(fn.strip("()"))),
                      ptext=fn, sp=self.pick([" .^ ", ".^"]), zok=True)
         if reader == "tr":
             return self.N("tr", [f], SCALAR, sp=self.pick(TR_SP[:3]))
@@ -551,13 +687,14 @@ class Gen:
             return self.add(one, self.N("spow", [g(S, d1)], S, p=2, ptext=self.pick(["2", "²"])), "+")
         if op == "2+trig":
             return self.add(self.num("2"), self.N("func", [g(S, d1)], S,
-                                                  name=self.pick(["sin", "cos", "tanh"])), "+")
+                                                  name=self.pick(spellings(aliases=False, bounded=True, signed=True))), "+")
         if op == "1+sigmoid":
-            return self.add(one, self.N("func", [g(S, d1)], S, name="sigmoid"), "+")
+            return self.add(one, self.N("func", [g(S, d1)], S, name=the_function(bounded=True, signed=False)), "+")
         if op == "softplus":
-            return self.add(self.num("0.5"), self.N("func", [g(S, d1)], S, name="softplus"), "+")
+            return self.add(self.num("0.5"), self.N("func", [g(S, d1)], S, name=the_function(positive_domain=False, signed=False, bounded=False,
+                                                                     grows_fast=False, singular_at_zero=False)), "+")
         if op == "exp":
-            return self.N("func", [g(S, min(d1, 1))], S, name="exp")
+            return self.N("func", [g(S, min(d1, 1))], S, name=the_function(grows_fast=True))
         if op == "1+norm2":
             shape = self.any_shape()
             return self.add(one, self.N("norm", [g(shape, d1)], S, form=self.pick(["bars", "call"]) if
@@ -568,12 +705,13 @@ class Gen:
         if op == "sum":
             return self.add(g(S, d1, "pos"), g(S, d1, "pos"), "+")
         if op == "sqrt":
-            return self.N("func", [g(S, d1, "pos")], S, name="sqrt")
+            return self.N("func", [g(S, d1, "pos")], S,
+                          name=the_function(positive_domain=True, finite_at_zero=True))
         if op == "det":
             k = self.dim()
             return self.N("det", [g((k, k), d1, "posdet")], S, sp=self.pick(["det", "|"]))
         if op == "1+abs":
-            return self.add(one, self.N("func", [g(S, d1)], S, name="abs"), "+")
+            return self.add(one, self.N("func", [g(S, d1)], S, name=the_function(singular_at_zero=True, positive_domain=False)), "+")
         if op == "pow":
             return self.N("spow", [g(S, d1, "pos")], S, p=0.5, ptext="0.5")
         raise AssertionError(op)
@@ -597,13 +735,14 @@ class Gen:
                                         sp=self.pick([" .^ ", ".^"])), "+")
         if op == "2+trig":
             return self.add(self.num("2"), self.N("func", [g(shape, d1)], shape,
-                                                  name=self.pick(["sin", "cos", "tanh"])), "+")
+                                                  name=self.pick(spellings(aliases=False, bounded=True, signed=True))), "+")
         if op == "1+sigmoid":
-            return self.add(one, self.N("func", [g(shape, d1)], shape, name="sigmoid"), "+")
+            return self.add(one, self.N("func", [g(shape, d1)], shape, name=the_function(bounded=True, signed=False)), "+")
         if op == "softplus":
-            return self.add(self.num("0.5"), self.N("func", [g(shape, d1)], shape, name="softplus"), "+")
+            return self.add(self.num("0.5"), self.N("func", [g(shape, d1)], shape, name=the_function(positive_domain=False, signed=False, bounded=False,
+                                                                     grows_fast=False, singular_at_zero=False)), "+")
         if op == "exp":
-            return self.N("func", [g(shape, min(d1, 1))], shape, name="exp")
+            return self.N("func", [g(shape, min(d1, 1))], shape, name=the_function(grows_fast=True))
         if op == "had":
             return self.N("had", [g(shape, d1, "pos"), g(shape, d1, "pos")], shape,
                           sp=self.pick([" .* ", " ∘ "]))
@@ -616,7 +755,7 @@ class Gen:
         if op == "ediv":
             return self.N("ediv", [g(shape, d1, "pos"), g(shape, d1, "pos")], shape, sp=" ./ ")
         if op == "1+abs":
-            return self.add(one, self.N("func", [g(shape, d1)], shape, name="abs"), "+")
+            return self.add(one, self.N("func", [g(shape, d1)], shape, name=the_function(singular_at_zero=True, positive_domain=False)), "+")
         raise AssertionError(op)
 
     # ------------------------------------------------------------------ well-conditioned
@@ -720,11 +859,11 @@ class Gen:
         if op == "T":
             return self.T(g((C, R), d1))
         if op == "func":
-            name = self.pick(SMOOTH)
-            return self.N("func", [g(shape, min(d1, 2) if name == "exp" else d1)], shape, name=name,
+            name = self.pick(spellings(aliases=False, positive_domain=False))
+            return self.N("func", [g(shape, min(d1, 2) if engine_functions()[name].grows_fast else d1)], shape, name=name,
                           space=" " if r() < 0.1 else "")
         if op == "logsqrt":
-            return self.N("func", [g(shape, d1, "pos")], shape, name=self.pick(["log", "sqrt", "ln"]))
+            return self.N("func", [g(shape, d1, "pos")], shape, name=self.pick(spellings(positive_domain=True)))
         if op == "epow":
             if r() < 0.5:
                 p = self.pick([2, 3, 2, 1, 0])
@@ -968,7 +1107,8 @@ def generate(seed, depth=4):
         elif how == "sq":
             tree = gen.N("spow", [tree], SCALAR, p=2, ptext=gen.pick(["2", "²", "{2}"]))
         else:
-            tree = gen.N("func", [tree], SCALAR, name=gen.pick(["sin", "cos", "tanh", "sigmoid", "softplus"]))
+            tree = gen.N("func", [tree], SCALAR, name=gen.pick(
+                spellings(aliases=False, positive_domain=False, singular_at_zero=False, grows_fast=False)))
     return example_from_tree(gen, tree, op)
 
 

@@ -8,7 +8,7 @@ import matcalc
 from matcalc.errors import UnsupportedError
 from .values import _commutation, direction, draw_value, draw_values, my_eval, to_internal, to_user, vecF
 from .sizes import new_user_shapes
-from .generator import generate
+from .generator import engine_functions, generate
 
 
 # ============================================================================ the property
@@ -459,7 +459,7 @@ def _ill_conditioned(ex, rng, limit=1e3):
         except Exception:
             return False
     for n in ex.tree.walk():
-        if n.op == "func" and n.a["name"] in ("sin", "cos") and id(n.kids[0]) in memo:
+        if n.op == "func" and engine_functions()[n.a["name"]].periodic and id(n.kids[0]) in memo:
             v = np.asarray(memo[id(n.kids[0])], dtype=float)
             if v.size and float(np.max(np.abs(v))) > limit:
                 return True

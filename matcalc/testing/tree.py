@@ -1,6 +1,5 @@
 """The fuzzer's expression trees: shapes as tuples of base sizes, nodes, the value
 requirements of their symbols, and their text in the input language."""
-import collections
 import re
 
 
@@ -75,59 +74,6 @@ class Node:
 
 def sym_names(tree):
     return {n.a["name"] for n in tree.walk() if n.op == "sym"}
-
-
-def props_of(tree):
-    """name -> set of value requirements from its occurrences: 'pos', 'inv', 'posdet';
-    'pdiag' (a positive diagonal; entries off it may be zero), 'zeros' (entries may be
-    zero); 'nz' (an entry that is zero would meet a function singular at zero)."""
-    out = collections.defaultdict(set)
-
-    def go(n, inherited, sink):
-        req = n.req or inherited
-        if n.op == "sym":
-            if req:
-                out[n.a["name"]].add(req)
-            if sink:
-                out[n.a["name"]].add("nz")
-            return
-        # a transpose passes its requirement down to a bare symbol
-        nxt = req if n.op == "T" else None
-        for i, k in enumerate(n.kids):
-            go(k, nxt, _zero_flow(n, i, sink))
-    go(tree, None, False)
-    return out
-
-
-# functions singular (not differentiable, or not defined) where an entry is zero
-_SINGULAR_AT_ZERO = {"abs", "sqrt", "log", "ln"}
-
-
-def _risky_power(n):
-    p = n.a.get("p")
-    return p is None or float(p) < 0 or not float(p).is_integer()
-
-
-def _zero_flow(n, i, sink):
-    """Whether a zero entry of child i of n reaches, entry by entry, a function singular
-    at zero (sink: whether a zero entry of n itself does)."""
-    op, a = n.op, n.a
-    if a.get("zok"):
-        return False        # a node built to read only where zeros are allowed
-    if op == "func":
-        return a["name"] in _SINGULAR_AT_ZERO or sink
-    if op == "epow":
-        return i == 1 or _risky_power(n) or sink
-    if op in ("ediv", "div"):
-        return i == 1 or sink
-    if op in ("absbar", "spow"):
-        return True
-    if op == "mul":
-        other = n.kids[1 - i]
-        return sink and is_scalar(other.shape)
-    if op in ("add", "neg", "T", "had", "kron", "vec", "diagm", "diagv"):
-        return sink
-    return False
 
 
 # ---------------------------------------------------------------------------- printing

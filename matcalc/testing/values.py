@@ -3,6 +3,7 @@
 
 import numpy as np
 from .tree import is_scalar, shape_size
+from .generator import engine_functions
 
 
 # ---------------------------------------------------------------------------- values
@@ -14,15 +15,6 @@ def _commutation(m, n):
         for j in range(n):
             K[j + i * n, i + j * m] = 1.0
     return K
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-MY_FUNCS = {"exp": np.exp, "log": np.log, "ln": np.log, "sin": np.sin, "cos": np.cos,
-            "tanh": np.tanh, "sqrt": np.sqrt, "sigmoid": _sigmoid,
-            "softplus": lambda x: np.logaddexp(0.0, x), "abs": np.abs}
 
 
 def _s(v):
@@ -94,7 +86,7 @@ def _my_eval(n, env, memo, sizes):
     if op == "tr":
         return float(np.trace(_2d(ev[0])))
     if op == "func":
-        return MY_FUNCS[a["name"]](ev[0])
+        return engine_functions()[a["name"]].evaluate(ev[0])
     if op == "absbar":
         return abs(ev[0])
     if op == "sum":
