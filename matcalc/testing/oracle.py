@@ -5,8 +5,10 @@ import signal
 import numpy as np
 
 import matcalc
+from matcalc.check import ridders
+from matcalc.numeric import commutation_matrix
 from matcalc.errors import UnsupportedError
-from .values import _commutation, direction, draw_value, draw_values, my_eval, to_internal, to_user, vecF
+from .values import direction, draw_value, draw_values, my_eval, to_internal, to_user, vecF
 from .sizes import new_user_shapes
 from .generator import engine_functions, generate
 
@@ -94,8 +96,10 @@ TIME_LIMIT = 5.0
 
 
 def _stencil(F, h):
-    """The derivative at 0 of t -> F(t), fourth-order central differences."""
-    return (-F(2 * h) + 8 * F(h) - 8 * F(-h) + F(-2 * h)) / (12 * h)
+    """The derivative at 0 of t -> F(t), fourth-order: the check's Ridders differences
+    over two steps, 2h and h (Richardson's extrapolation, the five-point stencil); None
+    where F is not finite (or not defined) at them."""
+    return ridders(F, 2 * h, steps=2)[0]
 
 
 def _fd_compare(got, F, F0, xscale, vscale, unit=1.0):
@@ -403,7 +407,7 @@ def check_roundtrip(ex, seed=0):
 def _projector(kind, n):
     """P with vec(V) = P vec(V) for V in the variable's space (n×n), vec column-major."""
     if kind in ("symmetric", "spd"):
-        return (np.eye(n * n) + _commutation(n, n)) / 2
+        return (np.eye(n * n) + commutation_matrix(n, n)) / 2
     if kind == "diagonal":
         return np.diag(np.eye(n).reshape(-1, order="F"))
     return None

@@ -2,19 +2,14 @@
 (what f should evaluate to) and random values suited to each symbol's requirements."""
 
 import numpy as np
+from matcalc.check import direction as check_direction, vec
+from matcalc.numeric import commutation_matrix
+
 from .tree import is_scalar, shape_size
 from .generator import engine_functions
 
 
 # ---------------------------------------------------------------------------- values
-
-
-def _commutation(m, n):
-    K = np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            K[j + i * n, i + j * m] = 1.0
-    return K
 
 
 def _s(v):
@@ -51,7 +46,7 @@ def _my_eval(n, env, memo, sizes):
     if op in ("I", "In"):
         return np.eye(sizes.rows(n) if sizes else shape_size(n.shape)[0])
     if op == "K":
-        return _commutation(*(sizes.K(n) if sizes else (a["m"], a["n"])))
+        return commutation_matrix(*(sizes.K(n) if sizes else (a["m"], a["n"])))
     if op == "add":
         return ev[0] + ev[1] if a["sp"] == "+" else ev[0] - ev[1]
     if op == "neg":
@@ -213,14 +208,8 @@ def draw_values(ex, rng):
 
 
 def direction(rng, kind, value):
-    if kind == "scalar":
-        return 1.0
-    v = rng.standard_normal(np.shape(value))
-    if kind in ("symmetric", "spd"):
-        v = (v + v.T) / 2
-    elif kind == "diagonal":
-        v = np.diag(np.diag(v))
-    return v
+    """The check's random direction in the variable's space; 1 for a scalar variable."""
+    return 1.0 if kind == "scalar" else check_direction(rng, kind, value)
 
 
 def to_internal(v):
@@ -241,6 +230,4 @@ def to_user(shape, v):
     return a
 
 
-def vecF(a):
-    a = np.asarray(a, dtype=float)
-    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+vecF = vec
