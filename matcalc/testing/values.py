@@ -2,7 +2,7 @@
 (what f should evaluate to) and random values suited to each symbol's requirements."""
 
 import numpy as np
-from matcalc.check import direction as check_direction, vec
+from matcalc.check import direction as check_direction, draw_value as check_value, vec
 from matcalc.numeric import commutation_matrix
 
 from .tree import is_scalar, shape_size
@@ -158,48 +158,37 @@ def _with_zeros(rng, kind, v, props):
 
 
 def _draw_value(rng, kind, shape, props):
+    """The check's value (matcalc.check.draw_value) where the fuzzer wants the same
+    distribution; its own where it wants another (see _own_value)."""
+    own = _own_value(rng, kind, shape, props)
+    if own is not None:
+        return own
+    return check_value(rng, kind, shape, props)
+
+
+def _own_value(rng, kind, shape, props):
+    """The fuzzer's values that differ from the check's: scalars of either sign away
+    from 0, a diagonal of normal entries, positive-entried SPD and symmetric matrices
+    (B Bᵀ/n + cI), a symmetric matrix under an inverse, a positive matrix under an
+    inverse or a determinant; None elsewhere."""
     m, n = shape
-    if kind == "scalar":
-        if "pos" in props:
-            return float(rng.uniform(0.5, 1.5))
-        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.5))
-    if kind == "vector":
-        if "pos" in props:
-            return rng.uniform(0.5, 1.5, m)
-        return rng.standard_normal(m)
     wc = props & {"inv", "posdet"}
-    if kind == "diagonal":
-        d = rng.uniform(0.5, 2.0, n)
-        if "posdet" not in props and "pos" not in props:
-            d = d * rng.choice([-1.0, 1.0], n) if "inv" in props else rng.standard_normal(n)
-        return np.diag(d)
-    if kind == "spd":
-        if "pos" in props:
-            return _pos_posdef(rng, n)
+    pos = "pos" in props
+    if kind == "scalar":
+        return None if pos else float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.5))
+    if kind == "diagonal" and not pos and not wc:
+        rng.uniform(0.5, 2.0, n)        # (drawn and not used: the seeds' examples stay)
+        return np.diag(rng.standard_normal(n))
+    if kind == "spd" and pos:
+        return _pos_posdef(rng, n)
+    if kind == "symmetric" and pos:
+        return _pos_posdef(rng, n) if wc else (lambda b: (b + b.T) / 2)(rng.uniform(0.5, 1.5, (n, n)))
+    if kind == "symmetric" and wc and "posdet" not in props:
         q = _orth(rng, n)
-        return q @ np.diag(rng.uniform(0.5, 2.0, n)) @ q.T
-    if kind == "symmetric":
-        if "pos" in props:
-            return _pos_posdef(rng, n) if wc else (lambda b: (b + b.T) / 2)(rng.uniform(0.5, 1.5, (n, n)))
-        if wc:
-            q = _orth(rng, n)
-            lam = rng.uniform(0.5, 2.0, n)
-            if "posdet" not in props:
-                lam = lam * rng.choice([-1.0, 1.0], n)
-            return q @ np.diag(lam) @ q.T
-        g = rng.standard_normal((n, n))
-        return (g + g.T) / 2
-    # a general matrix
-    if wc:
-        if "pos" in props:
-            return _pos_posdef(rng, n)
-        q1, q2 = _orth(rng, n), _orth(rng, n)
-        if "posdet" in props and np.linalg.det(q1) * np.linalg.det(q2) < 0:
-            q1[:, 0] = -q1[:, 0]
-        return q1 @ np.diag(rng.uniform(1.0, 2.0, n)) @ q2.T
-    if "pos" in props:
-        return rng.uniform(0.5, 1.5, (m, n))
-    return rng.standard_normal((m, n))
+        return q @ np.diag(rng.uniform(0.5, 2.0, n) * rng.choice([-1.0, 1.0], n)) @ q.T
+    if kind == "matrix" and wc and pos:
+        return _pos_posdef(rng, n)
+    return None
 
 
 def draw_values(ex, rng):
