@@ -79,10 +79,10 @@ DOMAINS = {"any": {"nonzero", "posdet"}, "pos": {"pos", "posdet"}}
 
 
 def draw_value(rng, kind, shape, dom="any"):
-    """A value of this kind and shape for the domain dom ("any" or "pos"), drawn by
-    matcalc.check's sampler."""
+    """A value of this kind and shape for the domain dom ("pos"; anything else is
+    "any"), drawn by matcalc.check's sampler."""
     return C.draw_value(rng, kind, tuple(shape) if kind != "vector" else (shape[0], 1),
-                        DOMAINS[dom])
+                        DOMAINS["pos" if dom == "pos" else "any"])
 
 
 def fitting_sizes(d, rng, sizes=None):
