@@ -337,9 +337,12 @@ def _orthogonal(rng, n):
 
 
 def draw_value(rng, sym, shape, props):
-    """A value for a symbol of this kind and shape that suits the domain's needs."""
-    kind = sym.kind
+    """A value for a symbol of this kind and shape that suits the domain's needs (sym: a
+    typed Sym, or its kind as a string)."""
+    kind = getattr(sym, "kind", sym)
     if kind == "scalar":
+        if "nonzero" in props and "pos" not in props:      # (a scalar divided by)
+            return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.5))
         return float(rng.uniform(0.5, 1.5)) if "pos" in props else float(rng.uniform(-1.5, 1.5) or 0.7)
     if kind == "vector":
         if "pos" in props:
@@ -365,7 +368,9 @@ def draw_value(rng, sym, shape, props):
             d = d * rng.choice([-1.0, 1.0], n)
         return np.diag(d)
     if "pos" in props:
-        return rng.uniform(0.5, 1.5, (m, n))
+        a = rng.uniform(0.5, 1.5, (m, n))
+        # positive entries under an inverse too: diagonally dominant (not symmetric)
+        return a + n * np.eye(n) if m == n and props & {"inv", "posdet"} else a
     if m == n and props & {"inv", "posdet"}:
         # well-conditioned and not symmetric (a transposed answer must not pass); a
         # positive determinant where logdet needs one
@@ -392,10 +397,12 @@ def draw_values(symbols, f, rng, sizes=None):
 
 
 def direction(rng, var, value):
-    """A random direction in the variable's own space (symmetric, diagonal, ...)."""
+    """A random direction in the variable's own space (symmetric, diagonal, ...); var: a
+    typed Sym, or its kind as a string."""
+    kind = getattr(var, "kind", var)
     v = np.asarray(value, dtype=float)
     d = rng.standard_normal(v.shape) if v.ndim else float(rng.standard_normal())
-    return project_value(d, var) if v.ndim == 2 else d
+    return project_value(d, kind) if v.ndim == 2 else d
 
 
 def sizes_of_values(symbols, values):
@@ -734,12 +741,38 @@ def differences(fun, h0, noise=0.0, order=1):
     return best, max(min(ea, eb), _max_abs(a - b))
 
 
+# ---------------------------------------------------------------------------- for other harnesses
+#
+# The tests, the fuzzer's oracle and the benchmarks compare derivatives with differences
+# of a function of their own (a hand-written NumPy one, matcalc.evaluate of the input
+# text): they take the differences from here, never from a formula of their own.
+
+
+def vec(a):
+    """Column-major vec of a matrix as a flat array; a vector or a number as it is."""
+    a = np.asarray(a, dtype=float)
+    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+
+
+def directional(f, values, name, V, h=1e-3, steps=2, order=1):
+    """(estimate, error estimate) of the derivative at t = 0 of t -> f(values with
+    values[name] + t V), f a function of a values dict: Ridders' extrapolation (``ridders``)
+    of central differences from step h over `steps` steps (steps=2: Richardson's O(h⁴)
+    formula from h and h/2, four evaluations of f).  (None, inf) where f is not finite
+    at the steps.  order=2: the second derivative along V."""
+    X = values[name]
+
+    def along(t):
+        shifted = dict(values)
+        shifted[name] = X + t * V
+        return np.asarray(f(shifted), dtype=float)
+    return ridders(along, h, steps=steps, order=order)
+
+
 # ---------------------------------------------------------------------------- the check
 
 
-def _vecF(a):
-    a = np.asarray(a, dtype=float)
-    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+_vecF = vec
 
 
 def _shape_text(shape):

@@ -95,10 +95,12 @@ def _commutes_with_K(H, var):
 
 def project_value(a, var):
     """The array a (a direction, a gradient's value) projected on the variable's own
-    space: (a + aᵀ)/2 for symmetric, the diagonal of a for diagonal."""
-    if var.kind in SYM_KINDS:
+    space: (a + aᵀ)/2 for symmetric, the diagonal of a for diagonal.  var: a typed Sym,
+    or its kind as a string."""
+    kind = getattr(var, "kind", var)
+    if kind in SYM_KINDS:
         return (a + a.T) / 2
-    if var.kind == "diagonal":
+    if kind == "diagonal":
         import numpy as np
         return np.diag(np.diag(a))
     return a

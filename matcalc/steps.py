@@ -568,7 +568,7 @@ def check_steps(d, seed=0):
     vec(df) line against vec(df), and the answer read off against df (⟨G, dX⟩ for a
     gradient, J vec(dX) for a Jacobian or Hessian, f' dt for a scalar variable)."""
     import numpy as np
-    from .check import direction, draw_values
+    from .check import direction, draw_values, vec as vecF
     from .conventions import project_value, sym_of_value
     from .layout import canonical_value
     from .numeric import internal
@@ -578,10 +578,6 @@ def check_steps(d, seed=0):
         # 1e-8: where df is zero, every line is rounding (1e-15) and so is their ratio
         scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-8)
         return float(np.max(np.abs(a - b))) / scale
-
-    def vecF(v):
-        v = np.asarray(v, dtype=float)
-        return v.reshape(-1, order="F") if v.ndim == 2 else v.reshape(-1)
 
     rng = np.random.default_rng(seed)
     for _ in range(10):

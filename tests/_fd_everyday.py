@@ -8,15 +8,17 @@ once in plain NumPy.  For each variable we differentiate with respect to, the te
     symmetric for symmetric, well-conditioned square matrices, positive entries where
     the problem asks for them, different sizes for different size names),
   * checks the value of the expression against the hand-written NumPy function,
-  * checks the derivative against central differences (Richardson-extrapolated) of the
-    NumPy function along random directions in the variable's own space (symmetric
+  * checks the derivative against central differences (Richardson-extrapolated:
+    matcalc.check's ``directional``) of the NumPy function along random directions in the variable's own space (symmetric
     directions for symmetric/spd, diagonal ones for diagonal variables), and that the
     gradient itself lies in that space,
   * checks that the printed answer reads back (matcalc.evaluate(str(d), ...)) to the
     same numbers, and that the hand-written reference form in the problem's table is
     right too (so the table of "shortest forms" is itself verified).
 
-Nothing here depends on the other helpers in tests/.
+The values, directions and differences are matcalc.check's (one sampler, one checker);
+the function they are taken of is the problem's own NumPy one.  Nothing here depends on
+the other helpers in tests/.
 """
 import os
 import re
@@ -30,6 +32,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import matcalc  # noqa: E402
+from matcalc import check as C  # noqa: E402
 
 # ----------------------------------------------------------------------------- numpy helpers
 
@@ -150,40 +153,12 @@ def _size(n, sizes):
     return out
 
 
-def _square_well_conditioned(rng, n, max_cond=25.0):
-    for _ in range(200):
-        M = rng.normal(size=(n, n))
-        if np.linalg.cond(M) < max_cond:
-            return M
-    return rng.normal(size=(n, n)) + 3 * np.eye(n)
-
-
 def draw(kind, shape, rng, positive=False):
-    if kind == "scalar":
-        return float(rng.uniform(0.5, 1.5))
-    if kind == "vector":
-        return rng.uniform(0.5, 1.5, shape[0]) if positive else rng.normal(size=shape[0])
-    m, n = shape
-    if positive:
-        M = rng.uniform(0.5, 1.5, (m, n))
-        if kind in ("symmetric", "spd"):
-            M = (M + M.T) / 2
-        if kind == "spd":
-            M = M + m * np.eye(m)
-        if kind == "diagonal":
-            M = np.diag(np.diag(M))
-        return M
-    if kind == "matrix":
-        return _square_well_conditioned(rng, m) if m == n else rng.normal(size=(m, n))
-    if kind == "symmetric":
-        B = rng.normal(size=(m, m))
-        return (B + B.T) / 2
-    if kind == "spd":
-        B = rng.normal(size=(m, m))
-        return B @ B.T / m + 0.5 * np.eye(m)
-    if kind == "diagonal":
-        return np.diag(rng.uniform(0.5, 1.5, m) * rng.choice([-1.0, 1.0], m))
-    raise ValueError(kind)
+    """matcalc.check's value for this kind: positive entries where the problem asks for
+    them, else of either sign, square matrices well-conditioned; scalars are positive
+    (the problems' scales and weights: lambda, s2, eps)."""
+    props = {"pos"} if positive or kind == "scalar" else {"inv"}
+    return C.draw_value(rng, kind, (shape[0], 1) if kind == "vector" else shape, props)
 
 
 def shape_of(kindstr, sizes):
@@ -232,33 +207,18 @@ def make_values(problem, symbols, rng):
 
 def direction(kindstr, value, rng):
     kind, _ = parse_kind(kindstr)
-    if kind == "scalar":
-        return 1.0
-    if kind == "vector":
-        return rng.normal(size=np.shape(value))
-    V = rng.normal(size=np.shape(value))
-    if kind in ("symmetric", "spd"):
-        return (V + V.T) / 2
-    if kind == "diagonal":
-        return np.diag(np.diag(V))
-    return V
+    return 1.0 if kind == "scalar" else C.direction(rng, kind, value)
 
 
 # ----------------------------------------------------------------------------- finite differences
 
 
-def _shift(vals, name, t, V):
-    out = dict(vals)
-    out[name] = vals[name] + t * V
-    return out
-
-
 def directional_fd(f, vals, name, V, h=1e-3):
-    """Central differences at h and h/2, Richardson-extrapolated (O(h^4))."""
-    def D(s):
-        return (np.asarray(f(_shift(vals, name, s, V)), dtype=float)
-                - np.asarray(f(_shift(vals, name, -s, V)), dtype=float)) / (2 * s)
-    return (4 * D(h / 2) - D(h)) / 3
+    """The derivative of f along V: matcalc.check's differences (central differences at
+    h and h/2, Richardson-extrapolated, O(h^4))."""
+    fd, _ = C.directional(f, vals, name, V, h=h)
+    assert fd is not None, "the finite differences of the NumPy function are not finite"
+    return fd
 
 
 def close(a, b, rtol=1e-6, atol=1e-7):

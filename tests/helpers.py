@@ -1,16 +1,19 @@
-"""Test helpers: random values suited to kinds, and an independent finite-difference
-check of a derivative.
+"""Test helpers: random values suited to kinds, and a finite-difference check of a
+derivative against a function of the test's own.
 
-Nothing here uses matcalc's own check (matcalc.check): values are drawn here, the
-function is evaluated with ``matcalc.evaluate`` on the *input* text (or with a
-hand-written NumPy function), and the derivative is compared with central differences
-of that function along random directions in the variable's own space.
+The values, the directions and the differences are matcalc.check's (its value sampler
+``draw_value``, its ``direction`` and its Ridders differences ``directional``: one
+sampler and one checker for ``--check``, the tests and the fuzzer), but the function
+they are taken of is the test's: ``matcalc.evaluate`` of the *input* text, or a
+hand-written NumPy function; the derivative is compared with its differences along
+random directions in the variable's own space.
 """
 import re
 
 import numpy as np
 
 import matcalc
+from matcalc import check as C
 
 # Concrete sizes for the size names the engine hands out; all different, so that a
 # transposed answer cannot pass by accident.
@@ -63,51 +66,23 @@ def _size(s, sizes):
     return s if isinstance(s, int) else sizes[s]
 
 
-def orthogonal(rng, n):
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
+def spd(rng, n):
+    """A well-conditioned SPD n×n matrix (the sampler's)."""
+    return C.draw_value(rng, "spd", (n, n), set())
 
 
-def spd(rng, n, lo=0.5, hi=2.0):
-    q = orthogonal(rng, n)
-    return q @ np.diag(rng.uniform(lo, hi, n)) @ q.T
+# what a test's domain asks of every value, in the sampler's terms: "any" is entries of
+# either sign, scalars away from 0, square matrices well-conditioned with a positive
+# determinant (inverses, det and logdet defined); "pos" is positive entries too (log,
+# sqrt, non-integer powers)
+DOMAINS = {"any": {"nonzero", "posdet"}, "pos": {"pos", "posdet"}}
 
 
 def draw_value(rng, kind, shape, dom="any"):
-    """A value of this kind and shape.
-
-    dom="any": entries of either sign; square matrices are well-conditioned with a
-    positive determinant (so inverses, det and logdet are defined).
-    dom="pos": every entry positive (for log, sqrt, non-integer powers)."""
-    pos = dom == "pos"
-    if kind == "scalar":
-        if pos:
-            return float(rng.uniform(0.5, 1.5))
-        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.5))
-    if kind == "vector":
-        (n,) = shape
-        return rng.uniform(0.5, 1.5, n) if pos else rng.standard_normal(n)
-    m, n = shape
-    if kind == "spd":
-        return spd(rng, n)
-    if kind == "symmetric":
-        if pos:
-            g = rng.uniform(0.2, 1.0, (n, n))
-            return (g + g.T) / 2 + n * np.eye(n)
-        g = rng.standard_normal((n, n)) * 0.5
-        return (g + g.T) / 2 + 2.5 * np.eye(n)
-    if kind == "diagonal":
-        return np.diag(rng.uniform(0.5, 2.0, n))
-    # a general matrix
-    if pos:
-        a = rng.uniform(0.5, 1.5, (m, n))
-        if m == n:
-            a = a + n * np.eye(n)
-        return a
-    a = rng.standard_normal((m, n))
-    if m == n:
-        a = 0.4 * a + 2.5 * np.eye(n)
-    return a
+    """A value of this kind and shape for the domain dom ("pos"; anything else is
+    "any"), drawn by matcalc.check's sampler."""
+    return C.draw_value(rng, kind, tuple(shape) if kind != "vector" else (shape[0], 1),
+                        DOMAINS["pos" if dom == "pos" else "any"])
 
 
 def fitting_sizes(d, rng, sizes=None):
@@ -148,22 +123,8 @@ def draw(symbols, rng, dom="any", sizes=None, override=None):
     return values
 
 
-def direction(rng, kind, value):
-    """A random direction in the variable's own space."""
-    if np.ndim(value) == 0:
-        return float(rng.standard_normal())
-    v = rng.standard_normal(np.shape(value))
-    if kind in ("symmetric", "spd"):
-        v = (v + v.T) / 2
-    elif kind == "diagonal":
-        v = np.diag(np.diag(v))
-    return v
-
-
-def vecF(a):
-    """Column-major vec; a 1-D array or a number as it is."""
-    a = np.asarray(a, dtype=float)
-    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+direction = C.direction      # (rng, kind, value): a random direction in the variable's space
+vecF = C.vec                 # column-major vec; a 1-D array or a number as it is
 
 
 def rel_err(got, want):
@@ -188,13 +149,12 @@ def declarations_for_f(d, symbols):
     return out
 
 
-def central(f, values, name, V, h=1e-6):
-    """(f(X + hV) - f(X - hV)) / 2h."""
-    plus = dict(values)
-    minus = dict(values)
-    plus[name] = values[name] + h * V
-    minus[name] = values[name] - h * V
-    return (np.asarray(f(plus), dtype=float) - np.asarray(f(minus), dtype=float)) / (2 * h)
+def central(f, values, name, V, h=1e-3):
+    """The derivative of f along V at values: matcalc.check's differences (central
+    differences at h and h/2, Richardson-extrapolated)."""
+    fd, _ = C.directional(f, values, name, V, h=h)
+    assert fd is not None, f"the finite differences of f along V are not finite at {values}"
+    return fd
 
 
 class Unsupported(Exception):
@@ -300,13 +260,11 @@ def check_hessian(expr, wrt, symbols=None, dom="any", f=None, trials=2, tol=1e-4
         assert rel_err(back, H) < 1e-9
         v = direction(rng, var_kind, X)
         w = direction(rng, var_kind, X)
-        h = 1e-4
-
-        def at(a, b):
-            vv = dict(vals)
-            vv[wrt] = X + a * h * v + b * h * w
-            return float(f(vv))
-        fd = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
+        # vᵀ H w from second differences along v + w and v − w (polarization)
+        plus, _ = C.directional(f, vals, wrt, v + w, h=1e-2, order=2)
+        minus, _ = C.directional(f, vals, wrt, v - w, h=1e-2, order=2)
+        assert plus is not None and minus is not None, f"second differences of {expr} not finite"
+        fd = float(plus - minus) / 4
         if np.ndim(X) == 0:
             got = float(H) * v * w
         else:

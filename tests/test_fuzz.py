@@ -1,5 +1,6 @@
-"""The fuzzer (matcalc/fuzz.py): a fixed-seed property run, the round-trip property on
-random trees, and the shrunk examples the fuzzer found, each as its own test.
+"""The fuzzer (matcalc/testing, run as ``python -m matcalc.fuzz``): a fixed-seed property
+run, the round-trip property on random trees, and the shrunk examples the fuzzer found,
+each as its own test.
 
 Every example is checked by ``fuzz.check_example``: the derivative has the right shape,
 is finite, agrees with finite differences of f (evaluated by ``matcalc.evaluate``) along
@@ -7,13 +8,16 @@ a direction in the variable's own space, and its printed form reads back to the 
 numbers; f's own printed form reads back too.  ``needs`` says how the values are drawn
 (``pos``: positive entries, ``inv``: well-conditioned, ``posdet``: positive determinant).
 """
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import matcalc
-from matcalc import fuzz as F
+from matcalc import testing as F
 
 SEED = 20240601
 N = 300
@@ -69,6 +73,55 @@ def test_fixed_seed_run_counts_every_example(fixed_run):
     assert counts["correct"] + counts["unsupported"] + sum(counts[s] for s in F.FAILURES) == N
     assert counts["correct"] >= 0.9 * N
     assert sum(unsupported.values()) == counts["unsupported"]
+
+
+def test_the_generator_draws_every_function_of_the_engine():
+    """The function list is read from the engine (generator.engine_functions): every
+    elementwise function and alias the engine has is drawn, evaluated by the engine's
+    own evaluator, and the domains read off the evaluators are the known ones."""
+    from matcalc.expr import ELEMENTWISE
+    from matcalc.numeric import FUNCS
+    from matcalc.parse import FUNC_ALIASES
+    from matcalc.testing.generator import engine_functions, spellings
+    fns = engine_functions()
+    want = set(ELEMENTWISE) | {a for a, t in FUNC_ALIASES.items() if t in ELEMENTWISE}
+    assert set(fns) == want
+    assert all(fns[name].evaluate is FUNCS[name] for name in ELEMENTWISE)
+    assert spellings(positive_domain=True) == ["log", "ln", "sqrt"]
+    assert set(spellings(singular_at_zero=True)) == {"log", "ln", "sqrt", "abs"}
+    assert spellings(aliases=False, periodic=True) == ["sin", "cos"]
+    seen = set()
+    for i in range(400):
+        seen |= {n.a["name"] for n in F.generate((SEED, i), 4).tree.walk() if n.op == "func"}
+    assert seen == want, want - seen
+
+
+def test_the_engine_does_not_import_the_fuzzer():
+    """The fuzzer is not part of the engine: importing matcalc and deriving, evaluating,
+    checking and generating code leave matcalc.testing (and matcalc.fuzz) unimported."""
+    script = (
+        "import sys, matcalc\n"
+        "d = matcalc.diff('tr(X^T A X) + sum(sigmoid(X))', wrt='X')\n"
+        "str(d); d.latex(); d.check(trials=1); d.to_code()\n"
+        "matcalc.hessian('logdet(X)', wrt='X')\n"
+        "matcalc.evaluate('x^T x', {'x': [1.0, 2.0]})\n"
+        "from matcalc import cli, check, steps, interop, report  # noqa: F401\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith(('matcalc.testing', 'matcalc.fuzz'))))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "LOADED []" in p.stdout, p.stdout
+
+
+def test_python_m_matcalc_fuzz_runs_the_fuzzer():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, "-m", "matcalc.fuzz", "4", "--jobs", "1", "--seed", "5"],
+                       cwd=root, capture_output=True, text=True, timeout=300)
+    assert p.returncode in (0, 1), p.stderr
+    assert re.fullmatch(r"fuzz 4: correct \d+, unsupported \d+, wrong \d+, crashed \d+, "
+                        r"rejected \d+, read-back failures \d+", p.stdout.strip().splitlines()[-1])
 
 
 def test_the_figure_line(capsys):

@@ -442,7 +442,7 @@ FUZZ_SEEDS = range(120)
 
 def _fuzz_cases():
     try:
-        from matcalc.fuzz import draw_values, generate
+        from matcalc.testing import draw_values, generate
     except ImportError:
         return None
     out = []

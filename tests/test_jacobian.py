@@ -2,22 +2,17 @@
 
 Every row is derived, then compared with central differences computed here from the
 function's own value (``matcalc.evaluate`` of the input text, the same for every
-derivative code path): J vec(V) against vec of (F(X + hV) − F(X − hV)) / 2h for a
-Jacobian, H vec(V) against the difference of the gradient for a Hessian.  The printed
+derivative code path) by matcalc.check's differences (``directional``): J vec(V) against
+the derivative of vec F(X + tV) for a Jacobian, H vec(V) against that of the gradient
+for a Hessian.  The printed
 answer must read back to the same numbers.  A few canonical closed forms are also
 checked as text, to keep answers closed (no index expressions)."""
 import numpy as np
 import pytest
 
 import matcalc
-from matcalc.check import direction, draw_values
-
-H = 1e-6
-
-
-def vecF(a):
-    a = np.asarray(a, dtype=float)
-    return a.reshape(-1, order="F") if a.ndim == 2 else a.reshape(-1)
+from matcalc.check import direction, directional, draw_values
+from matcalc.check import vec as vecF
 
 
 def sample(d, seed):
@@ -27,14 +22,15 @@ def sample(d, seed):
     return values, V
 
 
-def shifted(text, values, name, V, s, symbols):
-    v2 = dict(values)
-    v2[name] = values[name] + s * H * V
-    return np.asarray(matcalc.evaluate(text, v2, symbols=symbols), dtype=float)
-
-
 def fd(text, values, name, V, symbols=None):
-    return (shifted(text, values, name, V, 1, symbols) - shifted(text, values, name, V, -1, symbols)) / (2 * H)
+    """The derivative of matcalc.evaluate(text) at values along V."""
+    return along(lambda v: matcalc.evaluate(text, v, symbols=symbols), values, name, V)
+
+
+def along(f, values, name, V):
+    got, _ = directional(f, values, name, V)
+    assert got is not None, "the finite differences are not finite"
+    return got
 
 
 def project(a, kind):
@@ -185,7 +181,7 @@ def test_hessian_against_differences_of_the_gradient(expr, wrt, symbols):
         values, V = sample(h, seed)
         Hm = np.asarray(h.evaluate(values), dtype=float)
         if np.ndim(V) == 0:
-            want = (g_at(g, values, wrt, V, 1) - g_at(g, values, wrt, V, -1)) / (2 * H)
+            want = along(g.evaluate, values, wrt, V)
             assert_close(np.asarray(Hm).reshape(-1) * V, np.reshape(want, -1), f"{expr} d{wrt}²")
             continue
         n = np.size(V)
@@ -195,7 +191,7 @@ def test_hessian_against_differences_of_the_gradient(expr, wrt, symbols):
             m = np.shape(V)[0]
             K = np.eye(n)[np.arange(n).reshape(m, m).T.reshape(-1)]
             assert_close(Hm @ K, Hm, f"H K = H for the Hessian of {expr}")
-        diff_g = (g_at(g, values, wrt, V, 1) - g_at(g, values, wrt, V, -1)) / (2 * H)
+        diff_g = along(g.evaluate, values, wrt, V)
         want = vecF(project(diff_g.reshape(np.shape(V)), kind) if np.ndim(V) == 2 else diff_g)
         assert_close(Hm @ vecF(V), want, f"{expr} d{wrt}²")
         back = np.asarray(matcalc.evaluate(str(h), values, symbols=h.symbols), dtype=float)
@@ -203,12 +199,6 @@ def test_hessian_against_differences_of_the_gradient(expr, wrt, symbols):
             assert not np.any(Hm)
         else:
             assert_close(back.reshape(Hm.shape), Hm, f"read-back of {h}")
-
-
-def g_at(g, values, wrt, V, s):
-    v2 = dict(values)
-    v2[wrt] = values[wrt] + s * H * V
-    return np.asarray(g.evaluate(v2), dtype=float)
 
 
 CLOSED_FORMS = [

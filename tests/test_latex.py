@@ -401,7 +401,7 @@ def fuzz_latex():
     """The LaTeX of random well-typed inputs of the whole language (matcalc.fuzz's
     generator, fixed seeds) and of their derivatives: (strings, what they came from)."""
     try:
-        from matcalc.fuzz import generate
+        from matcalc.testing import generate
     except ImportError:
         return (), ()
     texs, origin = [], []

@@ -1,8 +1,10 @@
 """Issue 10, "the numeric check tells the truth": ``--check`` and ``d.check()``.
 
 Every example of the issue is here, through the API and the command line; each verdict
-of matcalc's own check is compared with the independent harness of tests/helpers.py
-(its own values, ``matcalc.evaluate`` of the input text, plain central differences):
+of matcalc's own check is compared with the harness of tests/helpers.py (the check's
+sampler and differences, but its own function, ``matcalc.evaluate`` of the input text,
+and its own comparison at a fixed tolerance, without the check's validity and rounding
+analysis):
 the check says ok exactly when the derivative is right.  Deliberately wrong derivatives
 (transposed, scaled by 1.01, NaN, misshapen) must fail it.  Exit codes: 0 ok, 1 failed
 or no valid point or not run, 2 input errors, never 3.

@@ -15,7 +15,7 @@ import pytest
 
 import matcalc
 from matcalc.steps import check_steps
-from helpers import SIZE_VALUES, check_derivative, draw, rel_err
+from helpers import SIZE_VALUES, central, check_derivative, draw, rel_err
 
 
 # ---------------------------------------------------------------------------- 1. the inverse of vec
@@ -208,10 +208,7 @@ def test_jacobians_and_hessians_of_elementwise_functions_are_finite_at_zero_entr
         g = matcalc.diff(expr, wrt="X", symbols=symbols)
         V = np.zeros_like(values["X"])
         V[np.diag_indices(V.shape[0])] = np.random.default_rng(3).standard_normal(V.shape[0])
-        h = 1e-6
-        plus, minus = dict(values), dict(values)
-        plus["X"], minus["X"] = values["X"] + h * V, values["X"] - h * V
-        fd = (g.evaluate(plus) - g.evaluate(minus)) / (2 * h)
+        fd = central(g.evaluate, values, "X", V)
         got = (H @ V.reshape(-1, order="F")).reshape(V.shape, order="F")
         assert rel_err(got, fd) < 1e-6
 
