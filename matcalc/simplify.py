@@ -193,6 +193,72 @@ def sort_canonical(items):
         items.sort(key=functools.cmp_to_key(_compare))
 
 
+# ---------------------------------------------------------------------------- equal traces
+
+
+_ROTATED = {}
+
+
+def same_value_key(e):
+    """A key equal for expressions that differ only by the rotations a trace allows:
+    tr(A B) and tr(B A), tr(Aᵀ Bᵀ) and tr(B A) (tr(M) = tr(Mᵀ)), aᵀ x and xᵀ a (a 1×1
+    product is its transpose), at any depth; otherwise the expression itself.
+
+    Sums and products collect their terms and factors by this key and keep the first
+    spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
+    printed.  The key is sound: every step preserves the value."""
+    hit = _ROTATED.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    args = e.args
+    if not args:
+        return e
+    new = tuple(same_value_key(a) for a in args)
+    y = e if all(a is b for a, b in zip(args, new)) else e.rebuild(new)
+    t = type(e)
+    if t is E.Trace and not y.arg.is_scalar:
+        chain = _chain_items(y.arg)
+        if chain is not None:
+            y = E.Trace(_least_rotation(chain))
+    elif t is E.Mul and y.is_scalar:
+        scal = sorted((f for f in y.items if f.is_scalar), key=order_key)
+        chain = [f for f in y.items if not f.is_scalar]
+        if chain:
+            back = [same_value_key(transpose(f)) for f in reversed(chain)]
+            chain = min(chain, back, key=lambda c: tuple(order_key(f) for f in c))
+        y = E.Mul(tuple(scal + chain)) if len(scal) + len(chain) > 1 else (scal + chain)[0]
+    elif t in (E.Add, E.Hadamard) and y is not e:
+        y = type(y)(tuple(sorted(y.items, key=order_key)))
+    if len(_ROTATED) > 100_000:
+        _ROTATED.clear()
+    _ROTATED[id(e)] = (e, y)
+    return y
+
+
+def _chain_items(m):
+    """The factors of a traced product (scalars left out: they do not rotate), or None."""
+    if isinstance(m, E.Mul):
+        if any(f.is_scalar for f in m.items):
+            return None
+        return list(m.items)
+    return [m]
+
+
+def _least_rotation(chain):
+    """Of the 2k products with the trace of chain (its k cyclic rotations and theirs of
+    the transposed, reversed chain), the least in the canonical order."""
+    back = [same_value_key(transpose(f)) for f in reversed(chain)]
+    best = None
+    for c in (chain, back):
+        keys = [order_key(f) for f in c]
+        for i in range(len(c)):
+            k = tuple(keys[i:] + keys[:i])
+            if best is None or k < best[0]:
+                best = (k, c[i:] + c[:i])
+    items = best[1]
+    return items[0] if len(items) == 1 else E.Mul(tuple(items))
+
+
 # ---------------------------------------------------------------------------- transpose
 
 
@@ -399,8 +465,11 @@ def mul(items, shape):
     # scalar factors: merge powers of equal bases
     powers = {}
     order = []
+    first = {}                          # same-value key -> the first spelling met
     for f in scal:
         b, p = _base_exp(f)
+        if b.args:
+            b = first.setdefault(same_value_key(b), b)
         if b in powers:
             powers[b] += p
         else:
@@ -491,6 +560,7 @@ def add(items, shape, factor=True):
     items = _flatten_add(items)
     fills = []
     coefs, order = {}, []
+    first = {}                          # same-value key -> the first spelling met
     for t in items:
         if is_zero(t):
             continue
@@ -498,6 +568,8 @@ def add(items, shape, factor=True):
             fills.append(t.value)
             continue
         c, rest = split_coef(t)
+        if rest is not None and rest.args:
+            rest = first.setdefault(same_value_key(rest), rest)
         if rest in coefs:
             coefs[rest] += c
         else:
@@ -1205,6 +1277,8 @@ def tidy(e):
             y = x
         if isinstance(y, E.Mul):
             y = _pull_runs(y)
+        elif isinstance(y, E.Trace) and isinstance(y.arg, E.Transpose):
+            y = E.Trace(y.arg.arg)                                      # tr(Mᵀ) = tr(M)
         elif isinstance(y, (E.Func, E.ElemPow)) and isinstance(y.args[0], E.Transpose):
             y = E.Transpose(y.rebuild((y.args[0].arg,) + y.args[1:]))   # f(Aᵀ) = f(A)ᵀ
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
