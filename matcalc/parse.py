@@ -358,14 +358,21 @@ class Build:
         return _mk(E.Identity(None), c[0])
 
     def sized_identity(self, c):
-        opener, tok, close = c
-        s = _size(tok)
+        opener, s, close = c
         if s == 0:
-            raise ParseError("I(n) needs a positive size", _span_of(tok))
+            raise ParseError("I(n) needs a positive size", (opener.start_pos, close.end_pos))
         return _mk(E.Identity(s), opener, close)
 
     def size(self, c):
-        return c[0]
+        """A size: n, 3, or a product m*n (also m n) as one size."""
+        out = 1
+        for t in c:
+            if t.type == "PRODOP":
+                if str(t) not in ("*", "·", "×"):
+                    raise ParseError(f"{str(t)!r} in a size: write a product of sizes as m*n", _span_of(t))
+                continue
+            out = E.size_mul(out, _size(t))
+        return out
 
     def commutation(self, c):
         (t,) = c

@@ -206,10 +206,9 @@ class Printer:
 
     def p_Identity(self, e):
         s = self.size(e.n)
-        if s is None:  # I(3 m n) = I(3) ⊗ I(m) ⊗ I(n)
+        if s is None:  # one identity of size 3 m n: I(3*m*n), as the declarations write sizes
             coef, names = E.size_factors(e.n)
-            parts = [self.p(E.Identity(x))[0] for x in ((coef,) if coef != 1 else ()) + tuple(names)]
-            return " ⊗ ".join(parts), PROD
+            return "I(" + "*".join(str(x) for x in ((coef,) if coef != 1 else ()) + tuple(names)) + ")", ATOM
         return f"I({s})", ATOM
 
     def p_Zero(self, e):
@@ -722,13 +721,6 @@ class AsciiPrinter(Printer):
         for f in e.items[1:]:
             out = f"kron({out}, {self.p(f)[0]})"
         return out, ATOM
-
-    def p_Identity(self, e):
-        if self.size(e.n) is not None:
-            return super().p_Identity(e)
-        coef, names = E.size_factors(e.n)          # I(3 m n) = kron(kron(I(3), I(m)), I(n))
-        factors = [E.Identity(x) for x in ((coef,) if coef != 1 else ()) + tuple(names)]
-        return self.p_Kron(E.Kron(tuple(factors)) if len(factors) > 1 else factors[0])
 
 
 def to_text(e, ascii=False):

@@ -1,0 +1,42 @@
+"""The forms a person writes (issue 14 part 3, issue 11 part 6): each answer as golden
+text, and each derivative that produces it checked against finite differences."""
+import pytest
+
+from helpers import check_derivative
+
+SCAL = {"x": "scalar"}
+
+# (expression, variable, declarations, layout, the answer as text)
+FORMS = [
+    # equal traces collect: tr(M) is invariant under rotation and transposition; the
+    # spelling met first is the one kept
+    ("x tr(A B) + x tr(B A)", "x", SCAL, "gradient", "2 tr(A B)"),
+    ("x tr(A^T B^T) + x tr(B A)", "x", SCAL, "gradient", "2 tr(B A)"),
+    ("x tr(A B C) + x tr(C A B) + x tr(B C A)", "x", SCAL, "gradient", "3 tr(A B C)"),
+    ("x exp(tr(A B)) + x exp(tr(B A))", "x", SCAL, "gradient", "2 exp(tr(A B))"),
+    ("x tr(A B) tr(B A)", "x", SCAL, "gradient", "tr(A B)^2"),
+    ("tr(A B X) + tr(B X A)", "X", None, "gradient", "2 (A B)^T"),
+    # a 1×1 product is its own transpose: aᵀx and xᵀa collect
+    ("x^T a a^T x", "x", None, "gradient", "2 (x^T a) a"),
+    ("(a^T x) (x^T a)", "x", None, "gradient", "2 (a^T x) a"),
+    # one identity I(m n), not I(m) ⊗ I(n): the language reads a product size back
+    ("X^T - X", "X", None, "numerator", "K(n,n) - I(n*n)"),
+]
+
+
+@pytest.mark.parametrize("expr,wrt,symbols,layout,want", FORMS, ids=[f[0] for f in FORMS])
+def test_form(expr, wrt, symbols, layout, want):
+    d = check_derivative(expr, wrt, symbols=symbols, layout=layout)
+    assert str(d) == want
+
+
+def test_product_size_in_identity_reads_back_and_evaluates():
+    import numpy as np
+    import matcalc
+    vals = {"A": np.zeros((2, 3))}
+    decl = {"A": "matrix(m,n)"}
+    for text in ("I(m*n)", "I(m n)", "I(n*m)", "I(2*n)"):
+        got = matcalc.evaluate(text, vals, symbols=decl)
+        assert np.array_equal(got, np.eye(6)), text
+    with pytest.raises(matcalc.ParseError):
+        matcalc.parse("I(m ⊗ n)")
