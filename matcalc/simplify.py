@@ -933,123 +933,232 @@ def _scalars_out(x, build):
     return None
 
 
+# ---------------------------------------------------------------------------- named rules
+#
+# The builders of the operations below are lists of named rules, looked up by node type
+# (SymPy's strategies: ``exhaust(typed({Trace: do_one(*rules)}))``).  A rule takes the
+# node, whose arguments are canonical, and returns its canonical replacement, or None
+# when it does not apply; ``rewrite`` applies the first rule that does.  A rule builds its
+# result with the builders, so the result is canonical again (the ``exhaust``).
+# Products, sums, Hadamard and Kronecker products and transposes are the hot path: they
+# stay one-pass builders (above), and their identities are listed in ``BUILDER_RULES``.
+
+
+class Rule:
+    """One identity of the simplifier: its name, its formula, the node type it rewrites
+    and its function (node -> canonical node, or None where it does not apply)."""
+    __slots__ = ("name", "formula", "node", "fn")
+
+    def __init__(self, name, formula, node, fn):
+        self.name, self.formula, self.node, self.fn = name, formula, node, fn
+
+    def __repr__(self):
+        return f"Rule({self.name!r}, {self.formula!r})"
+
+
+RULES = {}          # node type -> [Rule, ...], tried in order
+
+
+def rule(node, name, formula):
+    """Declare the decorated function a rule rewriting nodes of type node."""
+    def register(fn):
+        RULES.setdefault(node, []).append(Rule(name, formula, node, fn))
+        return fn
+    return register
+
+
+def rewrite(node):
+    """The first of node's rules that applies (do_one), else node itself."""
+    for r in RULES.get(type(node), ()):
+        out = r.fn(node)
+        if out is not None:
+            return out
+    return node
+
+
+def _pulled_scalars(build):
+    """The rule 'scalars out of a linear operation build(·)' for unary nodes."""
+    return lambda e: _scalars_out(e.arg, build)
+
+
+# ---- traces
+
+
 def trace(x):
-    if x.is_scalar:
-        return x
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, E.Transpose):
-        return trace(x.arg)
-    if isinstance(x, E.DiagMat):
-        return entry_sum(x.arg)
+    return rewrite(E.Trace(x))
+
+
+rule(E.Trace, "tr-scalar", "tr(s) = s")(lambda e: e.arg if e.arg.is_scalar else None)
+rule(E.Trace, "tr-zero", "tr(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Trace, "tr-transpose", "tr(Aᵀ) = tr(A)")(
+    lambda e: trace(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.Trace, "tr-diag", "tr(diag(v)) = sum(v)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, E.DiagMat) else None)
+
+
+@rule(E.Trace, "tr-kron", "tr(A ⊗ B) = tr(A) tr(B)  (A, B square)")
+def _tr_kron(e):
+    x = e.arg
     if isinstance(x, E.Kron) and all(a.shape[0] == a.shape[1] for a in x.items):
         return mul(tuple(trace(a) for a in x.items), E.SCALAR)
-    pulled = _scalars_out(x, trace)
-    if pulled is not None:
-        return pulled
-    if isinstance(x, E.Mul):
-        chain = list(x.items)
+    return None
+
+
+rule(E.Trace, "tr-scalars-out", "tr(s A) = s tr(A)")(_pulled_scalars(trace))
+
+
+@rule(E.Trace, "tr-cyclic-scalar", "tr(P r Q) = r Q P  (r a row: the rotation is 1×1)")
+def _tr_rotate(e):
+    if isinstance(e.arg, E.Mul):
+        chain = list(e.arg.items)
         for i, f in enumerate(chain):
             if i > 0 and f.shape[0] == 1:
-                # tr(P r Q) with r a row: the rotation r Q P is 1×1
                 return mul(tuple(chain[i:] + chain[:i]), E.SCALAR)
-    return E.Trace(x)
+    return None
+
+
+# ---- sums of entries
 
 
 def entry_sum(x):
-    if x.is_scalar:
-        return x
+    return rewrite(E.Sum(x))
+
+
+rule(E.Sum, "sum-scalar", "sum(s) = s")(lambda e: e.arg if e.arg.is_scalar else None)
+
+
+@rule(E.Sum, "sum-row", "sum(r) = sum(rᵀ)  (r a row)")
+def _sum_row(e):
+    x = e.arg
     if x.shape[0] == 1:
         t = transpose(x)                         # the sum of a row is the sum of its column,
         if not (isinstance(t, E.Transpose) and t.arg is x):
             return entry_sum(t)
-        return E.Sum(x)                          # unless only a Transpose node wraps it (no loop)
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, (E.Transpose, E.Vec)):
-        return entry_sum(x.arg)
-    if isinstance(x, E.DiagMat):
-        return entry_sum(x.arg)
-    pulled = _scalars_out(x, entry_sum)
-    if pulled is not None:
-        return pulled
-    return E.Sum(x)
+        return e                                 # unless only a Transpose node wraps it (no loop)
+    return None
+
+
+rule(E.Sum, "sum-zero", "sum(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Sum, "sum-transpose", "sum(Aᵀ) = sum(vec(A)) = sum(A)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, (E.Transpose, E.Vec)) else None)
+rule(E.Sum, "sum-diag", "sum(diag(v)) = sum(v)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.Sum, "sum-scalars-out", "sum(s A) = s sum(A)")(_pulled_scalars(entry_sum))
+
+
+# ---- determinants
 
 
 def det(x):
-    if x.is_scalar:
-        return x
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, E.Transpose):
-        return det(x.arg)
-    if isinstance(x, E.Inverse):
-        return power(det(x.arg), E.MINUS_ONE)
-    if isinstance(x, E.Identity):
-        return E.ONE
-    return E.Det(x)
+    return rewrite(E.Det(x))
+
+
+rule(E.Det, "det-scalar", "det(s) = s  (1×1)")(lambda e: e.arg if e.arg.is_scalar else None)
+rule(E.Det, "det-zero", "det(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Det, "det-transpose", "det(Aᵀ) = det(A)")(
+    lambda e: det(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.Det, "det-inverse", "det(A⁻¹) = det(A)⁻¹")(
+    lambda e: power(det(e.arg.arg), E.MINUS_ONE) if isinstance(e.arg, E.Inverse) else None)
+rule(E.Det, "det-identity", "det(I) = 1")(lambda e: E.ONE if isinstance(e.arg, E.Identity) else None)
 
 
 def logdet(x):
-    if isinstance(x, E.Transpose):
-        return logdet(x.arg)
-    if isinstance(x, E.Inverse):
-        return mul((E.MINUS_ONE, logdet(x.arg)), E.SCALAR)
-    if isinstance(x, E.Identity):
-        return E.ZERO
-    return E.LogDet(x)
+    return rewrite(E.LogDet(x))
+
+
+rule(E.LogDet, "logdet-transpose", "log|Aᵀ| = log|A|")(
+    lambda e: logdet(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.LogDet, "logdet-inverse", "log|A⁻¹| = −log|A|")(
+    lambda e: mul((E.MINUS_ONE, logdet(e.arg.arg)), E.SCALAR) if isinstance(e.arg, E.Inverse) else None)
+rule(E.LogDet, "logdet-identity", "log|I| = 0")(
+    lambda e: E.ZERO if isinstance(e.arg, E.Identity) else None)
+
+
+# ---- inverses and powers
 
 
 def inverse(x):
-    if x.is_scalar:
-        return power(x, E.MINUS_ONE)
-    if isinstance(x, E.Inverse):
-        return x.arg
-    if isinstance(x, E.MatPow):
-        return matpow(inverse(x.arg), x.k)
-    if isinstance(x, E.DiagMat):
-        return diagmat(elempow(x.arg, E.MINUS_ONE, x.arg.shape))  # diag(v)⁻¹ = diag(v .^ -1)
-    if isinstance(x, E.Identity):
-        return x
+    return rewrite(E.Inverse(x))
+
+
+rule(E.Inverse, "inv-scalar", "s⁻¹ = s^-1  (a scalar power)")(
+    lambda e: power(e.arg, E.MINUS_ONE) if e.arg.is_scalar else None)
+rule(E.Inverse, "inv-inverse", "(A⁻¹)⁻¹ = A")(lambda e: e.arg.arg if isinstance(e.arg, E.Inverse) else None)
+rule(E.Inverse, "inv-power", "(Aᵏ)⁻¹ = (A⁻¹)ᵏ")(
+    lambda e: matpow(inverse(e.arg.arg), e.arg.k) if isinstance(e.arg, E.MatPow) else None)
+rule(E.Inverse, "inv-diag", "diag(v)⁻¹ = diag(v .^ -1)")(
+    lambda e: diagmat(elempow(e.arg.arg, E.MINUS_ONE, e.arg.arg.shape)) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.Inverse, "inv-identity", "I⁻¹ = I")(lambda e: e.arg if isinstance(e.arg, E.Identity) else None)
+
+
+@rule(E.Inverse, "inv-scalars-out", "(s A)⁻¹ = s⁻¹ A⁻¹")
+def _inv_scalars(e):
+    x = e.arg
     if isinstance(x, E.Mul) and not _atomic(x):
         scal = [f for f in x.items if f.is_scalar]
         chain = [f for f in x.items if not f.is_scalar]
         if scal and len(chain) == 1:
             return mul(tuple(power(s, E.MINUS_ONE) for s in scal) + (inverse(chain[0]),), x.shape)
-    return E.Inverse(x)
+    return None
 
 
 def matpow(x, k):
-    if k == 0:
-        return E.Identity(x.shape[0])
-    if k == 1 or is_zero(x):
-        return x
-    if isinstance(x, E.DiagMat):
-        return diagmat(elempow(x.arg, E.Num(k), x.arg.shape))     # diag(v)^k = diag(v .^ k)
-    if isinstance(x, E.MatPow):
-        return matpow(x.arg, x.k * k)
-    if isinstance(x, E.Identity):
-        return x
-    return E.MatPow(x, k)
+    return rewrite(E.MatPow(x, k))
+
+
+rule(E.MatPow, "matpow-zero", "A⁰ = I")(lambda e: E.Identity(e.arg.shape[0]) if e.k == 0 else None)
+rule(E.MatPow, "matpow-one", "A¹ = A, 0ᵏ = 0")(lambda e: e.arg if e.k == 1 or is_zero(e.arg) else None)
+rule(E.MatPow, "matpow-diag", "diag(v)ᵏ = diag(v .^ k)")(
+    lambda e: diagmat(elempow(e.arg.arg, E.Num(e.k), e.arg.arg.shape)) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.MatPow, "matpow-power", "(Aʲ)ᵏ = Aʲᵏ")(
+    lambda e: matpow(e.arg.arg, e.arg.k * e.k) if isinstance(e.arg, E.MatPow) else None)
+rule(E.MatPow, "matpow-identity", "Iᵏ = I")(lambda e: e.arg if isinstance(e.arg, E.Identity) else None)
 
 
 def power(b, p):
-    if isinstance(p, E.Num):
-        if p.value == 0:
-            return E.ONE
-        if p.value == 1:
-            return b
-        if isinstance(b, E.Num):
-            v = pow_num(b.value, p.value)
-            if v is not None:
-                return E.Num(v)
-        if isinstance(b, E.Pow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
-            return power(b.base, E.Num(b.exp.value * p.value))
-        if isinstance(b, E.Mul) and p.value.denominator == 1 and not _atomic(b):
-            return mul(tuple(power(f, p) for f in b.items), E.SCALAR)
-    if isinstance(b, E.Num) and b.value == 1:
-        return E.ONE
-    return E.Pow(b, p)
+    return rewrite(E.Pow(b, p))
+
+
+def _num_exp(e):
+    return e.exp.value if isinstance(e.exp, E.Num) else None
+
+
+rule(E.Pow, "pow-zero", "s⁰ = 1")(lambda e: E.ONE if _num_exp(e) == 0 else None)
+rule(E.Pow, "pow-one", "s¹ = s")(lambda e: e.base if _num_exp(e) == 1 else None)
+
+
+@rule(E.Pow, "pow-number", "2³ = 8  (exact powers of numbers)")
+def _pow_number(e):
+    if isinstance(e.base, E.Num) and isinstance(e.exp, E.Num):
+        v = pow_num(e.base.value, e.exp.value)
+        if v is not None:
+            return E.Num(v)
+    return None
+
+
+@rule(E.Pow, "pow-power", "(sᵃ)ᵏ = sᵃᵏ  (k an integer)")
+def _pow_power(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.Pow) and isinstance(b.exp, E.Num):
+        return power(b.base, E.Num(b.exp.value * p))
+    return None
+
+
+@rule(E.Pow, "pow-product", "(s t)ᵏ = sᵏ tᵏ  (k an integer)")
+def _pow_product(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.Mul) and not _atomic(b):
+        return mul(tuple(power(f, e.exp) for f in b.items), E.SCALAR)
+    return None
+
+
+rule(E.Pow, "pow-of-one", "1ᵖ = 1")(
+    lambda e: E.ONE if isinstance(e.base, E.Num) and e.base.value == 1 else None)
+
+
+# ---- elementwise functions and powers
 
 
 _FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh", 0): 0,
@@ -1060,127 +1169,218 @@ ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(
 
 
 def func(name, a, shape):
-    if isinstance(a, E.Vec):                      # f(vec(M)) = vec(f(M))
-        return vec(func(name, a.arg, a.arg.shape))
-    if isinstance(a, E.Zero):                     # f(0) on an array: a broadcast constant
-        return fill(func(name, E.ZERO, E.SCALAR), a.rows, a.cols)
-    if name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
-        return diagmat(func(name, diagvec(a), (a.shape[0], 1)))
-    if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT and _FUNC_AT[(name, a.value)] is not None:
-        return E.Num(_FUNC_AT[(name, a.value)])
-    if isinstance(a, E.Func) and ((name, a.name) in (("log", "exp"),)):
-        return a.arg
-    if name == "abs" and isinstance(a, E.Func) and a.name in ("abs", "exp", "sqrt", "sigmoid", "softplus"):
-        return a
-    if isinstance(a, E.Fill):
-        return fill(func(name, a.value, E.SCALAR), a.rows, a.cols)
-    return E.Func(name, a)
+    return rewrite(E.Func(name, a))
+
+
+rule(E.Func, "f-vec", "f(vec(M)) = vec(f(M))")(
+    lambda e: vec(func(e.name, e.arg.arg, e.arg.arg.shape)) if isinstance(e.arg, E.Vec) else None)
+rule(E.Func, "f-zero-array", "f(0) = f(0) 1 1ᵀ  (a broadcast constant)")(
+    lambda e: fill(func(e.name, E.ZERO, E.SCALAR), e.arg.rows, e.arg.cols) if isinstance(e.arg, E.Zero) else None)
+
+
+@rule(E.Func, "f-diagonal", "f(D) = diag(f(diag(D)))  (D diagonal, f(0) = 0)")
+def _f_diagonal(e):
+    a = e.arg
+    if e.name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
+        return diagmat(func(e.name, diagvec(a), (a.shape[0], 1)))
+    return None
+
+
+@rule(E.Func, "f-at-number", "exp(0) = 1, log(1) = 0, sin(0) = 0, cos(0) = 1, …")
+def _f_at(e):
+    a = e.arg
+    if isinstance(a, E.Num) and _FUNC_AT.get((e.name, a.value)) is not None:
+        return E.Num(_FUNC_AT[(e.name, a.value)])
+    return None
+
+
+rule(E.Func, "log-exp", "log(exp(a)) = a")(
+    lambda e: e.arg.arg if e.name == "log" and isinstance(e.arg, E.Func) and e.arg.name == "exp" else None)
+rule(E.Func, "abs-nonnegative", "|f(a)| = f(a)  (f = abs, exp, sqrt, sigmoid, softplus)")(
+    lambda e: e.arg if e.name == "abs" and isinstance(e.arg, E.Func)
+    and e.arg.name in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None)
+rule(E.Func, "f-fill", "f(s 1 1ᵀ) = f(s) 1 1ᵀ")(
+    lambda e: fill(func(e.name, e.arg.value, E.SCALAR), e.arg.rows, e.arg.cols) if isinstance(e.arg, E.Fill) else None)
 
 
 def elempow(b, p, shape):
-    if isinstance(b, E.Vec):                      # vec(M) .^ p = vec(M .^ p)
-        return vec(elempow(b.arg, p, b.arg.shape))
-    if isinstance(b, E.Zero) and isinstance(p, E.Num) and p.value > 0:
-        return b
-    if isinstance(p, E.Num) and p.value > 0 and b.shape[1] != 1 and is_diagonal(b):
-        return diagmat(elempow(diagvec(b), p, (b.shape[0], 1)))  # D .^ p = diag(diag(D) .^ p)
-    if isinstance(p, E.Num):
-        if p.value == 1:
-            return b
-        if p.value == 0:
-            return E.Fill(E.ONE, *shape)
-        if isinstance(b, E.ElemPow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
-            return elempow(b.base, E.Num(b.exp.value * p.value), shape)
-    if isinstance(b, E.Fill):
-        return fill(power(b.value, p), b.rows, b.cols)
-    return E.ElemPow(b, p)
+    return rewrite(E.ElemPow(b, p))
+
+
+rule(E.ElemPow, "epow-vec", "vec(M) .^ p = vec(M .^ p)")(
+    lambda e: vec(elempow(e.base.arg, e.exp, e.base.arg.shape)) if isinstance(e.base, E.Vec) else None)
+
+
+def _pos(e):
+    return isinstance(e.exp, E.Num) and e.exp.value > 0
+
+
+rule(E.ElemPow, "epow-zero", "0 .^ p = 0  (p > 0)")(
+    lambda e: e.base if isinstance(e.base, E.Zero) and _pos(e) else None)
+rule(E.ElemPow, "epow-diagonal", "D .^ p = diag(diag(D) .^ p)  (D diagonal, p > 0)")(
+    lambda e: diagmat(elempow(diagvec(e.base), e.exp, (e.base.shape[0], 1)))
+    if _pos(e) and e.base.shape[1] != 1 and is_diagonal(e.base) else None)
+rule(E.ElemPow, "epow-one", "A .^ 1 = A")(lambda e: e.base if _num_exp(e) == 1 else None)
+rule(E.ElemPow, "epow-zero-exponent", "A .^ 0 = 1 1ᵀ")(
+    lambda e: E.Fill(E.ONE, *e.shape) if _num_exp(e) == 0 else None)
+
+
+@rule(E.ElemPow, "epow-power", "(A .^ a) .^ k = A .^ (a k)  (k an integer)")
+def _epow_power(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.ElemPow) and isinstance(b.exp, E.Num):
+        return elempow(b.base, E.Num(b.exp.value * p), e.shape)
+    return None
+
+
+rule(E.ElemPow, "epow-fill", "(s 1 1ᵀ) .^ p = sᵖ 1 1ᵀ")(
+    lambda e: fill(power(e.base.value, e.exp), e.base.rows, e.base.cols) if isinstance(e.base, E.Fill) else None)
 
 
 def fill(v, r, c):
-    if is_zero(v):
-        return E.Zero(r, c)
-    if r == 1 and c == 1:
-        return v
-    return E.Fill(v, r, c)
+    return rewrite(E.Fill(v, r, c))
+
+
+rule(E.Fill, "fill-zero", "0 1 1ᵀ = 0")(lambda e: E.Zero(e.rows, e.cols) if is_zero(e.value) else None)
+rule(E.Fill, "fill-scalar", "s 1 1ᵀ = s  (1×1)")(lambda e: e.value if e.rows == 1 and e.cols == 1 else None)
+
+
+# ---- vec, unvec and diag
 
 
 def vec(x):
-    if is_zero(x):
-        return zero_of(E.Vec(x).shape)
-    if x.shape[1] == 1:
-        return x
-    if x.shape[0] == 1:
-        return transpose(x)                       # vec of a row is its transpose
-    if isinstance(x, E.Unvec):                    # vec(unvec(v, m)) = v
-        return x.arg
-    pulled = _scalars_out(x, vec)
-    return pulled if pulled is not None else E.Vec(x)
+    return rewrite(E.Vec(x))
+
+
+rule(E.Vec, "vec-zero", "vec(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.Vec, "vec-column", "vec(v) = v")(lambda e: e.arg if e.arg.shape[1] == 1 else None)
+rule(E.Vec, "vec-row", "vec(r) = rᵀ")(lambda e: transpose(e.arg) if e.arg.shape[0] == 1 else None)
+rule(E.Vec, "vec-unvec", "vec(unvec(v, m)) = v")(lambda e: e.arg.arg if isinstance(e.arg, E.Unvec) else None)
+rule(E.Vec, "vec-scalars-out", "vec(s A) = s vec(A)")(_pulled_scalars(vec))
 
 
 def unvec(x, m, n):
     """unvec(x, m): the vector x (length m·n) as an m×n matrix, column-major."""
-    if is_zero(x):
-        return zero_of((m, n))
-    if n == 1:
-        return x                                  # an m×1 matrix is the vector
-    if m == 1:
-        return transpose(x)                       # a 1×n matrix is the row xᵀ
-    if isinstance(x, E.Vec) and x.arg.shape == (m, n):
-        return x.arg                              # unvec(vec(X), rows X) = X
-    if isinstance(x, E.Fill):
-        return fill(x.value, m, n)
-    pulled = _scalars_out(x, lambda y: unvec(y, m, n))
-    return pulled if pulled is not None else E.Unvec(x, m, n)
+    return rewrite(E.Unvec(x, m, n))
+
+
+rule(E.Unvec, "unvec-zero", "unvec(0, m) = 0")(lambda e: zero_of((e.m, e.n)) if is_zero(e.arg) else None)
+rule(E.Unvec, "unvec-column", "unvec(v, m) = v  (an m×1 matrix is the vector)")(
+    lambda e: e.arg if e.n == 1 else None)
+rule(E.Unvec, "unvec-row", "unvec(v, 1) = vᵀ")(lambda e: transpose(e.arg) if e.m == 1 else None)
+rule(E.Unvec, "unvec-vec", "unvec(vec(X), rows of X) = X")(
+    lambda e: e.arg.arg if isinstance(e.arg, E.Vec) and e.arg.arg.shape == (e.m, e.n) else None)
+rule(E.Unvec, "unvec-fill", "unvec(s 1, m) = s 1 1ᵀ")(
+    lambda e: fill(e.arg.value, e.m, e.n) if isinstance(e.arg, E.Fill) else None)
+rule(E.Unvec, "unvec-scalars-out", "unvec(s v, m) = s unvec(v, m)")(
+    lambda e: _scalars_out(e.arg, lambda y: unvec(y, e.m, e.n)))
 
 
 def diagmat(x):
-    if is_zero(x):
-        return zero_of(E.DiagMat(x).shape)
-    if isinstance(x, E.Fill):                    # diag(s 1) = s I
-        return mul((x.value, E.Identity(x.rows)), (x.rows, x.rows))
-    pulled = _scalars_out(x, diagmat)
-    return pulled if pulled is not None else E.DiagMat(x)
+    return rewrite(E.DiagMat(x))
+
+
+rule(E.DiagMat, "diag-zero", "diag(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.DiagMat, "diag-fill", "diag(s 1) = s I")(
+    lambda e: mul((e.arg.value, E.Identity(e.arg.rows)), (e.arg.rows, e.arg.rows))
+    if isinstance(e.arg, E.Fill) else None)
+rule(E.DiagMat, "diag-scalars-out", "diag(s v) = s diag(v)")(_pulled_scalars(diagmat))
 
 
 def diagvec(x):
-    if is_zero(x):
-        return zero_of(E.DiagVec(x).shape)
-    if isinstance(x, E.Fill):                    # the diagonal of s 1 1ᵀ is s 1
-        return fill(x.value, x.rows, 1)
-    if isinstance(x, E.Identity):                # the diagonal of I is 1
-        return E.Fill(E.ONE, x.n, 1)
-    if isinstance(x, E.Mul) and not _atomic(x):  # diag(s u vᵀ) = s u ∘ v
+    return rewrite(E.DiagVec(x))
+
+
+rule(E.DiagVec, "diagvec-zero", "diag(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.DiagVec, "diagvec-fill", "diag(s 1 1ᵀ) = s 1")(
+    lambda e: fill(e.arg.value, e.arg.rows, 1) if isinstance(e.arg, E.Fill) else None)
+rule(E.DiagVec, "diagvec-identity", "diag(I) = 1")(
+    lambda e: E.Fill(E.ONE, e.arg.n, 1) if isinstance(e.arg, E.Identity) else None)
+
+
+@rule(E.DiagVec, "diagvec-outer", "diag(s u vᵀ) = s u ∘ v")
+def _diagvec_outer(e):
+    x = e.arg
+    if isinstance(x, E.Mul) and not _atomic(x):
         chain = [f for f in x.items if not f.is_scalar]
         if len(chain) == 2 and chain[0].shape[1] == 1 and chain[1].shape[0] == 1:
             u, v = chain[0], transpose(chain[1])
             return mul(tuple(f for f in x.items if f.is_scalar) + (hadamard((u, v), u.shape),), u.shape)
-    if isinstance(x, E.DiagMat):
-        return x.arg
-    if isinstance(x, E.Transpose):
-        return diagvec(x.arg)
-    pulled = _scalars_out(x, diagvec)
-    return pulled if pulled is not None else E.DiagVec(x)
+    return None
+
+
+rule(E.DiagVec, "diagvec-diag", "diag(diag(v)) = v")(lambda e: e.arg.arg if isinstance(e.arg, E.DiagMat) else None)
+rule(E.DiagVec, "diagvec-transpose", "diag(Aᵀ) = diag(A)")(
+    lambda e: diagvec(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.DiagVec, "diagvec-scalars-out", "diag(s A) = s diag(A)")(_pulled_scalars(diagvec))
+
+
+# ---- norms
 
 
 def norm(x):
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, (E.Transpose, E.Vec)):
-        return norm(x.arg)
-    if isinstance(x, E.Kron):                      # ||A ⊗ B|| = ||A|| ||B||
-        return mul(tuple(norm(a) for a in x.items), E.SCALAR)
-    c, rest = split_coef(x)
+    return rewrite(E.Norm(x))
+
+
+rule(E.Norm, "norm-zero", "‖0‖ = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Norm, "norm-transpose", "‖Aᵀ‖ = ‖vec(A)‖ = ‖A‖")(
+    lambda e: norm(e.arg.arg) if isinstance(e.arg, (E.Transpose, E.Vec)) else None)
+rule(E.Norm, "norm-kron", "‖A ⊗ B‖ = ‖A‖ ‖B‖")(
+    lambda e: mul(tuple(norm(a) for a in e.arg.items), E.SCALAR) if isinstance(e.arg, E.Kron) else None)
+
+
+@rule(E.Norm, "norm-coefficient", "‖c A‖ = |c| ‖A‖")
+def _norm_coef(e):
+    c, rest = split_coef(e.arg)
     if c != 1 and rest is not None:
         return mul((E.Num(abs(c)), norm(rest)), E.SCALAR)
-    if x.is_scalar:
-        return func("abs", x, E.SCALAR)
-    return E.Norm(x)
+    return None
+
+
+rule(E.Norm, "norm-scalar", "‖s‖ = |s|")(lambda e: func("abs", e.arg, E.SCALAR) if e.arg.is_scalar else None)
 
 
 def spec_norm(x):
-    if isinstance(x, E.Transpose):
-        return spec_norm(x.arg)
-    return E.SpecNorm(x)
+    return rewrite(E.SpecNorm(x))
+
+
+rule(E.SpecNorm, "specnorm-transpose", "‖Aᵀ‖₂ = ‖A‖₂")(
+    lambda e: spec_norm(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+
+
+# The identities the one-pass builders apply (products, sums, Hadamard and Kronecker
+# products, transposes): named here, each with its test row like the rules above.
+BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
+    (E.Transpose, "t-product", "(A B)ᵀ = Bᵀ Aᵀ"),
+    (E.Transpose, "t-sum", "(A + B)ᵀ = Aᵀ + Bᵀ"),
+    (E.Transpose, "t-inverse", "(A⁻¹)ᵀ = (Aᵀ)⁻¹"),
+    (E.Transpose, "t-symmetric", "Sᵀ = S  (S symmetric, or a scalar)"),
+    (E.Transpose, "t-elementwise", "f(A)ᵀ = f(Aᵀ)"),
+    (E.Mul, "mul-coefficient", "2 A 3 = 6 A"),
+    (E.Mul, "mul-scalar-powers", "s s⁻¹ = 1, s sᵃ = sᵃ⁺¹"),
+    (E.Mul, "mul-identity", "A I = A"),
+    (E.Mul, "mul-zero", "A 0 = 0"),
+    (E.Mul, "mul-inverse", "A A⁻¹ = I"),
+    (E.Mul, "mul-powers", "Aᵃ Aᵇ = Aᵃ⁺ᵇ"),
+    (E.Mul, "mul-into-inverse", "(F G)⁻¹ F = G⁻¹  (square factors)"),
+    (E.Mul, "mul-kron-mixed", "(A ⊗ B)(C ⊗ D) = AC ⊗ BD"),
+    (E.Mul, "mul-diag", "diag(a) diag(b) = diag(a ∘ b)"),
+    (E.Mul, "mul-commutation", "K(n,m) K(m,n) = I"),
+    (E.Mul, "mul-sigmoid", "exp(a) (1 + exp(a))⁻¹ = sigmoid(a)"),
+    (E.Mul, "mul-ones", "vᵀ (s 1) = s sum(v)"),
+    (E.Add, "add-collect", "A + 2 A = 3 A"),
+    (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
+    (E.Add, "add-factor-right", "A X + B X = (A + B) X"),
+    (E.Add, "add-factor-left", "X A + X B = X (A + B)"),
+    (E.Add, "add-common-coefficient", "2 A + 2 B = 2 (A + B)"),
+    (E.Add, "add-zero", "A + 0 = A"),
+    (E.Hadamard, "had-scalars", "(s A) ∘ B = s (A ∘ B)"),
+    (E.Hadamard, "had-powers", "A ∘ A = A .^ 2, A ∘ A .^ -1 = 1 1ᵀ"),
+    (E.Hadamard, "had-identity", "I ∘ D = D  (D diagonal)"),
+    (E.Kron, "kron-identities", "I(m) ⊗ I(n) = I(m n)"),
+    (E.Kron, "kron-scalars", "(s A) ⊗ B = s (A ⊗ B)"),
+)]
 
 
 BUILDERS = {
