@@ -743,10 +743,11 @@ def hadamard(items, shape):
             work[:0] = [elempow(b, f.exp, f.shape) for b in f.base.items]   # (a ∘ b).^k = a.^k ∘ b.^k
         else:
             arrays.append(f)
-    # vec(A) ∘ vec(B) = vec(A ∘ B) when a factor is diagonal: the rule below then takes
-    # elementwise functions of the diagonal only (the Jacobians of diag(f(X)) meet this)
+    # vec(A) ∘ vec(B) = vec(A ∘ B): the factors then merge inside (vec(X) ∘ vec(X .^ -2) =
+    # vec(X .^ -1), so the Jacobian of X ./ X is 0), and with a diagonal factor the rule
+    # below takes elementwise functions of the diagonal only (the Jacobians of diag(f(X)))
     if len(arrays) > 1 and all(isinstance(a, E.Vec) for a in arrays) \
-            and len({a.arg.shape for a in arrays}) == 1 and any(_diagonal_factor(a.arg) for a in arrays):
+            and len({a.arg.shape for a in arrays}) == 1:
         inner = hadamard(tuple(a.arg for a in arrays), arrays[0].arg.shape)
         core = vec(inner)
         return mul(tuple(scal) + (core,), shape) if scal else core

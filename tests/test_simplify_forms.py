@@ -21,6 +21,14 @@ FORMS = [
     ("(a^T x) (x^T a)", "x", None, "gradient", "2 (a^T x) a"),
     # one identity I(m n), not I(m) ⊗ I(n): the language reads a product size back
     ("X^T - X", "X", None, "numerator", "K(n,n) - I(n*n)"),
+    # powers of an inverse as X^-k (what the parser reads as (X⁻¹)ᵏ), never (X^-1)^k
+    ("tr(X^-2)", "X", None, "numerator", "-2 X^-3"),
+    ("tr(X^-2)", "X", None, "gradient", "-2 (X^-3)^T"),
+    ("tr((A + X)^-2)", "X", None, "gradient", "-2 ((A + X)^-3)^T"),
+    ("tr(A X^-3)", "X", None, "numerator", "-X^-1 (A X^-2 + X^-1 A X^-1 + X^-2 A) X^-1"),
+    # X ./ X is 1: its Jacobian is a zero (vec(A) ∘ vec(B) = vec(A ∘ B) lets the powers merge)
+    ("X ./ X", "X", None, "numerator", "zeros(m*n,m*n)"),
+    ("exp(X) .* X", "X", None, "numerator", "diag(vec(exp(X))) + diag(vec(X .* exp(X)))"),
 ]
 
 

@@ -37,7 +37,7 @@ ROWS = [
     ('logdet-identity', 'logdet(I(3))', '0'),
     ('inv-scalar', 'inv(s)', 's^-1'),
     ('inv-inverse', 'inv(inv(A))', 'A'),
-    ('inv-power', 'inv(A^2)', '(A^-1)^2'),
+    ('inv-power', 'inv(A^2)', 'A^-2'),
     ('inv-diag', 'inv(diag(u))', 'diag(u .^ -1)'),
     ('inv-identity', 'inv(I(3))', 'I(3)'),
     ('inv-scalars-out', 'inv(s A)', 'A^-1 / s'),
