@@ -347,6 +347,10 @@ class Printer:
         return f"{s}^{e.k}", POST
 
     def _exponent(self, p):
+        if isinstance(p, E.Pow) and isinstance(p.exp, E.Num) and p.exp.value < 0:
+            p = E.Mul((E.ONE, p))           # an exponent n^-1 as 1/n: det(X)^(1/n)
+            s, l = self.p(p)
+            return "{" + s + "}" if self.latex else self.paren(s.replace(" / ", "/"))
         s, l = self.p(p)
         if self.latex:
             return "{" + s + "}"

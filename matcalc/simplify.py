@@ -329,10 +329,21 @@ def _transpose(x):
 
 
 def _base_exp(f):
-    """A scalar factor as (base, numeric exponent)."""
-    if isinstance(f, E.Pow) and isinstance(f.exp, E.Num):
-        return f.base, f.exp.value
+    """A scalar factor as (base, exponent): the exponent a Fraction when it is a number,
+    else the exponent's expression (det(X)^(1/n - 1) is (det(X), 1/n - 1))."""
+    if isinstance(f, E.Pow):
+        if isinstance(f.exp, E.Num):
+            return f.base, f.exp.value
+        return f.base, f.exp
     return f, Fraction(1)
+
+
+def _add_exp(a, b):
+    """The sum of two exponents of _base_exp (sᵃ sᵇ = sᵃ⁺ᵇ)."""
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a + b
+    s = add(tuple(E.Num(x) if isinstance(x, Fraction) else x for x in (a, b)), E.SCALAR)
+    return s.value if isinstance(s, E.Num) else s
 
 
 def _flatten_mul(items):
@@ -471,7 +482,7 @@ def mul(items, shape):
         if b.args:
             b = first.setdefault(same_value_key(b), b)
         if b in powers:
-            powers[b] += p
+            powers[b] = _add_exp(powers[b], p)
         else:
             powers[b] = p
             order.append(b)
@@ -479,12 +490,15 @@ def mul(items, shape):
     for b in list(order):
         if isinstance(b, E.Func) and b.name == "abs" and b.arg in powers:
             p = powers[b.arg]
-            if p.denominator == 1 and p % 2 == 0:
-                powers[b] += p
+            if isinstance(p, Fraction) and p.denominator == 1 and p % 2 == 0:
+                powers[b] = _add_exp(powers[b], p)
                 powers[b.arg] = Fraction(0)
     scal = []
     for b in order:
         p = powers[b]
+        if not isinstance(p, Fraction):
+            scal.append(power(b, p))             # a symbolic exponent: det(X)^(1/n)
+            continue
         if p == 0:
             continue
         if isinstance(b, E.Num):
@@ -1360,6 +1374,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Transpose, "t-elementwise", "f(A)ᵀ = f(Aᵀ)"),
     (E.Mul, "mul-coefficient", "2 A 3 = 6 A"),
     (E.Mul, "mul-scalar-powers", "s s⁻¹ = 1, s sᵃ = sᵃ⁺¹"),
+    (E.Mul, "mul-symbolic-powers", "sᵃ sᵇ = sᵃ⁺ᵇ  (a, b any scalars)"),
     (E.Mul, "mul-identity", "A I = A"),
     (E.Mul, "mul-zero", "A 0 = 0"),
     (E.Mul, "mul-inverse", "A A⁻¹ = I"),

@@ -28,6 +28,9 @@ FORMS = [
     ("tr(A X^-3)", "X", None, "numerator", "-X^-1 (A X^-2 + X^-1 A X^-1 + X^-2 A) X^-1"),
     # X ./ X is 1: its Jacobian is a zero (vec(A) ∘ vec(B) = vec(A ∘ B) lets the powers merge)
     ("X ./ X", "X", None, "numerator", "zeros(m*n,m*n)"),
+    # powers of one base merge, symbolic exponents too: det(X)^(1/n - 1) det(X) = det(X)^(1/n)
+    ("det(X)^(1/n)", "X", {"n": "scalar"}, "gradient", "det(X)^(1/n) X^-T / n"),
+    ("x^T x (x^T x)^t", "x", {"t": "scalar"}, "gradient", "2 (x^T x)^t (1 + t) x"),
     ("exp(X) .* X", "X", None, "numerator", "diag(vec(exp(X))) + diag(vec(X .* exp(X)))"),
 ]
 

@@ -102,6 +102,7 @@ ROWS = [
     ('t-elementwise', 'exp(A)^T', 'exp(A^T)'),
     ('mul-coefficient', '2 A 3', '6 A'),
     ('mul-scalar-powers', 's s^-1 A + t t^2 B', 'A + t^3 B'),
+    ('mul-symbolic-powers', 's^t s^(1 - t) + det(A)^(1/t - 1) det(A)', 's + det(A)^(1/t)'),
     ('mul-identity', 'A I(3)', 'A'),
     ('mul-zero', 'A (0 B)', 'zeros(3,3)'),
     ('mul-inverse', 'A inv(A) B', 'B'),
