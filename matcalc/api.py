@@ -674,7 +674,7 @@ def diff(expr, wrt, symbols=None, layout="gradient", symmetric=None):
             J = simplify(E.Mul((J, P)))
         kind = "jacobian"
         out = transpose(J) if layout == "denominator" else J
-    out = tidy(out)
+    out = tidy(out, like=f)
     budget.check_answer(out, kind)
     d = Derivative(expr, f, var, syms, out, kind, layout, symmetric=symmetric,
                    declarations=symbols)
@@ -694,7 +694,7 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
                          + "".join(f"; {n}" for n in notes))
     if var.is_scalar:
         g = derivative_wrt_scalar(f, var)
-        h = tidy(derivative_wrt_scalar(g, var))
+        h = tidy(derivative_wrt_scalar(g, var), like=f)
         budget.check_answer(h, "Hessian")
         d = Derivative(expr, f, var, syms, h, "hessian", layout, declarations=symbols)
         d.gradient = g
@@ -706,7 +706,7 @@ def hessian(expr, wrt, symbols=None, layout="gradient", symmetric=None):
         # P H P; for a symmetric variable and K H K = H (a sum of A ⊗ B that swapping the
         # factors leaves alone) that is P H: H K = K H, so (I+K) H (I+K)/4 = (I+K) H / 2
         H = simplify(E.Mul((P, H) if _commutes_with_K(H, var) else (P, H, P)))
-    H = tidy(H)
+    H = tidy(H, like=f)
     budget.check_answer(H, "Hessian")
     d = Derivative(expr, f, var, syms, H, "hessian", layout, symmetric=symmetric,
                    declarations=symbols)

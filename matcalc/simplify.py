@@ -235,6 +235,13 @@ def same_value_key(e):
     return y
 
 
+def _may_rotate(t):
+    """Whether a term can differ from an equal one by a rotation its key undoes: a scalar,
+    or a product with scalar factors (tr(A B) X); a bare chain of matrices (the long
+    terms of gradients) is compared as it is."""
+    return t.is_scalar or (isinstance(t, E.Mul) and t.items[0].is_scalar) or not isinstance(t, E.Mul)
+
+
 def _chain_items(m):
     """The factors of a traced product (scalars left out: they do not rotate), or None."""
     if isinstance(m, E.Mul):
@@ -509,6 +516,11 @@ def mul(items, shape):
         scal.append(b if p == 1 else E.Pow(b, E.Num(p)))
     scal = _logistic(scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
                      one=lambda t: isinstance(t, E.Num) and t.value == 1)
+    if len(scal) > 1:
+        scal = _sigmoid_complement(
+            scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
+            one_minus=lambda g: add((E.ONE, mul((E.MINUS_ONE, g), E.SCALAR)), E.SCALAR),
+            pw=lambda g, k: E.Pow(g, E.Num(k)))
     sort_canonical(scal)
     if chain:
         chain = _merge_chain(chain)
@@ -582,7 +594,7 @@ def add(items, shape, factor=True):
             fills.append(t.value)
             continue
         c, rest = split_coef(t)
-        if rest is not None and rest.args:
+        if rest is not None and rest.args and _may_rotate(rest):
             rest = first.setdefault(same_value_key(rest), rest)
         if rest in coefs:
             coefs[rest] += c
@@ -785,6 +797,11 @@ def hadamard(items, shape):
         arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
     arrays = _logistic(arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
                        one=lambda t: isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+    if len(arrays) > 1:
+        arrays = _sigmoid_complement(
+            arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
+            one_minus=lambda g: add((E.Fill(E.ONE, *g.shape), mul((E.MINUS_ONE, g), g.shape)), g.shape),
+            pw=lambda g, k: elempow(g, E.Num(k), g.shape))
     # I ∘ f(X) = diag(f(diag(X))): with a diagonal factor only the diagonal survives, and
     # an elementwise function or power is taken of the diagonal alone (I ./ X is 0/0 off
     # the diagonal where X has zeros; diag(diag(X) .^ -1) is finite wherever f' is)
@@ -888,6 +905,36 @@ def _logistic(fs, power, one):
             out.remove(f)
             out.remove(exps[b.arg])
             out.append(E.Func("sigmoid", b.arg))
+    return out
+
+
+def _sigmoid_complement(fs, power, one_minus, pw):
+    """exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)): the factors fs with each such
+    pair replaced (power(f) is (base, exponent) of a power, else (None, None))."""
+    sig = {}
+    for f in fs:
+        b, p = power(f)
+        if b is None:
+            b, p = f, E.ONE
+        if isinstance(b, E.Func) and b.name == "sigmoid" and isinstance(p, E.Num) \
+                and p.value >= 1 and p.value.denominator == 1:
+            sig[b.arg] = (f, int(p.value))
+    if not sig:
+        return fs
+    out = list(fs)
+    for f in fs:
+        if isinstance(f, E.Func) and f.name == "exp" and f in out:
+            c, rest = split_coef(f.arg)
+            if c < 0 and rest is not None:
+                a = with_coef(-c, rest, f.arg.shape)
+                if a in sig and sig[a][0] in out:
+                    g, k = sig.pop(a)
+                    out.remove(f)
+                    out.remove(g)
+                    s = E.Func("sigmoid", a)
+                    if k > 1:
+                        out.append(pw(s, k - 1))
+                    out.append(one_minus(s))
     return out
 
 
@@ -1173,6 +1220,41 @@ rule(E.Pow, "pow-of-one", "1ᵖ = 1")(
     lambda e: E.ONE if isinstance(e.base, E.Num) and e.base.value == 1 else None)
 
 
+def _is_one(t):
+    """1, or a broadcast 1 (the 1 of 1 + exp(x) for an array x)."""
+    return (isinstance(t, E.Num) and t.value == 1) or \
+        (isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+
+
+def _one_plus_exp(x):
+    """a for x = 1 + exp(a), else None."""
+    if isinstance(x, E.Add) and len(x.items) == 2:
+        a, b = x.items
+        if _is_one(b):
+            a, b = b, a
+        if _is_one(a) and isinstance(b, E.Func) and b.name == "exp":
+            return b.arg
+    return None
+
+
+def _sigmoid_power(e, pw):
+    """(1 + exp(-a))^-k = sigmoid(a)^k for a whole k > 0 (pw builds the power)."""
+    p = _num_exp(e)
+    if p is None or p >= 0 or p.denominator != 1:
+        return None
+    a = _one_plus_exp(e.base)
+    if a is None:
+        return None
+    c, rest = split_coef(a)
+    if c >= 0 or rest is None:
+        return None
+    s = func("sigmoid", with_coef(-c, rest, a.shape), a.shape)
+    return pw(s, E.Num(-p))
+
+
+rule(E.Pow, "pow-sigmoid", "(1 + exp(-a))⁻ᵏ = sigmoid(a)ᵏ")(lambda e: _sigmoid_power(e, power))
+
+
 # ---- elementwise functions and powers
 
 
@@ -1211,6 +1293,9 @@ def _f_at(e):
 
 rule(E.Func, "log-exp", "log(exp(a)) = a")(
     lambda e: e.arg.arg if e.name == "log" and isinstance(e.arg, E.Func) and e.arg.name == "exp" else None)
+rule(E.Func, "log-softplus", "log(1 + exp(a)) = softplus(a)")(
+    lambda e: func("softplus", _one_plus_exp(e.arg), e.shape)
+    if e.name == "log" and _one_plus_exp(e.arg) is not None else None)
 rule(E.Func, "abs-nonnegative", "|f(a)| = f(a)  (f = abs, exp, sqrt, sigmoid, softplus)")(
     lambda e: e.arg if e.name == "abs" and isinstance(e.arg, E.Func)
     and e.arg.name in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None)
@@ -1249,6 +1334,8 @@ def _epow_power(e):
     return None
 
 
+rule(E.ElemPow, "epow-sigmoid", "(1 + exp(-A)) .^ -k = sigmoid(A) .^ k")(
+    lambda e: _sigmoid_power(e, lambda b, p: elempow(b, p, b.shape)))
 rule(E.ElemPow, "epow-fill", "(s 1 1ᵀ) .^ p = sᵖ 1 1ᵀ")(
     lambda e: fill(power(e.base.value, e.exp), e.base.rows, e.base.cols) if isinstance(e.base, E.Fill) else None)
 
@@ -1385,6 +1472,8 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Mul, "mul-commutation", "K(n,m) K(m,n) = I"),
     (E.Mul, "mul-sigmoid", "exp(a) (1 + exp(a))⁻¹ = sigmoid(a)"),
     (E.Mul, "mul-ones", "vᵀ (s 1) = s sum(v)"),
+    (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a))"),
+    (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = 1 − sigmoid(A)"),
     (E.Add, "add-collect", "A + 2 A = 3 A"),
     (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
     (E.Add, "add-factor-right", "A X + B X = (A + B) X"),
@@ -1464,9 +1553,90 @@ def _neg_count(t):
     return 1 if split_coef(t)[0] < 0 else 0
 
 
-def tidy(e):
+def tidy(e, like=None):
     """Presentation: transposes pulled out where shorter, minus signs moved into
-    differences.  The value is unchanged."""
+    differences; with like (the user's expression), the terms of sums and the scalar
+    factors of products in the order the user wrote their symbols.  The value is
+    unchanged."""
+    out = _tidy(e)
+    return in_users_order(out, like) if like is not None else out
+
+
+def _symbols_in_order(e, out=None):
+    """{name: rank} of the symbols of e in the order they are met (the order written)."""
+    out = {} if out is None else out
+    seen = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, E.Sym):
+            out.setdefault(x.name, len(out))
+        stack.extend(reversed(x.args))
+    return out
+
+
+def in_users_order(e, like):
+    """e with the terms of each sum, the operands of each Hadamard product and the scalar
+    factors of each product ordered as the user's expression like meets their symbols
+    (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
+    first; where the user's order says nothing, the canonical order stays."""
+    rank = _symbols_in_order(like)
+    memo = {}
+    seqs = {}
+
+    def seq(x):
+        hit = seqs.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        names = {}
+        stack = [x]
+        while stack and len(names) < 4:      # the first few symbols decide an order
+            y = stack.pop()
+            if isinstance(y, E.Sym):
+                names.setdefault(rank.get(y.name, len(rank)), None)
+            stack.extend(reversed(y.args))
+        out = tuple(names)
+        seqs[id(x)] = (x, out)
+        return out
+
+    def go(x):
+        hit = memo.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        args = x.args
+        y = x
+        if args:
+            new = tuple(go(a) for a in args)
+            if not all(a is b for a, b in zip(args, new)):
+                y = x.rebuild(new)
+        if isinstance(y, E.Add):
+            items = sorted(y.items, key=lambda t: (_neg_count(t), seq(t)))
+            if items != list(y.items):
+                y = E.Add(tuple(items))
+        elif isinstance(y, E.Hadamard):
+            items = sorted(y.items, key=seq)
+            if items != list(y.items):
+                y = E.Hadamard(tuple(items))
+        elif isinstance(y, E.Mul):
+            items = list(y.items)
+            lead = 1 if isinstance(items[0], E.Num) else 0
+            end = lead
+            while end < len(items) and items[end].is_scalar:
+                end += 1
+            if end - lead > 1:
+                scal = sorted(items[lead:end], key=seq)
+                if scal != items[lead:end]:
+                    y = E.Mul(tuple(items[:lead] + scal + items[end:]))
+        memo[id(x)] = (x, y)
+        return y
+
+    return go(e)
+
+
+def _tidy(e):
     memo = {}
     tcount = {}
 
@@ -1508,8 +1678,15 @@ def tidy(e):
 
 
 def _pull_runs(m):
-    """Aᵀ Bᵀ → (B A)ᵀ for runs of two or more transposed factors of a chain."""
+    """Aᵀ Bᵀ → (B A)ᵀ for runs of two or more transposed factors of a chain, except
+    where a run opens or closes a sandwich Xᵀ M X (X Mᵀ Xᵀ): the quadratic form keeps
+    its spelling (Xᵀ Aᵀ X, not (A X)ᵀ X beside Xᵀ A X)."""
     items = list(m.items)
+    chain = [f for f in items if not f.is_scalar]
+    if len(chain) >= 3 and isinstance(chain[0], E.Transpose) and chain[0].arg == chain[-1]:
+        return m
+    if len(chain) >= 3 and isinstance(chain[-1], E.Transpose) and chain[-1].arg == chain[0]:
+        return m
     out, run = [], []
 
     def flush():

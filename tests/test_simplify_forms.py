@@ -31,6 +31,18 @@ FORMS = [
     # powers of one base merge, symbolic exponents too: det(X)^(1/n - 1) det(X) = det(X)^(1/n)
     ("det(X)^(1/n)", "X", {"n": "scalar"}, "gradient", "det(X)^(1/n) X^-T / n"),
     ("x^T x (x^T x)^t", "x", {"t": "scalar"}, "gradient", "2 (x^T x)^t (1 + t) x"),
+    # the user's order of terms and factors where the canonical form leaves a choice
+    ("norm(W2 tanh(W1 x + b1) + b2 - y)^2", "W1", None, "gradient",
+     "2 (W2^T (W2 tanh(W1 x + b1) + b2 - y) .* (1 - tanh(W1 x + b1) .^ 2)) x^T"),
+    ("sum(sigmoid(W1 x + b1))", "x", None, "gradient", "W1^T (sigmoid(W1 x + b1) .* (1 - sigmoid(W1 x + b1)))"),
+    # one spelling per matrix: a quadratic form Xᵀ M X keeps its sandwich ((A X)ᵀ X is not pulled)
+    ("tr((X^T A X)^-1)", "X", None, "gradient", "-(A X (X^T A X)^-2 + A^T X (X^T A^T X)^-2)"),
+    ("norm(X^T A X)^2", "X", None, "gradient", "2 (A X X^T A^T + A^T X X^T A) X"),
+    # sigmoid and softplus recognised where the answer writes them out
+    ("x log(1 + exp(x))", "x", SCAL, "gradient", "softplus(x) + x sigmoid(x)"),
+    ("1 / (1 + exp(-x))", "x", SCAL, "gradient", "sigmoid(x) (1 - sigmoid(x))"),
+    ("sum(1 ./ (1 + exp(-v)))", "v", None, "gradient", "sigmoid(v) .* (1 - sigmoid(v))"),
+    ("a^T log(1 + exp(X b))", "X", None, "gradient", "(a .* sigmoid(X b)) b^T"),
     ("exp(X) .* X", "X", None, "numerator", "diag(vec(exp(X))) + diag(vec(X .* exp(X)))"),
 ]
 
