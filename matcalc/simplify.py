@@ -626,10 +626,58 @@ def add(items, shape, factor=True):
     expanded = _expand_elementwise(terms, shape)
     if expanded is not None:
         return expanded
+    terms = _commute_kron(terms)
     terms = _factor(terms, shape)
     if len(terms) == 1:
         return terms[0]
     return _common_coef(terms, shape)
+
+
+def _commute_kron(terms):
+    """c (A ⊗ B) + c K(p,r) (A ⊗ B) = c (I + K(p,r)) (A ⊗ B), where the second term comes as
+    (B ⊗ A) K(q,s) = K(p,r) (A ⊗ B)  or  K(r,p) (B ⊗ A) ... (A ⊗ B) K(s,q) on the other
+    side, for B p×q and A r×s (Magnus and Neudecker, Theorem 3.9):
+    Iₙ ⊗ Xᵀ + (Xᵀ ⊗ Iₙ) K(m,n) = (I + K(n,n)) (Iₙ ⊗ Xᵀ), as they write it."""
+    kinds = [factors(t) for t in terms]
+    if not any(len(ch) == 2 and any(isinstance(f, E.Commutation) for f in ch) for _, _, ch in kinds):
+        return terms
+    bare = {}                                       # (c, scalars, A ⊗ B) -> index of the term
+    for i, (c, scal, ch) in enumerate(kinds):
+        if len(ch) == 1 and isinstance(ch[0], E.Kron):
+            bare.setdefault((c, tuple(scal), ch[0]), i)
+    if not bare:
+        return terms
+    out = list(terms)
+    used = set()
+    for i, (c, scal, ch) in enumerate(kinds):
+        if len(ch) != 2:
+            continue
+        left = isinstance(ch[0], E.Commutation)
+        kr, K = (ch[1], ch[0]) if left else (ch[0], ch[1])
+        if not (isinstance(kr, E.Kron) and len(kr.items) == 2 and isinstance(K, E.Commutation)):
+            continue
+        B, A = kr.items
+        (p, q), (r, s) = B.shape, A.shape
+        if (not left and (K.m, K.n) != (q, s)) or (left and (K.m, K.n) != (r, p)):
+            continue
+        swapped = kron((A, B), kr.shape)
+        j = bare.get((c, tuple(scal), swapped))
+        if j is None or j in used or i in used:
+            continue
+        # B ⊗ A K(q,s) = K(p,r) (A ⊗ B): the identity sits on the left;
+        # K(r,p) (B ⊗ A) = (A ⊗ B) K(s,q): on the right
+        if not left:
+            Kn = E.Commutation(p, r)
+            ipk = add((E.Identity(E.size_mul(p, r)), Kn), Kn.shape)
+            merged = mul((E.Num(c),) + tuple(scal) + (ipk, swapped), terms[i].shape)
+        else:
+            Kn = E.Commutation(s, q)
+            ipk = add((E.Identity(E.size_mul(s, q)), Kn), Kn.shape)
+            merged = mul((E.Num(c),) + tuple(scal) + (swapped, ipk), terms[i].shape)
+        out[j] = merged
+        out[i] = None
+        used.update((i, j))
+    return [t for t in out if t is not None]
 
 
 def _size(e):
@@ -1480,6 +1528,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Add, "add-factor-left", "X A + X B = X (A + B)"),
     (E.Add, "add-common-coefficient", "2 A + 2 B = 2 (A + B)"),
     (E.Add, "add-zero", "A + 0 = A"),
+    (E.Add, "add-commutation", "A ⊗ B + (B ⊗ A) K(q,s) = (I + K(p,r)) (A ⊗ B)  (B p×q, A r×s)"),
     (E.Hadamard, "had-scalars", "(s A) ∘ B = s (A ∘ B)"),
     (E.Hadamard, "had-powers", "A ∘ A = A .^ 2, A ∘ A .^ -1 = 1 1ᵀ"),
     (E.Hadamard, "had-identity", "I ∘ D = D  (D diagonal)"),

@@ -21,6 +21,11 @@ FORMS = [
     ("(a^T x) (x^T a)", "x", None, "gradient", "2 (a^T x) a"),
     # one identity I(m n), not I(m) ⊗ I(n): the language reads a product size back
     ("X^T - X", "X", None, "numerator", "K(n,n) - I(n*n)"),
+    # (I + K) pulled out as Magnus and Neudecker write it: d(XᵀX) = (I + K)(I ⊗ Xᵀ) dvec X
+    ("X^T X", "X", None, "numerator", "(I(n*n) + K(n,n)) (I(n) ⊗ X^T)"),
+    ("X X^T", "X", None, "numerator", "(I(m*m) + K(m,m)) (X ⊗ I(m))"),
+    ("X^T X", "X", None, "denominator", "(I(n) ⊗ X) (I(n*n) + K(n,n))"),
+    ("3 X^T X", "X", None, "numerator", "3 (I(n*n) + K(n,n)) (I(n) ⊗ X^T)"),
     # powers of an inverse as X^-k (what the parser reads as (X⁻¹)ᵏ), never (X^-1)^k
     ("tr(X^-2)", "X", None, "numerator", "-2 X^-3"),
     ("tr(X^-2)", "X", None, "gradient", "-2 (X^-3)^T"),

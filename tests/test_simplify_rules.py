@@ -10,7 +10,8 @@ from matcalc import simplify as S
 
 M = "matrix(3,3)"
 DECL = {"A": M, "B": M, "C": M, "D": M, "X": M, "s": "scalar", "t": "scalar", "u": "vector(3)",
-        "v": "vector(3)", "S": "symmetric(3)"}
+        "v": "vector(3)", "S": "symmetric(3)",
+        "P": "matrix(3,2)", "Q": "matrix(2,4)"}
 
 # (rule name, input, its canonical form)
 ROWS = [
@@ -108,6 +109,7 @@ ROWS = [
     ('epow-sigmoid', '(1 + exp(-u)) .^ -1', 'sigmoid(u)'),
     ('mul-sigmoid-complement', 'exp(-s) / (1 + exp(-s))^3', 'sigmoid(s)^2 (1 - sigmoid(s))'),
     ('had-sigmoid-complement', 'exp(-u) .* (1 ./ (1 + exp(-u)))', '1 - sigmoid(u)'),
+    ('add-commutation', 'kron(P, Q) + kron(Q, P) K(4,2)', '(I(6) + K(2,3)) (P ⊗ Q)'),
     ('mul-identity', 'A I(3)', 'A'),
     ('mul-zero', 'A (0 B)', 'zeros(3,3)'),
     ('mul-inverse', 'A inv(A) B', 'B'),
