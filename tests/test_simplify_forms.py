@@ -43,6 +43,9 @@ FORMS = [
     # one spelling per matrix: a quadratic form Xᵀ M X keeps its sandwich ((A X)ᵀ X is not pulled)
     ("tr((X^T A X)^-1)", "X", None, "gradient", "-(A X (X^T A X)^-2 + A^T X (X^T A^T X)^-2)"),
     ("norm(X^T A X)^2", "X", None, "gradient", "2 (A X X^T A^T + A^T X X^T A) X"),
+    # unvec(vec(A X B), m) = A X B where the shapes agree
+    ("vec(X)^T vec(A X B)", "X", {"A": "matrix(m,m)", "B": "matrix(n,n)", "X": "matrix(m,n)"}, "gradient",
+     "A X B + A^T X B^T"),
     # sigmoid and softplus recognised where the answer writes them out
     ("x log(1 + exp(x))", "x", SCAL, "gradient", "softplus(x) + x sigmoid(x)"),
     ("1 / (1 + exp(-x))", "x", SCAL, "gradient", "sigmoid(x) (1 - sigmoid(x))"),
