@@ -957,8 +957,9 @@ def _logistic(fs, power, one):
 
 
 def _sigmoid_complement(fs, power, one_minus, pw):
-    """exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)): the factors fs with each such
-    pair replaced (power(f) is (base, exponent) of a power, else (None, None))."""
+    """exp(-a) sigmoid(a) = sigmoid(-a), exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a))
+    for k ≥ 2: the factors fs with each such pair replaced (power(f) is (base, exponent)
+    of a power, else (None, None))."""
     sig = {}
     for f in fs:
         b, p = power(f)
@@ -980,8 +981,10 @@ def _sigmoid_complement(fs, power, one_minus, pw):
                     out.remove(f)
                     out.remove(g)
                     s = E.Func("sigmoid", a)
-                    if k > 1:
-                        out.append(pw(s, k - 1))
+                    if k == 1:
+                        out.append(E.Func("sigmoid", f.arg))     # exp(-a) sigmoid(a) = sigmoid(-a)
+                        continue
+                    out.append(pw(s, k - 1))
                     out.append(one_minus(s))
     return out
 
@@ -1520,8 +1523,8 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Mul, "mul-commutation", "K(n,m) K(m,n) = I"),
     (E.Mul, "mul-sigmoid", "exp(a) (1 + exp(a))⁻¹ = sigmoid(a)"),
     (E.Mul, "mul-ones", "vᵀ (s 1) = s sum(v)"),
-    (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a))"),
-    (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = 1 − sigmoid(A)"),
+    (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)), k ≥ 2"),
+    (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = sigmoid(-A)"),
     (E.Add, "add-collect", "A + 2 A = 3 A"),
     (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
     (E.Add, "add-factor-right", "A X + B X = (A + B) X"),

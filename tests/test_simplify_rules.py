@@ -108,7 +108,7 @@ ROWS = [
     ('pow-sigmoid', '(1 + exp(-s))^-2', 'sigmoid(s)^2'),
     ('epow-sigmoid', '(1 + exp(-u)) .^ -1', 'sigmoid(u)'),
     ('mul-sigmoid-complement', 'exp(-s) / (1 + exp(-s))^3', 'sigmoid(s)^2 (1 - sigmoid(s))'),
-    ('had-sigmoid-complement', 'exp(-u) .* (1 ./ (1 + exp(-u)))', '1 - sigmoid(u)'),
+    ('had-sigmoid-complement', 'exp(-u) .* (1 ./ (1 + exp(-u)))', 'sigmoid(-u)'),
     ('add-commutation', 'kron(P, Q) + kron(Q, P) K(4,2)', '(I(6) + K(2,3)) (P ⊗ Q)'),
     ('mul-identity', 'A I(3)', 'A'),
     ('mul-zero', 'A (0 B)', 'zeros(3,3)'),
