@@ -140,7 +140,7 @@ def derivative(f, var, layout="gradient", symmetric=None):
         kind, answer = "gradient", gradient_expr(f, var, symmetric)
     else:
         kind, answer = "jacobian", conventions.project_jacobian(jacobian_of(f, var), var)
-    out = tidy(oriented(answer, kind, layout, f))
+    out = tidy(oriented(answer, kind, layout, f), like=f)
     budget.check_answer(out, kind)
     return kind, out
 
@@ -150,9 +150,9 @@ def hessian(f, var):
     the unprojected gradient it is the Jacobian of (dF/dt twice for a scalar t)."""
     if var.is_scalar:
         G = derivative_wrt_scalar(f, var)
-        H = tidy(derivative_wrt_scalar(G, var))
+        H = tidy(derivative_wrt_scalar(G, var), like=f)
     else:
         G = gradient_expr(f, var, project=False)
-        H = tidy(conventions.project_hessian(jacobian_of(G, var), var))
+        H = tidy(conventions.project_hessian(jacobian_of(G, var), var), like=f)
     budget.check_answer(H, "Hessian")
     return H, G

@@ -329,6 +329,23 @@ def _check_depth(node):
     object.__setattr__(node, "depth", d)
 
 
+def _size_of(a):
+    """The size an argument of ones(…)/zeros(…) spells: n, 3, or a product m*n; else None."""
+    if isinstance(a, E.Sym):
+        return a.name
+    if isinstance(a, E.Num) and a.value.denominator == 1 and a.value > 0:
+        return int(a.value)
+    if isinstance(a, E.Mul) and len(a.items) > 1:
+        out = 1
+        for f in a.items:
+            s = _size_of(f)
+            if s is None:
+                return None
+            out = E.size_mul(out, s)
+        return out
+    return None
+
+
 def _size(tok):
     s = str(tok).strip()
     return int(s) if s.isdigit() else s
@@ -358,14 +375,21 @@ class Build:
         return _mk(E.Identity(None), c[0])
 
     def sized_identity(self, c):
-        opener, tok, close = c
-        s = _size(tok)
+        opener, s, close = c
         if s == 0:
-            raise ParseError("I(n) needs a positive size", _span_of(tok))
+            raise ParseError("I(n) needs a positive size", (opener.start_pos, close.end_pos))
         return _mk(E.Identity(s), opener, close)
 
     def size(self, c):
-        return c[0]
+        """A size: n, 3, or a product m*n (also m n) as one size."""
+        out = 1
+        for t in c:
+            if t.type == "PRODOP":
+                if str(t) not in ("*", "·", "×"):
+                    raise ParseError(f"{str(t)!r} in a size: write a product of sizes as m*n", _span_of(t))
+                continue
+            out = E.size_mul(out, _size(t))
+        return out
 
     def commutation(self, c):
         (t,) = c
@@ -473,13 +497,11 @@ class Build:
                              f"{len(args)}", (name_tok.start_pos, _span_of(end)[1]))
         sizes = []
         for a in args:
-            if isinstance(a, E.Sym):
-                sizes.append(a.name)
-            elif isinstance(a, E.Num) and a.value.denominator == 1 and a.value > 0:
-                sizes.append(int(a.value))
-            else:
-                raise ParseError(f"a size of {name}(…) is a positive integer or a size name",
-                                 a.span)
+            s = _size_of(a)
+            if s is None:
+                raise ParseError(f"a size of {name}(…) is a positive integer, a size name or a "
+                                 f"product of them (m*n)", a.span)
+            sizes.append(s)
         rows, cols = (sizes[0], 1) if len(sizes) == 1 else sizes
         return E.Zero(rows, cols) if name == "zeros" else E.Fill(E.Num(1), rows, cols)
 

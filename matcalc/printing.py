@@ -206,10 +206,8 @@ class Printer:
 
     def p_Identity(self, e):
         s = self.size(e.n)
-        if s is None:  # I(3 m n) = I(3) ⊗ I(m) ⊗ I(n)
-            coef, names = E.size_factors(e.n)
-            parts = [self.p(E.Identity(x))[0] for x in ((coef,) if coef != 1 else ()) + tuple(names)]
-            return " ⊗ ".join(parts), PROD
+        if s is None:  # one identity of size 3 m n: I(3*m*n), as the declarations write sizes
+            return f"I({self.size_text(e.n)})", ATOM
         return f"I({s})", ATOM
 
     def p_Zero(self, e):
@@ -219,18 +217,18 @@ class Printer:
         return self.filled("zeros", e.rows, e.cols)
 
     def filled(self, fn, rows, cols):
-        """ones(n), ones(m,n), zeros(…) of the language; sizes that are products (m n)
-        as Kronecker products of columns then rows: ones(m) ⊗ ones(n) ⊗ ones(1,p)."""
-        r, c = self.size(rows), self.size(cols)
-        if r is not None and c is not None:
-            return (f"{fn}({r})" if cols == 1 else f"{fn}({r},{c})"), ATOM
-        parts = []
-        for s, column in ((rows, True), (cols, False)):
-            coef, names = E.size_factors(s)
-            for x in ((coef,) if coef != 1 else ()) + tuple(names):
-                f = fn if not parts else "ones"     # one zeros factor makes all zeros
-                parts.append(f"{f}({x})" if column else f"{f}(1,{x})")
-        return " ⊗ ".join(parts), PROD
+        """ones(n), ones(m,n), zeros(…) of the language; a size that is a product as the
+        declarations write it: zeros(m*n, p)."""
+        r, c = self.size_text(rows), self.size_text(cols)
+        return (f"{fn}({r})" if cols == 1 else f"{fn}({r},{c})"), ATOM
+
+    def size_text(self, s):
+        """A size as the language reads it: n, 3, m*n."""
+        t = self.size(s)
+        if t is not None:
+            return t
+        coef, names = E.size_factors(s)
+        return "*".join(str(x) for x in ((coef,) if coef != 1 else ()) + tuple(names))
 
     def p_Commutation(self, e):
         m, n = self.size(e.m), self.size(e.n)
@@ -340,10 +338,19 @@ class Printer:
         return f"{s}^-1", POST
 
     def p_MatPow(self, e):
-        s = self.wrap(e.arg, ATOM)
+        a = e.arg
+        if isinstance(a, E.Inverse):      # a power of an inverse: X^-2 (the parser's reading), never (X^-1)^2
+            if isinstance(a.arg, E.Transpose):
+                return f"({self.wrap(a.arg.arg, ATOM)}^-{e.k})^T", POST     # (X^-2)^T, not (X^-T)^2
+            return f"{self.wrap(a.arg, ATOM)}^-{e.k}", POST
+        s = self.wrap(a, ATOM)
         return f"{s}^{e.k}", POST
 
     def _exponent(self, p):
+        if isinstance(p, E.Pow) and isinstance(p.exp, E.Num) and p.exp.value < 0:
+            p = E.Mul((E.ONE, p))           # an exponent n^-1 as 1/n: det(X)^(1/n)
+            s, l = self.p(p)
+            return "{" + s + "}" if self.latex else self.paren(s.replace(" / ", "/"))
         s, l = self.p(p)
         if self.latex:
             return "{" + s + "}"
@@ -648,6 +655,11 @@ class LatexPrinter(Printer):
         return f"{self._sup_base(e.arg)}^{{-1}}", POST
 
     def p_MatPow(self, e):
+        a = e.arg
+        if isinstance(a, E.Inverse):      # X^{-2}, (X^{-2})^{\top}: never (X^{-1})^{2}
+            if isinstance(a.arg, E.Transpose):
+                return f"\\left({self._sup_base(a.arg.arg)}^{{-{e.k}}}\\right)^{{\\top}}", POST
+            return f"{self._sup_base(a.arg)}^{{-{e.k}}}", POST
         return f"{self._sup_base(e.arg)}^{{{e.k}}}", POST
 
     def p_Pow(self, e):
@@ -722,13 +734,6 @@ class AsciiPrinter(Printer):
         for f in e.items[1:]:
             out = f"kron({out}, {self.p(f)[0]})"
         return out, ATOM
-
-    def p_Identity(self, e):
-        if self.size(e.n) is not None:
-            return super().p_Identity(e)
-        coef, names = E.size_factors(e.n)          # I(3 m n) = kron(kron(I(3), I(m)), I(n))
-        factors = [E.Identity(x) for x in ((coef,) if coef != 1 else ()) + tuple(names)]
-        return self.p_Kron(E.Kron(tuple(factors)) if len(factors) > 1 else factors[0])
 
 
 def to_text(e, ascii=False):

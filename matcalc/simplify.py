@@ -190,6 +190,79 @@ def sort_canonical(items):
         items.sort(key=functools.cmp_to_key(lambda a, b: _compare(a, b, memo)))
 
 
+# ---------------------------------------------------------------------------- equal traces
+
+
+_ROTATED = {}
+
+
+def same_value_key(e):
+    """A key equal for expressions that differ only by the rotations a trace allows:
+    tr(A B) and tr(B A), tr(Aᵀ Bᵀ) and tr(B A) (tr(M) = tr(Mᵀ)), aᵀ x and xᵀ a (a 1×1
+    product is its transpose), at any depth; otherwise the expression itself.
+
+    Sums and products collect their terms and factors by this key and keep the first
+    spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
+    printed.  The key is sound: every step preserves the value."""
+    hit = _ROTATED.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    args = e.args
+    if not args:
+        return e
+    new = tuple(same_value_key(a) for a in args)
+    y = e if all(a is b for a, b in zip(args, new)) else e.rebuild(new)
+    t = type(e)
+    if t is E.Trace and not y.arg.is_scalar:
+        chain = _chain_items(y.arg)
+        if chain is not None:
+            y = E.Trace(_least_rotation(chain))
+    elif t is E.Mul and y.is_scalar:
+        scal = sorted((f for f in y.items if f.is_scalar), key=order_key)
+        chain = [f for f in y.items if not f.is_scalar]
+        if chain:
+            back = [same_value_key(transpose(f)) for f in reversed(chain)]
+            chain = min(chain, back, key=lambda c: tuple(order_key(f) for f in c))
+        y = E.Mul(tuple(scal + chain)) if len(scal) + len(chain) > 1 else (scal + chain)[0]
+    elif t in (E.Add, E.Hadamard) and y is not e:
+        y = type(y)(tuple(sorted(y.items, key=order_key)))
+    if len(_ROTATED) > 100_000:
+        _ROTATED.clear()
+    _ROTATED[id(e)] = (e, y)
+    return y
+
+
+def _may_rotate(t):
+    """Whether a term can differ from an equal one by a rotation its key undoes: a scalar,
+    or a product with scalar factors (tr(A B) X); a bare chain of matrices (the long
+    terms of gradients) is compared as it is."""
+    return t.is_scalar or (isinstance(t, E.Mul) and t.items[0].is_scalar) or not isinstance(t, E.Mul)
+
+
+def _chain_items(m):
+    """The factors of a traced product (scalars left out: they do not rotate), or None."""
+    if isinstance(m, E.Mul):
+        if any(f.is_scalar for f in m.items):
+            return None
+        return list(m.items)
+    return [m]
+
+
+def _least_rotation(chain):
+    """Of the 2k products with the trace of chain (its k cyclic rotations and theirs of
+    the transposed, reversed chain), the least in the canonical order."""
+    back = [same_value_key(transpose(f)) for f in reversed(chain)]
+    best = None
+    for c in (chain, back):
+        keys = [order_key(f) for f in c]
+        for i in range(len(c)):
+            k = tuple(keys[i:] + keys[:i])
+            if best is None or k < best[0]:
+                best = (k, c[i:] + c[:i])
+    items = best[1]
+    return items[0] if len(items) == 1 else E.Mul(tuple(items))
+
+
 # ---------------------------------------------------------------------------- transpose
 
 
@@ -256,10 +329,21 @@ def _transpose(x):
 
 
 def _base_exp(f):
-    """A scalar factor as (base, numeric exponent)."""
-    if isinstance(f, E.Pow) and isinstance(f.exp, E.Num):
-        return f.base, f.exp.value
+    """A scalar factor as (base, exponent): the exponent a Fraction when it is a number,
+    else the exponent's expression (det(X)^(1/n - 1) is (det(X), 1/n - 1))."""
+    if isinstance(f, E.Pow):
+        if isinstance(f.exp, E.Num):
+            return f.base, f.exp.value
+        return f.base, f.exp
     return f, Fraction(1)
+
+
+def _add_exp(a, b):
+    """The sum of two exponents of _base_exp (sᵃ sᵇ = sᵃ⁺ᵇ)."""
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a + b
+    s = add(tuple(E.Num(x) if isinstance(x, Fraction) else x for x in (a, b)), E.SCALAR)
+    return s.value if isinstance(s, E.Num) else s
 
 
 def _flatten_mul(items):
@@ -392,10 +476,13 @@ def mul(items, shape):
     # scalar factors: merge powers of equal bases
     powers = {}
     order = []
+    first = {}                          # same-value key -> the first spelling met
     for f in scal:
         b, p = _base_exp(f)
+        if b.args:
+            b = first.setdefault(same_value_key(b), b)
         if b in powers:
-            powers[b] += p
+            powers[b] = _add_exp(powers[b], p)
         else:
             powers[b] = p
             order.append(b)
@@ -403,12 +490,15 @@ def mul(items, shape):
     for b in list(order):
         if isinstance(b, E.Func) and b.name == "abs" and b.arg in powers:
             p = powers[b.arg]
-            if p.denominator == 1 and p % 2 == 0:
-                powers[b] += p
+            if isinstance(p, Fraction) and p.denominator == 1 and p % 2 == 0:
+                powers[b] = _add_exp(powers[b], p)
                 powers[b.arg] = Fraction(0)
     scal = []
     for b in order:
         p = powers[b]
+        if not isinstance(p, Fraction):
+            scal.append(power(b, p))             # a symbolic exponent: det(X)^(1/n)
+            continue
         if p == 0:
             continue
         if isinstance(b, E.Num):
@@ -419,6 +509,11 @@ def mul(items, shape):
         scal.append(b if p == 1 else E.Pow(b, E.Num(p)))
     scal = _logistic(scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
                      one=lambda t: isinstance(t, E.Num) and t.value == 1)
+    if len(scal) > 1:
+        scal = _sigmoid_complement(
+            scal, power=lambda f: (f.base, f.exp) if isinstance(f, E.Pow) else (None, None),
+            one_minus=lambda g: add((E.ONE, mul((E.MINUS_ONE, g), E.SCALAR)), E.SCALAR),
+            pw=lambda g, k: E.Pow(g, E.Num(k)))
     sort_canonical(scal)
     if chain:
         chain = _merge_chain(chain)
@@ -484,6 +579,7 @@ def add(items, shape, factor=True):
     items = _flatten_add(items)
     fills = []
     coefs, order = {}, []
+    first = {}                          # same-value key -> the first spelling met
     for t in items:
         if is_zero(t):
             continue
@@ -491,6 +587,8 @@ def add(items, shape, factor=True):
             fills.append(t.value)
             continue
         c, rest = split_coef(t)
+        if rest is not None and rest.args and _may_rotate(rest):
+            rest = first.setdefault(same_value_key(rest), rest)
         if rest in coefs:
             coefs[rest] += c
         else:
@@ -521,10 +619,58 @@ def add(items, shape, factor=True):
     expanded = _expand_elementwise(terms, shape)
     if expanded is not None:
         return expanded
+    terms = _commute_kron(terms)
     terms = _factor(terms, shape)
     if len(terms) == 1:
         return terms[0]
     return _common_coef(terms, shape)
+
+
+def _commute_kron(terms):
+    """c (A ⊗ B) + c K(p,r) (A ⊗ B) = c (I + K(p,r)) (A ⊗ B), where the second term comes as
+    (B ⊗ A) K(q,s) = K(p,r) (A ⊗ B)  or  K(r,p) (B ⊗ A) ... (A ⊗ B) K(s,q) on the other
+    side, for B p×q and A r×s (Magnus and Neudecker, Theorem 3.9):
+    Iₙ ⊗ Xᵀ + (Xᵀ ⊗ Iₙ) K(m,n) = (I + K(n,n)) (Iₙ ⊗ Xᵀ), as they write it."""
+    kinds = [factors(t) for t in terms]
+    if not any(len(ch) == 2 and any(isinstance(f, E.Commutation) for f in ch) for _, _, ch in kinds):
+        return terms
+    bare = {}                                       # (c, scalars, A ⊗ B) -> index of the term
+    for i, (c, scal, ch) in enumerate(kinds):
+        if len(ch) == 1 and isinstance(ch[0], E.Kron):
+            bare.setdefault((c, tuple(scal), ch[0]), i)
+    if not bare:
+        return terms
+    out = list(terms)
+    used = set()
+    for i, (c, scal, ch) in enumerate(kinds):
+        if len(ch) != 2:
+            continue
+        left = isinstance(ch[0], E.Commutation)
+        kr, K = (ch[1], ch[0]) if left else (ch[0], ch[1])
+        if not (isinstance(kr, E.Kron) and len(kr.items) == 2 and isinstance(K, E.Commutation)):
+            continue
+        B, A = kr.items
+        (p, q), (r, s) = B.shape, A.shape
+        if (not left and (K.m, K.n) != (q, s)) or (left and (K.m, K.n) != (r, p)):
+            continue
+        swapped = kron((A, B), kr.shape)
+        j = bare.get((c, tuple(scal), swapped))
+        if j is None or j in used or i in used:
+            continue
+        # B ⊗ A K(q,s) = K(p,r) (A ⊗ B): the identity sits on the left;
+        # K(r,p) (B ⊗ A) = (A ⊗ B) K(s,q): on the right
+        if not left:
+            Kn = E.Commutation(p, r)
+            ipk = add((E.Identity(E.size_mul(p, r)), Kn), Kn.shape)
+            merged = mul((E.Num(c),) + tuple(scal) + (ipk, swapped), terms[i].shape)
+        else:
+            Kn = E.Commutation(s, q)
+            ipk = add((E.Identity(E.size_mul(s, q)), Kn), Kn.shape)
+            merged = mul((E.Num(c),) + tuple(scal) + (swapped, ipk), terms[i].shape)
+        out[j] = merged
+        out[i] = None
+        used.update((i, j))
+    return [t for t in out if t is not None]
 
 
 def _size(e):
@@ -664,10 +810,11 @@ def hadamard(items, shape):
             work[:0] = [elempow(b, f.exp, f.shape) for b in f.base.items]   # (a ∘ b).^k = a.^k ∘ b.^k
         else:
             arrays.append(f)
-    # vec(A) ∘ vec(B) = vec(A ∘ B) when a factor is diagonal: the rule below then takes
-    # elementwise functions of the diagonal only (the Jacobians of diag(f(X)) meet this)
+    # vec(A) ∘ vec(B) = vec(A ∘ B): the factors then merge inside (vec(X) ∘ vec(X .^ -2) =
+    # vec(X .^ -1), so the Jacobian of X ./ X is 0), and with a diagonal factor the rule
+    # below takes elementwise functions of the diagonal only (the Jacobians of diag(f(X)))
     if len(arrays) > 1 and all(isinstance(a, E.Vec) for a in arrays) \
-            and len({a.arg.shape for a in arrays}) == 1 and any(_diagonal_factor(a.arg) for a in arrays):
+            and len({a.arg.shape for a in arrays}) == 1:
         inner = hadamard(tuple(a.arg for a in arrays), arrays[0].arg.shape)
         core = vec(inner)
         return mul(tuple(scal) + (core,), shape) if scal else core
@@ -691,6 +838,11 @@ def hadamard(items, shape):
         arrays.append(b if p == 1 else elempow(b, E.Num(p), b.shape))
     arrays = _logistic(arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
                        one=lambda t: isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+    if len(arrays) > 1:
+        arrays = _sigmoid_complement(
+            arrays, power=lambda f: (f.base, f.exp) if isinstance(f, E.ElemPow) else (None, None),
+            one_minus=lambda g: add((E.Fill(E.ONE, *g.shape), mul((E.MINUS_ONE, g), g.shape)), g.shape),
+            pw=lambda g, k: elempow(g, E.Num(k), g.shape))
     # I ∘ f(X) = diag(f(diag(X))): with a diagonal factor only the diagonal survives, and
     # an elementwise function or power is taken of the diagonal alone (I ./ X is 0/0 off
     # the diagonal where X has zeros; diag(diag(X) .^ -1) is finite wherever f' is)
@@ -797,6 +949,39 @@ def _logistic(fs, power, one):
     return out
 
 
+def _sigmoid_complement(fs, power, one_minus, pw):
+    """exp(-a) sigmoid(a) = sigmoid(-a), exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a))
+    for k ≥ 2: the factors fs with each such pair replaced (power(f) is (base, exponent)
+    of a power, else (None, None))."""
+    sig = {}
+    for f in fs:
+        b, p = power(f)
+        if b is None:
+            b, p = f, E.ONE
+        if isinstance(b, E.Func) and b.name == "sigmoid" and isinstance(p, E.Num) \
+                and p.value >= 1 and p.value.denominator == 1:
+            sig[b.arg] = (f, int(p.value))
+    if not sig:
+        return fs
+    out = list(fs)
+    for f in fs:
+        if isinstance(f, E.Func) and f.name == "exp" and f in out:
+            c, rest = split_coef(f.arg)
+            if c < 0 and rest is not None:
+                a = with_coef(-c, rest, f.arg.shape)
+                if a in sig and sig[a][0] in out:
+                    g, k = sig.pop(a)
+                    out.remove(f)
+                    out.remove(g)
+                    s = E.Func("sigmoid", a)
+                    if k == 1:
+                        out.append(E.Func("sigmoid", f.arg))     # exp(-a) sigmoid(a) = sigmoid(-a)
+                        continue
+                    out.append(pw(s, k - 1))
+                    out.append(one_minus(s))
+    return out
+
+
 def is_diagonal(e):
     """Whether e is a diagonal matrix by its structure."""
     t = type(e)
@@ -854,123 +1039,267 @@ def _scalars_out(x, build):
     return None
 
 
+# ---------------------------------------------------------------------------- named rules
+#
+# The builders of the operations below are lists of named rules, looked up by node type
+# (SymPy's strategies: ``exhaust(typed({Trace: do_one(*rules)}))``).  A rule takes the
+# node, whose arguments are canonical, and returns its canonical replacement, or None
+# when it does not apply; ``rewrite`` applies the first rule that does.  A rule builds its
+# result with the builders, so the result is canonical again (the ``exhaust``).
+# Products, sums, Hadamard and Kronecker products and transposes are the hot path: they
+# stay one-pass builders (above), and their identities are listed in ``BUILDER_RULES``.
+
+
+class Rule:
+    """One identity of the simplifier: its name, its formula, the node type it rewrites
+    and its function (node -> canonical node, or None where it does not apply)."""
+    __slots__ = ("name", "formula", "node", "fn")
+
+    def __init__(self, name, formula, node, fn):
+        self.name, self.formula, self.node, self.fn = name, formula, node, fn
+
+    def __repr__(self):
+        return f"Rule({self.name!r}, {self.formula!r})"
+
+
+RULES = {}          # node type -> [Rule, ...], tried in order
+
+
+def rule(node, name, formula):
+    """Declare the decorated function a rule rewriting nodes of type node."""
+    def register(fn):
+        RULES.setdefault(node, []).append(Rule(name, formula, node, fn))
+        return fn
+    return register
+
+
+def rewrite(node):
+    """The first of node's rules that applies (do_one), else node itself."""
+    for r in RULES.get(type(node), ()):
+        out = r.fn(node)
+        if out is not None:
+            return out
+    return node
+
+
+def _pulled_scalars(build):
+    """The rule 'scalars out of a linear operation build(·)' for unary nodes."""
+    return lambda e: _scalars_out(e.arg, build)
+
+
+# ---- traces
+
+
 def trace(x):
-    if x.is_scalar:
-        return x
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, E.Transpose):
-        return trace(x.arg)
-    if isinstance(x, E.DiagMat):
-        return entry_sum(x.arg)
+    return rewrite(E.Trace(x))
+
+
+rule(E.Trace, "tr-scalar", "tr(s) = s")(lambda e: e.arg if e.arg.is_scalar else None)
+rule(E.Trace, "tr-zero", "tr(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Trace, "tr-transpose", "tr(Aᵀ) = tr(A)")(
+    lambda e: trace(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.Trace, "tr-diag", "tr(diag(v)) = sum(v)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, E.DiagMat) else None)
+
+
+@rule(E.Trace, "tr-kron", "tr(A ⊗ B) = tr(A) tr(B)  (A, B square)")
+def _tr_kron(e):
+    x = e.arg
     if isinstance(x, E.Kron) and all(a.shape[0] == a.shape[1] for a in x.items):
         return mul(tuple(trace(a) for a in x.items), E.SCALAR)
-    pulled = _scalars_out(x, trace)
-    if pulled is not None:
-        return pulled
-    if isinstance(x, E.Mul):
-        chain = list(x.items)
+    return None
+
+
+rule(E.Trace, "tr-scalars-out", "tr(s A) = s tr(A)")(_pulled_scalars(trace))
+
+
+@rule(E.Trace, "tr-cyclic-scalar", "tr(P r Q) = r Q P  (r a row: the rotation is 1×1)")
+def _tr_rotate(e):
+    if isinstance(e.arg, E.Mul):
+        chain = list(e.arg.items)
         for i, f in enumerate(chain):
             if i > 0 and f.shape[0] == 1:
-                # tr(P r Q) with r a row: the rotation r Q P is 1×1
                 return mul(tuple(chain[i:] + chain[:i]), E.SCALAR)
-    return E.Trace(x)
+    return None
+
+
+# ---- sums of entries
 
 
 def entry_sum(x):
-    if x.is_scalar:
-        return x
+    return rewrite(E.Sum(x))
+
+
+rule(E.Sum, "sum-scalar", "sum(s) = s")(lambda e: e.arg if e.arg.is_scalar else None)
+
+
+@rule(E.Sum, "sum-row", "sum(r) = sum(rᵀ)  (r a row)")
+def _sum_row(e):
+    x = e.arg
     if x.shape[0] == 1:
         t = transpose(x)                         # the sum of a row is the sum of its column,
         if not (isinstance(t, E.Transpose) and t.arg is x):
             return entry_sum(t)
-        return E.Sum(x)                          # unless only a Transpose node wraps it (no loop)
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, (E.Transpose, E.Vec)):
-        return entry_sum(x.arg)
-    if isinstance(x, E.DiagMat):
-        return entry_sum(x.arg)
-    pulled = _scalars_out(x, entry_sum)
-    if pulled is not None:
-        return pulled
-    return E.Sum(x)
+        return e                                 # unless only a Transpose node wraps it (no loop)
+    return None
+
+
+rule(E.Sum, "sum-zero", "sum(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Sum, "sum-transpose", "sum(Aᵀ) = sum(vec(A)) = sum(A)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, (E.Transpose, E.Vec)) else None)
+rule(E.Sum, "sum-diag", "sum(diag(v)) = sum(v)")(
+    lambda e: entry_sum(e.arg.arg) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.Sum, "sum-scalars-out", "sum(s A) = s sum(A)")(_pulled_scalars(entry_sum))
+
+
+# ---- determinants
 
 
 def det(x):
-    if x.is_scalar:
-        return x
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, E.Transpose):
-        return det(x.arg)
-    if isinstance(x, E.Inverse):
-        return power(det(x.arg), E.MINUS_ONE)
-    if isinstance(x, E.Identity):
-        return E.ONE
-    return E.Det(x)
+    return rewrite(E.Det(x))
+
+
+rule(E.Det, "det-scalar", "det(s) = s  (1×1)")(lambda e: e.arg if e.arg.is_scalar else None)
+rule(E.Det, "det-zero", "det(0) = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Det, "det-transpose", "det(Aᵀ) = det(A)")(
+    lambda e: det(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.Det, "det-inverse", "det(A⁻¹) = det(A)⁻¹")(
+    lambda e: power(det(e.arg.arg), E.MINUS_ONE) if isinstance(e.arg, E.Inverse) else None)
+rule(E.Det, "det-identity", "det(I) = 1")(lambda e: E.ONE if isinstance(e.arg, E.Identity) else None)
 
 
 def logdet(x):
-    if isinstance(x, E.Transpose):
-        return logdet(x.arg)
-    if isinstance(x, E.Inverse):
-        return mul((E.MINUS_ONE, logdet(x.arg)), E.SCALAR)
-    if isinstance(x, E.Identity):
-        return E.ZERO
-    return E.LogDet(x)
+    return rewrite(E.LogDet(x))
+
+
+rule(E.LogDet, "logdet-transpose", "log|Aᵀ| = log|A|")(
+    lambda e: logdet(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.LogDet, "logdet-inverse", "log|A⁻¹| = −log|A|")(
+    lambda e: mul((E.MINUS_ONE, logdet(e.arg.arg)), E.SCALAR) if isinstance(e.arg, E.Inverse) else None)
+rule(E.LogDet, "logdet-identity", "log|I| = 0")(
+    lambda e: E.ZERO if isinstance(e.arg, E.Identity) else None)
+
+
+# ---- inverses and powers
 
 
 def inverse(x):
-    if x.is_scalar:
-        return power(x, E.MINUS_ONE)
-    if isinstance(x, E.Inverse):
-        return x.arg
-    if isinstance(x, E.MatPow):
-        return matpow(inverse(x.arg), x.k)
-    if isinstance(x, E.DiagMat):
-        return diagmat(elempow(x.arg, E.MINUS_ONE, x.arg.shape))  # diag(v)⁻¹ = diag(v .^ -1)
-    if isinstance(x, E.Identity):
-        return x
+    return rewrite(E.Inverse(x))
+
+
+rule(E.Inverse, "inv-scalar", "s⁻¹ = s^-1  (a scalar power)")(
+    lambda e: power(e.arg, E.MINUS_ONE) if e.arg.is_scalar else None)
+rule(E.Inverse, "inv-inverse", "(A⁻¹)⁻¹ = A")(lambda e: e.arg.arg if isinstance(e.arg, E.Inverse) else None)
+rule(E.Inverse, "inv-power", "(Aᵏ)⁻¹ = (A⁻¹)ᵏ")(
+    lambda e: matpow(inverse(e.arg.arg), e.arg.k) if isinstance(e.arg, E.MatPow) else None)
+rule(E.Inverse, "inv-diag", "diag(v)⁻¹ = diag(v .^ -1)")(
+    lambda e: diagmat(elempow(e.arg.arg, E.MINUS_ONE, e.arg.arg.shape)) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.Inverse, "inv-identity", "I⁻¹ = I")(lambda e: e.arg if isinstance(e.arg, E.Identity) else None)
+
+
+@rule(E.Inverse, "inv-scalars-out", "(s A)⁻¹ = s⁻¹ A⁻¹")
+def _inv_scalars(e):
+    x = e.arg
     if isinstance(x, E.Mul) and not _atomic(x):
         scal = [f for f in x.items if f.is_scalar]
         chain = [f for f in x.items if not f.is_scalar]
         if scal and len(chain) == 1:
             return mul(tuple(power(s, E.MINUS_ONE) for s in scal) + (inverse(chain[0]),), x.shape)
-    return E.Inverse(x)
+    return None
 
 
 def matpow(x, k):
-    if k == 0:
-        return E.Identity(x.shape[0])
-    if k == 1 or is_zero(x):
-        return x
-    if isinstance(x, E.DiagMat):
-        return diagmat(elempow(x.arg, E.Num(k), x.arg.shape))     # diag(v)^k = diag(v .^ k)
-    if isinstance(x, E.MatPow):
-        return matpow(x.arg, x.k * k)
-    if isinstance(x, E.Identity):
-        return x
-    return E.MatPow(x, k)
+    return rewrite(E.MatPow(x, k))
+
+
+rule(E.MatPow, "matpow-zero", "A⁰ = I")(lambda e: E.Identity(e.arg.shape[0]) if e.k == 0 else None)
+rule(E.MatPow, "matpow-one", "A¹ = A, 0ᵏ = 0")(lambda e: e.arg if e.k == 1 or is_zero(e.arg) else None)
+rule(E.MatPow, "matpow-diag", "diag(v)ᵏ = diag(v .^ k)")(
+    lambda e: diagmat(elempow(e.arg.arg, E.Num(e.k), e.arg.arg.shape)) if isinstance(e.arg, E.DiagMat) else None)
+rule(E.MatPow, "matpow-power", "(Aʲ)ᵏ = Aʲᵏ")(
+    lambda e: matpow(e.arg.arg, e.arg.k * e.k) if isinstance(e.arg, E.MatPow) else None)
+rule(E.MatPow, "matpow-identity", "Iᵏ = I")(lambda e: e.arg if isinstance(e.arg, E.Identity) else None)
 
 
 def power(b, p):
-    if isinstance(p, E.Num):
-        if p.value == 0:
-            return E.ONE
-        if p.value == 1:
-            return b
-        if isinstance(b, E.Num):
-            v = pow_num(b.value, p.value)
-            if v is not None:
-                return E.Num(v)
-        if isinstance(b, E.Pow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
-            return power(b.base, E.Num(b.exp.value * p.value))
-        if isinstance(b, E.Mul) and p.value.denominator == 1 and not _atomic(b):
-            return mul(tuple(power(f, p) for f in b.items), E.SCALAR)
-    if isinstance(b, E.Num) and b.value == 1:
-        return E.ONE
-    return E.Pow(b, p)
+    return rewrite(E.Pow(b, p))
+
+
+def _num_exp(e):
+    return e.exp.value if isinstance(e.exp, E.Num) else None
+
+
+rule(E.Pow, "pow-zero", "s⁰ = 1")(lambda e: E.ONE if _num_exp(e) == 0 else None)
+rule(E.Pow, "pow-one", "s¹ = s")(lambda e: e.base if _num_exp(e) == 1 else None)
+
+
+@rule(E.Pow, "pow-number", "2³ = 8  (exact powers of numbers)")
+def _pow_number(e):
+    if isinstance(e.base, E.Num) and isinstance(e.exp, E.Num):
+        v = pow_num(e.base.value, e.exp.value)
+        if v is not None:
+            return E.Num(v)
+    return None
+
+
+@rule(E.Pow, "pow-power", "(sᵃ)ᵏ = sᵃᵏ  (k an integer)")
+def _pow_power(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.Pow) and isinstance(b.exp, E.Num):
+        return power(b.base, E.Num(b.exp.value * p))
+    return None
+
+
+@rule(E.Pow, "pow-product", "(s t)ᵏ = sᵏ tᵏ  (k an integer)")
+def _pow_product(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.Mul) and not _atomic(b):
+        return mul(tuple(power(f, e.exp) for f in b.items), E.SCALAR)
+    return None
+
+
+rule(E.Pow, "pow-of-one", "1ᵖ = 1")(
+    lambda e: E.ONE if isinstance(e.base, E.Num) and e.base.value == 1 else None)
+
+
+def _is_one(t):
+    """1, or a broadcast 1 (the 1 of 1 + exp(x) for an array x)."""
+    return (isinstance(t, E.Num) and t.value == 1) or \
+        (isinstance(t, E.Fill) and isinstance(t.value, E.Num) and t.value.value == 1)
+
+
+def _one_plus_exp(x):
+    """a for x = 1 + exp(a), else None."""
+    if isinstance(x, E.Add) and len(x.items) == 2:
+        a, b = x.items
+        if _is_one(b):
+            a, b = b, a
+        if _is_one(a) and isinstance(b, E.Func) and b.name == "exp":
+            return b.arg
+    return None
+
+
+def _sigmoid_power(e, pw):
+    """(1 + exp(-a))^-k = sigmoid(a)^k for a whole k > 0 (pw builds the power)."""
+    p = _num_exp(e)
+    if p is None or p >= 0 or p.denominator != 1:
+        return None
+    a = _one_plus_exp(e.base)
+    if a is None:
+        return None
+    c, rest = split_coef(a)
+    if c >= 0 or rest is None:
+        return None
+    s = func("sigmoid", with_coef(-c, rest, a.shape), a.shape)
+    return pw(s, E.Num(-p))
+
+
+rule(E.Pow, "pow-sigmoid", "(1 + exp(-a))⁻ᵏ = sigmoid(a)ᵏ")(lambda e: _sigmoid_power(e, power))
+
+
+# ---- elementwise functions and powers
 
 
 _FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh", 0): 0,
@@ -981,127 +1310,227 @@ ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(
 
 
 def func(name, a, shape):
-    if isinstance(a, E.Vec):                      # f(vec(M)) = vec(f(M))
-        return vec(func(name, a.arg, a.arg.shape))
-    if isinstance(a, E.Zero):                     # f(0) on an array: a broadcast constant
-        return fill(func(name, E.ZERO, E.SCALAR), a.rows, a.cols)
-    if name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
-        return diagmat(func(name, diagvec(a), (a.shape[0], 1)))
-    if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT and _FUNC_AT[(name, a.value)] is not None:
-        return E.Num(_FUNC_AT[(name, a.value)])
-    if isinstance(a, E.Func) and ((name, a.name) in (("log", "exp"),)):
-        return a.arg
-    if name == "abs" and isinstance(a, E.Func) and a.name in ("abs", "exp", "sqrt", "sigmoid", "softplus"):
-        return a
-    if isinstance(a, E.Fill):
-        return fill(func(name, a.value, E.SCALAR), a.rows, a.cols)
-    return E.Func(name, a)
+    return rewrite(E.Func(name, a))
+
+
+rule(E.Func, "f-vec", "f(vec(M)) = vec(f(M))")(
+    lambda e: vec(func(e.name, e.arg.arg, e.arg.arg.shape)) if isinstance(e.arg, E.Vec) else None)
+rule(E.Func, "f-zero-array", "f(0) = f(0) 1 1ᵀ  (a broadcast constant)")(
+    lambda e: fill(func(e.name, E.ZERO, E.SCALAR), e.arg.rows, e.arg.cols) if isinstance(e.arg, E.Zero) else None)
+
+
+@rule(E.Func, "f-diagonal", "f(D) = diag(f(diag(D)))  (D diagonal, f(0) = 0)")
+def _f_diagonal(e):
+    a = e.arg
+    if e.name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
+        return diagmat(func(e.name, diagvec(a), (a.shape[0], 1)))
+    return None
+
+
+@rule(E.Func, "f-at-number", "exp(0) = 1, log(1) = 0, sin(0) = 0, cos(0) = 1, …")
+def _f_at(e):
+    a = e.arg
+    if isinstance(a, E.Num) and _FUNC_AT.get((e.name, a.value)) is not None:
+        return E.Num(_FUNC_AT[(e.name, a.value)])
+    return None
+
+
+rule(E.Func, "log-exp", "log(exp(a)) = a")(
+    lambda e: e.arg.arg if e.name == "log" and isinstance(e.arg, E.Func) and e.arg.name == "exp" else None)
+rule(E.Func, "log-softplus", "log(1 + exp(a)) = softplus(a)")(
+    lambda e: func("softplus", _one_plus_exp(e.arg), e.shape)
+    if e.name == "log" and _one_plus_exp(e.arg) is not None else None)
+rule(E.Func, "abs-nonnegative", "|f(a)| = f(a)  (f = abs, exp, sqrt, sigmoid, softplus)")(
+    lambda e: e.arg if e.name == "abs" and isinstance(e.arg, E.Func)
+    and e.arg.name in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None)
+rule(E.Func, "f-fill", "f(s 1 1ᵀ) = f(s) 1 1ᵀ")(
+    lambda e: fill(func(e.name, e.arg.value, E.SCALAR), e.arg.rows, e.arg.cols) if isinstance(e.arg, E.Fill) else None)
 
 
 def elempow(b, p, shape):
-    if isinstance(b, E.Vec):                      # vec(M) .^ p = vec(M .^ p)
-        return vec(elempow(b.arg, p, b.arg.shape))
-    if isinstance(b, E.Zero) and isinstance(p, E.Num) and p.value > 0:
-        return b
-    if isinstance(p, E.Num) and p.value > 0 and b.shape[1] != 1 and is_diagonal(b):
-        return diagmat(elempow(diagvec(b), p, (b.shape[0], 1)))  # D .^ p = diag(diag(D) .^ p)
-    if isinstance(p, E.Num):
-        if p.value == 1:
-            return b
-        if p.value == 0:
-            return E.Fill(E.ONE, *shape)
-        if isinstance(b, E.ElemPow) and isinstance(b.exp, E.Num) and p.value.denominator == 1:
-            return elempow(b.base, E.Num(b.exp.value * p.value), shape)
-    if isinstance(b, E.Fill):
-        return fill(power(b.value, p), b.rows, b.cols)
-    return E.ElemPow(b, p)
+    return rewrite(E.ElemPow(b, p))
+
+
+rule(E.ElemPow, "epow-vec", "vec(M) .^ p = vec(M .^ p)")(
+    lambda e: vec(elempow(e.base.arg, e.exp, e.base.arg.shape)) if isinstance(e.base, E.Vec) else None)
+
+
+def _pos(e):
+    return isinstance(e.exp, E.Num) and e.exp.value > 0
+
+
+rule(E.ElemPow, "epow-zero", "0 .^ p = 0  (p > 0)")(
+    lambda e: e.base if isinstance(e.base, E.Zero) and _pos(e) else None)
+rule(E.ElemPow, "epow-diagonal", "D .^ p = diag(diag(D) .^ p)  (D diagonal, p > 0)")(
+    lambda e: diagmat(elempow(diagvec(e.base), e.exp, (e.base.shape[0], 1)))
+    if _pos(e) and e.base.shape[1] != 1 and is_diagonal(e.base) else None)
+rule(E.ElemPow, "epow-one", "A .^ 1 = A")(lambda e: e.base if _num_exp(e) == 1 else None)
+rule(E.ElemPow, "epow-zero-exponent", "A .^ 0 = 1 1ᵀ")(
+    lambda e: E.Fill(E.ONE, *e.shape) if _num_exp(e) == 0 else None)
+
+
+@rule(E.ElemPow, "epow-power", "(A .^ a) .^ k = A .^ (a k)  (k an integer)")
+def _epow_power(e):
+    p = _num_exp(e)
+    b = e.base
+    if p is not None and p.denominator == 1 and isinstance(b, E.ElemPow) and isinstance(b.exp, E.Num):
+        return elempow(b.base, E.Num(b.exp.value * p), e.shape)
+    return None
+
+
+rule(E.ElemPow, "epow-sigmoid", "(1 + exp(-A)) .^ -k = sigmoid(A) .^ k")(
+    lambda e: _sigmoid_power(e, lambda b, p: elempow(b, p, b.shape)))
+rule(E.ElemPow, "epow-fill", "(s 1 1ᵀ) .^ p = sᵖ 1 1ᵀ")(
+    lambda e: fill(power(e.base.value, e.exp), e.base.rows, e.base.cols) if isinstance(e.base, E.Fill) else None)
 
 
 def fill(v, r, c):
-    if is_zero(v):
-        return E.Zero(r, c)
-    if r == 1 and c == 1:
-        return v
-    return E.Fill(v, r, c)
+    return rewrite(E.Fill(v, r, c))
+
+
+rule(E.Fill, "fill-zero", "0 1 1ᵀ = 0")(lambda e: E.Zero(e.rows, e.cols) if is_zero(e.value) else None)
+rule(E.Fill, "fill-scalar", "s 1 1ᵀ = s  (1×1)")(lambda e: e.value if e.rows == 1 and e.cols == 1 else None)
+
+
+# ---- vec, unvec and diag
 
 
 def vec(x):
-    if is_zero(x):
-        return zero_of(E.Vec(x).shape)
-    if x.shape[1] == 1:
-        return x
-    if x.shape[0] == 1:
-        return transpose(x)                       # vec of a row is its transpose
-    if isinstance(x, E.Unvec):                    # vec(unvec(v, m)) = v
-        return x.arg
-    pulled = _scalars_out(x, vec)
-    return pulled if pulled is not None else E.Vec(x)
+    return rewrite(E.Vec(x))
+
+
+rule(E.Vec, "vec-zero", "vec(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.Vec, "vec-column", "vec(v) = v")(lambda e: e.arg if e.arg.shape[1] == 1 else None)
+rule(E.Vec, "vec-row", "vec(r) = rᵀ")(lambda e: transpose(e.arg) if e.arg.shape[0] == 1 else None)
+rule(E.Vec, "vec-unvec", "vec(unvec(v, m)) = v")(lambda e: e.arg.arg if isinstance(e.arg, E.Unvec) else None)
+rule(E.Vec, "vec-scalars-out", "vec(s A) = s vec(A)")(_pulled_scalars(vec))
 
 
 def unvec(x, m, n):
     """unvec(x, m): the vector x (length m·n) as an m×n matrix, column-major."""
-    if is_zero(x):
-        return zero_of((m, n))
-    if n == 1:
-        return x                                  # an m×1 matrix is the vector
-    if m == 1:
-        return transpose(x)                       # a 1×n matrix is the row xᵀ
-    if isinstance(x, E.Vec) and x.arg.shape == (m, n):
-        return x.arg                              # unvec(vec(X), rows X) = X
-    if isinstance(x, E.Fill):
-        return fill(x.value, m, n)
-    pulled = _scalars_out(x, lambda y: unvec(y, m, n))
-    return pulled if pulled is not None else E.Unvec(x, m, n)
+    return rewrite(E.Unvec(x, m, n))
+
+
+rule(E.Unvec, "unvec-zero", "unvec(0, m) = 0")(lambda e: zero_of((e.m, e.n)) if is_zero(e.arg) else None)
+rule(E.Unvec, "unvec-column", "unvec(v, m) = v  (an m×1 matrix is the vector)")(
+    lambda e: e.arg if e.n == 1 else None)
+rule(E.Unvec, "unvec-row", "unvec(v, 1) = vᵀ")(lambda e: transpose(e.arg) if e.m == 1 else None)
+rule(E.Unvec, "unvec-vec", "unvec(vec(X), rows of X) = X")(
+    lambda e: e.arg.arg if isinstance(e.arg, E.Vec) and e.arg.arg.shape == (e.m, e.n) else None)
+rule(E.Unvec, "unvec-fill", "unvec(s 1, m) = s 1 1ᵀ")(
+    lambda e: fill(e.arg.value, e.m, e.n) if isinstance(e.arg, E.Fill) else None)
+rule(E.Unvec, "unvec-scalars-out", "unvec(s v, m) = s unvec(v, m)")(
+    lambda e: _scalars_out(e.arg, lambda y: unvec(y, e.m, e.n)))
 
 
 def diagmat(x):
-    if is_zero(x):
-        return zero_of(E.DiagMat(x).shape)
-    if isinstance(x, E.Fill):                    # diag(s 1) = s I
-        return mul((x.value, E.Identity(x.rows)), (x.rows, x.rows))
-    pulled = _scalars_out(x, diagmat)
-    return pulled if pulled is not None else E.DiagMat(x)
+    return rewrite(E.DiagMat(x))
+
+
+rule(E.DiagMat, "diag-zero", "diag(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.DiagMat, "diag-fill", "diag(s 1) = s I")(
+    lambda e: mul((e.arg.value, E.Identity(e.arg.rows)), (e.arg.rows, e.arg.rows))
+    if isinstance(e.arg, E.Fill) else None)
+rule(E.DiagMat, "diag-scalars-out", "diag(s v) = s diag(v)")(_pulled_scalars(diagmat))
 
 
 def diagvec(x):
-    if is_zero(x):
-        return zero_of(E.DiagVec(x).shape)
-    if isinstance(x, E.Fill):                    # the diagonal of s 1 1ᵀ is s 1
-        return fill(x.value, x.rows, 1)
-    if isinstance(x, E.Identity):                # the diagonal of I is 1
-        return E.Fill(E.ONE, x.n, 1)
-    if isinstance(x, E.Mul) and not _atomic(x):  # diag(s u vᵀ) = s u ∘ v
+    return rewrite(E.DiagVec(x))
+
+
+rule(E.DiagVec, "diagvec-zero", "diag(0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.arg) else None)
+rule(E.DiagVec, "diagvec-fill", "diag(s 1 1ᵀ) = s 1")(
+    lambda e: fill(e.arg.value, e.arg.rows, 1) if isinstance(e.arg, E.Fill) else None)
+rule(E.DiagVec, "diagvec-identity", "diag(I) = 1")(
+    lambda e: E.Fill(E.ONE, e.arg.n, 1) if isinstance(e.arg, E.Identity) else None)
+
+
+@rule(E.DiagVec, "diagvec-outer", "diag(s u vᵀ) = s u ∘ v")
+def _diagvec_outer(e):
+    x = e.arg
+    if isinstance(x, E.Mul) and not _atomic(x):
         chain = [f for f in x.items if not f.is_scalar]
         if len(chain) == 2 and chain[0].shape[1] == 1 and chain[1].shape[0] == 1:
             u, v = chain[0], transpose(chain[1])
             return mul(tuple(f for f in x.items if f.is_scalar) + (hadamard((u, v), u.shape),), u.shape)
-    if isinstance(x, E.DiagMat):
-        return x.arg
-    if isinstance(x, E.Transpose):
-        return diagvec(x.arg)
-    pulled = _scalars_out(x, diagvec)
-    return pulled if pulled is not None else E.DiagVec(x)
+    return None
+
+
+rule(E.DiagVec, "diagvec-diag", "diag(diag(v)) = v")(lambda e: e.arg.arg if isinstance(e.arg, E.DiagMat) else None)
+rule(E.DiagVec, "diagvec-transpose", "diag(Aᵀ) = diag(A)")(
+    lambda e: diagvec(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+rule(E.DiagVec, "diagvec-scalars-out", "diag(s A) = s diag(A)")(_pulled_scalars(diagvec))
+
+
+# ---- norms
 
 
 def norm(x):
-    if is_zero(x):
-        return E.ZERO
-    if isinstance(x, (E.Transpose, E.Vec)):
-        return norm(x.arg)
-    if isinstance(x, E.Kron):                      # ||A ⊗ B|| = ||A|| ||B||
-        return mul(tuple(norm(a) for a in x.items), E.SCALAR)
-    c, rest = split_coef(x)
+    return rewrite(E.Norm(x))
+
+
+rule(E.Norm, "norm-zero", "‖0‖ = 0")(lambda e: E.ZERO if is_zero(e.arg) else None)
+rule(E.Norm, "norm-transpose", "‖Aᵀ‖ = ‖vec(A)‖ = ‖A‖")(
+    lambda e: norm(e.arg.arg) if isinstance(e.arg, (E.Transpose, E.Vec)) else None)
+rule(E.Norm, "norm-kron", "‖A ⊗ B‖ = ‖A‖ ‖B‖")(
+    lambda e: mul(tuple(norm(a) for a in e.arg.items), E.SCALAR) if isinstance(e.arg, E.Kron) else None)
+
+
+@rule(E.Norm, "norm-coefficient", "‖c A‖ = |c| ‖A‖")
+def _norm_coef(e):
+    c, rest = split_coef(e.arg)
     if c != 1 and rest is not None:
         return mul((E.Num(abs(c)), norm(rest)), E.SCALAR)
-    if x.is_scalar:
-        return func("abs", x, E.SCALAR)
-    return E.Norm(x)
+    return None
+
+
+rule(E.Norm, "norm-scalar", "‖s‖ = |s|")(lambda e: func("abs", e.arg, E.SCALAR) if e.arg.is_scalar else None)
 
 
 def spec_norm(x):
-    if isinstance(x, E.Transpose):
-        return spec_norm(x.arg)
-    return E.SpecNorm(x)
+    return rewrite(E.SpecNorm(x))
+
+
+rule(E.SpecNorm, "specnorm-transpose", "‖Aᵀ‖₂ = ‖A‖₂")(
+    lambda e: spec_norm(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+
+
+# The identities the one-pass builders apply (products, sums, Hadamard and Kronecker
+# products, transposes): named here, each with its test row like the rules above.
+BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
+    (E.Transpose, "t-product", "(A B)ᵀ = Bᵀ Aᵀ"),
+    (E.Transpose, "t-sum", "(A + B)ᵀ = Aᵀ + Bᵀ"),
+    (E.Transpose, "t-inverse", "(A⁻¹)ᵀ = (Aᵀ)⁻¹"),
+    (E.Transpose, "t-symmetric", "Sᵀ = S  (S symmetric, or a scalar)"),
+    (E.Transpose, "t-elementwise", "f(A)ᵀ = f(Aᵀ)"),
+    (E.Mul, "mul-coefficient", "2 A 3 = 6 A"),
+    (E.Mul, "mul-scalar-powers", "s s⁻¹ = 1, s sᵃ = sᵃ⁺¹"),
+    (E.Mul, "mul-symbolic-powers", "sᵃ sᵇ = sᵃ⁺ᵇ  (a, b any scalars)"),
+    (E.Mul, "mul-identity", "A I = A"),
+    (E.Mul, "mul-zero", "A 0 = 0"),
+    (E.Mul, "mul-inverse", "A A⁻¹ = I"),
+    (E.Mul, "mul-powers", "Aᵃ Aᵇ = Aᵃ⁺ᵇ"),
+    (E.Mul, "mul-into-inverse", "(F G)⁻¹ F = G⁻¹  (square factors)"),
+    (E.Mul, "mul-kron-mixed", "(A ⊗ B)(C ⊗ D) = AC ⊗ BD"),
+    (E.Mul, "mul-diag", "diag(a) diag(b) = diag(a ∘ b)"),
+    (E.Mul, "mul-commutation", "K(n,m) K(m,n) = I"),
+    (E.Mul, "mul-sigmoid", "exp(a) (1 + exp(a))⁻¹ = sigmoid(a)"),
+    (E.Mul, "mul-ones", "vᵀ (s 1) = s sum(v)"),
+    (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)), k ≥ 2"),
+    (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = sigmoid(-A)"),
+    (E.Add, "add-collect", "A + 2 A = 3 A"),
+    (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
+    (E.Add, "add-factor-right", "A X + B X = (A + B) X"),
+    (E.Add, "add-factor-left", "X A + X B = X (A + B)"),
+    (E.Add, "add-common-coefficient", "2 A + 2 B = 2 (A + B)"),
+    (E.Add, "add-zero", "A + 0 = A"),
+    (E.Add, "add-commutation", "A ⊗ B + (B ⊗ A) K(q,s) = (I + K(p,r)) (A ⊗ B)  (B p×q, A r×s)"),
+    (E.Hadamard, "had-scalars", "(s A) ∘ B = s (A ∘ B)"),
+    (E.Hadamard, "had-powers", "A ∘ A = A .^ 2, A ∘ A .^ -1 = 1 1ᵀ"),
+    (E.Hadamard, "had-identity", "I ∘ D = D  (D diagonal)"),
+    (E.Kron, "kron-identities", "I(m) ⊗ I(n) = I(m n)"),
+    (E.Kron, "kron-scalars", "(s A) ⊗ B = s (A ⊗ B)"),
+)]
 
 
 BUILDERS = {
@@ -1169,9 +1598,90 @@ def _neg_count(t):
     return 1 if split_coef(t)[0] < 0 else 0
 
 
-def tidy(e):
+def tidy(e, like=None):
     """Presentation: transposes pulled out where shorter, minus signs moved into
-    differences.  The value is unchanged."""
+    differences; with like (the user's expression), the terms of sums and the scalar
+    factors of products in the order the user wrote their symbols.  The value is
+    unchanged."""
+    out = _tidy(e)
+    return in_users_order(out, like) if like is not None else out
+
+
+def _symbols_in_order(e, out=None):
+    """{name: rank} of the symbols of e in the order they are met (the order written)."""
+    out = {} if out is None else out
+    seen = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, E.Sym):
+            out.setdefault(x.name, len(out))
+        stack.extend(reversed(x.args))
+    return out
+
+
+def in_users_order(e, like):
+    """e with the terms of each sum, the operands of each Hadamard product and the scalar
+    factors of each product ordered as the user's expression like meets their symbols
+    (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
+    first; where the user's order says nothing, the canonical order stays."""
+    rank = _symbols_in_order(like)
+    memo = {}
+    seqs = {}
+
+    def seq(x):
+        hit = seqs.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        names = {}
+        stack = [x]
+        while stack and len(names) < 4:      # the first few symbols decide an order
+            y = stack.pop()
+            if isinstance(y, E.Sym):
+                names.setdefault(rank.get(y.name, len(rank)), None)
+            stack.extend(reversed(y.args))
+        out = tuple(names)
+        seqs[id(x)] = (x, out)
+        return out
+
+    def go(x):
+        hit = memo.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        args = x.args
+        y = x
+        if args:
+            new = tuple(go(a) for a in args)
+            if not all(a is b for a, b in zip(args, new)):
+                y = x.rebuild(new)
+        if isinstance(y, E.Add):
+            items = sorted(y.items, key=lambda t: (_neg_count(t), seq(t)))
+            if items != list(y.items):
+                y = E.Add(tuple(items))
+        elif isinstance(y, E.Hadamard):
+            items = sorted(y.items, key=seq)
+            if items != list(y.items):
+                y = E.Hadamard(tuple(items))
+        elif isinstance(y, E.Mul):
+            items = list(y.items)
+            lead = 1 if isinstance(items[0], E.Num) else 0
+            end = lead
+            while end < len(items) and items[end].is_scalar:
+                end += 1
+            if end - lead > 1:
+                scal = sorted(items[lead:end], key=seq)
+                if scal != items[lead:end]:
+                    y = E.Mul(tuple(items[:lead] + scal + items[end:]))
+        memo[id(x)] = (x, y)
+        return y
+
+    return go(e)
+
+
+def _tidy(e):
     memo = {}
     tcount = {}
 
@@ -1198,6 +1708,8 @@ def tidy(e):
             y = x
         if isinstance(y, E.Mul):
             y = _pull_runs(y)
+        elif isinstance(y, E.Trace) and isinstance(y.arg, E.Transpose):
+            y = E.Trace(y.arg.arg)                                      # tr(Mᵀ) = tr(M)
         elif isinstance(y, (E.Func, E.ElemPow)) and isinstance(y.args[0], E.Transpose):
             y = E.Transpose(y.rebuild((y.args[0].arg,) + y.args[1:]))   # f(Aᵀ) = f(A)ᵀ
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
@@ -1211,8 +1723,15 @@ def tidy(e):
 
 
 def _pull_runs(m):
-    """Aᵀ Bᵀ → (B A)ᵀ for runs of two or more transposed factors of a chain."""
+    """Aᵀ Bᵀ → (B A)ᵀ for runs of two or more transposed factors of a chain, except
+    where a run opens or closes a sandwich Xᵀ M X (X Mᵀ Xᵀ): the quadratic form keeps
+    its spelling (Xᵀ Aᵀ X, not (A X)ᵀ X beside Xᵀ A X)."""
     items = list(m.items)
+    chain = [f for f in items if not f.is_scalar]
+    if len(chain) >= 3 and isinstance(chain[0], E.Transpose) and chain[0].arg == chain[-1]:
+        return m
+    if len(chain) >= 3 and isinstance(chain[-1], E.Transpose) and chain[-1].arg == chain[0]:
+        return m
     out, run = [], []
 
     def flush():

@@ -682,7 +682,9 @@ def test_compiled_function_rejects_values_of_other_shapes():
 def test_value_shares_subexpressions_with_gradient():
     d_ = matcalc.diff("sum(log(1 + exp(-y .* (A w))))", wrt="w")
     body = _body(d_)
-    assert _matmuls(body, "A", "w") == 1 and _calls(body, "np.exp") == 1, body
+    # the value is softplus (np.logaddexp, no exp at all since log(1 + exp(a)) reads as
+    # softplus(a)); A w is computed once and exp at most once
+    assert _matmuls(body, "A", "w") == 1 and _calls(body, "np.exp") <= 1, body
     d_ = matcalc.diff("||A x - b||^2", wrt="x")
     body = _body(d_)
     assert _matmuls(body, "A", "x") == 1, body
