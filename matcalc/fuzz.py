@@ -56,6 +56,7 @@ import numpy as np
 
 import matcalc
 from matcalc.errors import UnsupportedError
+from matcalc.operators import ELEMENTWISE_RECORDS
 
 # ============================================================================ shapes
 #
@@ -88,7 +89,7 @@ def dim_mul(a, b):
 
 # ============================================================================ trees
 
-ATOM, POST, PROD, NEG, SUM = 5, 4, 3, 2, 1
+from matcalc.printing import ATOM, NEG, POST, PROD, SUM  # noqa: E402 (the printers' precedence levels)
 
 
 class Node:
@@ -153,7 +154,7 @@ def props_of(tree):
 
 
 # functions singular (not differentiable, or not defined) where an entry is zero
-_SINGULAR_AT_ZERO = {"abs", "sqrt", "log", "ln"}
+_SINGULAR_AT_ZERO = {r.name for r in ELEMENTWISE_RECORDS if r.singular_at_zero} | {"ln"}
 
 
 def _risky_power(n):
@@ -376,13 +377,8 @@ def _commutation(m, n):
     return K
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-MY_FUNCS = {"exp": np.exp, "log": np.log, "ln": np.log, "sin": np.sin, "cos": np.cos,
-            "tanh": np.tanh, "sqrt": np.sqrt, "sigmoid": _sigmoid,
-            "softplus": lambda x: np.logaddexp(0.0, x), "abs": np.abs}
+# the elementwise functions' NumPy evaluators, from their records (ln is log)
+MY_FUNCS = {**{r.name: r.evaluator() for r in ELEMENTWISE_RECORDS}, "ln": np.log}
 
 
 def _s(v):
@@ -500,7 +496,12 @@ T_SP = ["^T", "'", "ᵀ", ".T", "^{T}"]
 INV_SP = ["^-1", "^(-1)", "^{-1}", "⁻¹", "inv("]
 INVT_SP = ["^-T", "^{-T}", "^(-T)", "⁻ᵀ"]
 TR_SP = ["tr", "Tr", "trace", "tr "]
-SMOOTH = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "abs"]
+# the elementwise functions defined everywhere (each as often as its record's fuzz_weight),
+# those defined for positive arguments (and ln, log's other spelling), those that grow fast
+SMOOTH = [r.name for r in ELEMENTWISE_RECORDS if r.domain == "any" for _ in range(r.fuzz_weight)]
+POSITIVE = [r.name for r in ELEMENTWISE_RECORDS if r.domain == "positive"
+            for _ in range(r.fuzz_weight)] + ["ln"]
+FAST_GROWING = {r.name for r in ELEMENTWISE_RECORDS if r.fast_growing}
 
 
 class Sym:
@@ -827,10 +828,10 @@ class Gen:
             return self.N(op, [g(shape, d1)], S, form=form, sq=sq)
         if op == "func":
             name = self.pick(SMOOTH)
-            arg = g(S, min(d1, 2) if name == "exp" else d1)
+            arg = g(S, min(d1, 2) if name in FAST_GROWING else d1)
             return self.N("func", [arg], S, name=name, space=" " if r() < 0.1 else "")
         if op == "logsqrt":
-            name = self.pick(["log", "sqrt", "log", "sqrt", "ln"])
+            name = self.pick(POSITIVE)
             return self.N("func", [g(S, d1, "pos")], S, name=name)
         if op == "absbar":
             return self.N("absbar", [g(S, d1)], S)
@@ -1199,10 +1200,10 @@ class Gen:
             return self.T(g((C, R), d1))
         if op == "func":
             name = self.pick(SMOOTH)
-            return self.N("func", [g(shape, min(d1, 2) if name == "exp" else d1)], shape, name=name,
+            return self.N("func", [g(shape, min(d1, 2) if name in FAST_GROWING else d1)], shape, name=name,
                           space=" " if r() < 0.1 else "")
         if op == "logsqrt":
-            return self.N("func", [g(shape, d1, "pos")], shape, name=self.pick(["log", "sqrt", "ln"]))
+            return self.N("func", [g(shape, d1, "pos")], shape, name=self.pick(POSITIVE))
         if op == "epow":
             if r() < 0.5:
                 p = self.pick([2, 3, 2, 1, 0])

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
+from .operators import ELEMENTWISE_RECORDS
 
 
 def _unsupported(what):
@@ -980,11 +981,11 @@ def power(b, p):
     return E.Pow(b, p)
 
 
-_FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh", 0): 0,
-            ("sqrt", 0): 0, ("sqrt", 1): 1, ("abs", 0): 0, ("softplus", 0): None}
-
-
-ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(D))) for a diagonal D
+# from the operator records: f at its special points, the functions with f(0) = 0 (so
+# f(D) = diag(f(diag(D))) for a diagonal D), and those never negative (|f(x)| = f(x))
+_FUNC_AT = {(r.name, Fraction(x)): Fraction(v) for r in ELEMENTWISE_RECORDS for x, v in r.at.items()}
+ZERO_AT_ZERO = tuple(r.name for r in ELEMENTWISE_RECORDS if r.zero_at_zero)
+NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 
 
 def func(name, a, shape):
@@ -994,11 +995,11 @@ def func(name, a, shape):
         return fill(func(name, E.ZERO, E.SCALAR), a.rows, a.cols)
     if name in ZERO_AT_ZERO and not a.is_scalar and a.shape[1] != 1 and is_diagonal(a):
         return diagmat(func(name, diagvec(a), (a.shape[0], 1)))
-    if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT and _FUNC_AT[(name, a.value)] is not None:
+    if isinstance(a, E.Num) and (name, a.value) in _FUNC_AT:
         return E.Num(_FUNC_AT[(name, a.value)])
     if isinstance(a, E.Func) and ((name, a.name) in (("log", "exp"),)):
         return a.arg
-    if name == "abs" and isinstance(a, E.Func) and a.name in ("abs", "exp", "sqrt", "sigmoid", "softplus"):
+    if name == "abs" and isinstance(a, E.Func) and a.name in NONNEGATIVE:
         return a
     if isinstance(a, E.Fill):
         return fill(func(name, a.value, E.SCALAR), a.rows, a.cols)

@@ -22,6 +22,7 @@ that each line equals the one before.  Every rule cited is listed by ``matcalc r
 """
 from . import expr as E
 from .differential import SQUARED_NORM
+from .operators import ELEMENTWISE_NAMES
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
 
@@ -122,8 +123,7 @@ _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
-_FUNCTIONS = {"tr", "log", "exp", "vec", "unvec", "diag", "sum", "sqrt", "tanh", "sin", "cos", "sigmoid",
-              "softplus", "sym", "abs", "det"}
+_FUNCTIONS = {"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
 
 
 def _formula_latex(text):

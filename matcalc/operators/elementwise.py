@@ -1,0 +1,58 @@
+"""The elementwise functions, one record each (see ``records.Elementwise``).
+
+f′ is written with the typed builders of ``matcalc.build``; every formula is the rule
+d-<name> of the steps and the catalogue.  The order is the order of the tables.
+"""
+from fractions import Fraction
+
+from .. import expr as E
+from ..build import add, const_like, neg, num, one_minus, power, times
+from .records import Elementwise
+
+F = E.Func
+
+
+def _half_over_sqrt(x):
+    return E.Mul((num(Fraction(1, 2)), power(F("sqrt", x), -1)))
+
+
+ELEMENTWISE_RECORDS = (
+    Elementwise(
+        "exp", lambda x: F("exp", x), "d exp(x) = exp(x) ∘ dx",
+        numpy="np.exp", sympy=lambda sp, x: sp.exp(x), sympy_class="exp", latex="\\exp",
+        at={0: 1}, nonnegative=True, fast_growing=True),
+    Elementwise(
+        "log", lambda x: power(x, -1), "d log(x) = dx ./ x",
+        numpy="np.log", sympy=lambda sp, x: sp.log(x), sympy_class="log", latex="\\log",
+        at={1: 0}, domain="positive", singular_at_zero=True),
+    Elementwise(
+        "sin", lambda x: F("cos", x), "d sin(x) = cos(x) ∘ dx",
+        numpy="np.sin", sympy=lambda sp, x: sp.sin(x), sympy_class="sin", latex="\\sin",
+        at={0: 0}),
+    Elementwise(
+        "cos", lambda x: neg(F("sin", x)), "d cos(x) = −sin(x) ∘ dx",
+        numpy="np.cos", sympy=lambda sp, x: sp.cos(x), sympy_class="cos", latex="\\cos",
+        at={0: 1}),
+    Elementwise(
+        "tanh", lambda x: one_minus(power(F("tanh", x), 2)), "d tanh(x) = (1 − tanh(x).^2) ∘ dx",
+        numpy="np.tanh", sympy=lambda sp, x: sp.tanh(x), sympy_class="tanh", latex="\\tanh",
+        at={0: 0}),
+    Elementwise(
+        "sqrt", _half_over_sqrt, "d sqrt(x) = dx ./ (2 sqrt(x))",
+        numpy="np.sqrt", sympy=lambda sp, x: sp.sqrt(x), latex_form="\\sqrt{{{}}}",
+        at={0: 0, 1: 1}, nonnegative=True, domain="positive", singular_at_zero=True),
+    Elementwise(
+        "sigmoid", lambda x: times(F("sigmoid", x), one_minus(F("sigmoid", x))),
+        "d σ(x) = σ(x) ∘ (1 − σ(x)) ∘ dx",
+        numpy="_sigmoid", code={"jax": "jax.nn.sigmoid", "torch": "torch.sigmoid"},
+        sympy=lambda sp, x: 1 / (1 + sp.exp(-x)), latex="\\sigma", nonnegative=True),
+    Elementwise(
+        "softplus", lambda x: F("sigmoid", x), "d softplus(x) = σ(x) ∘ dx",
+        numpy="np.logaddexp", first_args=("0.0",),
+        code={"jax": "jax.nn.softplus", "torch": "torch.nn.functional.softplus"},
+        sympy=lambda sp, x: sp.log(1 + sp.exp(x)), nonnegative=True),
+    Elementwise(
+        "abs", lambda x: times(x, power(F("abs", x), -1)), "d |x| = x ./ |x| ∘ dx (x ≠ 0)",
+        numpy="np.abs", sympy=lambda sp, x: sp.Abs(x), sympy_class="Abs",
+        latex_form="\\left|{}\\right|", at={0: 0}, nonnegative=True, singular_at_zero=True),
+)
