@@ -56,7 +56,7 @@ import numpy as np
 
 import matcalc
 from matcalc.errors import UnsupportedError
-from matcalc.operators import ELEMENTWISE_RECORDS
+from matcalc.operators import ELEMENTWISE, ELEMENTWISE_RECORDS
 
 # ============================================================================ shapes
 #
@@ -502,6 +502,9 @@ SMOOTH = [r.name for r in ELEMENTWISE_RECORDS if r.domain == "any" for _ in rang
 POSITIVE = [r.name for r in ELEMENTWISE_RECORDS if r.domain == "positive"
             for _ in range(r.fuzz_weight)] + ["ln"]
 FAST_GROWING = {r.name for r in ELEMENTWISE_RECORDS if r.fast_growing}
+# defined and differentiable everywhere; and of those, the ones that stay bounded
+SMOOTH_EVERYWHERE = [n for n in SMOOTH if not ELEMENTWISE[n].singular_at_zero]
+BOUNDED = [n for n in SMOOTH_EVERYWHERE if n not in FAST_GROWING]
 
 
 class Sym:
@@ -926,7 +929,7 @@ class Gen:
         diagonal = self.syms[name].kind == "diagonal"
         reader = _weighted(self.rng, [(5, "tr"), (2, "diag"), (3, "sum")])
         singular = ["log", "ln", "sqrt", "abs", "-1", "0.5", "-2", "(1/2)"]
-        smooth = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "2", "3"]
+        smooth = SMOOTH_EVERYWHERE + ["2", "3"]
         if reader != "sum":
             fn = self.pick(singular) if self.r() < 0.8 else self.pick(smooth)
         elif diagonal:
@@ -1447,7 +1450,7 @@ def generate(seed, depth=4):
         elif how == "sq":
             tree = gen.N("spow", [tree], SCALAR, p=2, ptext=gen.pick(["2", "²", "{2}"]))
         else:
-            tree = gen.N("func", [tree], SCALAR, name=gen.pick(["sin", "cos", "tanh", "sigmoid", "softplus"]))
+            tree = gen.N("func", [tree], SCALAR, name=gen.pick(BOUNDED))
     return example_from_tree(gen, tree, op)
 
 

@@ -30,6 +30,11 @@ ROWS = {
     "sigmoid": (lambda t: 1 / (1 + math.exp(-t)), (-40.0, -1.3, 0.0, 0.7, 40.0)),
     "softplus": (lambda t: math.log1p(math.exp(t)), (-40.0, -1.3, 0.0, 0.7, 30.0)),
     "abs": (abs, (-1.3, 0.0, 0.7)),
+    "log1p": (math.log1p, (0.0, 1e-12, 0.3, 2.5)),
+    "expm1": (math.expm1, (-1.3, 0.0, 1e-12, 0.7)),
+    "tan": (math.tan, (-1.3, 0.0, 0.7)),
+    "atan": (math.atan, (-1.3, 0.0, 0.7, 20.0)),
+    "erf": (math.erf, (-1.3, 0.0, 0.7, 3.0)),
 }
 DOM = {"any": "any", "positive": "pos"}     # a record's domain as tests/helpers draws it
 

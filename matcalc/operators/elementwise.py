@@ -16,6 +16,11 @@ def _half_over_sqrt(x):
     return E.Mul((num(Fraction(1, 2)), power(F("sqrt", x), -1)))
 
 
+def _erf_prime(x):
+    # 2/√π exp(−x²), with 2/√π = 1/√atan(1) exact (the language has no π)
+    return times(power(F("sqrt", F("atan", E.ONE)), -1), F("exp", neg(power(x, 2))))
+
+
 ELEMENTWISE_RECORDS = (
     Elementwise(
         "exp", lambda x: F("exp", x), "d exp(x) = exp(x) ∘ dx",
@@ -55,4 +60,26 @@ ELEMENTWISE_RECORDS = (
         "abs", lambda x: times(x, power(F("abs", x), -1)), "d |x| = x ./ |x| ∘ dx (x ≠ 0)",
         numpy="np.abs", sympy=lambda sp, x: sp.Abs(x), sympy_class="Abs",
         latex_form="\\left|{}\\right|", at={0: 0}, nonnegative=True, singular_at_zero=True),
+    # CONTRACT §5.2: the functions of machine-learning losses
+    Elementwise(
+        "log1p", lambda x: power(add(const_like(1, x), x), -1), "d log1p(x) = dx ./ (1 + x)",
+        numpy="np.log1p", sympy=lambda sp, x: sp.log(1 + x), at={0: 0}, domain="positive"),
+    Elementwise(
+        "expm1", lambda x: F("exp", x), "d expm1(x) = exp(x) ∘ dx",
+        numpy="np.expm1", sympy=lambda sp, x: sp.exp(x) - 1, at={0: 0}, fast_growing=True),
+    Elementwise(
+        "tan", lambda x: add(const_like(1, x), power(F("tan", x), 2)),
+        "d tan(x) = (1 + tan(x).^2) ∘ dx",
+        numpy="np.tan", sympy=lambda sp, x: sp.tan(x), sympy_class="tan", latex="\\tan",
+        at={0: 0}, fast_growing=True),
+    Elementwise(
+        "atan", lambda x: power(add(const_like(1, x), power(x, 2)), -1), "d atan(x) = dx ./ (1 + x.^2)",
+        numpy="np.arctan", code={"torch": "torch.atan"},
+        sympy=lambda sp, x: sp.atan(x), sympy_class="atan", latex="\\arctan", at={0: 0}),
+    Elementwise(
+        "erf", _erf_prime, "d erf(x) = (2/√π) exp(−x.^2) ∘ dx",
+        numpy="scipy.special.erf",
+        code={"jax": "jax.scipy.special.erf", "torch": "torch.special.erf"},
+        imports={"numpy": "import scipy.special", "jax": "import jax.scipy.special"},
+        sympy=lambda sp, x: sp.erf(x), sympy_class="erf", at={0: 0}),
 )
