@@ -61,7 +61,10 @@ def test_value_against_an_independent_reference(name):
 @pytest.mark.parametrize("name", ELEMENTWISE_NAMES)
 def test_parse_and_text_round_trip(name):
     e = matcalc.parse(f"{name}(A x)")
-    assert isinstance(e, E.Func) and e.name == name and e.shape == e.arg.shape
+    rec = ELEMENTWISE[name]
+    assert isinstance(e, E.Func) and e.name == name and e.shape == rec.shape(e.arg.shape)
+    with pytest.raises(matcalc.ParseError, match=f"{name}.. takes {rec.arity} argument"):
+        matcalc.parse(f"{name}(x, x)")
     assert matcalc.parse(str(e)) == e
     s = matcalc.parse(f"{name}(a^T x)")             # |…| of an array would be a determinant
     if ELEMENTWISE[name].latex != "\\sigma":     # \sigma(…) reads back as the symbol σ times (…)

@@ -1,5 +1,6 @@
 """The record types (frozen) and the table type that the engine's views are."""
 from dataclasses import dataclass, field
+from typing import ClassVar
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
@@ -61,6 +62,13 @@ class Elementwise:
     singular_at_zero: bool = False
     fast_growing: bool = False
     fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1          # one argument ...
+
+    @staticmethod
+    def shape(arg_shape):
+        """... and the shape of its argument (expr.Func's shape rule)."""
+        return arg_shape
 
     def __post_init__(self):
         for name in ("code", "imports", "at"):
