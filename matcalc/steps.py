@@ -122,7 +122,8 @@ _SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k
 _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
-            "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
+            "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
+            "√": "\\sqrt ", "π": "\\pi "}
 _FUNCTIONS = {"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
 
 
