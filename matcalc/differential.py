@@ -10,7 +10,9 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import RawCounter
+from .build import add, const_like, neg, num, one_minus, power, times  # noqa: F401 (rules' builders)
 from .errors import UnsupportedError
+from .operators import ELEMENTWISE_RECORDS, OperatorTable
 
 MAX_MATRIX_POWER = 100
 MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
@@ -27,65 +29,14 @@ class Rule:
         self.name, self.formula, self.apply = name, formula, apply
 
 
-# ---------------------------------------------------------------------------- builders
-# Small typed constructors for what the rules write: they pick the scalar or the array
-# form (Pow or ElemPow, Mul or Hadamard, Num or Fill), and do no simplification.
-
-
-def neg(x):
-    return E.Mul((E.MINUS_ONE, x))
-
-
-def num(v):
-    return E.Num(Fraction(v))
-
-
-def const_like(v, like):
-    """The constant v with the shape of `like` (broadcast over an array)."""
-    n = num(v)
-    return n if like.is_scalar else E.Fill(n, *like.shape)
-
-
-def power(x, p):
-    """x^p elementwise (a scalar power for a scalar x)."""
-    p = p if isinstance(p, E.Expr) else num(p)
-    return E.Pow(x, p) if x.is_scalar else E.ElemPow(x, p)
-
-
-def times(a, dx):
-    """a ∘ dx elementwise: a scaling when either side is a scalar."""
-    if a.is_scalar or dx.is_scalar:
-        return E.Mul((a, dx))
-    return E.Hadamard((a, dx))
-
-
-def add(*xs):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return None
-    return xs[0] if len(xs) == 1 else E.Add(tuple(xs))
-
-
-def one_minus(x):
-    """1 − x (broadcast)."""
-    return E.Add((const_like(1, x), neg(x)))
-
-
 # ---------------------------------------------------------------------------- f'(x)
-# The derivative of each elementwise function, as an expression of its argument.
+# The small typed constructors that the rules write with are in ``build`` (the operator
+# records use them too); f'(x) of each elementwise function is in its record.
 
-FUNC_DERIVATIVES = {
-    "exp": ("d exp(x) = exp(x) ∘ dx", lambda x: E.Func("exp", x)),
-    "log": ("d log(x) = dx ./ x", lambda x: power(x, -1)),
-    "sin": ("d sin(x) = cos(x) ∘ dx", lambda x: E.Func("cos", x)),
-    "cos": ("d cos(x) = −sin(x) ∘ dx", lambda x: neg(E.Func("sin", x))),
-    "tanh": ("d tanh(x) = (1 − tanh(x).^2) ∘ dx", lambda x: one_minus(power(E.Func("tanh", x), 2))),
-    "sqrt": ("d sqrt(x) = dx ./ (2 sqrt(x))", lambda x: E.Mul((num(Fraction(1, 2)), power(E.Func("sqrt", x), -1)))),
-    "sigmoid": ("d σ(x) = σ(x) ∘ (1 − σ(x)) ∘ dx",
-                lambda x: times(E.Func("sigmoid", x), one_minus(E.Func("sigmoid", x)))),
-    "softplus": ("d softplus(x) = σ(x) ∘ dx", lambda x: E.Func("sigmoid", x)),
-    "abs": ("d |x| = x ./ |x| ∘ dx (x ≠ 0)", lambda x: times(x, power(E.Func("abs", x), -1))),
-}
+# name -> (formula, f'): a view of the records, read by the d-elementwise rule and the
+# rule catalogue (a name without an entry: UnsupportedError naming it, never KeyError)
+FUNC_DERIVATIVES = OperatorTable("differential rule", {
+    r.name: (r.formula, r.derivative) for r in ELEMENTWISE_RECORDS})
 
 
 # ---------------------------------------------------------------------------- the rules

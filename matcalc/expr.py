@@ -20,9 +20,6 @@ KINDS = ("scalar", "vector", "matrix", "symmetric", "diagonal", "spd")
 SQUARE_KINDS = ("symmetric", "diagonal", "spd")
 SYMMETRIC_KINDS = ("symmetric", "diagonal", "spd")
 
-ELEMENTWISE = ("exp", "log", "sin", "cos", "tanh", "sqrt", "sigmoid", "softplus", "abs")
-
-
 # ---------------------------------------------------------------------------- sizes
 
 
@@ -449,7 +446,7 @@ class DiagVec(_Unary):
 
 
 class Func(Expr):
-    """An elementwise function (exp, log, sin, cos, tanh, sqrt, sigmoid, softplus, abs)."""
+    """An elementwise function, by name: one of the records of ``matcalc.operators``."""
     __slots__ = ("name", "arg")
     fields = ("name", "arg")
 

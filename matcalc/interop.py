@@ -23,6 +23,7 @@ import threading
 from . import expr as E
 from .declarations import NAME_RE as _NAME_RE
 from .errors import MatcalcError, UnsupportedError, require_module
+from .operators import ELEMENTWISE_RECORDS, table
 
 def _func_words():
     from .parse import FUNCTION_NAMES, function_suggestion
@@ -155,9 +156,7 @@ def to_sympy(e, sizes=None):
             sizes[s] = sp.Symbol(s, integer=True, positive=True)
         return sizes[s]
 
-    funcs = {"exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh,
-             "sqrt": sp.sqrt, "abs": sp.Abs,
-             "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "softplus": lambda x: sp.log(1 + sp.exp(x))}
+    funcs = table("SymPy spelling", lambda r: (lambda x, _f=r.sympy: _f(sp, x)) if r.sympy else None)
     memo = {}
 
     def go(x):
@@ -304,6 +303,8 @@ def sympy_to_text(expr):
     from sympy.matrices.expressions.kronecker import KroneckerProduct
     Vec, CommutationMatrix = sympy_classes()
     decls = {}
+    # SymPy's function class -> the elementwise function it reads back as (its record's)
+    sympy_names = {getattr(sp, r.sympy_class): r.name for r in ELEMENTWISE_RECORDS if r.sympy_class}
 
     def unsupported(x, why=""):
         return UnsupportedError(f"SymPy's {type(x).__name__} has no counterpart in matcalc"
@@ -435,10 +436,10 @@ def sympy_to_text(expr):
         if isinstance(x, sp.log) and isinstance(x.args[0], M.Determinant):
             return f"logdet({go(x.args[0].arg)})"
         if isinstance(x, sp.Function) and len(x.args) == 1:
-            name = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
-                    sp.Abs: "abs"}.get(type(x))
+            name = sympy_names.get(type(x))
             if name is None:
-                raise unsupported(x, " (the functions are exp, log, sin, cos, tanh, sqrt, abs)")
+                raise unsupported(x, f" (the functions are {', '.join(sorted(set(sympy_names.values())))}, "
+                                     f"sqrt)")
             return f"{name}({go(x.args[0], ew)})"
         if ew is not None:
             raise unsupported(x, " inside an elementwise function")

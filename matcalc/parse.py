@@ -14,6 +14,7 @@ from lark.lark import PostLex
 
 from . import expr as E
 from .errors import ParseError
+from .operators import ELEMENTWISE
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
@@ -448,7 +449,7 @@ class Build:
             node = E.LogDet(a)
         elif name == "log" and isinstance(a, E.Det):
             node = E.LogDet(a.arg)
-        elif name in E.ELEMENTWISE:
+        elif name in ELEMENTWISE:
             node = E.Func(name, a)
         elif name == "sum":
             node = E.Sum(a)

@@ -10,6 +10,7 @@ import re
 from fractions import Fraction
 
 from . import expr as E
+from .operators import elementwise, table
 
 SUM, NEG, PROD, POST, ATOM = range(5)
 
@@ -449,8 +450,8 @@ _GREEK_CHAR["ο"] = "o"  # LaTeX has no \omicron
 _GREEK_CHAR.update({"ϑ": "\\vartheta", "ϕ": "\\phi", "ϖ": "\\varpi", "ϱ": "\\varrho", "ϵ": "\\epsilon"})
 _GREEK_CHAR.update({c: f"\\mathrm{{{l}}}" for c, l in zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")})
 
-_LATEX_FUNCS = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tanh": "\\tanh",
-                "sigmoid": "\\sigma"}
+# the LaTeX command of each elementwise function that has one (from its record)
+_LATEX_FUNCS = table("LaTeX command", lambda r: r.latex)
 
 
 def _latex_scientific(digits, exp):
@@ -683,13 +684,12 @@ class LatexPrinter(Printer):
         return f"\\left\\|{self.p(e.arg)[0]}\\right\\|_{{2}}", ATOM
 
     def p_Func(self, e):
-        if e.name == "sqrt":
-            return f"\\sqrt{{{self.p(e.arg)[0]}}}", ATOM
-        if e.name == "abs":
-            return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
+        form = elementwise(e.name, "LaTeX form").latex_form
+        if form is not None:
+            return form.format(self.p(e.arg)[0]), ATOM
         latex_name = _LATEX_FUNCS.get(e.name)
-        if e.name == "sigmoid" and getattr(self, "_sigma_taken", False):
-            latex_name = None
+        if latex_name == "\\sigma" and getattr(self, "_sigma_taken", False):
+            latex_name = None           # σ is a symbol of the expression: \operatorname{sigmoid}
         return self.call(e.name, e.arg, latex_name)
 
 

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
+from .operators import ELEMENTWISE_RECORDS
 
 
 def _unsupported(what):
@@ -1302,11 +1303,11 @@ rule(E.Pow, "pow-sigmoid", "(1 + exp(-a))⁻ᵏ = sigmoid(a)ᵏ")(lambda e: _sig
 # ---- elementwise functions and powers
 
 
-_FUNC_AT = {("exp", 0): 1, ("log", 1): 0, ("sin", 0): 0, ("cos", 0): 1, ("tanh", 0): 0,
-            ("sqrt", 0): 0, ("sqrt", 1): 1, ("abs", 0): 0, ("softplus", 0): None}
-
-
-ZERO_AT_ZERO = ("abs", "sin", "tanh", "sqrt")    # f(0) = 0: f(D) = diag(f(diag(D))) for a diagonal D
+# from the operator records: f at its special points, the functions with f(0) = 0 (so
+# f(D) = diag(f(diag(D))) for a diagonal D), and those never negative (|f(x)| = f(x))
+_FUNC_AT = {(r.name, Fraction(x)): Fraction(v) for r in ELEMENTWISE_RECORDS for x, v in r.at.items()}
+ZERO_AT_ZERO = tuple(r.name for r in ELEMENTWISE_RECORDS if r.zero_at_zero)
+NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 
 
 def func(name, a, shape):
@@ -1340,9 +1341,8 @@ rule(E.Func, "log-exp", "log(exp(a)) = a")(
 rule(E.Func, "log-softplus", "log(1 + exp(a)) = softplus(a)")(
     lambda e: func("softplus", _one_plus_exp(e.arg), e.shape)
     if e.name == "log" and _one_plus_exp(e.arg) is not None else None)
-rule(E.Func, "abs-nonnegative", "|f(a)| = f(a)  (f = abs, exp, sqrt, sigmoid, softplus)")(
-    lambda e: e.arg if e.name == "abs" and isinstance(e.arg, E.Func)
-    and e.arg.name in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None)
+rule(E.Func, "abs-nonnegative", "|f(a)| = f(a)  (f never negative: abs, exp, sqrt, sigmoid, …)")(
+    lambda e: e.arg if e.name == "abs" and isinstance(e.arg, E.Func) and e.arg.name in NONNEGATIVE else None)
 rule(E.Func, "f-fill", "f(s 1 1ᵀ) = f(s) 1 1ᵀ")(
     lambda e: fill(func(e.name, e.arg.value, E.SCALAR), e.arg.rows, e.arg.cols) if isinstance(e.arg, E.Fill) else None)
 

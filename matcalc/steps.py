@@ -24,6 +24,7 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
+from .operators import ELEMENTWISE_NAMES
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
 
@@ -123,9 +124,9 @@ _SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k
 _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
-            "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
-_FUNCTIONS = {"tr", "log", "exp", "vec", "unvec", "diag", "sum", "sqrt", "tanh", "sin", "cos", "sigmoid",
-              "softplus", "sym", "abs", "det"}
+            "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
+            "√": "\\sqrt ", "π": "\\pi "}
+_FUNCTIONS = {"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
 
 
 def _formula_latex(text):

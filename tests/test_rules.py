@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from matcalc.operators import ELEMENTWISE_RECORDS
 from helpers import Unsupported, check_derivative, check_hessian, draw, rel_err
 
 SC = "scalar"
@@ -294,8 +295,9 @@ def test_kronecker(expr, wrt, symbols, dom, kw):
 
 # ---------------------------------------------------------------------------- elementwise functions
 
-FUNCS = ["exp", "log", "ln", "sin", "cos", "tanh", "sqrt", "sigmoid", "softplus", "abs"]
-POSITIVE = {"log", "ln", "sqrt"}
+# every elementwise function of the records (and ln, log's other spelling)
+FUNCS = [r.name for r in ELEMENTWISE_RECORDS] + ["ln"]
+POSITIVE = {r.name for r in ELEMENTWISE_RECORDS if r.domain == "positive"} | {"ln"}
 
 ELEMENTWISE = []
 for fn in FUNCS:

@@ -14,8 +14,27 @@ arguments are converted on entry to a chosen type, and arrays the code creates (
 zeros, ...) get the type.  Nothing global changes when a module is imported: JAX code
 runs under the user's own ``jax_enable_x64`` (float64 code checks that it is on).
 """
+import inspect
+
 from . import ir
 from ..errors import MatcalcError
+from ..operators import ELEMENTWISE_RECORDS
+
+
+def _functions(target):
+    """The elementwise functions' entries for target, from the operator records:
+    ({name: spelling}, {name: numbers before the argument}, {name: import line})."""
+    spell, first, imports = {}, {}, {}
+    for r in ELEMENTWISE_RECORDS:
+        fn, args = r.spelling(target)
+        if fn is None:
+            continue
+        spell[r.name] = fn
+        if args:
+            first[r.name] = args
+        if target in r.imports:
+            imports[r.name] = r.imports[target]
+    return spell, first, imports
 
 DTYPES = ("float32", "float64")
 
@@ -45,9 +64,7 @@ class Backend:
 
     # operation -> function (an underscore: a helper of the generated module)
     _kf = {
-        "exp": "np.exp", "log": "np.log", "sin": "np.sin", "cos": "np.cos", "tanh": "np.tanh",
-        "sqrt": "np.sqrt", "abs": "np.abs", "log1p": "np.log1p", "sigmoid": "_sigmoid",
-        "softplus": "np.logaddexp",
+        "log1p": "np.log1p",
         "eye": "np.eye", "zeros": "np.zeros", "full": "np.full", "empty": "np.empty",
         "solve": "np.linalg.solve", "inv": "np.linalg.inv", "det": "np.linalg.det",
         "cholesky": "np.linalg.cholesky", "matrix_power": "np.linalg.matrix_power",
@@ -58,6 +75,9 @@ class Backend:
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
     }
+    # the elementwise functions, from their records
+    _fn, _first_args, _fn_imports = _functions("numpy")
+    _kf = {**_kf, **_fn}
     unspelt = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
     _needs_prelude = ("_spd_inv_logdet", "_spd_solve")
@@ -66,6 +86,7 @@ class Backend:
         self.helpers = {}
         self.dtype = dtype_name(dtype)
         self.dtype_var = "dtype"     # where the code keeps the inputs' type (dtype None)
+        self.extra_imports = {}      # import lines that the spellings used need
 
     # -- dtype: everything the target does about the floating-point type -----------
 
@@ -120,8 +141,10 @@ class Backend:
         fn = self._kf.get(op)
         if fn is None:
             raise MatcalcError(f"the {self.name} target has no spelling for the operation {op!r}")
+        if op in self._fn_imports:
+            self.extra_imports[self._fn_imports[op]] = True
         if fn.startswith("_"):
-            src = HELPERS[self.name].get(fn)
+            src = HELPERS[self.name].get(fn) or _kernel_source(self.name, fn)
             if src is None:
                 raise MatcalcError(f"the {self.name} target has no helper {fn}")
             self.helpers[fn] = src
@@ -199,8 +222,7 @@ class Backend:
             return ir.Bin("@", a, b)
         return self.call("vdot", a, b)
 
-    # arguments before the operand (np.logaddexp(0.0, u) is softplus(u))
-    _first_args = {"softplus": ("0.0",)}
+    # _first_args (from the records): numbers before the operand (np.logaddexp(0.0, u))
 
     def func(self, name, a):
         a = self.number(a)
@@ -221,7 +243,8 @@ except ImportError:  # pragma: no cover
     _lapack = None"""
 
     def module_imports(self):
-        out = list(self.imports) + list(self.dtype_imports())
+        out = list(self.imports) + [i for i in self.extra_imports if i not in self.imports]
+        out += [i for i in self.dtype_imports() if i not in out]
         if self.PRELUDE and any(h in self.helpers for h in self._needs_prelude):
             out += ["", self.PRELUDE]
         return tuple(out)
@@ -255,7 +278,8 @@ class JaxBackend(Backend):
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
                "kron_sum": "term by term (XLA fuses the sum)"}
-    _kf = _table(Backend._kf, "jnp.", unspelt, sigmoid="jax.nn.sigmoid", softplus="jax.nn.softplus")
+    _fn, _first_args, _fn_imports = _functions("jax")
+    _kf = {**_table(Backend._kf, "jnp.", unspelt), **_fn}
     _needs_prelude = ()
     PRELUDE = None
 
@@ -296,8 +320,6 @@ class JaxBackend(Backend):
     def diagonal(self, a):
         return self.call("diagonal", a)
 
-    def func(self, name, a):
-        return self.call(name, a)
 
 
 class TorchBackend(Backend):
@@ -308,10 +330,9 @@ class TorchBackend(Backend):
     float_out = False
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "kron_sum": "term by term"}
-    _kf = _table(Backend._kf, "torch.", unspelt, sigmoid="torch.sigmoid",
-                 softplus="torch.nn.functional.softplus", spec_norm="torch.linalg.matrix_norm",
-                 vdot="torch.dot", power="torch.pow")
-    _first_args = {}
+    _fn, _first_args, _fn_imports = _functions("torch")
+    _kf = {**_table(Backend._kf, "torch.", unspelt, spec_norm="torch.linalg.matrix_norm",
+                    vdot="torch.dot", power="torch.pow"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
 
@@ -427,10 +448,6 @@ _NP_HELPERS = {
             return x
     return np.linalg.solve(a, b)
 ''',
-    "_sigmoid": '''def _sigmoid(z):
-    """The logistic function 1 / (1 + exp(-z)), without overflow."""
-    return 0.5 + 0.5 * np.tanh(0.5 * z)
-''',
     "_logdet": '''def _logdet(a):
     """log det(a): nan where the determinant is not positive (as log would give)."""
     sign, value = np.linalg.slogdet(a)
@@ -453,6 +470,15 @@ _NP_HELPERS = {
     return np.eye(m * n, dtype=dtype)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
 ''',
 }
+
+def _kernel_source(target, fn):
+    """The source of a NumPy kernel of the records (operators/kernels.py) as a helper of
+    the generated module: it runs the very function that Derivative.evaluate runs."""
+    if target != "numpy" or not any(r.numpy == fn for r in ELEMENTWISE_RECORDS):
+        return None
+    from ..operators import kernels
+    return inspect.getsource(getattr(kernels, fn))
+
 
 HELPERS = {
     "numpy": _NP_HELPERS,

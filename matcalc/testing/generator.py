@@ -5,8 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from matcalc.expr import ELEMENTWISE
-from matcalc.numeric import FUNCS
+from matcalc.operators import ELEMENTWISE_RECORDS
 from matcalc.parse import FUNC_ALIASES
 from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, render, shape_size, sym_names
 from .sizes import requirements
@@ -24,9 +23,12 @@ class Function:
     singular_at_zero  not defined or not differentiable at 0 (log, sqrt, abs)
     grows_fast        f(30) > 1e6: deep arguments overflow (exp)
     bounded, signed   |f| <= 1 on the line, and takes negative values (sin, cos, tanh)
-    periodic          f(x + 2π) = f(x): its value at a huge argument is noise (sin, cos)"""
+    periodic          f(x + 2π) = f(x): its value at a huge argument is noise (sin, cos)
 
-    def __init__(self, name, spellings, evaluate):
+    What the record declares (domain "positive", singular at zero, fast growing) holds
+    too, where the probe would not see it (log1p below −1, tan near its poles)."""
+
+    def __init__(self, name, spellings, evaluate, record=None):
         self.name, self.spellings, self.evaluate = name, tuple(spellings), evaluate
         with np.errstate(all="ignore"):
             f = evaluate
@@ -45,6 +47,10 @@ class Function:
             self.signed = bool(finite.size and np.min(finite) < 0)
             self.periodic = bool(np.all(np.isfinite(y)) and np.allclose(f(line + 2 * np.pi), y, atol=1e-9))
             self.finite_at_zero = bool(np.isfinite(at0))
+        if record is not None:
+            self.positive_domain = self.positive_domain or record.domain == "positive"
+            self.singular_at_zero = self.singular_at_zero or record.singular_at_zero
+            self.grows_fast = self.grows_fast or record.fast_growing
 
     def __repr__(self):
         return f"<Function {self.name}>"
@@ -56,12 +62,15 @@ _FUNCTIONS = {}
 def engine_functions():
     """Every elementwise function of the engine, by each of its spellings (an alias maps
     to its function's record), in the engine's order.  The one place where the fuzzer
-    reads the engine's function list: names from matcalc.expr.ELEMENTWISE, aliases from
-    matcalc.parse.FUNC_ALIASES, evaluators from matcalc.numeric.FUNCS."""
+    reads the engine's function list: the operator records (matcalc.operators), with the
+    aliases of matcalc.parse.FUNC_ALIASES; each record as often as its fuzz_weight says."""
     if not _FUNCTIONS:
-        for name in ELEMENTWISE:
+        for record in ELEMENTWISE_RECORDS:
+            if record.fuzz_weight == 0:
+                continue
+            name = record.name
             aliases = [a for a, target in FUNC_ALIASES.items() if target == name]
-            rec = Function(name, [name] + aliases, FUNCS[name])
+            rec = Function(name, [name] + aliases, record.evaluator(), record)
             for s in rec.spellings:
                 _FUNCTIONS[s] = rec
     return _FUNCTIONS

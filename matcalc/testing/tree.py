@@ -34,7 +34,7 @@ def dim_mul(a, b):
 
 # ============================================================================ trees
 
-ATOM, POST, PROD, NEG, SUM = 5, 4, 3, 2, 1
+from matcalc.printing import ATOM, NEG, POST, PROD, SUM  # noqa: E402 (the printers' precedence levels)
 
 
 class Node:

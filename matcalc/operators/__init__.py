@@ -1,0 +1,41 @@
+"""Where operators are declared: one frozen record per operator.
+
+An elementwise function is one ``Elementwise`` record in ``elementwise.py``: its
+spellings (grammar keyword and text, LaTeX, SymPy), f′ (an expression builder) with the
+formula the steps and ``matcalc rules`` show, its values at special points (what the
+simplifier folds), its domain (for the fuzzer), its NumPy evaluator (resolved lazily:
+``matcalc diff`` imports no NumPy) and its spelling per code target.  The engine's
+tables (``differential.FUNC_DERIVATIVES``, ``numeric.FUNCS``, the printers' LaTeX names,
+the code backends' ``_kf``, interop's SymPy maps, the simplifier's special values, the
+fuzzer's lists) are views built from these records, and a name missing from a view is
+an ``UnsupportedError`` that names the operator and the missing piece.
+
+Adding an elementwise function: one record here plus one row in
+``tests/test_operators.py`` (and its keyword in the grammar's FUNC terminal).
+"""
+from .records import Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
+from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
+
+ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record
+ELEMENTWISE_NAMES = tuple(ELEMENTWISE)                     # in declaration order
+
+
+def elementwise(name, piece="record"):
+    """The record of the elementwise function name (UnsupportedError naming it)."""
+    rec = ELEMENTWISE.get(name)
+    if rec is None:
+        from ..errors import UnsupportedError
+        raise UnsupportedError(f"the elementwise function {name} has no {piece}: it is not "
+                               f"declared in matcalc/operators")
+    return rec
+
+
+def table(piece, value, records=ELEMENTWISE_RECORDS):
+    """The view {name: value(record)} of the records that have the piece (value(record)
+    is None where a record declares it absent)."""
+    out = OperatorTable(piece)
+    for r in records:
+        v = value(r)
+        if v is not None:
+            out[r.name] = v
+    return out

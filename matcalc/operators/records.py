@@ -1,0 +1,118 @@
+"""The record types (frozen) and the table type that the engine's views are."""
+from dataclasses import dataclass, field
+from typing import ClassVar
+from types import MappingProxyType
+
+from ..errors import UnsupportedError
+
+TARGETS = ("numpy", "jax", "torch")       # the code targets a record spells itself for
+_LIB = {"numpy": "np.", "jax": "jnp.", "torch": "torch."}
+
+
+class OperatorTable(dict):
+    """A view of the records, keyed by operator name: a name without an entry is an
+    UnsupportedError naming the operator and the piece, never a KeyError."""
+
+    def __init__(self, piece, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.piece = piece
+
+    def __missing__(self, name):
+        raise UnsupportedError(f"the operator {name} has no {self.piece}: declare it in its "
+                               f"record in matcalc/operators")
+
+
+@dataclass(frozen=True, eq=False)
+class Elementwise:
+    """An elementwise function f, applied entry by entry (the shape of f(X) is X's).
+
+    name        the grammar keyword, the text spelling and the key of every table
+    derivative  x -> f′(x), an expression of the argument (built with ``matcalc.build``)
+    formula     the rule's text, as the steps and ``matcalc rules`` show it (rule d-<name>)
+    latex       the LaTeX command applied as \\cmd\\left(x\\right) (None: \\operatorname{name})
+    latex_form  a LaTeX template with {} where f is not written as a call (\\sqrt{x})
+    sympy       (sympy, x) -> f(x) in SymPy
+    sympy_class the SymPy function class that reads back as f (None: none, as log1p)
+    numpy       the NumPy spelling, both the evaluator and the generated code's call:
+                np.<f>, scipy.special.<f>, or _<f> for a kernel of ``kernels.py``
+    first_args  numbers passed before the argument (np.logaddexp(0.0, x) is softplus(x))
+    code        target -> spelling where it is not numpy's with np. read as the library's
+    imports     target -> the import line the generated module needs for the spelling
+    at          special points: {x: f(x)} with both exact numbers (the simplifier folds them)
+    nonnegative f(x) ≥ 0 everywhere (|f(x)| = f(x))
+    domain      where the fuzzer may evaluate it: "any" or "positive"
+    singular_at_zero  not differentiable (or not defined) at 0 (the fuzzer keeps zeros away)
+    fast_growing      the fuzzer keeps its argument shallow (exp of exp overflows)
+    fuzz_weight how often the fuzzer's generator picks it (0: never, said in the test)
+    """
+    name: str
+    derivative: object
+    formula: str
+    numpy: str
+    sympy: object
+    sympy_class: str = None
+    latex: str = None
+    latex_form: str = None
+    first_args: tuple = ()
+    code: MappingProxyType = field(default_factory=dict)
+    imports: MappingProxyType = field(default_factory=dict)
+    at: MappingProxyType = field(default_factory=dict)
+    nonnegative: bool = False
+    domain: str = "any"
+    singular_at_zero: bool = False
+    fast_growing: bool = False
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1          # one argument ...
+
+    @staticmethod
+    def shape(arg_shape):
+        """... and the shape of its argument (expr.Func's shape rule)."""
+        return arg_shape
+
+    def __post_init__(self):
+        for name in ("code", "imports", "at"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def zero_at_zero(self):
+        """f(0) = 0: f(D) = diag(f(diag(D))) for a diagonal D."""
+        return self.at.get(0) == 0
+
+    def spelling(self, target):
+        """(function, numbers before the argument) in the generated code for target."""
+        if target in self.code:
+            return self.code[target], ()
+        if self.numpy.startswith("np."):
+            return _LIB[target] + self.numpy[3:], self.first_args
+        if target == "numpy":
+            return self.numpy, self.first_args
+        return None, ()
+
+    def evaluator(self):
+        """The NumPy function that evaluates f (imports NumPy; SciPy on first call)."""
+        fn = resolve_numpy(self.numpy)
+        if self.first_args:
+            args = tuple(float(a) for a in self.first_args)
+            return lambda x, _f=fn: _f(*args, x)
+        return fn
+
+
+def resolve_numpy(spelling):
+    """The function a NumPy spelling names: np.<f>, a kernel _<f>, or scipy.<...>.<f>
+    (SciPy imported at the first call, so that evaluating without it stays possible)."""
+    if spelling.startswith("np."):
+        import numpy as np
+        return getattr(np, spelling[3:])
+    if spelling.startswith("_"):
+        from . import kernels
+        return getattr(kernels, spelling)
+    if spelling.startswith("scipy."):
+        module, _, attr = spelling.rpartition(".")
+
+        def call(x):
+            import importlib
+            return getattr(importlib.import_module(module), attr)(x)
+        call.__name__ = attr
+        return call
+    raise ValueError(f"not a NumPy spelling: {spelling}")
