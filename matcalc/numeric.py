@@ -106,7 +106,7 @@ class Evaluator:
         self.sizes = sizes      # size name -> int
         self.memo = {}
         self.ext_memo = {}      # id -> (node, (m, k)): scalars past the float range
-        self.nonfinite = False  # some node's value has an inf or NaN entry
+        self.nonfinite = False  # an argument of a node not in _PROPAGATES is not finite
 
     def size(self, s):
         try:
@@ -129,10 +129,20 @@ class Evaluator:
             raise NoValue(e, MemoryError("the arrays are too large for this machine's memory")) from None
         if e.is_scalar and isinstance(v, np.ndarray):
             v = _scalar(v)
-        if not self.nonfinite and not _sums_finite(v):
-            self.nonfinite = True
+        if not self.nonfinite and type(e) not in _PROPAGATES:
+            memo = self.memo
+            self.nonfinite = not all(_sums_finite(memo[id(a)][1]) for a in e.args if id(a) in memo)
         self.memo[k] = (e, v)
         return v
+
+
+# Nodes whose value has an inf or NaN entry wherever an argument's entries make it so
+# (inf + 1, 0 · inf, a sum, a selection of entries keep it or leave the other entries
+# exact): a value that is not finite on the way reaches the root or a node of another
+# type (1 / inf, tanh(inf), exp(-inf) are finite), whose arguments ``ev`` checks.
+_PROPAGATES = frozenset([E.Num, E.Sym, E.Diff, E.Identity, E.Zero, E.Commutation, E.Fill,
+                         E.Add, E.Mul, E.Hadamard, E.Kron, E.Transpose, E.Trace, E.Sum,
+                         E.Norm, E.Vec, E.Unvec, E.DiagMat, E.DiagVec, E.MatPow])
 
 
 def _sums_finite(v):
@@ -141,7 +151,7 @@ def _sums_finite(v):
     second pass to tell which."""
     if isinstance(v, float):
         return math.isfinite(v)
-    if math.isfinite(float(np.sum(v))):
+    if math.isfinite(v.sum()):
         return True
     return bool(np.all(np.isfinite(v)))
 
@@ -583,7 +593,7 @@ def _extended(tree, env, sizes, ev):
     that a later 0 ·, 1 / or tanh would hide) the value computed past the float range
     (matcalc.extended), with the node whose value overflowed even that, or None."""
     v = ev.ev(tree)
-    if not ev.nonfinite or not all(_sums_finite(a) for a in env.values()):
+    if (not ev.nonfinite and _sums_finite(v)) or not all(_sums_finite(a) for a in env.values()):
         return v, None, None
     from . import extended
     x, node = extended.evaluate(tree, env, sizes)
