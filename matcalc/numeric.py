@@ -320,6 +320,8 @@ _TINY = 2.2250738585072014e-308     # the smallest normal float
 def _plain_product(vals):
     """The float product of vals when no step overflows, underflows or turns subnormal (then
     it is the product rounded as before), else None: the extended arithmetic takes over."""
+    if len(vals) > 1 and 0.0 in vals:
+        return None             # 0.0 may be an underflow (8e-600, exp(-800)), not a zero
     p = 1.0
     for v in vals:
         q = p * v
