@@ -85,12 +85,14 @@ def _shift(m, d):
 
 
 def _add(terms):
-    top = _key(terms[0])
+    """t1 + t2 + ... left to right, as floats would add them: each sum aligned to the larger
+    exponent of its two operands (1e400 x - 1e400 x + x is x)."""
+    out = terms[0]
     for t in terms[1:]:
-        top = np.maximum(top, _key(t))
-    top = np.where(top == _LOW, 0, top)
-    total = sum(_shift(t.m, t.k - top) for t in terms)
-    return X(total, top)
+        top = np.maximum(_key(out), _key(t))
+        top = np.where(top == _LOW, 0, top)
+        out = X(_shift(out.m, out.k - top) + _shift(t.m, t.k - top), top)
+    return out
 
 
 def _reduce(x, entries):

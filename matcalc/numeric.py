@@ -251,15 +251,20 @@ def _ext(ev, e):
 
 
 def _ext_sum(terms):
-    """A sum of (m, k): aligned to the largest exponent, so that terms past the float range
-    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf."""
+    """A sum of (m, k), exact then rounded once, so that terms past the float range
+    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf,
+    and a small term beside two that cancel (1e400 t - 1e400 t + t) is kept."""
     big = [t for t in terms if t[0] != 0.0]
     if not big:
         return 0.0, 0
     if not all(math.isfinite(t[0]) for t in big):
         return _ext_float(sum(t[0] for t in big))
-    top = max(t[1] for t in big)
-    return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+    top, low = max(t[1] for t in big), min(t[1] for t in big)
+    if top - low > 20000:       # a term 2^20000 below the others: aligned to the largest
+        return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+    total = sum(Fraction(m) * (1 << (k - low)) for m, k in big)
+    m, k = _ext_fraction(total)
+    return _ext_norm(m, k + low)
 
 
 def _ext_node(ev, e):

@@ -391,3 +391,16 @@ def test_check_passes_a_right_answer_with_constants_past_the_float_range(capsys)
     code = main(["diff", "1e1000 1e-1000 x^T x", "--wrt", "x", "--check"])
     out = capsys.readouterr().out
     assert code == 0 and out.rstrip().endswith(": ok"), out
+
+
+@pytest.mark.parametrize("ex, want", [
+    ("1e400 x - 1e400 x + x", np.ones(3)),                      # arrays: left to right
+    ("(1e400 x x^T - 1e400 x x^T) + x x^T", np.ones((3, 3))),
+    ("1e400 sum(x) - 1e400 sum(x) + sum(x)", 3.0),              # scalars: exactly
+    ("(1e-400 sum(x) - 1e-400 sum(x) + 1e-500 + 1e-500) 1e500", 2.0),
+])
+def test_a_small_term_beside_huge_ones_that_cancel_is_kept(ex, want):
+    got = matcalc.evaluate(ex, {"x": np.ones(3)})
+    assert rel_err(got, want) < 1e-14, (ex, got)
+    d = check_derivative(ex.replace("x x^T", "x^T x").replace("x - 1e400 x + x", "sum(x) - 1e400 sum(x) + sum(x)"), "x")
+    assert np.all(np.isfinite(d.evaluate({"x": np.ones(3)})))
