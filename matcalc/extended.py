@@ -100,8 +100,8 @@ def _reduce(x, entries):
     m, k = x.m[entries], x.k[entries]
     kk = np.where(np.isfinite(m) & (m != 0), k, _LOW)
     top = int(kk.max()) if kk.size else _LOW
-    if top == _LOW:
-        return X(float(np.sum(m)), 0)
+    if top == _LOW or not np.all(np.isfinite(m)):
+        return X(float(np.sum(_shift(m, k - max(top, 0)) if top != _LOW else m)), max(top, 0))
     return X(math.fsum(_shift(m, k - top).reshape(-1).tolist()), top)
 
 
