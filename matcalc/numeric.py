@@ -628,14 +628,14 @@ def evaluate_tree(tree, env, sizes):
 def evaluate_for_user(tree, env, sizes):
     """evaluate_tree for the API: no value at these values is an EvaluationError, and so is
     a value that overflows float64 (never inf or NaN where the true value is finite)."""
-    from .errors import EvaluationError
-    from .printing import to_text
     try:
         with np.errstate(all="ignore"):
             out, node, x = _extended(tree, env, sizes, Evaluator(env, sizes))
     except NoValue as err:
         raise user_error(err) from None
     if node is not None:
+        from .errors import EvaluationError
+        from .printing import to_text
         text = to_text(node)
         text = text if len(text) <= 80 else text[:77] + "..."
         if node is tree:
