@@ -783,10 +783,10 @@ def _shape_text(shape):
 
 
 def _at(tree, values, sizes):
+    """The value of tree as the API computes it (past the float range where floats overflow)."""
+    from .numeric import evaluate_tree
     env = {n: internal(v) for n, v in values.items()}
-    with np.errstate(all="ignore"):
-        v = Evaluator(env, dict(sizes)).ev(tree)
-    return np.asarray(v, dtype=float)
+    return np.asarray(evaluate_tree(tree, env, dict(sizes)), dtype=float)
 
 
 class _Wrong(Exception):

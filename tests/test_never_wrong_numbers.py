@@ -404,3 +404,17 @@ def test_a_small_term_beside_huge_ones_that_cancel_is_kept(ex, want):
     assert rel_err(got, want) < 1e-14, (ex, got)
     d = check_derivative(ex.replace("x x^T", "x^T x").replace("x - 1e400 x + x", "sum(x) - 1e400 sum(x) + sum(x)"), "x")
     assert np.all(np.isfinite(d.evaluate({"x": np.ones(3)})))
+
+
+@pytest.mark.parametrize("op, ex, wrt", [
+    ("hessian", "tanh(1e300 (2 + ||A||_F^2))", "A"),      # 0 · an overflowed array
+    ("diff", "log(tr((F.^2)^T F.^2))", "F"),
+    ("hessian", "log(tr((F.^2)^T F.^2))", "F"),
+])
+def test_check_evaluates_as_the_api_does(capsys, op, ex, wrt):
+    """The check evaluates the answer as d.evaluate does (past the float range where floats
+    overflow): a right answer whose float evaluation would be NaN passes."""
+    from matcalc.cli import main
+    code = main([op, ex, "--wrt", wrt, "--check"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.rstrip().endswith(": ok"), out
