@@ -32,6 +32,7 @@ import itertools
 import math
 import time
 from collections import Counter
+from fractions import Fraction
 
 import numpy as np
 
@@ -658,9 +659,34 @@ class Rounding:
             else:
                 acc_e = np.kron(np.abs(acc_v), xe) + np.kron(acc_e, np.abs(xv)) + np.kron(acc_e, xe)
                 acc_v = np.kron(acc_v, xv)
+        if t is E.Mul and not (math.isfinite(sv) and math.isfinite(se)):
+            sv, se = self._scalars_past_the_float_range(e)
         if acc_v is None:
             return se
         return abs(sv) * acc_e + se * np.abs(acc_v) + se * acc_e
+
+    def _scalars_past_the_float_range(self, e):
+        """(value, error) of the scalar factors of a product whose float product overflows
+        or underflows (1e1000 1e-1000 x): multiplied with the evaluator's exponent
+        (constants exactly), the error relative, each constant rounded once."""
+        from .numeric import _ext, _ext_fraction, _ext_mul, _ext_value
+        ext, rel, exact = (1.0, 0), 0.0, Fraction(1)
+        for x in e.items:
+            if not x.is_scalar:
+                continue
+            if isinstance(x, E.Num):
+                exact *= x.value
+                continue
+            xv = float(np.reshape(self.val(x), -1)[0])
+            if isinstance(x, E.Func) and x.name == "exp" and not (0 < abs(xv) < math.inf):
+                rel += float(np.max(self.error(x.arg))) + EPS      # exp(a): relative error da
+            else:
+                xe = float(np.max(self.error(x)))
+                rel += (xe / abs(xv) if xv != 0 else (0.0 if xe == 0 else math.inf)) + EPS
+            ext = _ext_mul(ext, _ext(self.ev, x))
+        ext = _ext_mul(ext, _ext_fraction(exact))
+        sv = _ext_value(ext)
+        return sv, abs(sv) * (rel + EPS)
 
 
 def rounding_error(tree, values, sizes):
@@ -780,10 +806,10 @@ def _shape_text(shape):
 
 
 def _at(tree, values, sizes):
+    """The value of tree as the API computes it (past the float range where floats overflow)."""
+    from .numeric import evaluate_tree
     env = {n: internal(v) for n, v in values.items()}
-    with np.errstate(all="ignore"):
-        v = Evaluator(env, dict(sizes)).ev(tree)
-    return np.asarray(v, dtype=float)
+    return np.asarray(evaluate_tree(tree, env, dict(sizes)), dtype=float)
 
 
 class _Wrong(Exception):

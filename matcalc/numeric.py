@@ -101,6 +101,7 @@ class Evaluator:
         self.sizes = sizes      # size name -> int
         self.memo = {}
         self.ext_memo = {}      # id -> (node, (m, k)): scalars past the float range
+        self.nonfinite = False  # an argument of a node not in _PROPAGATES is not finite
 
     def size(self, s):
         try:
@@ -123,8 +124,31 @@ class Evaluator:
             raise NoValue(e, MemoryError("the arrays are too large for this machine's memory")) from None
         if e.is_scalar and isinstance(v, np.ndarray):
             v = _scalar(v)
+        if not self.nonfinite and type(e) not in _PROPAGATES:
+            memo = self.memo
+            self.nonfinite = not all(_sums_finite(memo[id(a)][1]) for a in e.args if id(a) in memo)
         self.memo[k] = (e, v)
         return v
+
+
+# Nodes whose value has an inf or NaN entry wherever an argument's entries make it so
+# (inf + 1, 0 · inf, a sum, a selection of entries keep it or leave the other entries
+# exact): a value that is not finite on the way reaches the root or a node of another
+# type (1 / inf, tanh(inf), exp(-inf) are finite), whose arguments ``ev`` checks.
+_PROPAGATES = frozenset([E.Num, E.Sym, E.Diff, E.Identity, E.Zero, E.Commutation, E.Fill,
+                         E.Add, E.Mul, E.Hadamard, E.Kron, E.Transpose, E.Trace, E.Sum,
+                         E.Norm, E.Vec, E.Unvec, E.DiagMat, E.DiagVec, E.MatPow])
+
+
+def _sums_finite(v):
+    """Whether v (a float or an array) is finite: one pass summing the entries, and only
+    when the sum is not finite (an inf or NaN entry, or a sum past the float range) a
+    second pass to tell which."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if math.isfinite(v.sum()):
+        return True
+    return bool(np.all(np.isfinite(v)))
 
 
 # ------------------------------------------------------- scalars past the float range
@@ -222,15 +246,20 @@ def _ext(ev, e):
 
 
 def _ext_sum(terms):
-    """A sum of (m, k): aligned to the largest exponent, so that terms past the float range
-    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf."""
+    """A sum of (m, k), exact then rounded once, so that terms past the float range
+    (4e600 t - 2e600 t) cancel as they would in exact arithmetic instead of giving inf - inf,
+    and a small term beside two that cancel (1e400 t - 1e400 t + t) is kept."""
     big = [t for t in terms if t[0] != 0.0]
     if not big:
         return 0.0, 0
     if not all(math.isfinite(t[0]) for t in big):
         return _ext_float(sum(t[0] for t in big))
-    top = max(t[1] for t in big)
-    return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+    top, low = max(t[1] for t in big), min(t[1] for t in big)
+    if top - low > 20000:       # a term 2^20000 below the others: aligned to the largest
+        return _ext_norm(math.fsum(math.ldexp(m, max(k - top, -1100)) for m, k in big), top)
+    total = sum(Fraction(m) * (1 << (k - low)) for m, k in big)
+    m, k = _ext_fraction(total)
+    return _ext_norm(m, k + low)
 
 
 def _ext_node(ev, e):
@@ -291,6 +320,8 @@ _TINY = 2.2250738585072014e-308     # the smallest normal float
 def _plain_product(vals):
     """The float product of vals when no step overflows, underflows or turns subnormal (then
     it is the product rounded as before), else None: the extended arithmetic takes over."""
+    if len(vals) > 1 and 0.0 in vals:
+        return None             # 0.0 may be an underflow (8e-600, exp(-800)), not a zero
     p = 1.0
     for v in vals:
         q = p * v
@@ -558,15 +589,55 @@ def to_user(node_shape, v):
     return a.reshape(1, 1) if a.ndim == 0 else a
 
 
+def _extended(tree, env, sizes, ev):
+    """(value, node, X): the value of tree by the Evaluator ev (which has evaluated it), or
+    when some value on the way was not finite at finite inputs (an intermediate overflow
+    that a later 0 ·, 1 / or tanh would hide) the value computed past the float range
+    (matcalc.extended), with the node whose value overflowed even that, or None."""
+    v = ev.ev(tree)
+    if (not ev.nonfinite and _sums_finite(v)) or not all(_sums_finite(a) for a in env.values()):
+        return v, None, None
+    from . import extended
+    x, node = extended.evaluate(tree, env, sizes)
+    out = x.to_float()
+    if tree.is_scalar:
+        out = float(out.reshape(-1)[0])
+    if node is None and not x.in_range():
+        node = tree
+    return out, node, x
+
+
 def evaluate_tree(tree, env, sizes):
-    """The value of tree; a node without a value raises NoValue (a LinAlgError)."""
+    """The value of tree; a node without a value raises NoValue (a LinAlgError).  Plain
+    floats first; a value that is not finite there is computed again past the float range
+    (an entry whose true value overflows float64 is then ±inf)."""
     with np.errstate(all="ignore"):
-        return Evaluator(env, sizes).ev(tree)
+        ev = Evaluator(env, sizes)
+        v = ev.ev(tree)
+        try:
+            return _extended(tree, env, sizes, ev)[0]
+        except NoValue:
+            return v
 
 
 def evaluate_for_user(tree, env, sizes):
-    """evaluate_tree for the API: no value at these values is an EvaluationError."""
+    """evaluate_tree for the API: no value at these values is an EvaluationError, and so is
+    a value that overflows float64 (never inf or NaN where the true value is finite)."""
     try:
-        return evaluate_tree(tree, env, sizes)
+        with np.errstate(all="ignore"):
+            out, node, x = _extended(tree, env, sizes, Evaluator(env, sizes))
     except NoValue as err:
         raise user_error(err) from None
+    if node is not None:
+        from .errors import EvaluationError
+        from .printing import to_text
+        text = to_text(node)
+        text = text if len(text) <= 80 else text[:77] + "..."
+        if node is tree:
+            why = "its value is past the largest float, 1.8e308"
+            if x is not None and x.finite():
+                why += f" (about 1e{int(int(np.max(x.k)) * math.log10(2))})"
+        else:
+            why = "a value on the way is past the largest float, 1.8e308"
+        raise EvaluationError(f"the value overflows float64 at {text}: {why}; scale the inputs")
+    return out

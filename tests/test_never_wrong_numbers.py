@@ -237,3 +237,184 @@ def test_scalars_under_a_transpose_join_the_product():
     got = matcalc.evaluate("(exp(710) (2 A) (3 z))^T A (exp(-710) z)", {"z": z, "A": A})
     assert got == pytest.approx(6 * (A @ z) @ A @ z, rel=1e-14)
     check_derivative("(exp(710) A x)^T (exp(-710) x)", "x")
+
+
+# ------------------------------------------- arrays past the float range (issue 10, values)
+# A value that is not finite on the way at finite inputs is computed again with an exponent
+# per entry (matcalc/extended.py).  Where the point puts finite differences out of reach
+# (F ~ 1e100), f(c G) is a function g of G, and the derivative at c G is compared, by the
+# chain rule, with the finite differences of g at G.
+
+def _scaled_fd(g, G, name, rng, got, power):
+    """got (the derivative of f at c G, times c^power) against central differences of g."""
+    for _ in range(3):
+        V = rng.standard_normal(G.shape)
+        fd = central(g, {name: G}, name, V)
+        assert rel_err(float(np.sum(got * V)), fd) < 1e-6, (got, fd)
+
+
+def _scaled_hessian_fd(g, G, name, rng, H):
+    """The Hessian of f at c G, times c^2, against second differences of g at G."""
+    h = 1e-4
+    for _ in range(2):
+        v, w = rng.standard_normal(G.shape), rng.standard_normal(G.shape)
+
+        def at(a, b):
+            return float(g({name: G + a * h * v + b * h * w}))
+        fd = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
+        got = v.reshape(-1, order="F") @ H @ w.reshape(-1, order="F")
+        assert rel_err(got, fd) < 1e-4, (got, fd)
+
+
+def test_saturated_hessian_is_zero_not_nan():
+    # (1 - tanh²) = 0 exactly times 2e300 I - 8e600 t vec(A) vec(A)^T, whose entries
+    # overflow: 0 · inf was NaN (the fuzzer's last wrong answer)
+    ex = "tanh(1e300 (2 + ||A||_F^2))"
+    h = check_hessian(ex, "A")
+    d = check_derivative(ex, "A")
+    rng = np.random.default_rng(7)
+    B = rng.standard_normal((3, 2))
+    for A in (B, 1e100 * B, np.zeros((3, 2)), 1e-200 * B):
+        H, G = h.evaluate({"A": A}), d.evaluate({"A": A})
+        assert H.shape == (6, 6) and np.all(H == 0), (A, H)
+        assert np.all(G == 0), (A, G)
+    # the same form where the saturation is not complete: finite, by the chain rule
+    ex2 = "tanh(1e-300 (2e300 + ||A||_F^2))"      # at A = 1e150 B: tanh(2 + ||B||_F^2)
+    h2 = matcalc.hessian(ex2, wrt="A")
+    g = evaluator("tanh(2 + ||B||_F^2)")
+    _scaled_hessian_fd(g, B, "B", rng, 1e300 * h2.evaluate({"A": 1e150 * B}))
+
+
+F_BIG = "log(tr((F.^2)^T F.^2))"       # at F = c G: 4 log c + log(sum(G.^4))
+
+
+def test_overflow_inside_array_operations_is_finite_where_the_value_is():
+    rng = np.random.default_rng(11)
+    G = rng.standard_normal((2, 3))
+    c = 1e100
+    g = evaluator("log(tr((G.^2)^T G.^2))")
+    want = 4 * math.log(c) + float(g({"G": G}))
+    assert matcalc.evaluate(F_BIG, {"F": c * G}) == pytest.approx(want, rel=1e-14)
+    d = check_derivative(F_BIG, "F")
+    got = d.evaluate({"F": c * G})           # 4 F.^3 / tr(...): 1e300 / inf was a silent 0
+    assert np.all(np.isfinite(got)) and np.all(got != 0), got
+    _scaled_fd(g, G, "G", rng, c * got, 1)
+    h = check_hessian(F_BIG, "F")
+    _scaled_hessian_fd(g, G, "G", rng, c * c * h.evaluate({"F": c * G}))
+    # a ratio of overflowing products, and Kronecker products past the float range
+    X = rng.standard_normal((3, 3))
+    r = matcalc.evaluate("X X^T / tr(X X^T)", {"X": 1e200 * X})
+    assert rel_err(r, X @ X.T / np.trace(X @ X.T)) < 1e-14
+    assert matcalc.evaluate("sum(kron(X, X)) / sum(X)^2", {"X": 1e200 * X}) == pytest.approx(1.0, rel=1e-12)
+    assert matcalc.evaluate("logdet(X^T X)", {"X": 1e200 * X}) == \
+        pytest.approx(6 * math.log(1e200) + np.linalg.slogdet(X.T @ X)[1], rel=1e-14)
+    d2 = check_derivative("tr(A X X^T) / tr(X X^T)", "X")     # f(c G) = g(G): df/dF = dg/dG / c
+    A = rng.standard_normal((3, 3))
+    g2 = evaluator("tr(A X X^T) / tr(X X^T)")
+    _scaled_fd(lambda v: g2({"A": A, **v}), X, "X", rng, 1e200 * d2.evaluate({"A": A, "X": 1e200 * X}), 1)
+
+
+def test_a_value_past_float64_is_an_error_never_inf_or_nan():
+    rng = np.random.default_rng(12)
+    G = rng.standard_normal((2, 3))
+    F = 1e100 * G
+    # the value itself is about 1e400: an error that says so, never inf
+    with pytest.raises(matcalc.EvaluationError, match=r"overflows float64 at tr\(.*scale the inputs"):
+        matcalc.evaluate("tr((F.^2)^T F.^2)", {"F": F})
+    # its gradient 4 F.^3 is finite, and right by the chain rule
+    d = check_derivative("tr((F.^2)^T F.^2)", "F")
+    got = d.evaluate({"F": F})
+    assert np.all(np.isfinite(got))
+    _scaled_fd(evaluator("tr((G.^2)^T G.^2)"), G, "G", rng, got / 1e300, 3)
+    # an argument past the float range that a function cannot take (sin of 1e400)
+    with pytest.raises(matcalc.EvaluationError, match="overflows float64"):
+        matcalc.evaluate("sum(sin(F .^ 4))", {"F": F})
+    with pytest.raises(matcalc.EvaluationError, match="overflows float64"):
+        matcalc.diff("sum(sin(F .^ 4))", wrt="F").evaluate({"F": F})
+    with pytest.raises(matcalc.EvaluationError, match="overflows float64"):
+        matcalc.evaluate("exp(1000)", {})
+    # NaN where f has no real value stays NaN (not an overflow), the user's inf stays inf
+    assert np.isnan(matcalc.evaluate("sum(log(x))", {"x": np.array([-1.0, 1.0])}))
+    assert matcalc.evaluate("sum(x)", {"x": np.array([np.inf, 1.0])}) == np.inf
+
+
+def test_extended_arithmetic_is_exact_to_rounding():
+    """Products, sums and powers in extended range against exact rational arithmetic, for
+    rows that span a narrow range (one BLAS product) and a wide one (the exact sum)."""
+    from matcalc import extended as X
+    rng = np.random.default_rng(13)
+
+    def exact(m, k):
+        return [[Fraction(float(a)) * Fraction(2) ** int(b) for a, b in zip(r, s)] for r, s in zip(m, k)]
+
+    def close(x, want):
+        for i, row in enumerate(want):
+            for j, w in enumerate(row):
+                got = Fraction(float(x.m[i, j])) * Fraction(2) ** int(x.k[i, j])
+                assert abs(got - w) <= Fraction(1, 10 ** 13) * max(abs(w), Fraction(1, 10 ** 9000)), (i, j)
+
+    for spread in (40, 3000):
+        ma, mb = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+        ka, kb = rng.integers(-spread, spread, (3, 4)), rng.integers(-spread, spread, (4, 2))
+        a, b = X.X(ma, ka), X.X(mb, kb)
+        ea, eb = exact(ma, ka), exact(mb, kb)
+        prod = [[sum(ea[i][l] * eb[l][j] for l in range(4)) for j in range(2)] for i in range(3)]
+        # every term is of one sign in no particular way: compare with the largest term
+        got = X._matmul(a, b)
+        for i in range(3):
+            for j in range(2):
+                g = Fraction(float(got.m[i, j])) * Fraction(2) ** int(got.k[i, j])
+                big = max(abs(ea[i][l] * eb[l][j]) for l in range(4))
+                assert abs(g - prod[i][j]) <= Fraction(1, 10 ** 14) * big
+        close(X._add([a, X.X(-ma, ka)]), [[0] * 4] * 3)
+        close(X._pow(a, 3), [[v ** 3 for v in r] for r in ea])
+        close(X._pow(a, -2), [[v ** -2 for v in r] for r in ea])
+    assert X._pow(X.X(np.array([10.0]), 0), 5000).k[0] == 16610   # 10^5000 = 0.8... · 2^16610
+
+
+def test_check_passes_a_right_answer_with_constants_past_the_float_range(capsys):
+    """1e1000 1e-1000 x^T x: the rounding bound of the product is taken with the
+    evaluator's exponent (it was inf · 0, and the check said the differences were too
+    inaccurate); the answer times 1.01 still fails."""
+    import copy
+    from matcalc import expr as E
+    from matcalc.cli import main
+    for ex in ("1e1000 1e-1000 x^T x", "1e1000 1e-1000 x^T A x",
+               "1e-400 exp(800) exp(-800) 1e400 sum(x .* x)"):
+        d = check_derivative(ex, "x")
+        r = d.check()
+        assert r.ok, (ex, r.message())
+        w = copy.copy(d)
+        w.expr = E.Mul((E.Num(Fraction(101, 100)), d.expr))
+        bad = w.check()
+        assert not bad.ok and bad.status == "failed", (ex, bad.message())
+    code = main(["diff", "1e1000 1e-1000 x^T x", "--wrt", "x", "--check"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.rstrip().endswith(": ok"), out
+
+
+@pytest.mark.parametrize("ex, want", [
+    ("1e400 x - 1e400 x + x", np.ones(3)),                      # arrays: left to right
+    ("(1e400 x x^T - 1e400 x x^T) + x x^T", np.ones((3, 3))),
+    ("1e400 sum(x) - 1e400 sum(x) + sum(x)", 3.0),              # scalars: exactly
+    ("(1e-400 sum(x) - 1e-400 sum(x) + 1e-500 + 1e-500) 1e500", 2.0),
+])
+def test_a_small_term_beside_huge_ones_that_cancel_is_kept(ex, want):
+    got = matcalc.evaluate(ex, {"x": np.ones(3)})
+    assert rel_err(got, want) < 1e-14, (ex, got)
+    d = check_derivative(ex.replace("x x^T", "x^T x").replace("x - 1e400 x + x", "sum(x) - 1e400 sum(x) + sum(x)"), "x")
+    assert np.all(np.isfinite(d.evaluate({"x": np.ones(3)})))
+
+
+@pytest.mark.parametrize("op, ex, wrt", [
+    ("hessian", "tanh(1e300 (2 + ||A||_F^2))", "A"),      # 0 · an overflowed array
+    ("diff", "log(tr((F.^2)^T F.^2))", "F"),
+    ("hessian", "log(tr((F.^2)^T F.^2))", "F"),
+])
+def test_check_evaluates_as_the_api_does(capsys, op, ex, wrt):
+    """The check evaluates the answer as d.evaluate does (past the float range where floats
+    overflow): a right answer whose float evaluation would be NaN passes."""
+    from matcalc.cli import main
+    code = main([op, ex, "--wrt", wrt, "--check"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.rstrip().endswith(": ok"), out

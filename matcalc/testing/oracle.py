@@ -195,6 +195,8 @@ def _check(ex, seed, points):
         try:
             f0 = matcalc.evaluate(text, values, symbols=decl)
         except Exception as e:
+            if _past_float64(e):        # as an f that is not finite: another point
+                continue
             failures.append(_refused("evaluate", e))
             tried += 1
             continue
@@ -213,6 +215,11 @@ def _check(ex, seed, points):
     if not failures:
         return Outcome("skip", "nonfinite", "f is not finite at any drawn point")
     return failures[0]
+
+
+def _past_float64(e):
+    """The EvaluationError of a value past the float range (the true value is not a float)."""
+    return isinstance(e, matcalc.EvaluationError) and "overflows float64" in str(e)
 
 
 def _refused(what, e, where=""):
@@ -240,6 +247,8 @@ def _new_user(ex, ctx, rng, points=2):
         try:
             f0 = matcalc.evaluate(ex.text, values, symbols=ex.symbols)
         except Exception as e:
+            if _past_float64(e):
+                continue
             return _refused("new-user evaluate", e, where)
         if not _finite(f0):
             continue
