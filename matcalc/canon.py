@@ -342,6 +342,15 @@ IDENTITIES = {
 }
 
 
+def _same_shape(a, b):
+    """Whether a term of shape a can stand for dX of shape b: the same sizes, or sizes
+    that differ only where one is a product (m·p = n·q is a constraint of the expression
+    that no factor decides: A ⊗ B with A 2×3 and B 3×2 is square; the values settle it,
+    and evaluate refuses an answer whose value has another shape)."""
+    return all(x == y or isinstance(x, E.SizeProd) or isinstance(y, E.SizeProd)
+               for x, y in zip(a, b))
+
+
 def gradient_terms(df, used=None):
     """The terms G_k with df = Σ_k tr(G_kᵀ dX), one per occurrence of dX.
 
@@ -383,7 +392,7 @@ def gradient_terms(df, used=None):
             continue
         W = ws[0] if len(ws) == 1 else E.Add(tuple(ws))
         if isinstance(node, E.Diff):
-            if W.shape != node.shape and not (W.is_scalar and node.is_scalar):
+            if not _same_shape(W.shape, node.shape) and not (W.is_scalar and node.is_scalar):
                 # a term of G must have dX's shape; anything else would be read off wrongly
                 raise UnsupportedError(
                     f"the gradient term {_text(W)} is {_dims(W.shape)}, but d{node.var.name} is "
