@@ -347,6 +347,10 @@ def _same_shape(a, b):
     that differ only where one is a product (m·p = n·q is a constraint of the expression
     that no factor decides: A ⊗ B with A 2×3 and B 3×2 is square; the values settle it,
     and evaluate refuses an answer whose value has another shape)."""
+    if a == b:
+        return True
+    if a == b[::-1]:
+        return False            # a transposed term: never read off as G
     return all(x == y or isinstance(x, E.SizeProd) or isinstance(y, E.SizeProd)
                for x, y in zip(a, b))
 
