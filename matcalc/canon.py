@@ -331,7 +331,8 @@ IDENTITIES = {
     E.Fill: ("broadcast", "⟨W, s 1⟩ = s sum(W)", _adj_fill),
     E.Mul: ("cyclic trace", "tr(Wᵀ P dX Q) = tr((Pᵀ W Qᵀ)ᵀ dX)", _adj_mul),
     E.Hadamard: ("Hadamard ↔ trace", "tr(Wᵀ (A ∘ dX)) = tr((W ∘ A)ᵀ dX)", _adj_hadamard),
-    E.Kron: ("Kronecker trace", "tr(A ⊗ dX) = tr(A) tr(dX)", _adj_kron),
+    E.Kron: ("Kronecker pairing", "uᵀ (A ⊗ dX) v = tr(unvec(u)ᵀ dX unvec(v) Aᵀ), "
+             "tr(Wᵀ (A ⊗ dX)) = vec(dX)ᵀ unvec((I ⊗ K ⊗ I) vec W) vec A", _adj_kron),
     E.Transpose: ("transpose", "tr(Wᵀ dXᵀ) = tr(W dX) = tr((Wᵀ)ᵀ dX)", _adj_transpose),
     E.Trace: ("trace", "w tr(dX) = tr((w I)ᵀ dX)", _adj_trace),
     E.Sum: ("sum", "w sum(dX) = tr((w 1 1ᵀ)ᵀ dX)", _adj_sum),
