@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from helpers import check_derivative, check_hessian, rel_err
+from helpers import check_derivative, check_hessian, katex_or_skip, rel_err
 
 # non-square, all different: a transposed or misplaced factor cannot pass
 XB = {"X": "matrix(2,3)", "B": "matrix(4,5)"}
@@ -169,3 +169,28 @@ def test_values_that_do_not_fit_are_refused():
     rng = np.random.default_rng(0)
     with pytest.raises(matcalc.ShapeError):
         d.evaluate({"A": rng.standard_normal((2, 3)), "X": rng.standard_normal((2, 2))})
+
+
+def test_latex_renders_in_katex():
+    runner = katex_or_skip()
+    texs = [matcalc.diff(e, wrt="X").latex() for e in
+            ("a^T (X ⊗ B) c", "tr(A (X ⊗ B))", "tr(A ⊗ X)", "exp(a^T (B ⊗ X) c)")]
+    texs.append(matcalc.hessian("tr(A (X ⊗ X))", wrt="X").latex())
+    assert not runner.Katex(texs).problems(texs)
+
+
+@pytest.mark.parametrize("expr,syms", [
+    ("tr(A (X ⊗ B))", XB),
+    ("a^T (X ⊗ B) c", XB),
+    ("tr(A ⊗ X)", {"A": "matrix(2,3)", "X": "matrix(3,2)"}),
+    ("exp(tr(A (X ⊗ X)) / 10)", {"X": "matrix(2,3)"}),
+])
+def test_codegen(expr, syms):
+    """The generated NumPy function gives the engine's gradient and Hessian."""
+    from helpers import draw
+    d = check_derivative(expr, "X", symbols=syms, trials=1)
+    h = matcalc.hessian(expr, wrt="X", symbols=syms)
+    vals = draw(d.symbols, np.random.default_rng(4))
+    _, G, H = matcalc.compile(expr, wrt="X", symbols=syms, hessian=True)(**vals)
+    assert rel_err(G, d.evaluate(vals)) < 1e-12
+    assert rel_err(H, h.evaluate(vals)) < 1e-12
