@@ -267,24 +267,6 @@ def _check_values(tree, syms, env, sizes):
                 source.setdefault(want, name)
 
 
-def _check_size_constraints(trees, sizes):
-    """The sizes the values bind must satisfy what typing left to them (m·p = n·q where
-    A ⊗ X is square, rows(A)·cols(A) = rows(B)·cols(B) in vec(A)ᵀ vec(B)): a ShapeError
-    naming both sides, never NumPy's error from inside the evaluation."""
-    from .check import size_constraints
-    from .numeric import size_value
-    pairs = [c for t in trees for c in size_constraints([t])]    # f's own first
-    for a, b in pairs:
-        try:
-            va, vb = size_value(a, sizes), size_value(b, sizes)
-        except (KeyError, TypeError):
-            continue
-        if va != vb:
-            raise ShapeError(f"the values do not fit the expression: it needs {E.size_str(a)} = "
-                             f"{E.size_str(b)}, and the values make {E.size_str(a)} = {va} but "
-                             f"{E.size_str(b)} = {vb}")
-
-
 # ---------------------------------------------------------------------------- derivatives
 
 
@@ -349,7 +331,7 @@ class Derivative:
         if missing:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         _check_values(self.expr, {n: self._symbols[n] for n in env}, env, sizes)
-        _check_size_constraints([self.f, self.expr], sizes)
+        S.check_value_sizes([self.f, self.expr], sizes)
         out = evaluate_for_user(self.expr, env, sizes)
         _check_result_shape(self.expr, out, env, sizes, "the derivative")
         if self.kind == "gradient" and self.layout == "gradient" and self.wrt in env:

@@ -90,6 +90,24 @@ def describe_shape(shape):
     return f"a {r}×{c} matrix"
 
 
+def check_value_sizes(trees, sizes):
+    """The sizes that values bind must satisfy what typing left to them (m·p = n·q where
+    A ⊗ X is square, rows(A)·cols(A) = rows(B)·cols(B) in vec(A)ᵀ vec(B)): a ShapeError
+    naming both sides, never NumPy's error (or a trace of a non-square matrix) from inside
+    the evaluation.  The constraints of the first tree (f) are named first."""
+    from .check import size_constraints
+    from .numeric import size_value
+    for a, b in [c for t in trees for c in size_constraints([t])]:
+        try:
+            va, vb = size_value(a, sizes), size_value(b, sizes)
+        except (KeyError, TypeError):
+            continue
+        if va != vb:
+            raise ShapeError(f"the values do not fit the expression: it needs {E.size_str(a)} = "
+                             f"{E.size_str(b)}, and the values make {E.size_str(a)} = {va} but "
+                             f"{E.size_str(b)} = {vb}")
+
+
 def written_size_names(raw):
     """The size names the text itself writes: in I(n), K(m,n) (and their products)."""
     out = set()
