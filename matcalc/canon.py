@@ -68,21 +68,124 @@ def _adj_hadamard(e, W, i):
 
 
 def _adj_kron(e, W, i):
+    """The seed of the i-th factor of F1 ⊗ … ⊗ Fk: longer products are taken two at a
+    time, ((left ⊗ L) ⊗ right), each pair by ``_kron_seed``."""
     W = simplify(W)
-    others = e.items[:i] + e.items[i + 1:]
-    L = e.items[i]
+    items = e.items
+    L = items[i]
+    left = items[:i]
+    right = items[i + 1:]
+    if not left and not right:
+        return W
+    A = None if not left else (left[0] if len(left) == 1 else E.Kron(left))
+    B = None if not right else (right[0] if len(right) == 1 else E.Kron(right))
+    if B is not None:
+        inner = L if A is None else E.Kron((A, L))
+        W = _kron_seed(W, inner, B, 0)
+        if A is None:
+            return W
+        W = simplify(W)
+    return _kron_seed(W, A, L, 1)
+
+
+def _outer(W):
+    """(u, v) with W = u vᵀ for columns u and v (None for a 1: W a column or a row), or
+    None when W is not written as such a product."""
+    r, c = W.shape
+    if c == 1:
+        return W, None
+    if r == 1:
+        return None, _T(W)
+    if isinstance(W, E.Transpose):
+        uv = _outer(W.arg)
+        return None if uv is None else (uv[1], uv[0])
+    if isinstance(W, E.Mul):
+        scal = tuple(f for f in W.items if f.is_scalar)
+        arrays = [f for f in W.items if not f.is_scalar]
+        for j in range(1, len(arrays)):
+            if arrays[j - 1].shape[1] == 1:
+                u = _mul(*scal, *arrays[:j])
+                v = _T(_mul(*arrays[j:]))
+                return u, v
+    return None
+
+
+def _kron_seed(W, A, B, side):
+    """G with ⟨W, A ⊗ B⟩ = ⟨G, A⟩ (side 0) or ⟨G, B⟩ (side 1), A m×n, B p×q, of any
+    shapes (the Kronecker identities of Magnus & Neudecker, the shortest that applies):
+
+        ⟨s 1, A ⊗ B⟩   = s sum(A) sum(B)
+        ⟨I, A ⊗ B⟩     = tr(A) tr(B)                        A and B square
+        ⟨C ⊗ D, A ⊗ B⟩ = ⟨C, A⟩ ⟨D, B⟩                      C like A, D like B
+        uᵀ (A ⊗ B) v   = tr(Uᵀ B V Aᵀ)                      U = unvec(u, p), V = unvec(v, q)
+        ⟨W, A ⊗ B⟩     = vec(B)ᵀ M vec(A)                   M = unvec((I_n ⊗ K(m,q) ⊗ I_p) vec(W), pq)
+
+    the last from vec(A ⊗ B) = (I_n ⊗ K(q,m) ⊗ I_p)(vec A ⊗ vec B), which holds for
+    every W."""
+    (m, n), (p, q) = A.shape, B.shape
+    other = B if side == 0 else A
+    shape = A.shape if side == 0 else B.shape
     if isinstance(W, E.Fill):
-        # ⟨s 1, A ⊗ L⟩ = s sum(A) sum(L)
-        return E.Fill(_mul(W.value, *[E.Sum(o) for o in others]), *L.shape)
-    if isinstance(W, E.Mul) and len(W.items) == 2 and W.items[0].is_scalar and isinstance(W.items[1], E.Identity) \
-            and all(o.shape[0] == o.shape[1] for o in others) and L.shape[0] == L.shape[1]:
-        # ⟨w I, A ⊗ L⟩ = w tr(A) tr(L)
-        return E.Mul((W.items[0],) + tuple(E.Trace(o) for o in others) + (E.Identity(L.shape[0]),))
-    if isinstance(W, E.Identity) and all(o.shape[0] == o.shape[1] for o in others) \
-            and L.shape[0] == L.shape[1]:
-        return E.Mul(tuple(E.Trace(o) for o in others) + (E.Identity(L.shape[0]),))
-    raise UnsupportedError("the gradient through a Kronecker product with dX inside a scalar "
-                           "function (other than its trace or its sum)")
+        return E.Fill(_mul(W.value, E.Sum(other)), *shape)
+    w, core = _scaled(W)
+    if isinstance(core, E.Identity) and m == n and p == q:
+        return _mul(w, E.Trace(other), E.Identity(shape[0]))
+    if isinstance(core, E.Kron) and len(core.items) == 2 \
+            and core.items[0].shape == A.shape and core.items[1].shape == B.shape:
+        C, D = core.items
+        mine, theirs = (C, D) if side == 0 else (D, C)
+        return _mul(w, _pair(theirs, other), mine)
+    if isinstance(W, E.Add):
+        # linearity: the rank-one terms by the short identity, the rest together
+        terms, rest = [], []
+        for t in W.items:
+            (terms if _outer(t) is not None else rest).append(t)
+        if terms:
+            out = [_kron_outer(t, A, B, side) for t in terms]
+            if rest:
+                out.append(_kron_general(rest[0] if len(rest) == 1 else E.Add(tuple(rest)), A, B, side))
+            return out[0] if len(out) == 1 else E.Add(tuple(out))
+    if _outer(W) is not None:
+        return _kron_outer(W, A, B, side)
+    return _kron_general(W, A, B, side)
+
+
+def _scaled(W):
+    """(scalar factor or None, the rest) of W."""
+    if isinstance(W, E.Mul):
+        scal = [f for f in W.items if f.is_scalar]
+        arrays = [f for f in W.items if not f.is_scalar]
+        if scal and len(arrays) == 1:
+            return _mul(*scal), arrays[0]
+    return None, W
+
+
+def _kron_outer(W, A, B, side):
+    """uᵀ (A ⊗ B) v = vec(U)ᵀ vec(B V Aᵀ) = tr(Uᵀ B V Aᵀ) for U = unvec(u, p) (p×m) and
+    V = unvec(v, q) (q×n): the seed of A is Uᵀ B V, that of B is U A Vᵀ."""
+    (m, n), (p, q) = A.shape, B.shape
+    u, v = _outer(W)
+    U = None if u is None else _unvec(simplify(u), (p, m))
+    V = None if v is None else _unvec(simplify(v), (q, n))
+    if side == 0:
+        return _mul(None if U is None else _T(U), B, V)
+    return _mul(U, A, None if V is None else _T(V))
+
+
+def _kron_general(W, A, B, side):
+    """⟨W, A ⊗ B⟩ = vec(B)ᵀ M vec(A) with M = unvec((I_n ⊗ K(m,q) ⊗ I_p) vec(W), pq): the
+    seed of A is unvec(Mᵀ vec(B), m), that of B is unvec(M vec(A), p)."""
+    from .jacobian import commutation
+    (m, n), (p, q) = A.shape, B.shape
+    P = E.Kron((E.Identity(n), commutation(m, q), E.Identity(p)))
+    M = E.Unvec(E.Mul((P, _vecof(W))), E.size_mul(p, q), E.size_mul(m, n))
+    if side == 0:
+        return _unvec(simplify(E.Mul((_T(M), _vecof(B)))), (m, n))
+    return _unvec(simplify(E.Mul((M, _vecof(A)))), (p, q))
+
+
+def _vecof(x):
+    return x if x.shape[1] == 1 else E.Vec(x)
 
 
 def _adj_transpose(e, W, i):
@@ -228,7 +331,8 @@ IDENTITIES = {
     E.Fill: ("broadcast", "⟨W, s 1⟩ = s sum(W)", _adj_fill),
     E.Mul: ("cyclic trace", "tr(Wᵀ P dX Q) = tr((Pᵀ W Qᵀ)ᵀ dX)", _adj_mul),
     E.Hadamard: ("Hadamard ↔ trace", "tr(Wᵀ (A ∘ dX)) = tr((W ∘ A)ᵀ dX)", _adj_hadamard),
-    E.Kron: ("Kronecker trace", "tr(A ⊗ dX) = tr(A) tr(dX)", _adj_kron),
+    E.Kron: ("Kronecker pairing", "uᵀ (A ⊗ dX) v = tr(unvec(u)ᵀ dX unvec(v) Aᵀ), "
+             "tr(Wᵀ (A ⊗ dX)) = vec(dX)ᵀ unvec((I ⊗ K ⊗ I) vec W) vec A", _adj_kron),
     E.Transpose: ("transpose", "tr(Wᵀ dXᵀ) = tr(W dX) = tr((Wᵀ)ᵀ dX)", _adj_transpose),
     E.Trace: ("trace", "w tr(dX) = tr((w I)ᵀ dX)", _adj_trace),
     E.Sum: ("sum", "w sum(dX) = tr((w 1 1ᵀ)ᵀ dX)", _adj_sum),
@@ -237,6 +341,19 @@ IDENTITIES = {
     E.DiagMat: ("diag", "tr(Wᵀ diag(dx)) = diag(W)ᵀ dx", _adj_diagmat),
     E.DiagVec: ("diag", "wᵀ diag(dX) = tr(diag(w)ᵀ dX)", _adj_diagvec),
 }
+
+
+def _same_shape(a, b):
+    """Whether a term of shape a can stand for dX of shape b: the same sizes, or sizes
+    that differ only where one is a product (m·p = n·q is a constraint of the expression
+    that no factor decides: A ⊗ B with A 2×3 and B 3×2 is square; the values settle it,
+    and evaluate refuses an answer whose value has another shape)."""
+    if a == b:
+        return True
+    if a == b[::-1]:
+        return False            # a transposed term: never read off as G
+    return all(x == y or isinstance(x, E.SizeProd) or isinstance(y, E.SizeProd)
+               for x, y in zip(a, b))
 
 
 def gradient_terms(df, used=None):
@@ -280,7 +397,7 @@ def gradient_terms(df, used=None):
             continue
         W = ws[0] if len(ws) == 1 else E.Add(tuple(ws))
         if isinstance(node, E.Diff):
-            if W.shape != node.shape and not (W.is_scalar and node.is_scalar):
+            if not _same_shape(W.shape, node.shape) and not (W.is_scalar and node.is_scalar):
                 # a term of G must have dX's shape; anything else would be read off wrongly
                 raise UnsupportedError(
                     f"the gradient term {_text(W)} is {_dims(W.shape)}, but d{node.var.name} is "

@@ -122,6 +122,7 @@ class Derivative:
         if missing:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         check_values(self.expr, {n: self.typed_symbols[n] for n in env}, env, sizes)
+        S.check_value_sizes([self.f, self.expr], sizes)
         out = evaluate_for_user(self.expr, env, sizes)
         check_result_shape(self.expr, out, env, sizes, "the derivative")
         if in_variable_shape(self.kind, self.layout) and self.wrt in env:

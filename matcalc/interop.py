@@ -279,7 +279,15 @@ def to_sympy(e, sizes=None):
                                    "SymPy matrix expression; evaluate or compile the derivative instead")
         raise UnsupportedError(f"no SymPy counterpart for {t.__name__}")
 
-    return go(e), syms
+    from sympy.matrices.exceptions import NonSquareMatrixError, ShapeError as SympyShapeError
+    try:
+        return go(e), syms
+    except (NonSquareMatrixError, SympyShapeError) as err:
+        # sizes equal only as products (A ⊗ X square with m·p = n·q): SymPy checks the
+        # shapes of its matrix expressions, and cannot know that they agree
+        raise UnsupportedError(f"SymPy cannot hold this expression: {err} (its sizes are equal "
+                               f"only as products, such as m·p = n·q beside a Kronecker product; "
+                               f"declare the shapes of the factors, e.g. matrix(n,n))") from None
 
 
 # ---------------------------------------------------------------------------- from SymPy

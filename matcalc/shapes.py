@@ -88,6 +88,24 @@ def describe_shape(shape):
     return f"a {r}×{c} matrix"
 
 
+def check_value_sizes(trees, sizes):
+    """The sizes that values bind must satisfy what typing left to them (m·p = n·q where
+    A ⊗ X is square, rows(A)·cols(A) = rows(B)·cols(B) in vec(A)ᵀ vec(B)): a ShapeError
+    naming both sides, never NumPy's error (or a trace of a non-square matrix) from inside
+    the evaluation.  The constraints of the first tree (f) are named first."""
+    from .check import size_constraints
+    from .numeric import size_value
+    for a, b in [c for t in trees for c in size_constraints([t])]:
+        try:
+            va, vb = size_value(a, sizes), size_value(b, sizes)
+        except (KeyError, TypeError):
+            continue
+        if va != vb:
+            raise ShapeError(f"the values do not fit the expression: it needs {E.size_str(a)} = "
+                             f"{E.size_str(b)}, and the values make {E.size_str(a)} = {va} but "
+                             f"{E.size_str(b)} = {vb}")
+
+
 def written_size_names(raw):
     """The size names the text itself writes: in I(n), K(m,n) (and their products)."""
     out = set()
@@ -123,7 +141,6 @@ class Inference:
         self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
         self.decls = {}
         self.user_names = set()
-        self.factorwise = False   # set by infer() when the expression has a Kronecker product
         for name, decl in (declarations or {}).items():
             kind, sizes = parse_declaration(name, decl)
             self.decls[name] = (kind, sizes)
@@ -173,8 +190,8 @@ class Inference:
         constraint, settled when later sizes decide it and otherwise left to the values
         (evaluate checks them).  Two products of as many unknown factors (vec(A)ᵀ vec(B))
         are equal only in their totals: A and B keep shapes of their own (the answers
-        for other shapes are written with unvec, the inverse of vec).  Beside a Kronecker
-        product they are still read as one shape, factor by factor (``factorwise``)."""
+        for other shapes are written with unvec, the inverse of vec), beside a Kronecker
+        product too (A ⊗ X square does not make A and X square)."""
         a, b = self.find(a), self.find(b)
         if a == b:
             return
@@ -219,13 +236,6 @@ class Inference:
         if single and (a2, b2) != (a, b):
             # something cancelled: what is left may be a lone variable or name
             return self.unify(a2, b2, why)
-        if self.factorwise and len(left) == len(rest) and ca == cb \
-                and any(isinstance(x, _Var) for x in left + rest):
-            # m*n = p*q beside a Kronecker product: read as one shape, factor by factor
-            # (the identities for A ⊗ X inside a scalar need the factors' shapes)
-            for x, y in zip(sorted(left, key=_order), sorted(rest, key=_order)):
-                self.unify(x, y, why)
-            return
         if left or rest:
             # not decided by the factors alone (4*p = q*q, m*n = 10): kept for the values
             self.deferred.append((a, b, why))
@@ -704,7 +714,6 @@ def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
     inf = Inference(text, declarations)
     inf.user_names.update(reserved)
     inf.user_names.update(written_size_names(raw))
-    inf.factorwise = any(isinstance(e, E.Kron) for e in E.walk(raw))
     try:
         typed = inf.infer(raw)
         for name in extra_symbols:

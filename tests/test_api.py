@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from helpers import Unsupported, check_derivative, check_hessian, draw, rel_err, spd
+from helpers import Unsupported, check_derivative, check_hessian, draw, fitting_sizes, rel_err, spd
 
 RNG = np.random.default_rng(99)
 
@@ -50,7 +50,7 @@ def test_symbols_with_product_sizes_read_back():
     """A size the engine writes as a product (a vector of length m*n) must be one that
     evaluate(…, symbols=d.symbols) can read."""
     d = matcalc.diff("x^T kron(A, B) x", wrt="x")
-    vals = draw(d.symbols, RNG)
+    vals = draw(d.symbols, RNG, sizes=fitting_sizes(d, RNG))
     back = matcalc.evaluate(str(d), vals, symbols=d.symbols)
     assert rel_err(back, d.evaluate(vals)) < 1e-10
 

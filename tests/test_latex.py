@@ -102,8 +102,10 @@ EXPRESSIONS = [
     ("sum(A ./ X)", None),
     ("sum(X .^ 3)", None),
     ("sum(sqrt(x .* x + 1))", None),
-    ("tr(kron(A, X))", None),
-    ("tr((A ⊗ B) (X ⊗ X))", None),
+    # square factors declared: A ⊗ X square leaves A and X of any shapes with m·p = n·q,
+    # which SymPy's matrix expressions cannot hold (tests/test_kron_scalar.py has those)
+    ("tr(kron(A, X))", {"A": "matrix(m,m)", "X": "matrix(n,n)"}),
+    ("tr((A ⊗ B) (X ⊗ X))", {"A": "matrix(m,n)", "B": "matrix(m,n)", "X": "matrix(n,m)"}),
     ("a^T X^-1 b", None),
     ("a^T X^-T b", None),
     ("tr(inv(X) A)", None),

@@ -10,7 +10,7 @@ import pytest
 
 import matcalc
 from matcalc.operators import ELEMENTWISE_RECORDS
-from helpers import Unsupported, check_derivative, check_hessian, draw, rel_err
+from helpers import Unsupported, check_derivative, check_hessian, draw, fitting_sizes, rel_err
 
 SC = "scalar"
 
@@ -680,7 +680,8 @@ def test_against_numpy_reference(expr, wrt, symbols, dom, ref):
     matcalc's evaluator and its derivative cannot hide."""
     d = check_derivative(expr, wrt, symbols=symbols, dom=dom, f=ref)
     # matcalc's own evaluation of f agrees with the reference
-    vals = draw(d.symbols, np.random.default_rng(7), dom)
+    rng = np.random.default_rng(7)
+    vals = draw(d.symbols, rng, dom, sizes=fitting_sizes(d, rng))
     assert rel_err(matcalc.evaluate(expr, vals, symbols=symbols), ref(vals)) < 1e-9
 
 

@@ -102,7 +102,10 @@ class CompiledFunction:
         syms = {n: symbols[n] for n in self.params if n in symbols}
         env = {n: internal(values[n]) for n in syms}
         by_name = {name: s for s, name in self._extra}
-        check_values(syms, env, {by_name[k]: v for k, v in sizes.items() if k in by_name})
+        bound = {by_name[k]: v for k, v in sizes.items() if k in by_name}
+        check_values(syms, env, bound)
+        from ..shapes import check_value_sizes
+        check_value_sizes([view(d).f, view(d).expr], bound)
 
     def __repr__(self):
         return f"<matcalc compiled {self.__name__}({', '.join(self.params)}) [{self.target}]>"

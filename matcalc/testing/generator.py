@@ -432,7 +432,7 @@ class Gen:
             (1.0, "kron"),
         ]
         if self.composite:
-            opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair")]
+            opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair"), (2, "kronin")]
         opts += [(2.5, "elemdiag"), (0.6, "huge")]
         if self.mode == "D":
             opts.append((5, "trI"))
@@ -446,6 +446,8 @@ class Gen:
                           sp=self.pick(TR_SP[:3]))
         if op == "vecpair":
             return self.vecpair(d)
+        if op == "kronin":
+            return self.kron_in_scalar(d)
         if op == "elemdiag":
             return self.elemdiag()
         if op == "huge":
@@ -571,6 +573,38 @@ class Gen:
         X = g(tot if self.r() < 0.5 else tot[::-1], d0)
         left = self.T(self.N("vec", [X], (dim_mul(*tot), ())))
         return self.mul(left, right)
+
+    def kron_in_scalar(self, d):
+        """A Kronecker product inside a scalar function (issue 13): uᵀ (P ⊗ Q) v,
+        tr(A (P ⊗ Q)), and tr(P ⊗ Q) of non-square factors whose product is square; the
+        variable often one of the factors (or both), of non-square sizes."""
+        d0 = 0 if d <= 1 else self.pick([0, 0, 1])
+        var = self.syms.get(self.var)
+        vs = var.shape if var is not None and var.kind == "matrix" and len(var.shape[0]) == 1 \
+            and len(var.shape[1]) == 1 else None
+
+        def g(shape, depth):
+            if vs == shape and self.r() < 0.7:
+                return self.symnode(self.var)
+            return self.gen(shape, depth)
+        form = self.pick(["inner", "inner", "trA", "trPQ"])
+        if form == "trPQ":
+            k1, k2 = vs if vs and self.r() < 0.7 else (self.dim(), self.dim())
+            P, Q = g((k1, k2), d0), g((k2, k1), d0)
+            if self.r() < 0.5:
+                P, Q = Q, P
+            return self.N("tr", [self.kron(P, Q)], SCALAR, sp=self.pick(TR_SP[:3]))
+        p1, p2, q1, q2 = (self.dim() for _ in range(4))
+        if vs and self.r() < 0.8:
+            if self.r() < 0.5:
+                p1, p2 = vs
+            if self.r() < 0.5:
+                q1, q2 = vs
+        K = self.kron(g((p1, p2), d0), g((q1, q2), d0))
+        R, C = K.shape
+        if form == "inner":
+            return self.mul(self.mul(self.T(g((R, ()), d0)), K), g((C, ()), d0))
+        return self.N("tr", [self.mul(g((C, R), d0), K)], SCALAR, sp=self.pick(TR_SP[:3]))
 
     def elemdiag(self):
         """An elementwise function of a square symbol (often the variable; diagonal,

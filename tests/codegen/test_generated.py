@@ -668,13 +668,17 @@ def test_products_of_identities(expr, wrt, symbols, shapes):
 
 
 def test_compiled_function_rejects_values_of_other_shapes():
-    # undeclared, tr(A ⊗ B) is taken with square A and B (the code is tr(A) tr(B)):
-    # values of other shapes must be refused, as Derivative.evaluate refuses them
+    # undeclared, tr(A ⊗ B) needs only A ⊗ B square (m·p = n·q): A 2×3 with B 3×2 is
+    # valid and computed as it is written; A 2×3 with B 2×2 (A ⊗ B 4×6) is refused, as
+    # Derivative.evaluate refuses it, not answered with NumPy's trace of a non-square matrix
     f = matcalc.compile("tr(A ⊗ B) + w^T x", wrt="x")
     fv, g = f(x=np.ones(3), w=np.arange(3.0), A=np.eye(2), B=2 * np.eye(3))
     assert close(fv, 2 * 6 + 3) and close(g, np.arange(3.0))
-    with pytest.raises(matcalc.ShapeError, match="A is matrix"):
-        f(x=np.ones(3), w=np.ones(3), A=np.ones((2, 3)), B=np.ones((3, 2)))
+    A, B = np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2) - 2
+    fv, g = f(x=np.ones(3), w=np.ones(3), A=A, B=B)
+    assert close(fv, np.trace(np.kron(A, B)) + 3)
+    with pytest.raises(matcalc.ShapeError, match="m\\*p = n\\*q"):
+        f(x=np.ones(3), w=np.ones(3), A=A, B=np.ones((2, 2)))
     with pytest.raises(matcalc.ShapeError, match="from the value of x"):
         f(x=np.ones(3), w=np.ones(4), A=np.eye(2), B=np.eye(2))
 

@@ -32,8 +32,8 @@ EXTRA = [
 ]
 
 def _extra_values(d, rng):
-    from helpers import draw
-    return draw(d.symbols, rng)
+    from helpers import draw, fitting_sizes
+    return draw(d.symbols, rng, sizes=fitting_sizes(d, rng))
 
 
 def _corpus():
