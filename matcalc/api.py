@@ -22,7 +22,7 @@ LAYOUTS = ("gradient", "numerator", "denominator")
 
 
 def _typed(text, symbols=None, extra=()):
-    raw = parse_raw(text)
+    raw = parse_raw(text, reserved=extra)       # a where clause may not define the variable
     return S.infer(raw, _declarations(symbols, text), text, extra)
 
 
@@ -295,11 +295,18 @@ class Derivative:
     def __repr__(self):
         return f"<Derivative d/d{self.wrt} {self.text!r}: {self}>"
 
-    def latex(self):
+    def latex(self, abbreviate=False):
+        """The answer in LaTeX; abbreviate=True names its long repeated subexpressions
+        ("… \\text{where } W = …", ``matcalc.abbreviate``) where that is markedly shorter."""
+        if abbreviate:
+            from .abbreviate import of_derivative
+            ab = of_derivative(self)
+            if ab:
+                return ab.latex()
         return to_latex(self.expr)
 
-    def _repr_latex_(self):
-        return "$" + self.latex() + "$"
+    def _repr_latex_(self):             # the notebook shows the abbreviated form
+        return "$" + self.latex(abbreviate=True) + "$"
 
     @property
     def symbols(self):

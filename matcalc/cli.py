@@ -1,8 +1,11 @@
 """The command line, thin over the API: ``main(argv) -> int``.
 
-    matcalc diff "tr(X^T A X)" --wrt X [--let A=symmetric] [--steps] [--latex]
+    matcalc diff "tr(X^T A X)" --wrt X [--let A=symmetric] [--steps] [--latex] [--flat]
                  [--layout numerator] [--symmetric cookbook] [--check]
     matcalc hessian "x^T A x" --wrt x
+
+The answer names its long repeated subexpressions once ("2 W B^T X A where W = (R + B^T X
+B)^-1", which reads back) where that makes it markedly shorter; --flat prints str(d).
 
 Errors in the input print one message with a caret under the offending text and exit
 with status 2; nothing prints a Python traceback.  NumPy is imported only for --check.
@@ -54,6 +57,8 @@ def _parser():
                             "spd, with optional sizes, e.g. A=symmetric or X=matrix(m,n); repeatable")
         c.add_argument("--steps", action="store_true", help="print the derivation")
         c.add_argument("--latex", action="store_true", help="print LaTeX")
+        c.add_argument("--flat", action="store_true",
+                       help="print the answer written out, with no \"where W = …\" abbreviations")
         c.add_argument("--layout", default="gradient", choices=["gradient", "numerator", "denominator"],
                        help="layout convention (default: gradient, the shape of the variable)")
         c.add_argument("--symmetric", default=None, choices=["sym", "cookbook"],
@@ -149,11 +154,12 @@ def _ascii_fallback(text, out):
 def _show(d, args, out):
     def say(line=""):
         out.write(_ascii_fallback(line, out) + "\n")
+    short = not args.flat                # long repeated parts named: "… where W = …"
     if args.latex:
-        say(d.latex())
+        say(d.latex(abbreviate=short))
     else:
-        text = _text(d)
-        say(text if _can_encode(out, text) else _text(d, ascii=True))
+        text = _text(d, abbreviate=short)
+        say(text if _can_encode(out, text) else _text(d, ascii=True, abbreviate=short))
         note = _zero_note(d)
         if note:
             say(note)

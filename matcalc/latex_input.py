@@ -193,6 +193,7 @@ class _Translator:
         self.out = []          # pieces [text, start, end]
         self.closers = []      # the delimiters that close the groups being read
         self.depth = 0
+        self.where = False     # past a top-level \text{where}: "W = …" defines a name
 
     # -- helpers
     def peek(self, k=0):
@@ -301,11 +302,33 @@ class _Translator:
                 self.emit(",", t.s, t.e)
                 expect_operand = True
                 continue
+            if self.where_clause(t):
+                expect_operand = True
+                continue
             if t.kind == "ch" and t.val in _RELATIONS or t.kind == "cmd" and t.val in _RELATIONS:
                 raise self.error("an equation or relation is not an expression: give only the "
                                  "expression to differentiate", t)
             self.factor()
             expect_operand = False
+
+    def where_clause(self, t):
+        """A top-level \\text{where} (or \\quad\\text{where}) and, after it, the "=" of
+        each definition: emitted as the language's "where W = …"; True if t was one."""
+        if self.closers:
+            return False
+        if t.kind == "cmd" and t.val in TEXTLIKE:
+            tn = self.textlike_name(self.i)
+            if tn is not None and tn[0] == "where":
+                end = tn[1] + (1 if self.is_brace(self.toks[tn[1]], "}") else 0)
+                self.i = end
+                self.emit("where", t.s, self.toks[end - 1].e)
+                self.where = True
+                return True
+        if self.where and t.is_ch("="):
+            self.take()
+            self.emit("=", t.s, t.e)
+            return True
+        return False
 
     def product_op(self, t):
         if t.kind == "cmd":

@@ -564,6 +564,109 @@ class Build:
             return a.push(b)
         return _Chain(E.Add, [_fin(a), b])
 
+    # the where clause
+    def binding(self, c):
+        name, _, value = c
+        return name, _fin(value)
+
+    def where_clause(self, c):
+        return _Where(_fin(c[0]), c[1], [x for x in c[2:] if isinstance(x, tuple)])
+
+
+# ---------------------------------------------------------------------------- where
+
+MAX_EXPANDED = 50_000    # nodes: a where clause that writes out to more is refused
+
+
+class _Where:
+    """BODY where NAME = VALUE, …: as parsed, before the names are written out."""
+    __slots__ = ("body", "token", "bindings")
+
+    def __init__(self, body, token, bindings):
+        self.body, self.token, self.bindings = body, token, bindings
+
+
+def _resolve_where(tree, reserved=()):
+    """tree with the definitions of its where clause substituted for their names (tree
+    itself when it has none).  A ParseError with the span of the name for a name defined
+    twice, a definition that uses itself (directly or through others), a definition that
+    nothing uses, or a name in reserved (the variable of a derivative)."""
+    if not isinstance(tree, _Where):
+        return tree
+    defs = {}
+    for tok, value in tree.bindings:
+        name = str(tok)
+        if name in defs:
+            raise ParseError(f"{name} is defined twice in the where clause", _span_of(tok))
+        if name in reserved:
+            raise ParseError(f"{name} is the variable, so the where clause cannot define it: "
+                             f"name the subexpression otherwise", _span_of(tok))
+        defs[name] = (tok, value)
+
+    def names_in(e):
+        return [n.name for n in E.walk(e) if isinstance(n, E.Sym) and n.name in defs]
+
+    uses = {name: set(names_in(v)) for name, (_, v) in defs.items()}
+    order, state = [], {}                   # state: 1 while visiting, 2 when done
+
+    def visit(name, path):
+        state[name] = 1
+        for m in sorted(uses[name]):
+            if state.get(m) == 1:
+                cycle = path[path.index(m):] + [m]
+                raise ParseError(f"the where clause defines {m} through itself "
+                                 f"({' → '.join(cycle)})", _span_of(defs[m][0]))
+            if m not in state:
+                visit(m, path + [m])
+        state[name] = 2
+        order.append(name)
+
+    for name in defs:
+        if name not in state:
+            visit(name, [name])
+    used = set(names_in(tree.body)).union(*uses.values())
+    for name, (tok, _) in defs.items():
+        if name not in used:
+            body_names = {n.name for n in E.walk(tree.body) if isinstance(n, E.Sym)}
+            near = [n for n in sorted(body_names) if n.lower() == name.lower()]
+            hint = f"; did you mean {near[0]}? (names are case-sensitive)" if near else ""
+            raise ParseError(f"{name} is defined in the where clause but not used{hint}",
+                             _span_of(tok))
+    size, written = {}, {}
+
+    def count(e):
+        return sum(size[n.name] if isinstance(n, E.Sym) and n.name in defs else 1
+                   for n in _tree_nodes(e))
+
+    for name in order:
+        size[name] = count(defs[name][1])
+        written[name] = E.rewrite(defs[name][1], _writer(written))
+    if count(tree.body) > MAX_EXPANDED:
+        raise ParseError(f"the where clause writes out to more than {MAX_EXPANDED} nodes",
+                         _span_of(tree.token))
+    out = E.rewrite(tree.body, _writer(written))
+    if out.depth > MAX_DEPTH:
+        raise ParseError(f"the where clause nests the expression more than {MAX_DEPTH} levels "
+                         f"deep", _span_of(tree.token))
+    return out
+
+
+def _writer(written):
+    def replace(x):
+        if isinstance(x, E.Sym) and x.name in written:
+            return written[x.name]
+        return None
+    return replace
+
+
+def _tree_nodes(e):
+    """Every node of a parsed tree (a tree: no node is shared)."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.args)
+
 
 def _finishing(method):
     """Wrap a callback so that its operands are finished chains."""
@@ -621,6 +724,7 @@ def _cache_file(grammar):
 
 _DESCRIBE = {
     "RPAR": "')'", "LPAR": "'('", "RBAR": "a closing '|'", "RDBAR": "a closing '||'",
+    "EQUALS": "'='", "WHERE": "'where'",
     "COMMA": "','", "RBRACE": "'}'", "$END": "the end of the input",
 }
 
@@ -672,6 +776,12 @@ def _translate(e, text):
                                   "LPAR" in e.expected and "$END" not in e.expected):
             pass
         msg = f"unexpected {str(tok)!r}; expected {_expected(e.expected)}"
+        if tok.type == "EQUALS":
+            msg = ("an equation is not an expression: give only the expression (names are "
+                   "defined after it: BODY where W = …, V = …)")
+        elif tok.type == "WHERE":
+            msg = ("'where' begins the where clause, which comes once, at the end: BODY where "
+                   "W = …, V = … (where is not a symbol name)")
         before = text[:pos].rstrip()
         called = re.search(r"([A-Za-z_]\w*)\s*\($", before)
         if tok.type == "RPAR" and called:
@@ -687,20 +797,23 @@ def _translate(e, text):
     return ParseError(str(e), None)
 
 
-def parse_raw(text):
-    """The raw tree of text (Raw nodes not yet resolved by shape inference)."""
+def parse_raw(text, reserved=()):
+    """The raw tree of text (Raw nodes not yet resolved by shape inference), the names of
+    a where clause written out; reserved: names a where clause may not define (the
+    variable)."""
     if not isinstance(text, str):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
     if "\\" in text:                  # LaTeX (CONTRACT §5.4): spans point into the LaTeX
         from .latex_input import parse_latex
-        return parse_latex(text, _parse, MAX_LENGTH)
+        return parse_latex(text, lambda t: _resolve_where(_parse(t), reserved), MAX_LENGTH)
     try:
-        return _parse(text)
+        return _resolve_where(_parse(text), reserved)
     except ParseError as err:
         raise err.with_text(text)
 
 
 def _parse(text):
+    """The parser's output for text: a raw tree, or a _Where for a text with a where clause."""
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the expression has {len(text)} characters; the limit is {MAX_LENGTH}",
                          (MAX_LENGTH, len(text)))

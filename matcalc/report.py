@@ -4,9 +4,16 @@ document, and NAME=KIND declarations."""
 from .errors import MatcalcError
 
 
-def derivative_text(d, ascii=False):
-    """The answer's text; ascii=True spells it with the language's ASCII spellings."""
+def derivative_text(d, ascii=False, abbreviate=False):
+    """The answer's text; ascii=True spells it with the language's ASCII spellings;
+    abbreviate=True names its long repeated subexpressions ("… where W = …") where that
+    is markedly shorter (``abbreviate.worth_it``)."""
     from .printing import to_text
+    if abbreviate:
+        from .abbreviate import of_derivative
+        ab = of_derivative(d)
+        if ab:
+            return ab.text(ascii=ascii)
     return to_text(d.expr, ascii=ascii)
 
 
@@ -45,6 +52,10 @@ def as_json(d, ascii=False):
         "shape": [str(x) for x in d.shape],
         "derivative": derivative_text(d, ascii),
         "latex": d.latex(),
+        # the answer with its long repeated subexpressions named ("… where W = …"), the
+        # same as the flat one where naming them is not markedly shorter
+        "abbreviated": derivative_text(d, ascii, abbreviate=True),
+        "abbreviated_latex": d.latex(abbreviate=True),
         "steps": [str(s) for s in d.steps],
         "notes": list(getattr(d, "notes", ())),
     }

@@ -21,6 +21,7 @@ once (``let r = …``).  Every step is an expression: ``check_steps`` confirms n
 that each line equals the one before.  Every rule cited is listed by ``matcalc rules``.
 """
 from . import expr as E
+from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .differential import SQUARED_NORM
 from .operators import ELEMENTWISE_NAMES
 from .printing import LatexPrinter, Printer
@@ -249,14 +250,6 @@ def _said(key, extra=""):
 
 
 # ---------------------------------------------------------------------------- the record
-
-
-def _shape_sym(name, like):
-    """A symbol named name with the shape of like (a placeholder or an abbreviation)."""
-    r, c = like.shape
-    if like.is_scalar:
-        return E.Sym(name, "scalar", 1, 1)
-    return E.Sym(name, "vector" if c == 1 else "matrix", r, c)
 
 
 def _simplified(e):
@@ -523,31 +516,27 @@ def _outside_d(e):
 def _abbreviated(steps, d):
     """Long subexpressions that recur in the lines after f named once ("let r = …") and
     written r from then on; each Step keeps its unabbreviated right side (``full``) for
-    the check."""
-    taken = set(d._symbols) | {s for sym in d._symbols.values() for s in sym.shape if isinstance(s, str)}
-    names = [n for n in LET_NAMES if n not in taken and "d" + n not in taken]
+    the check.  The picker is the answer's (``abbreviate.best_repeat``), with the lines
+    as the trees: a line counts once for each subexpression it holds."""
+    taken = taken_names(d._symbols)
+    taken |= {n for n in LET_NAMES if "d" + n in taken}
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
     counted = [i for i in body if _counts(steps[i])]
     lets = []
-    for name in names[:MAX_LETS]:
-        count, texts = {}, {}
-        for i in counted:
-            for n in set(_outside_d(steps[i].rhs)):
-                if n not in texts:
-                    texts[n] = len(text_of(n))
-                count[n] = count.get(n, 0) + 1
-        best = max((n for n, c in count.items()
-                    if c >= 2 and texts[n] >= MIN_LET and (c - 1) * texts[n] >= MIN_SAVING),
-                   key=lambda n: ((count[n] - 1) * texts[n], texts[n]), default=None)
-        if best is None:
+    for _ in range(MAX_LETS):
+        best = best_repeat([steps[i].rhs for i in counted], _outside_d, lambda n: len(text_of(n)),
+                           MIN_LET, MIN_SAVING, per_tree=True)
+        name = fresh_name(best, taken, LET_NAMES) if best is not None else None
+        if name is None:
             break
+        taken.add(name)
         sym = _shape_sym(name, best)
         lets.append(Step(name, best, "let", "let"))
         for i in body:
             s = steps[i]
             if s.rhs == best:                        # a line is never just the name
                 continue
-            rhs = E.rewrite(s.rhs, lambda m, b=best, y=sym: y if m == b else None)
+            rhs = replace(s.rhs, best, sym)
             if rhs is not s.rhs:
                 steps[i] = Step(s.lhs, rhs, s.rule, s.quantity, full=s.full)
     head = 1

@@ -337,3 +337,30 @@ def test_phone_width_and_dark_scheme(browser, srv, shots):
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         browser.set_window_size(1200, 1000)
+
+
+def test_abbreviated_answer_shows_below_the_flat_one(browser, srv, shots):
+    """A long answer with a repeated part shows "… where W = …" below #derivative, whose
+    annotation stays d.latex() (CONTRACT §5.5); a short one shows no second form."""
+    expr = "tr(A^T X B (R + B^T X B)^-1 B^T X A)"
+    d = check_derivative(expr, "X")
+    short = d.latex(abbreviate=True)
+    assert short != d.latex() and "\\text{where }" in short
+    browser.get(url(srv, expr, "X"))
+    wait_answer(browser, d.latex())
+    shown = wait_for(browser, lambda: browser.execute_script(
+        "return Array.from(document.querySelectorAll('#abbreviated annotation')).map(a => a.textContent)"),
+        "the abbreviated answer")
+    assert shown == [short]
+    assert browser.find_element("id", "abbreviated").is_displayed()
+    texts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.abbreviated-text')).map(a => a.textContent)")
+    from matcalc.abbreviate import of_derivative
+    assert texts == [of_derivative(d).text()]
+    browser.save_screenshot(os.path.join(shots, "abbreviated.png"))
+    d2 = check_derivative("tr(X^T A X)", "X")
+    browser.get(url(srv, "tr(X^T A X)", "X"))
+    wait_answer(browser, d2.latex())
+    assert not browser.find_element("id", "abbreviated").is_displayed()
+    assert browser.execute_script("return document.querySelectorAll('#abbreviated annotation').length") == 0
+    no_csp_violations(browser)

@@ -231,8 +231,10 @@
 
   function showResults(results, s) {
     const deriv = $("derivative");
+    const short = $("abbreviated");
     const answers = $("answers");
     deriv.replaceChildren();
+    short.replaceChildren();
     answers.replaceChildren();
     results.forEach((r, i) => {
       const j = r.json;
@@ -242,8 +244,17 @@
       const math = el("div", { class: "math", "data-wrt": j.wrt });
       tex(math, r.latex, true);
       deriv.append(el("div", { class: "answer" }, label, math));
+      // the same answer with its long repeated parts named once ("… where W = …"), where
+      // that is markedly shorter; outside #derivative, whose annotation stays d.latex()
+      if (j.abbreviated_latex && j.abbreviated_latex !== r.latex) {
+        const m = el("div", { class: "math", "data-wrt": j.wrt });
+        tex(m, j.abbreviated_latex, true);
+        short.append(el("div", { class: "answer" },
+                        el("div", { class: "answer-label", text: "=" }), m));
+      }
       answers.append(card(r, i, s));
     });
+    short.hidden = !short.childElementCount;
     $("results").hidden = false;
   }
 
@@ -256,6 +267,11 @@
     const text = el("code", { class: "answer-text", text: r.text });
     c.append(el("div", { class: "row" }, el("span", { class: "key", text: "text" }), text,
                 copyButton(() => r.text)));
+    if (j.abbreviated && j.abbreviated !== r.text) {
+      c.append(el("div", { class: "row" }, el("span", { class: "key", text: "abbreviated" }),
+                  el("code", { class: "answer-text abbreviated-text", text: j.abbreviated }),
+                  copyButton(() => j.abbreviated)));
+    }
     if (r.note) c.append(el("p", { class: "note", text: r.note.trim() }));
 
     // kinds and sizes
