@@ -34,6 +34,11 @@ def _functions(target):
     return spell, first, imports
 
 
+def _last_args(target):
+    """{name: numbers after the argument} of the elementwise functions for target."""
+    return {r.name: r.last(target) for r in ELEMENTWISE_RECORDS if r.last(target)}
+
+
 def C(text):
     return ir.Const(str(text))
 
@@ -169,7 +174,8 @@ class Backend:
 
     def func(self, name, a):
         a = self.number(a)
-        return self.call(name, *(C(x) for x in self._first_args.get(name, ())), a)
+        last = (self.number(C(x)) for x in _last_args(self.name).get(name, ()))
+        return self.call(name, *(C(x) for x in self._first_args.get(name, ())), a, *last)
 
     def power(self, a, p):
         return self.call("power", self.number(a), p)

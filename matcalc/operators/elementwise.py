@@ -82,4 +82,17 @@ ELEMENTWISE_RECORDS = (
         code={"jax": "jax.scipy.special.erf", "torch": "torch.special.erf"},
         imports={"numpy": "import scipy.special", "jax": "import jax.scipy.special"},
         sympy=lambda sp, x: sp.erf(x), sympy_class="erf", at={0: 0}),
+    # relu and its derivative, the step (CONTRACT §5.2: relu′(0) is taken as 0).  The step
+    # is constant away from 0 and jumps at 0: its derivative is taken as 0 (it is 0 almost
+    # everywhere), so a Hessian through relu is 0 where it exists.
+    Elementwise(
+        "relu", lambda x: F("step", x), "d relu(x) = step(x) ∘ dx (step(0) = 0)",
+        numpy="np.maximum", last_args=("0.0",),
+        code={"jax": "jax.nn.relu", "torch": "torch.relu"},
+        sympy=lambda sp, x: sp.Max(x, 0), at={0: 0}, nonnegative=True, singular_at_zero=True),
+    Elementwise(
+        "step", lambda x: const_like(0, x), "d step(x) = 0 (almost everywhere: step jumps at 0)",
+        numpy="np.heaviside", last_args=("0.0",),
+        sympy=lambda sp, x: sp.Heaviside(x, 0), sympy_class="Heaviside", at={0: 0},
+        nonnegative=True, singular_at_zero=True),
 )

@@ -36,6 +36,8 @@ class Elementwise:
     numpy       the NumPy spelling, both the evaluator and the generated code's call:
                 np.<f>, scipy.special.<f>, or _<f> for a kernel of ``kernels.py``
     first_args  numbers passed before the argument (np.logaddexp(0.0, x) is softplus(x))
+    last_args   numbers passed after it (np.heaviside(x, 0.0) is step(x)); both go with the
+                np. spelling to every target that reads it as its library's
     code        target -> spelling where it is not numpy's with np. read as the library's
     imports     target -> the import line the generated module needs for the spelling
     at          special points: {x: f(x)} with both exact numbers (the simplifier folds them)
@@ -54,6 +56,7 @@ class Elementwise:
     latex: str = None
     latex_form: str = None
     first_args: tuple = ()
+    last_args: tuple = ()
     code: MappingProxyType = field(default_factory=dict)
     imports: MappingProxyType = field(default_factory=dict)
     at: MappingProxyType = field(default_factory=dict)
@@ -89,12 +92,17 @@ class Elementwise:
             return self.numpy, self.first_args
         return None, ()
 
+    def last(self, target):
+        """The numbers after the argument in the generated code for target."""
+        return () if target in self.code else self.last_args
+
     def evaluator(self):
         """The NumPy function that evaluates f (imports NumPy; SciPy on first call)."""
         fn = resolve_numpy(self.numpy)
-        if self.first_args:
+        if self.first_args or self.last_args:
             args = tuple(float(a) for a in self.first_args)
-            return lambda x, _f=fn: _f(*args, x)
+            last = tuple(float(a) for a in self.last_args)
+            return lambda x, _f=fn: _f(*args, x, *last)
         return fn
 
 
