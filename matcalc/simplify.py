@@ -34,7 +34,7 @@ def _unsupported(what):
 
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
-    E.MatPow, E.Pow, E.Func, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _KEYS = {}
@@ -51,7 +51,7 @@ def order_key(e):
         data = (e.name,)
     elif isinstance(e, E.Diff):
         data = (e.var.name,)
-    elif isinstance(e, E.Func):
+    elif isinstance(e, (E.Func, E.ArrayFunc)):
         data = (e.name,)
     elif isinstance(e, E.MatPow):
         data = (e.k,)
@@ -988,6 +988,14 @@ ZERO_AT_ZERO = tuple(r.name for r in ELEMENTWISE_RECORDS if r.zero_at_zero)
 NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 
 
+def array_func(name, a):
+    """softmax(t) = 1 and logsumexp(t) = t at a scalar t (the record says which)."""
+    if a.is_scalar:
+        from .operators import ARRAY_FUNCTIONS
+        return ARRAY_FUNCTIONS[name].scalar(a)
+    return E.ArrayFunc(name, a)
+
+
 def func(name, a, shape):
     if isinstance(a, E.Vec):                      # f(vec(M)) = vec(f(M))
         return vec(func(name, a.arg, a.arg.shape))
@@ -1137,6 +1145,7 @@ BUILDERS = {
     E.DiagMat: lambda e, a: diagmat(a[0]),
     E.DiagVec: lambda e, a: diagvec(a[0]),
     E.Func: lambda e, a: func(e.name, a[0], e.shape),
+    E.ArrayFunc: lambda e, a: array_func(e.name, a[0]),
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),

@@ -124,3 +124,48 @@ def resolve_numpy(spelling):
         call.__name__ = attr
         return call
     raise ValueError(f"not a NumPy spelling: {spelling}")
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayFunction:
+    """A function of a whole array (softmax of a vector, logsumexp over all entries): the
+    node ``expr.ArrayFunc(name, arg)``.
+
+    name        the grammar keyword, the text spelling and the key of every table
+    shape       the argument's shape -> the result's (expr.ArrayFunc's shape rule)
+    check       (shape checker, typed argument) -> None: the type rule (a ShapeError
+                through checker.error where the argument does not fit)
+    differential (node, d argument) -> d(node), an expression linear in the d argument
+    formula     the rule's text, as the steps and ``matcalc rules`` show it (d-<name>)
+    numpy       a kernel of ``kernels.py`` (_<f>): the evaluator and the generated
+                NumPy code's helper
+    code        target -> the library function (jax, torch)
+    torch_dim   torch's spelling takes dim=0 (torch.softmax(x, dim=0))
+    flatten     it reduces over all entries: torch's operand is flattened first
+    scalar      a -> the value at a scalar argument (softmax(t) = 1, logsumexp(t) = t)
+    latex       the LaTeX operator (None: \\operatorname{name})
+    fuzz_weight how often the fuzzer's generator picks it
+    """
+    name: str
+    shape: object
+    check: object
+    differential: object
+    formula: str
+    numpy: str
+    code: MappingProxyType = field(default_factory=dict)
+    torch_dim: bool = False
+    flatten: bool = False
+    scalar: object = None
+    latex: str = None
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "code", MappingProxyType(dict(self.code)))
+
+    def spelling(self, target):
+        return self.numpy if target == "numpy" else self.code.get(target)
+
+    def evaluator(self):
+        return resolve_numpy(self.numpy)
