@@ -23,7 +23,7 @@ that each line equals the one before.  Every rule cited is listed by ``matcalc r
 from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .differential import SQUARED_NORM
-from .operators import ELEMENTWISE_NAMES
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
 
@@ -124,7 +124,8 @@ _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert "}
-_FUNCTIONS = {"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
+_FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
+              | set(ARRAY_FUNCTIONS))
 
 
 def _formula_latex(text):
