@@ -449,10 +449,41 @@ def mul(items, shape):
             # (s 1ᵀ) v = s sum(v)
             ones, v = chain
             return mul((E.Num(coef),) + tuple(scal) + (ones.value, entry_sum(v)), shape)
+    if chain and scal:
+        scal, chain = _softmax(scal, chain)
     out = ([E.Num(coef)] if coef != 1 or not (scal or chain) else []) + scal + chain
     if len(out) == 1:
         return out[0]
     return E.Mul(tuple(out))
+
+
+def _softmax(scal, chain):
+    """exp(x) / sum(exp(x)) = softmax(x) for a column vector x, as the last factor of the
+    chain (and exp(xᵀ) / sum(exp(x)) = softmax(x)ᵀ as its first, xᵀ any row)."""
+    def column(x):
+        return x if x.shape[1] == 1 and not x.is_scalar else None
+
+    def last(f):                    # exp(x) -> x
+        return column(f.arg) if isinstance(f, E.Func) and f.name == "exp" else None
+
+    def first(f):                   # exp(xᵀ) or exp(x)ᵀ -> x
+        if isinstance(f, E.Transpose):
+            return last(f.arg)
+        if isinstance(f, E.Func) and f.name == "exp" and f.arg.shape[0] == 1:
+            return column(transpose(f.arg))
+        return None
+    for pos, find, wrap in ((len(chain) - 1, last, lambda s: s), (0, first, E.Transpose)):
+        x = find(chain[pos])
+        if x is None:
+            continue
+        den = E.Pow(E.Sum(E.Func("exp", x)), E.MINUS_ONE)
+        if den in scal:
+            rest = list(scal)
+            rest.remove(den)
+            chain = list(chain)
+            chain[pos] = wrap(E.ArrayFunc("softmax", x))
+            return rest, chain
+    return scal, chain
 
 
 def pow_num(b, p):

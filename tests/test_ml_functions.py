@@ -254,3 +254,18 @@ def test_rules_lists_them():
     for n in ("d-softmax", "d-logsumexp", "d-relu", "d-step"):
         assert n in p.stdout
     assert set(ARRAY_FUNCTIONS) == {"softmax", "logsumexp"}
+
+
+def test_exp_over_sum_of_exp_in_an_answer_prints_as_softmax():
+    d = check_derivative("log(sum(exp(x)))", "x", f=lambda v: lse(v["x"]))
+    assert str(d) == "softmax(x)"
+    h = check_hessian("log(sum(exp(x)))", "x", f=lambda v: lse(v["x"]), allow_unsupported=False)
+    assert str(h) == "diag(softmax(x)) - softmax(x) softmax(x)^T"
+    d = check_derivative("log(sum(exp(W x)))", "W", f=lambda v: lse(v["W"] @ col(v["x"])))
+    assert str(d) == "softmax(W x) x^T"
+    d = check_derivative("b^T exp(A x) / sum(exp(A x))", "b",
+                         f=lambda v: col(v["b"]) @ sm(v["A"] @ col(v["x"])))
+    assert str(d) == "softmax(A x)"
+    # only the very quotient: another denominator or power stays as written
+    for t in ("y^T exp(x) / sum(exp(y))", "y^T exp(x) / sum(exp(x))^2"):
+        assert "softmax" not in str(matcalc.diff(t, wrt="y"))
