@@ -56,7 +56,7 @@ import numpy as np
 
 import matcalc
 from matcalc.errors import UnsupportedError
-from matcalc.operators import ELEMENTWISE, ELEMENTWISE_RECORDS
+from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE, ELEMENTWISE_RECORDS
 
 # ============================================================================ shapes
 #
@@ -335,7 +335,7 @@ def _render_raw(n):
                 "ln(det": f"ln(det({t}))"}[sp], ATOM
     if op == "tr":
         return f"{a['sp']}({_sub(k[0])})", ATOM
-    if op in ("func", "sum", "vec", "diagm", "diagv"):
+    if op in ("func", "afunc", "sum", "vec", "diagm", "diagv"):
         name = a.get("name", {"sum": "sum", "vec": "vec", "diagm": "diag", "diagv": "diag"}.get(op))
         return f"{name}{a.get('space', '')}({_sub(k[0])})", ATOM
     if op == "absbar":
@@ -451,6 +451,13 @@ def _my_eval(n, env, memo, sizes):
         return float(np.trace(_2d(ev[0])))
     if op == "func":
         return MY_FUNCS[a["name"]](ev[0])
+    if op == "afunc":                       # softmax of a column, logsumexp of all entries
+        z = _2d(ev[0])
+        m = float(np.max(z))
+        if a["name"] == "logsumexp":
+            return m + float(np.log(np.sum(np.exp(z - m))))
+        e = np.exp(z - m)
+        return e / np.sum(e)
     if op == "absbar":
         return abs(ev[0])
     if op == "sum":
@@ -773,7 +780,8 @@ class Gen:
         ]
         if self.composite:
             opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair")]
-        opts += [(2.5, "elemdiag"), (0.6, "huge")]
+        opts += [(2.5, "elemdiag"), (0.6, "huge"),
+                 (ARRAY_FUNCTIONS["logsumexp"].fuzz_weight, "logsumexp")]
         if self.mode == "D":
             opts.append((5, "trI"))
         op = _weighted(self.rng, opts)
@@ -817,6 +825,8 @@ class Gen:
                                                   (1, "log(|"), (1, "ln(det")]))
         if op == "sum":
             return self.N("sum", [g(self.any_shape(), d1)], S)
+        if op == "logsumexp":
+            return self.N("afunc", [g(self.any_shape(), d1)], S, name="logsumexp")
         if op in ("norm", "specnorm"):
             vec = r() < 0.5 or op == "specnorm" and r() < 0.3
             shape = (self.dim(), ()) if vec else (self.dim(), self.dim())
@@ -1171,7 +1181,7 @@ class Gen:
             opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
                      (6 if self.mode == "D" else 2, "addI")]
         if col:
-            opts += [(2, "diagv"), (1.5, "vec")]
+            opts += [(2, "diagv"), (1.5, "vec"), (ARRAY_FUNCTIONS["softmax"].fuzz_weight, "softmax")]
             if self.composite and len(R) == 2:
                 opts.append((1.5, "Kvec"))
         op = _weighted(self.rng, opts)
@@ -1242,6 +1252,8 @@ class Gen:
             return self.add(I, M) if r() < 0.5 else self.add(M, I)
         if op == "diagv":
             return self.N("diagv", [g((R, R), d1)], shape)
+        if op == "softmax":
+            return self.N("afunc", [g(shape, d1)], shape, name="softmax")
         if op == "vec":
             opts2 = [((R, ()), 1), (((), R), 1)]
             if len(R) == 2:
@@ -1723,6 +1735,12 @@ def requirements(ex):
             out = (ONE, ONE)
         elif op in ("sum", "norm", "specnorm", "absbar", "spow"):
             out = (ONE, ONE)
+        elif op == "afunc":                 # softmax(column) is a column; logsumexp a scalar
+            if n.a["name"] == "softmax":
+                dims.eq(ks[0][1], ONE)
+                out = ks[0]
+            else:
+                out = (ONE, ONE)
         elif op == "epow":
             out = ks[0]
         elif op == "vec":
