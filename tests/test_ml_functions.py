@@ -269,3 +269,17 @@ def test_exp_over_sum_of_exp_in_an_answer_prints_as_softmax():
     # only the very quotient: another denominator or power stays as written
     for t in ("y^T exp(x) / sum(exp(y))", "y^T exp(x) / sum(exp(x))^2"):
         assert "softmax" not in str(matcalc.diff(t, wrt="y"))
+
+
+def test_sympy_is_given_softmax_and_logsumexp_written_out_and_reads_them_back():
+    pytest.importorskip("sympy")
+    from matcalc import interop
+    rng = np.random.default_rng(5)
+    vals = {"A": rng.standard_normal((3, 2)), "x": rng.standard_normal(2),
+            "X": rng.standard_normal((2, 3)), "y": rng.random(3)}
+    for text in ("softmax(A x)", "logsumexp(X)", "y^T log(softmax(A x))"):
+        s, _ = interop.to_sympy(matcalc.parse(text))
+        back = interop.from_sympy(s)
+        got = matcalc.evaluate(str(back), {k: v for k, v in vals.items() if k in str(back)})
+        want = matcalc.evaluate(text, {k: v for k, v in vals.items() if k in text})
+        assert np.allclose(np.asarray(got, float), np.asarray(want, float), rtol=1e-12)

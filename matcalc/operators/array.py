@@ -48,10 +48,12 @@ ARRAY_RECORDS = (
         "softmax", lambda shape: shape, _softmax_shape, _softmax_d,
         "d softmax(x) = (diag(s) − s sᵀ) dx, s = softmax(x)",
         numpy="_softmax", code={"jax": "jax.nn.softmax", "torch": "torch.softmax"},
-        torch_dim=True, scalar=lambda a: E.ONE, fuzz_weight=3),
+        torch_dim=True, scalar=lambda a: E.ONE, fuzz_weight=3,
+        expand=lambda x: E.Mul((E.Pow(E.Sum(E.Func("exp", x)), E.MINUS_ONE), E.Func("exp", x)))),
     ArrayFunction(
         "logsumexp", lambda shape: E.SCALAR, lambda checker, a: None, _lse_d,
         "d logsumexp(X) = sum(exp(X − logsumexp(X) 1) ∘ dX) (= softmax(x)ᵀ dx for a vector)",
         numpy="_logsumexp", code={"jax": "jax.nn.logsumexp", "torch": "torch.logsumexp"},
-        torch_dim=True, flatten=True, scalar=lambda a: a, fuzz_weight=3),
+        torch_dim=True, flatten=True, scalar=lambda a: a, fuzz_weight=3,
+        expand=lambda x: E.Func("log", E.Sum(E.Func("exp", x)))),
 )

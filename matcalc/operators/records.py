@@ -33,6 +33,8 @@ class Elementwise:
     latex_form  a LaTeX template with {} where f is not written as a call (\\sqrt{x})
     sympy       (sympy, x) -> f(x) in SymPy
     sympy_class the SymPy function class that reads back as f (None: none, as log1p)
+    sympy_match (sympy, e) -> the argument where SymPy's e is f of it, else None: for
+                what SymPy writes with more arguments (Max(0, x), Heaviside(x, 0))
     numpy       the NumPy spelling, both the evaluator and the generated code's call:
                 np.<f>, scipy.special.<f>, or _<f> for a kernel of ``kernels.py``
     first_args  numbers passed before the argument (np.logaddexp(0.0, x) is softplus(x))
@@ -53,6 +55,7 @@ class Elementwise:
     numpy: str
     sympy: object
     sympy_class: str = None
+    sympy_match: object = None
     latex: str = None
     latex_form: str = None
     first_args: tuple = ()
@@ -144,6 +147,8 @@ class ArrayFunction:
     flatten     it reduces over all entries: torch's operand is flattened first
     scalar      a -> the value at a scalar argument (softmax(t) = 1, logsumexp(t) = t)
     latex       the LaTeX operator (None: \\operatorname{name})
+    expand      a -> the same function written with the language's other nodes
+                (exp(x) / sum(exp(x))): what SymPy is given, as SymPy has no softmax
     fuzz_weight how often the fuzzer's generator picks it
     """
     name: str
@@ -157,6 +162,7 @@ class ArrayFunction:
     flatten: bool = False
     scalar: object = None
     latex: str = None
+    expand: object = None
     fuzz_weight: int = 1
 
     arity: ClassVar[int] = 1
