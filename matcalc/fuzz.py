@@ -479,8 +479,8 @@ def _my_eval(n, env, memo, sizes):
         p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo, sizes)
         if op == "spow":
             base = _s(base)
-            if float(p).is_integer():
-                return base ** int(p)
+            if float(p).is_integer():       # NumPy's float: ±inf past the range, no OverflowError
+                return float(np.float64(base) ** int(p))
             return base ** float(p)
         return np.power(base, float(p)) if not float(p).is_integer() else base ** int(p) \
             if int(p) >= 0 else 1.0 / base ** (-int(p))
