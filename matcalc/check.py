@@ -577,6 +577,10 @@ class Rounding:
             return self._product(e) + own
         if t is E.Fill:
             return np.full(v.shape, float(np.max(self.error(e.value)))) + own
+        if t is E.ArrayFunc:
+            # logsumexp moves by at most max|dx|, each softmax entry by at most 2 max|dx|
+            a = float(np.max(self.error(e.arg)))
+            return np.full(np.shape(v), (2.0 if e.name == "softmax" else 1.0) * a) + own
         if t is E.Transpose:
             a = self.error(e.arg)
             return a.T if a.ndim == 2 else a

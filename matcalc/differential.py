@@ -12,7 +12,7 @@ from . import expr as E
 from .budget import RawCounter
 from .build import add, const_like, neg, num, one_minus, power, times  # noqa: F401 (rules' builders)
 from .errors import UnsupportedError
-from .operators import ELEMENTWISE_RECORDS, OperatorTable
+from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, OperatorTable
 
 MAX_MATRIX_POWER = 100
 MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
@@ -147,6 +147,16 @@ def _diagmat(e, d):
 def _diagvec(e, d):
     return E.DiagVec(d[0])
 
+# name -> (formula, differential builder) of the functions of a whole array (softmax,
+# logsumexp): a view of their records
+ARRAY_DERIVATIVES = OperatorTable("differential rule", {
+    r.name: (r.formula, r.differential) for r in ARRAY_RECORDS})
+
+
+def _array_func(e, d):
+    _, rule = ARRAY_DERIVATIVES[e.name]
+    return rule(e, d[0])
+
 
 def _func(e, d):
     _, fprime = FUNC_DERIVATIVES[e.name]
@@ -217,6 +227,7 @@ RULES = {
     E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
     E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),
     E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func),
+    E.ArrayFunc: Rule("d-array-function", "d f(X) by f's own rule", _array_func),
     E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
@@ -233,6 +244,8 @@ def rule_name(node):
     r = RULES[type(node)]
     if isinstance(node, E.Func):
         return f"d-{node.name}", FUNC_DERIVATIVES[node.name][0]
+    if isinstance(node, E.ArrayFunc):
+        return f"d-{node.name}", ARRAY_DERIVATIVES[node.name][0]
     return r.name, r.formula
 
 

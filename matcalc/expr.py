@@ -458,6 +458,20 @@ class Func(Expr):
         return self.arg.shape
 
 
+class ArrayFunc(Expr):
+    """A function of a whole array, by name (softmax, logsumexp): one of the
+    ``ArrayFunction`` records of ``matcalc.operators``, which gives its shape rule."""
+    __slots__ = ("name", "arg")
+    fields = ("name", "arg")
+
+    def __init__(self, name, arg):
+        self.name, self.arg = name, arg
+
+    def _compute_shape(self):
+        from .operators import ARRAY_FUNCTIONS
+        return ARRAY_FUNCTIONS[self.name].shape(self.arg.shape)
+
+
 class MatPow(Expr):
     """X^k for a square X and an integer k >= 0."""
     __slots__ = ("arg", "k")
@@ -543,7 +557,7 @@ class RawNorm(Expr):
 
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,
               Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, Unvec, DiagMat,
-              DiagVec, Func, MatPow, Pow, ElemPow)
+              DiagVec, Func, ArrayFunc, MatPow, Pow, ElemPow)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -248,6 +248,9 @@ def to_sympy(e, sizes=None):
             if x.base.is_scalar:
                 return sp.Pow(go(x.base), go(x.exp))
             return M.HadamardPower(go(x.base), go(x.exp))
+        if t is E.ArrayFunc:            # softmax, logsumexp: SymPy has neither (written out)
+            from .operators import ARRAY_FUNCTIONS
+            return go(ARRAY_FUNCTIONS[x.name].expand(x.arg))
         if t is E.Func:
             a = go(x.arg)
             if x.arg.is_scalar:
@@ -443,6 +446,10 @@ def sympy_to_text(expr):
             return f"({go(b)})^({go(p)})"
         if isinstance(x, sp.log) and isinstance(x.args[0], M.Determinant):
             return f"logdet({go(x.args[0].arg)})"
+        for r in ELEMENTWISE_RECORDS:           # relu = Max(0, x), step = Heaviside(x, 0)
+            arg = r.sympy_match(sp, x) if r.sympy_match else None
+            if arg is not None:
+                return f"{r.name}({go(arg, ew)})"
         if isinstance(x, sp.Function) and len(x.args) == 1:
             name = sympy_names.get(type(x))
             if name is None:

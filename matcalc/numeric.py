@@ -11,12 +11,13 @@ import numpy as np
 
 from . import expr as E
 from .errors import ShapeError, MatcalcError
-from .operators import table
+from .operators import ARRAY_RECORDS, table
 
 
 # name -> the NumPy function, from the operator records: the evaluator, the constant
 # folder of codegen and the check's error propagation all read this one table
 FUNCS = table("evaluator", lambda r: r.evaluator())
+ARRAY_FUNCS = table("evaluator", lambda r: r.evaluator(), ARRAY_RECORDS)   # softmax, logsumexp
 
 
 def commutation_matrix(m, n):
@@ -468,6 +469,7 @@ EVAL = {
     E.DiagMat: lambda ev, e: np.diag(_arr(ev.ev(e.arg))[:, 0]),
     E.DiagVec: lambda ev, e: np.diag(_arr(ev.ev(e.arg))).reshape(-1, 1).copy(),
     E.Func: lambda ev, e: FUNCS[e.name](ev.ev(e.arg)),
+    E.ArrayFunc: lambda ev, e: ARRAY_FUNCS[e.name](ev.ev(e.arg)),
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,

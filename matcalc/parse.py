@@ -14,7 +14,7 @@ from lark.lark import PostLex
 
 from . import expr as E
 from .errors import ParseError
-from .operators import ELEMENTWISE
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
@@ -207,9 +207,6 @@ FOREIGN_FUNCTIONS = {
     "expm1": "write exp(x) - 1",
     "logistic": "write sigmoid(…)",
     "expit": "write sigmoid(…)",
-    "softmax": "write exp(x) / sum(exp(x))",
-    "logsumexp": "write log(sum(exp(x)))",
-    "relu": "the language has no relu yet; softplus(…) is its smooth cousin",
     "sign": "the language has no sign; abs is in the language",
     "tan": "write sin(x) ./ cos(x)",
     "sinh": "tanh is in the language; write (exp(x) - exp(-x)) / 2 for sinh",
@@ -451,6 +448,8 @@ class Build:
             node = E.LogDet(a.arg)
         elif name in ELEMENTWISE:
             node = E.Func(name, a)
+        elif name in ARRAY_FUNCTIONS:
+            node = E.ArrayFunc(name, a)
         elif name == "sum":
             node = E.Sum(a)
         elif name == "norm":

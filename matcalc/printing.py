@@ -10,7 +10,7 @@ import re
 from fractions import Fraction
 
 from . import expr as E
-from .operators import elementwise, table
+from .operators import ARRAY_RECORDS, elementwise, table
 
 SUM, NEG, PROD, POST, ATOM = range(5)
 
@@ -431,6 +431,9 @@ class Printer:
     def p_Func(self, e):
         return self.call(e.name, e.arg)
 
+    def p_ArrayFunc(self, e):
+        return self.call(e.name, e.arg)
+
 
 class _BareI(E.Identity):
     """An identity printed without its size, where an operand fixes it."""
@@ -452,6 +455,7 @@ _GREEK_CHAR.update({c: f"\\mathrm{{{l}}}" for c, l in zip("ΑΒΕΖΗΙΚΜΝΟ�
 
 # the LaTeX command of each elementwise function that has one (from its record)
 _LATEX_FUNCS = table("LaTeX command", lambda r: r.latex)
+_LATEX_ARRAY_FUNCS = table("LaTeX command", lambda r: r.latex, ARRAY_RECORDS)
 
 
 def _latex_scientific(digits, exp):
@@ -682,6 +686,9 @@ class LatexPrinter(Printer):
 
     def p_SpecNorm(self, e):
         return f"\\left\\|{self.p(e.arg)[0]}\\right\\|_{{2}}", ATOM
+
+    def p_ArrayFunc(self, e):
+        return self.call(e.name, e.arg, _LATEX_ARRAY_FUNCS.get(e.name))
 
     def p_Func(self, e):
         form = elementwise(e.name, "LaTeX form").latex_form

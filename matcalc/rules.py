@@ -5,7 +5,7 @@ the trace identities of ``canon.IDENTITIES`` and the vec identities of
 the name and with the formula the steps show."""
 from .canon import IDENTITIES
 from .expr import Norm
-from .differential import FUNC_DERIVATIVES, RULES, SQUARED_NORM
+from .differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES, SQUARED_NORM
 from .jacobian import VEC_IDENTITIES
 
 
@@ -13,7 +13,7 @@ def catalogue():
     """[(section, [(name, formula), ...]), ...] in the order a derivation uses them."""
     diff_rules, seen = [], set()
     for rule in RULES.values():
-        if rule.name == "d-elementwise" or (rule.name, rule.formula) in seen:
+        if rule.name in ("d-elementwise", "d-array-function") or (rule.name, rule.formula) in seen:
             continue
         if rule.name == "d-const":
             if "d-const" not in {n for n, _ in diff_rules}:
@@ -24,6 +24,8 @@ def catalogue():
         if rule is RULES.get(Norm):
             diff_rules.append((SQUARED_NORM.name, SQUARED_NORM.formula + "   (d-power, then d-norm)"))
     for name, (formula, _) in FUNC_DERIVATIVES.items():
+        diff_rules.append((f"d-{name}", formula))
+    for name, (formula, _) in ARRAY_DERIVATIVES.items():
         diff_rules.append((f"d-{name}", formula))
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]
     vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]

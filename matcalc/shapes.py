@@ -545,6 +545,12 @@ class Inference:
             return E.LogDet(a.arg)
         return E.Func(n.name, a)
 
+    def t_ArrayFunc(self, n):
+        from .operators import ARRAY_FUNCTIONS
+        a = self.infer(n.arg)
+        ARRAY_FUNCTIONS[n.name].check(self, a)
+        return E.ArrayFunc(n.name, a)
+
     def t_RawBars(self, n):
         a = self.infer(n.arg)
         if self.is_scalar(a):

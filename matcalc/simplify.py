@@ -34,7 +34,7 @@ def _unsupported(what):
 
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
-    E.MatPow, E.Pow, E.Func, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _put = object.__setattr__          # the memo slots of a node (Expr._order, Expr._transposed)
@@ -53,7 +53,7 @@ def order_key(e):
         data = (e.name,)
     elif isinstance(e, E.Diff):
         data = (e.var.name,)
-    elif isinstance(e, E.Func):
+    elif isinstance(e, (E.Func, E.ArrayFunc)):
         data = (e.name,)
     elif isinstance(e, E.MatPow):
         data = (e.k,)
@@ -537,10 +537,41 @@ def mul(items, shape):
             # (s 1ᵀ) v = s sum(v)
             ones, v = chain
             return mul((E.Num(coef),) + tuple(scal) + (ones.value, entry_sum(v)), shape)
+    if chain and scal:
+        scal, chain = _softmax(scal, chain)
     out = ([E.Num(coef)] if coef != 1 or not (scal or chain) else []) + scal + chain
     if len(out) == 1:
         return out[0]
     return E.Mul(tuple(out))
+
+
+def _softmax(scal, chain):
+    """exp(x) / sum(exp(x)) = softmax(x) for a column vector x, as the last factor of the
+    chain (and exp(xᵀ) / sum(exp(x)) = softmax(x)ᵀ as its first, xᵀ any row)."""
+    def column(x):
+        return x if x.shape[1] == 1 and not x.is_scalar else None
+
+    def last(f):                    # exp(x) -> x
+        return column(f.arg) if isinstance(f, E.Func) and f.name == "exp" else None
+
+    def first(f):                   # exp(xᵀ) or exp(x)ᵀ -> x
+        if isinstance(f, E.Transpose):
+            return last(f.arg)
+        if isinstance(f, E.Func) and f.name == "exp" and f.arg.shape[0] == 1:
+            return column(transpose(f.arg))
+        return None
+    for pos, find, wrap in ((len(chain) - 1, last, lambda s: s), (0, first, E.Transpose)):
+        x = find(chain[pos])
+        if x is None:
+            continue
+        den = E.Pow(E.Sum(E.Func("exp", x)), E.MINUS_ONE)
+        if den in scal:
+            rest = list(scal)
+            rest.remove(den)
+            chain = list(chain)
+            chain[pos] = wrap(E.ArrayFunc("softmax", x))
+            return rest, chain
+    return scal, chain
 
 
 def pow_num(b, p):
@@ -1310,6 +1341,14 @@ ZERO_AT_ZERO = tuple(r.name for r in ELEMENTWISE_RECORDS if r.zero_at_zero)
 NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 
 
+def array_func(name, a):
+    """softmax(t) = 1 and logsumexp(t) = t at a scalar t (the record says which)."""
+    if a.is_scalar:
+        from .operators import ARRAY_FUNCTIONS
+        return ARRAY_FUNCTIONS[name].scalar(a)
+    return E.ArrayFunc(name, a)
+
+
 def func(name, a, shape):
     return rewrite(E.Func(name, a))
 
@@ -1558,6 +1597,7 @@ BUILDERS = {
     E.DiagMat: lambda e, a: diagmat(a[0]),
     E.DiagVec: lambda e, a: diagvec(a[0]),
     E.Func: lambda e, a: func(e.name, a[0], e.shape),
+    E.ArrayFunc: lambda e, a: array_func(e.name, a[0]),
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),

@@ -24,7 +24,7 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
-from .operators import ELEMENTWISE_NAMES
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
 
@@ -126,7 +126,8 @@ _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\lang
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
             "√": "\\sqrt ", "π": "\\pi "}
-_FUNCTIONS = {"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
+_FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
+              | set(ARRAY_FUNCTIONS))
 
 
 def _formula_latex(text):

@@ -54,7 +54,7 @@ FUNCTION_LIKE = [
     ("sum(softplu(x))", "softplu", "softplus"),
     ("nrom(x)", "nrom", "norm"),
     ("logdett(X)", "logdett", "logdet"),
-    ("sum(softmax2(x))", "softmax2", "sum"),
+    ("sum(softmax2(x))", "softmax2", "softmax"),
     ("max(x)", "max", "sum"),
     ("min(x)", "min", "sum"),
     ("dot(x, y)", "dot", "x^T y"),

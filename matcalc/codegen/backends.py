@@ -18,7 +18,7 @@ import inspect
 
 from . import ir
 from ..errors import MatcalcError
-from ..operators import ELEMENTWISE_RECORDS
+from ..operators import ARRAY_FUNCTIONS, ARRAY_RECORDS, ELEMENTWISE_RECORDS
 
 
 def _functions(target):
@@ -34,6 +34,9 @@ def _functions(target):
             first[r.name] = args
         if target in r.imports:
             imports[r.name] = r.imports[target]
+    for r in ARRAY_RECORDS:                  # softmax, logsumexp
+        if r.spelling(target):
+            spell[r.name] = r.spelling(target)
     return spell, first, imports
 
 DTYPES = ("float32", "float64")
@@ -49,6 +52,11 @@ def dtype_name(dtype):
         raise MatcalcError(f"unknown dtype {dtype!r}; use \"float32\", \"float64\" or None "
                            f"(None: the type of the values given)")
     return name
+
+
+def _last_args(target):
+    """{name: numbers after the argument} of the elementwise functions for target."""
+    return {r.name: r.last(target) for r in ELEMENTWISE_RECORDS if r.last(target)}
 
 
 def C(text):
@@ -226,7 +234,13 @@ class Backend:
 
     def func(self, name, a):
         a = self.number(a)
-        return self.call(name, *(C(x) for x in self._first_args.get(name, ())), a)
+        last = (self.number(C(x)) for x in _last_args(self.name).get(name, ()))
+        return self.call(name, *(C(x) for x in self._first_args.get(name, ())), a, *last)
+
+    def array_func(self, name, a):
+        """softmax / logsumexp of an array (1-D or 2-D); torch's take dim=0, and a
+        reduction over all entries flattens its operand first."""
+        return self.call(name, a)
 
     def power(self, a, p):
         return self.call("power", self.number(a), p)
@@ -374,6 +388,12 @@ class TorchBackend(Backend):
     def spd_solve(self, a, b):
         return self.solve(a, b)
 
+    def array_func(self, name, a):
+        rec = ARRAY_FUNCTIONS[name]
+        if rec.flatten:
+            a = ir.Method(a, "reshape", (C("-1"),))
+        return self.call(name, a, **({"dim": C(0)} if rec.torch_dim else {}))
+
     def spec_norm(self, a):
         return self.call("spec_norm", a, C(2))
 
@@ -474,7 +494,7 @@ _NP_HELPERS = {
 def _kernel_source(target, fn):
     """The source of a NumPy kernel of the records (operators/kernels.py) as a helper of
     the generated module: it runs the very function that Derivative.evaluate runs."""
-    if target != "numpy" or not any(r.numpy == fn for r in ELEMENTWISE_RECORDS):
+    if target != "numpy" or not any(r.numpy == fn for r in ELEMENTWISE_RECORDS + ARRAY_RECORDS):
         return None
     from ..operators import kernels
     return inspect.getsource(getattr(kernels, fn))

@@ -371,6 +371,15 @@ def lower_unvec(low, e):
     return low.emit(ir.Attr(rows, "T"), "M", e.shape, e)
 
 
+def lower_array_func(low, e):
+    """softmax(x), logsumexp(X): the record's spelling (at a scalar the simplifier has
+    already written 1 and t)."""
+    v = low.ev(e.arg)
+    if v.rep == "S":
+        return scalar(ONE) if e.name == "softmax" else v
+    return low.emit(low.B.array_func(e.name, v.code), rep_of(e.shape), e.shape, e)
+
+
 def lower_diagmat(low, e):
     v = low.ev(e.arg)
     if v.rep == "S":
@@ -385,4 +394,5 @@ NODE_LOWERINGS = {
     E.ElemPow: lower_elempow, E.Transpose: lower_transpose, E.Inverse: lower_inverse,
     E.Det: lower_det, E.LogDet: lower_logdet, E.MatPow: lower_matpow, E.Kron: lower_kron,
     E.Vec: lower_vec, E.Unvec: lower_unvec, E.DiagMat: lower_diagmat,
+    E.ArrayFunc: lower_array_func,
 }

@@ -10,14 +10,20 @@ the code backends' ``_kf``, interop's SymPy maps, the simplifier's special value
 fuzzer's lists) are views built from these records, and a name missing from a view is
 an ``UnsupportedError`` that names the operator and the missing piece.
 
+A function of a whole array (softmax, logsumexp) is one ``ArrayFunction`` record in
+``array.py``: its type rule, its differential (written with the language's nodes), its
+NumPy kernel and its spelling per code target; the node is ``expr.ArrayFunc``.
+
 Adding an elementwise function: one record here plus one row in
 ``tests/test_operators.py`` (and its keyword in the grammar's FUNC terminal).
 """
-from .records import Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
+from .records import ArrayFunction, Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
 from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
+from .array import ARRAY_RECORDS  # noqa: F401
 
 ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record
 ELEMENTWISE_NAMES = tuple(ELEMENTWISE)                     # in declaration order
+ARRAY_FUNCTIONS = {r.name: r for r in ARRAY_RECORDS}       # softmax, logsumexp
 
 
 def elementwise(name, piece="record"):

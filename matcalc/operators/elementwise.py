@@ -21,6 +21,20 @@ def _erf_prime(x):
     return times(power(F("sqrt", F("atan", E.ONE)), -1), F("exp", neg(power(x, 2))))
 
 
+def _max_with_zero(sp, e):
+    """Max(0, x) or Max(x, 0) -> x (relu)."""
+    if isinstance(e, sp.Max) and len(e.args) == 2 and sp.S.Zero in e.args:
+        return e.args[0] if e.args[1] == 0 else e.args[1]
+    return None
+
+
+def _heaviside_zero_at_zero(sp, e):
+    """Heaviside(x, 0) -> x (step; SymPy's Heaviside(x) is 1/2 at 0, not step)."""
+    if isinstance(e, sp.Heaviside) and len(e.args) == 2 and e.args[1] == 0:
+        return e.args[0]
+    return None
+
+
 ELEMENTWISE_RECORDS = (
     Elementwise(
         "exp", lambda x: F("exp", x), "d exp(x) = exp(x) ∘ dx",
@@ -82,4 +96,18 @@ ELEMENTWISE_RECORDS = (
         code={"jax": "jax.scipy.special.erf", "torch": "torch.special.erf"},
         imports={"numpy": "import scipy.special", "jax": "import jax.scipy.special"},
         sympy=lambda sp, x: sp.erf(x), sympy_class="erf", at={0: 0}),
+    # relu and its derivative, the step (CONTRACT §5.2: relu′(0) is taken as 0).  The step
+    # is constant away from 0 and jumps at 0: its derivative is taken as 0 (it is 0 almost
+    # everywhere), so a Hessian through relu is 0 where it exists.
+    Elementwise(
+        "relu", lambda x: F("step", x), "d relu(x) = step(x) ∘ dx (step(0) = 0)",
+        numpy="np.maximum", last_args=("0.0",),
+        code={"jax": "jax.nn.relu", "torch": "torch.relu"},
+        sympy=lambda sp, x: sp.Max(x, 0), sympy_match=_max_with_zero,
+        at={0: 0}, nonnegative=True, singular_at_zero=True),
+    Elementwise(
+        "step", lambda x: const_like(0, x), "d step(x) = 0 (almost everywhere: step jumps at 0)",
+        numpy="np.heaviside", last_args=("0.0",),
+        sympy=lambda sp, x: sp.Heaviside(x, 0), sympy_match=_heaviside_zero_at_zero, at={0: 0},
+        nonnegative=True, singular_at_zero=True),
 )

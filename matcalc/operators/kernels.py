@@ -11,3 +11,21 @@ def _sigmoid(z):
     """The logistic function 1 / (1 + exp(-z)), without overflow."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def _softmax(z):
+    """exp(z) / sum(exp(z)) over a vector (axis 0), with the maximum subtracted first."""
+    z = np.asarray(z, dtype=float)
+    if z.ndim == 0 or z.size == 1:
+        return np.ones_like(z)
+    e = np.exp(z - np.max(z, axis=0))
+    return e / np.sum(e, axis=0)
+
+
+def _logsumexp(z):
+    """log(sum(exp(z))) over all entries, with the maximum subtracted first."""
+    z = np.asarray(z, dtype=float)
+    m = np.max(z)
+    if not np.isfinite(m):
+        return float(np.log(np.sum(np.exp(z)))) if np.isnan(m) else float(m)
+    return float(m + np.log(np.sum(np.exp(z - m))))

@@ -33,9 +33,13 @@ class Elementwise:
     latex_form  a LaTeX template with {} where f is not written as a call (\\sqrt{x})
     sympy       (sympy, x) -> f(x) in SymPy
     sympy_class the SymPy function class that reads back as f (None: none, as log1p)
+    sympy_match (sympy, e) -> the argument where SymPy's e is f of it, else None: for
+                what SymPy writes with more arguments (Max(0, x), Heaviside(x, 0))
     numpy       the NumPy spelling, both the evaluator and the generated code's call:
                 np.<f>, scipy.special.<f>, or _<f> for a kernel of ``kernels.py``
     first_args  numbers passed before the argument (np.logaddexp(0.0, x) is softplus(x))
+    last_args   numbers passed after it (np.heaviside(x, 0.0) is step(x)); both go with the
+                np. spelling to every target that reads it as its library's
     code        target -> spelling where it is not numpy's with np. read as the library's
     imports     target -> the import line the generated module needs for the spelling
     at          special points: {x: f(x)} with both exact numbers (the simplifier folds them)
@@ -51,9 +55,11 @@ class Elementwise:
     numpy: str
     sympy: object
     sympy_class: str = None
+    sympy_match: object = None
     latex: str = None
     latex_form: str = None
     first_args: tuple = ()
+    last_args: tuple = ()
     code: MappingProxyType = field(default_factory=dict)
     imports: MappingProxyType = field(default_factory=dict)
     at: MappingProxyType = field(default_factory=dict)
@@ -89,12 +95,17 @@ class Elementwise:
             return self.numpy, self.first_args
         return None, ()
 
+    def last(self, target):
+        """The numbers after the argument in the generated code for target."""
+        return () if target in self.code else self.last_args
+
     def evaluator(self):
         """The NumPy function that evaluates f (imports NumPy; SciPy on first call)."""
         fn = resolve_numpy(self.numpy)
-        if self.first_args:
+        if self.first_args or self.last_args:
             args = tuple(float(a) for a in self.first_args)
-            return lambda x, _f=fn: _f(*args, x)
+            last = tuple(float(a) for a in self.last_args)
+            return lambda x, _f=fn: _f(*args, x, *last)
         return fn
 
 
@@ -116,3 +127,51 @@ def resolve_numpy(spelling):
         call.__name__ = attr
         return call
     raise ValueError(f"not a NumPy spelling: {spelling}")
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayFunction:
+    """A function of a whole array (softmax of a vector, logsumexp over all entries): the
+    node ``expr.ArrayFunc(name, arg)``.
+
+    name        the grammar keyword, the text spelling and the key of every table
+    shape       the argument's shape -> the result's (expr.ArrayFunc's shape rule)
+    check       (shape checker, typed argument) -> None: the type rule (a ShapeError
+                through checker.error where the argument does not fit)
+    differential (node, d argument) -> d(node), an expression linear in the d argument
+    formula     the rule's text, as the steps and ``matcalc rules`` show it (d-<name>)
+    numpy       a kernel of ``kernels.py`` (_<f>): the evaluator and the generated
+                NumPy code's helper
+    code        target -> the library function (jax, torch)
+    torch_dim   torch's spelling takes dim=0 (torch.softmax(x, dim=0))
+    flatten     it reduces over all entries: torch's operand is flattened first
+    scalar      a -> the value at a scalar argument (softmax(t) = 1, logsumexp(t) = t)
+    latex       the LaTeX operator (None: \\operatorname{name})
+    expand      a -> the same function written with the language's other nodes
+                (exp(x) / sum(exp(x))): what SymPy is given, as SymPy has no softmax
+    fuzz_weight how often the fuzzer's generator picks it
+    """
+    name: str
+    shape: object
+    check: object
+    differential: object
+    formula: str
+    numpy: str
+    code: MappingProxyType = field(default_factory=dict)
+    torch_dim: bool = False
+    flatten: bool = False
+    scalar: object = None
+    latex: str = None
+    expand: object = None
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "code", MappingProxyType(dict(self.code)))
+
+    def spelling(self, target):
+        return self.numpy if target == "numpy" else self.code.get(target)
+
+    def evaluator(self):
+        return resolve_numpy(self.numpy)

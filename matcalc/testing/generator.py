@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from matcalc.operators import ELEMENTWISE_RECORDS
+from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS
 from matcalc.parse import FUNC_ALIASES
 from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, render, shape_size, sym_names
 from .sizes import requirements
@@ -433,7 +433,8 @@ class Gen:
         ]
         if self.composite:
             opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair"), (2, "kronin")]
-        opts += [(2.5, "elemdiag"), (0.6, "huge")]
+        opts += [(2.5, "elemdiag"), (0.6, "huge"),
+                 (ARRAY_FUNCTIONS["logsumexp"].fuzz_weight, "logsumexp")]
         if self.mode == "D":
             opts.append((5, "trI"))
         op = _weighted(self.rng, opts)
@@ -479,6 +480,8 @@ class Gen:
                                                   (1, "log(|"), (1, "ln(det")]))
         if op == "sum":
             return self.N("sum", [g(self.any_shape(), d1)], S)
+        if op == "logsumexp":
+            return self.N("afunc", [g(self.any_shape(), d1)], S, name="logsumexp")
         if op in ("norm", "specnorm"):
             vec = r() < 0.5 or op == "specnorm" and r() < 0.3
             shape = (self.dim(), ()) if vec else (self.dim(), self.dim())
@@ -871,7 +874,7 @@ class Gen:
             opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
                      (6 if self.mode == "D" else 2, "addI")]
         if col:
-            opts += [(2, "diagv"), (1.5, "vec")]
+            opts += [(2, "diagv"), (1.5, "vec"), (ARRAY_FUNCTIONS["softmax"].fuzz_weight, "softmax")]
             if self.composite and len(R) == 2:
                 opts.append((1.5, "Kvec"))
         op = _weighted(self.rng, opts)
@@ -942,6 +945,8 @@ class Gen:
             return self.add(I, M) if r() < 0.5 else self.add(M, I)
         if op == "diagv":
             return self.N("diagv", [g((R, R), d1)], shape)
+        if op == "softmax":
+            return self.N("afunc", [g(shape, d1)], shape, name="softmax")
         if op == "vec":
             opts2 = [((R, ()), 1), (((), R), 1)]
             if len(R) == 2:

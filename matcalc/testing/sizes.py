@@ -135,6 +135,12 @@ def requirements(ex):
             out = (ONE, ONE)
         elif op in ("sum", "norm", "specnorm", "absbar", "spow"):
             out = (ONE, ONE)
+        elif op == "afunc":                 # softmax(column) is a column; logsumexp a scalar
+            if n.a["name"] == "softmax":
+                dims.eq(ks[0][1], ONE)
+                out = ks[0]
+            else:
+                out = (ONE, ONE)
         elif op == "epow":
             out = ks[0]
         elif op == "vec":

@@ -227,7 +227,7 @@ def _render_raw(n):
                 "ln(det": f"ln(det({t}))"}[sp], ATOM
     if op == "tr":
         return f"{a['sp']}({_sub(k[0])})", ATOM
-    if op in ("func", "sum", "vec", "diagm", "diagv"):
+    if op in ("func", "afunc", "sum", "vec", "diagm", "diagv"):
         name = a.get("name", {"sum": "sum", "vec": "vec", "diagm": "diag", "diagv": "diag"}.get(op))
         return f"{name}{a.get('space', '')}({_sub(k[0])})", ATOM
     if op == "absbar":

@@ -82,6 +82,13 @@ def _my_eval(n, env, memo, sizes):
         return float(np.trace(_2d(ev[0])))
     if op == "func":
         return engine_functions()[a["name"]].evaluate(ev[0])
+    if op == "afunc":                       # softmax of a column, logsumexp of all entries
+        z = _2d(ev[0])
+        m = float(np.max(z))
+        if a["name"] == "logsumexp":
+            return m + float(np.log(np.sum(np.exp(z - m))))
+        e = np.exp(z - m)
+        return e / np.sum(e)
     if op == "absbar":
         return abs(ev[0])
     if op == "sum":
@@ -103,8 +110,8 @@ def _my_eval(n, env, memo, sizes):
         p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo, sizes)
         if op == "spow":
             base = _s(base)
-            if float(p).is_integer():
-                return base ** int(p)
+            if float(p).is_integer():       # NumPy's float: ±inf past the range, no OverflowError
+                return float(np.float64(base) ** int(p))
             return base ** float(p)
         return np.power(base, float(p)) if not float(p).is_integer() else base ** int(p) \
             if int(p) >= 0 else 1.0 / base ** (-int(p))
