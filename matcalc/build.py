@@ -43,3 +43,29 @@ def add(*xs):
 def one_minus(x):
     """1 − x (broadcast)."""
     return E.Add((const_like(1, x), neg(x)))
+
+
+def _split(s):
+    """(first factor, the rest) of a product size, or None for a plain size."""
+    coef, names = E.size_factors(s)
+    parts = ([coef] if coef != 1 else []) + list(names)
+    if len(parts) < 2:
+        return None
+    rest = 1
+    for x in parts[1:]:
+        rest = E.size_mul(rest, x)
+    return parts[0], rest
+
+
+def commutation(m, n):
+    """K(m,n) with plain sizes only: K(a, bc) = (K(a,b) ⊗ I_c)(I_b ⊗ K(a,c)) and
+    K(bc, a) = (I_b ⊗ K(c,a))(K(b,a) ⊗ I_c) split product sizes."""
+    sn = _split(n)
+    if sn is not None:
+        b, c = sn
+        return E.Mul((E.Kron((commutation(m, b), E.Identity(c))), E.Kron((E.Identity(b), commutation(m, c)))))
+    sm = _split(m)
+    if sm is not None:
+        b, c = sm
+        return E.Mul((E.Kron((E.Identity(b), commutation(c, n))), E.Kron((commutation(b, n), E.Identity(c)))))
+    return E.Commutation(m, n)

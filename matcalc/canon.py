@@ -175,7 +175,7 @@ def _kron_outer(W, A, B, side):
 def _kron_general(W, A, B, side):
     """⟨W, A ⊗ B⟩ = vec(B)ᵀ M vec(A) with M = unvec((I_n ⊗ K(m,q) ⊗ I_p) vec(W), pq): the
     seed of A is unvec(Mᵀ vec(B), m), that of B is unvec(M vec(A), p)."""
-    from .jacobian import commutation
+    from .build import commutation
     (m, n), (p, q) = A.shape, B.shape
     P = E.Kron((E.Identity(n), commutation(m, q), E.Identity(p)))
     M = E.Unvec(E.Mul((P, _vecof(W))), E.size_mul(p, q), E.size_mul(m, n))

@@ -15,6 +15,7 @@ the vec of its argument that holds dX (Magnus & Neudecker's identities):
 Operations with no identity raise UnsupportedError.
 """
 from . import expr as E
+from .build import commutation
 from .canon import gradient_terms
 from .errors import UnsupportedError
 
@@ -132,30 +133,6 @@ def _hadamard(j, e):
     return E.Mul((E.DiagMat(_vec(A)), j.jac(e.items[i])))   # vec(A ∘ M) = diag(vec A) vec(M)
 
 
-def _split(s):
-    """(first factor, the rest) of a product size, or None for a plain size."""
-    coef, names = E.size_factors(s)
-    parts = ([coef] if coef != 1 else []) + list(names)
-    if len(parts) < 2:
-        return None
-    rest = 1
-    for x in parts[1:]:
-        rest = E.size_mul(rest, x)
-    return parts[0], rest
-
-
-def commutation(m, n):
-    """K(m,n) with plain sizes only: K(a, bc) = (K(a,b) ⊗ I_c)(I_b ⊗ K(a,c)) and
-    K(bc, a) = (I_b ⊗ K(c,a))(K(b,a) ⊗ I_c) split product sizes."""
-    sn = _split(n)
-    if sn is not None:
-        b, c = sn
-        return E.Mul((E.Kron((commutation(m, b), E.Identity(c))), E.Kron((E.Identity(b), commutation(m, c)))))
-    sm = _split(m)
-    if sm is not None:
-        b, c = sm
-        return E.Mul((E.Kron((E.Identity(b), commutation(c, n))), E.Kron((commutation(b, n), E.Identity(c)))))
-    return E.Commutation(m, n)
 
 
 def _kron(j, e):

@@ -1671,6 +1671,11 @@ def in_users_order(e, like):
     rank = _symbols_in_order(like)
     memo = {}
     seqs = {}
+    # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
+    written = {}
+    for x in E.walk(like):
+        if isinstance(x, E.Add) and len(set(x.items)) == len(x.items):
+            written.setdefault(frozenset(x.items), x.items)
 
     def seq(x):
         hit = seqs.get(id(x))
@@ -1698,7 +1703,9 @@ def in_users_order(e, like):
             if not all(a is b for a, b in zip(args, new)):
                 y = x.rebuild(new)
         if isinstance(y, E.Add):
-            items = sorted(y.items, key=lambda t: (_neg_count(t), seq(t)))
+            users = written.get(frozenset(y.items)) if len(set(y.items)) == len(y.items) else None
+            items = list(users) if users is not None else \
+                sorted(y.items, key=lambda t: (_neg_count(t), seq(t)))
             if items != list(y.items):
                 y = E.Add(tuple(items))
         elif isinstance(y, E.Hadamard):

@@ -87,7 +87,7 @@ def test_examples_abbreviate_and_read_back(expr, wrt, symbols, kind):
     # the names are fresh: no symbol, no size name, no two alike
     names = [s.name for s, _ in ab.definitions]
     assert len(set(names)) == len(names)
-    assert not set(names) & A.taken_names(d._symbols)
+    assert not set(names) & A.taken_names(d.typed_symbols)
 
 
 def test_riccati_names_the_inverse_once():
@@ -109,7 +109,7 @@ def test_names_avoid_the_users_symbols_and_sizes():
     expr = "tr(W V U Q (R + B^T X B)^-1 w v^T (R + B^T X B)^-1 u u^T)"
     square = {n: "matrix(n,n)" for n in ("W", "V", "U", "Q", "R", "B", "X")}
     d = check_derivative(expr, "X", symbols=dict(square, w="vector(n)", v="vector(n)", u="vector(n)"))
-    ab = A.abbreviate(d.expr, A.taken_names(d._symbols))
+    ab = A.abbreviate(d.expr, A.taken_names(d.typed_symbols))
     assert ab
     names = {s.name for s, _ in ab.definitions}
     assert not names & set(d.symbols) and not names & {"n"}
@@ -120,7 +120,7 @@ def test_size_names_are_taken():
     d = check_derivative("tr(A^T X B (R + B^T X B)^-1 B^T X A)", "X",
                          symbols={"X": "matrix(W,W)", "B": "matrix(W,V)", "A": "matrix(W,U)",
                                   "R": "matrix(V,V)"}, sizes={"W": 4, "V": 3, "U": 2})
-    assert {"W", "V", "U"} <= A.taken_names(d._symbols)
+    assert {"W", "V", "U"} <= A.taken_names(d.typed_symbols)
     ab = A.of_derivative(d)
     assert ab and not {s.name for s, _ in ab.definitions} & {"W", "V", "U"}
     assert_reads_back(d, ab.text())
@@ -171,7 +171,7 @@ def test_every_abbreviation_of_the_suites_reads_back():
             d = matcalc.diff(p.expr, w, symbols=p.symbols, symmetric=p.symmetric)
         except matcalc.UnsupportedError:
             continue
-        taken = A.taken_names(d._symbols)
+        taken = A.taken_names(d.typed_symbols)
         forms = [A.abbreviate(d.expr, taken, min_length=3, min_saving=1)]
         if A.of_derivative(d):
             forms.append(A.of_derivative(d))
@@ -272,7 +272,7 @@ def test_abbreviated_latex_renders_in_katex():
         fn = matcalc.hessian if kind == "hessian" else matcalc.diff
         d = fn(expr, wrt, symbols=symbols)
         texs.append(d.latex(abbreviate=True))
-        texs.append(A.abbreviate(d.expr, A.taken_names(d._symbols), min_length=3, min_saving=1).latex())
+        texs.append(A.abbreviate(d.expr, A.taken_names(d.typed_symbols), min_length=3, min_saving=1).latex())
     bad = runner.Katex(texs).problems(texs)
     assert not bad, bad
 

@@ -26,6 +26,11 @@ LATE_BOUND = {
     # a node prints itself (str(e), e.latex()) through the printers, which dispatch on
     # the node types: the one convenience of a tree that reaches upwards
     ("matcalc.expr", "matcalc.printing"): "Expr.__str__ / Expr.latex print through printing",
+    # an array function's node (softmax, logsumexp) reads its shape rule from its record
+    ("matcalc.expr", "matcalc.operators"): "ArrayFunc's shape rule is in its operator record",
+    # plain float evaluation hands over to the extended arithmetic only when a value on
+    # the way overflows; the extended evaluator reuses the plain rules for what fits
+    ("matcalc.numeric", "matcalc.extended"): "evaluation past the float range, on overflow only",
 }
 
 

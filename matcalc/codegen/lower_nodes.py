@@ -93,7 +93,9 @@ def lower_add(low, e):
         if v is not None:
             return v
     terms, fills = [], []
-    for t in e.items:
+    # the terms in a canonical order, not the answer's presentation order (which follows
+    # the user's text): the products they share are then found the same way every time
+    for t in sorted(e.items, key=str):
         if E.is_zero(t):
             continue
         if isinstance(t, E.Fill) and rep != "S":
