@@ -410,6 +410,12 @@ def sympy_to_text(expr):
             declare(name, f"matrix({size_text(r)},{size_text(c)})", "matrix symbol")
             return name
         if isinstance(x, sp.Symbol):
+            if x.is_integer and x.is_positive:
+                # a size as a number (SymPy writes det(2 A) as 2^n det(A)): the language
+                # has no scalar for a size, and a new scalar n would be a misreading
+                raise UnsupportedError(
+                    f"SymPy wrote the size {x.name} as a number ({sp.sstr(x)} inside a scalar); the "
+                    f"input language has no scalar for a size: keep the derivative in matcalc")
             declare(x.name, "scalar", "symbol")
             return x.name
         if isinstance(x, sp.Number) or (x.is_number and not isinstance(x, (sp.Add, sp.Mul, sp.Pow, sp.Function))

@@ -493,7 +493,12 @@ def test_random_derivatives_to_sympy_and_back():
             continue            # the spectral norm
         try:
             close(sympy_value(se, values, sizes), want, tol=1e-7)
-            close(evaluate(from_sympy(se), values, sizes), want, tol=1e-7)
+            try:
+                back = from_sympy(se)
+            except matcalc.UnsupportedError as e:
+                assert "as a number" in str(e)   # a size SymPy wrote as a scalar (2^n det(A))
+                continue
+            close(evaluate(back, values, sizes), want, tol=1e-7)
         except Exception as e:  # noqa: BLE001
             failures.append(f"seed {seed}: {ex.text} d/d{ex.wrt} = {d}: {type(e).__name__}: {str(e)[:300]}")
     assert not failures, "\n".join(failures[:10])

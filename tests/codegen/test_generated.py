@@ -593,7 +593,9 @@ def test_generated_code_of_fuzz_cases():
     them (about 1 in 40) with blocks of one row against the plain function."""
     from matcalc import testing as fuzz
     checked = loops = 0
-    for seed in range(400):
+    for seed in range(1200):
+        if seed >= 400 and loops >= 5:     # 400 cases, and at least 5 row loops among them
+            break
         ex = fuzz.generate(seed, depth=5)
         try:
             d = (matcalc.hessian if ex.op == "hessian" else matcalc.diff)(ex.text, wrt=ex.wrt,
@@ -609,8 +611,12 @@ def test_generated_code_of_fuzz_cases():
             fv, deriv = ns["f_and_grad"](*args)[:2]
             if ex.op == "hessian":
                 deriv = ns["hessian"](*args)
-            assert _same(fv, matcalc.evaluate(ex.text, values, symbols=ex.symbols)), (seed, ex.text)
-            assert _same(deriv, d.evaluate(values)), (seed, ex.text, ex.wrt)
+            try:
+                f_want, d_want = matcalc.evaluate(ex.text, values, symbols=ex.symbols), d.evaluate(values)
+            except matcalc.EvaluationError:
+                continue            # a value past float64 (an honest error; the code gives inf)
+            assert _same(fv, f_want), (seed, ex.text)
+            assert _same(deriv, d_want), (seed, ex.text, ex.wrt)
             checked += 1
             if "_in_blocks" in src:
                 tiny = codegen.load(src.replace("65536 // ", "1 // "))
