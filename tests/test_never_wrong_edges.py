@@ -2,12 +2,17 @@
 printed as one zeros(r,c) with a true note, no 0/0 from cancelling s/|s|.  Every answer
 is checked against central differences (tests/helpers.py)."""
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import matcalc
-from helpers import central, rel_err, spd, vecF
+from helpers import central, check_hessian, draw, fitting_sizes, rel_err, spd, vecF
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 KRON_VEC = "((wᵀ ∘ g' - (x.T + w.T)) (sqrt(D) * (vec(A')^{T} (kron(I(m), B) * vec(C)))))^{T}"
 KRON_DECLS = {"A": "matrix", "B": "spd(p)", "D": "matrix(p,n)"}
@@ -58,3 +63,31 @@ def test_a_product_the_values_cannot_meet_is_a_shape_error():
                 C=rng.normal(size=(2, 2)))
     with pytest.raises(matcalc.ShapeError):
         d.evaluate(vals)
+
+
+ZERO_HESSIANS = [
+    # (f, variable, declarations, the note says)
+    ("x^T kron(A,B) x", "A", {}, "linear in A, so its Hessian is zero"),
+    ("tr(B X) + 2 sum(X)", "X", {}, "linear in X, so its Hessian is zero"),
+    ("3 c + d", "c", {"c": "scalar", "d": "scalar"}, "linear in c, so its Hessian is zero"),
+    ("tr(B)", "A", {"A": "matrix"}, "does not depend on A"),
+    ("tr(A - A)", "A", {}, "does not depend on A"),
+]
+
+
+@pytest.mark.parametrize("f,wrt,symbols,says", ZERO_HESSIANS)
+def test_a_zero_hessian_prints_as_one_zeros_and_says_what_is_true(f, wrt, symbols, says):
+    d = check_hessian(f, wrt, symbols or None)          # against second differences
+    lets = [a for k, v in symbols.items() for a in ("--let", f"{k}={v}")]
+    p = subprocess.run([sys.executable, "-m", "matcalc", "hessian", f, "--wrt", wrt, *lets],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    answer, note = p.stdout.splitlines()[:2]
+    assert "⊗" not in answer and answer.count("zeros") <= 1, answer
+    assert says in note, note
+    rng = np.random.default_rng(0)
+    vals = draw(d.symbols, rng, sizes=fitting_sizes(d, rng))
+    back = np.asarray(matcalc.evaluate(answer, vals, symbols=d.symbols), dtype=float)
+    n = np.size(vals[wrt])
+    assert back.size == n * n and not np.any(back)
+    assert np.shape(d.evaluate(vals)) == ((n, n) if np.ndim(vals[wrt]) else ())
