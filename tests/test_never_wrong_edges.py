@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import matcalc
-from helpers import central, check_hessian, draw, fitting_sizes, rel_err, spd, vecF
+from helpers import (central, check_derivative, check_hessian, declarations_for_f, draw, evaluator,
+                     fitting_sizes, rel_err, spd, vecF)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,3 +92,34 @@ def test_a_zero_hessian_prints_as_one_zeros_and_says_what_is_true(f, wrt, symbol
     n = np.size(vals[wrt])
     assert back.size == n * n and not np.any(back)
     assert np.shape(d.evaluate(vals)) == ((n, n) if np.ndim(vals[wrt]) else ())
+
+
+# f = |s a| with s along the variable: where a = 0, f is 0 for every value of the variable
+# and its derivative is 0, not 0/0 (the simplifier splits |s a| beside a^2)
+ABS_OF_PRODUCTS = [
+    ("abs((c w_2)^T w_2 sum(Y))", "c", {"Y": "matrix(2,2)", "c": "scalar", "w_2": "vector(m)"},
+     {"Y": np.zeros((2, 2)), "c": 0.7, "w_2": np.array([1., 2, 3, 4])}),
+    ("abs(c sum(x))", "c", {"c": "scalar"}, {"c": -1.3, "x": np.zeros(3)}),
+    ("abs(tr(X) sum(y))", "X", {}, {"X": np.eye(3) + 0.5, "y": np.zeros(2)}),
+    ("abs(x^T y y^T x c)", "c", {"c": "scalar"}, {"c": 2.0, "x": np.array([1., 0]),
+                                                   "y": np.array([0., 1])}),
+]
+
+
+@pytest.mark.parametrize("f,wrt,symbols,at", ABS_OF_PRODUCTS)
+def test_no_zero_over_zero_where_a_factor_of_the_absolute_value_vanishes(f, wrt, symbols, at):
+    d = check_derivative(f, wrt, symbols, dom="positive", trials=3)   # away from the point
+    got = np.asarray(d.evaluate(at), dtype=float)
+    assert np.all(np.isfinite(got)), f"d/d{wrt} {f} = {d} is not finite at {at}: {got}"
+    rng = np.random.default_rng(3)
+    V = np.asarray(rng.normal(size=np.shape(at[wrt])))
+    fd = central(evaluator(f, declarations_for_f(d, symbols)), at, wrt, V if V.ndim else float(V))
+    assert rel_err(np.sum(got * V), fd) < 1e-9
+
+
+def test_abs_of_a_product_is_still_not_a_number_at_its_true_kink():
+    # |c a| with a ≠ 0 has no derivative along c at c = 0: no silent value there
+    d = matcalc.diff("abs(c sum(x))", wrt="c", symbols={"c": "scalar"})
+    with np.errstate(all="ignore"):
+        got = d.evaluate({"c": 0.0, "x": np.ones(3)})
+    assert not np.isfinite(got)
