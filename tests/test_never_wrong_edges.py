@@ -123,3 +123,16 @@ def test_abs_of_a_product_is_still_not_a_number_at_its_true_kink():
     with np.errstate(all="ignore"):
         got = d.evaluate({"c": 0.0, "x": np.ones(3)})
     assert not np.isfinite(got)
+
+
+@pytest.mark.parametrize("f,wrt", [("||X||_F^2 ||Y norm(Y)^2||_2", "X"),
+                                   ("sum(x) ||(Y ||Y||_2)||_2", "x"),
+                                   ("tr(X) ||(norm(Y) Y)^T||_2", "X")])
+def test_a_spectral_norm_with_bars_inside_reads_back(f, wrt):
+    # the fuzzer's read-back failure: ||Xt ||Xt||_F^2||_2 did not parse
+    d = check_derivative(f, wrt)                       # round trip of str(d) included
+    tree = matcalc.parse(f)
+    again = matcalc.parse(str(tree))
+    assert str(again) == str(tree)
+    vals = draw(d.symbols, np.random.default_rng(2), sizes=fitting_sizes(d, np.random.default_rng(2)))
+    assert rel_err(matcalc.evaluate(str(tree), vals), matcalc.evaluate(f, vals)) < 1e-12
