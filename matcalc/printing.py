@@ -409,6 +409,8 @@ class Printer:
 
     def p_SpecNorm(self, e):
         s = self.p(e.arg)[0]
+        if "|" in s:                        # bars inside bars: parentheses keep them apart
+            s = f"({s})"
         return f"||{s}||_2", ATOM
 
     def p_Vec(self, e):

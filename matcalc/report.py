@@ -31,14 +31,23 @@ def declarations(lets):
     return out
 
 
+def _is_zero(e):
+    from . import expr as E
+    return isinstance(e, E.Zero) or (isinstance(e, E.Num) and e.value == 0)
+
+
 def zero_note(d):
-    """The note under a zero derivative: its shape, and that f does not depend on the variable."""
+    """The note under a zero derivative: its shape, and what is true of f: a zero Hessian
+    whose gradient is not zero says that f is linear in the variable; otherwise f does not
+    depend on it."""
     from .shapes import describe_shape
     from . import expr as E
-    if isinstance(d.expr, E.Zero) or (isinstance(d.expr, E.Num) and d.expr.value == 0):
-        return f"  ({describe_shape(d.expr.shape) if not isinstance(d.expr, E.Num) else 'a scalar'} "\
-               f"of zeros: the expression does not depend on {d.wrt})"
-    return None
+    if not _is_zero(d.expr):
+        return None
+    what = "zero" if isinstance(d.expr, E.Num) else f"{describe_shape(d.expr.shape)} of zeros"
+    if d.kind == "hessian" and d.gradient is not None and not _is_zero(d.gradient):
+        return f"  ({what}: the expression is linear in {d.wrt}, so its Hessian is zero)"
+    return f"  ({what}: the expression does not depend on {d.wrt})"
 
 
 def as_json(d, ascii=False):

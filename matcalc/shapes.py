@@ -95,7 +95,9 @@ def check_value_sizes(trees, sizes):
     the evaluation.  The constraints of the first tree (f) are named first."""
     from .check import size_constraints
     from .numeric import size_value
-    for a, b in [c for t in trees for c in size_constraints([t])]:
+    constraints = [c for t in trees for c in size_constraints([t])]
+    solve_sizes(constraints, sizes)
+    for a, b in constraints:
         try:
             va, vb = size_value(a, sizes), size_value(b, sizes)
         except (KeyError, TypeError):
@@ -104,6 +106,34 @@ def check_value_sizes(trees, sizes):
             raise ShapeError(f"the values do not fit the expression: it needs {E.size_str(a)} = "
                              f"{E.size_str(b)}, and the values make {E.size_str(a)} = {va} but "
                              f"{E.size_str(b)} = {vb}")
+
+
+def solve_sizes(constraints, sizes):
+    """Bind, in sizes, the size names that only the constraints fix: where one side's value
+    is known and the other is a product with one unknown name (once), that name is the
+    quotient (vec(A)ᵀ (I(m) ⊗ B) vec(C) with A 2×3 and B 3×3 gives m = 2).  Repeated until
+    nothing more is decided; a quotient that is not a whole positive number is left for
+    the check to report."""
+    from .numeric import size_value
+    changed = True
+    while changed:
+        changed = False
+        for a, b in constraints:
+            for known, other in ((a, b), (b, a)):
+                try:
+                    total = size_value(known, sizes)
+                except (KeyError, TypeError):
+                    continue
+                coef, names = E.size_factors(other)
+                unknown = [x for x in names if x not in sizes]
+                if len(unknown) != 1 or names.count(unknown[0]) != 1:
+                    continue
+                for x in names:
+                    if x != unknown[0]:
+                        coef *= sizes[x]
+                if coef > 0 and total % coef == 0 and total // coef > 0:
+                    sizes[unknown[0]] = total // coef
+                    changed = True
 
 
 def written_size_names(raw):

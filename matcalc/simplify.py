@@ -449,6 +449,48 @@ def _cancel_into_inverses(chain):
     return chain
 
 
+def _is_even(p):
+    return isinstance(p, Fraction) and p != 0 and p.denominator == 1 and p % 2 == 0
+
+
+def _split_abs_of_products(powers, order, first):
+    """|s t|^p beside an even power s^(2k) becomes |s|^p |t|^p, so that the even powers
+    meet their absolute values (s^2 / |s t| = |s| / |t|).  Without it the derivative of
+    |c a| along c, c a^2 / |c a|, is 0/0 wherever a = 0, where f is 0 for every c and its
+    derivative is 0; split, it is c |a| / |c|, finite there and not a number only at
+    c = 0, where |c a| has a true kink (a ≠ 0).  The scalar factors of the product are its
+    scalar items and the rest of it (a 1×1 chain such as wᵀ w) as one factor."""
+    for b in list(order):
+        p = powers.get(b)
+        if not (isinstance(b, E.Func) and b.name == "abs" and isinstance(b.arg, E.Mul)
+                and isinstance(p, Fraction) and p.denominator == 1):
+            continue
+        items = b.arg.items
+        chain = [f for f in items if not f.is_scalar]
+        parts = [f for f in items if f.is_scalar]
+        if chain:
+            parts.append(chain[0] if len(chain) == 1 else E.Mul(tuple(chain)))
+        parts = [first.get(same_value_key(f), f) if f.args else f for f in parts]
+        hit = [f for f in parts if not isinstance(f, E.Num) and _is_even(powers.get(f))]
+        if not hit or len(parts) < 2:
+            continue
+        rest = [f for f in parts if f not in hit]
+        del powers[b]
+        order.remove(b)
+        pieces = [func("abs", f, E.SCALAR) for f in hit]
+        if rest:
+            pieces.append(func("abs", mul(tuple(rest), E.SCALAR), E.SCALAR))
+        for piece in pieces:
+            for f in _flatten_mul([piece]):
+                fb, fp = _base_exp(f)
+                fp = fp * p if isinstance(fp, Fraction) else mul((E.Num(p), fp), E.SCALAR)
+                if fb in powers:
+                    powers[fb] = _add_exp(powers[fb], fp)
+                else:
+                    powers[fb] = fp
+                    order.append(fb)
+
+
 # 10^1000 (parse.MAX_EXPONENT) has 3,322 bits: every literal the parser reads is a coefficient
 _COEF_BITS = 3340
 
@@ -487,6 +529,7 @@ def mul(items, shape):
         else:
             powers[b] = p
             order.append(b)
+    _split_abs_of_products(powers, order, first)
     # s^(2k) |s|^p = |s|^(2k + p): even powers meet the absolute value
     for b in list(order):
         if isinstance(b, E.Func) and b.name == "abs" and b.arg in powers:

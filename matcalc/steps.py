@@ -425,7 +425,8 @@ def derivation(d):
     g = target if g is None else g
     dname = "dG" if d.kind == "hessian" else "df"
     if df is None:
-        steps.append(Step(dname, E.zero_like(target), f"it does not depend on {x}", "df"))
+        steps.append(Step(dname, E.zero_like(target), f"{'the gradient' if d.kind == 'hessian' else 'it'} "
+                                                          f"does not depend on {x}", "df"))
         steps.append(Step("answer", d.expr, "", "answer"))
         return _abbreviated(steps, d)
     _df_steps(g, var, rules, steps, dname)
