@@ -403,6 +403,9 @@ class _Translator:
         # a command
         v = t.val
         self.take()
+        if v == "sigma" and self.sigmoid_call(t):
+            self.function("sigmoid", t)     # σ(Wx) of papers: \sigma\left( is the sigmoid
+            return None
         if v in GREEK:
             return self.emit(v, t.s, t.e)
         if v == "pi":
@@ -457,6 +460,14 @@ class _Translator:
         if v in ("top", "intercal", "prime", "T"):
             raise self.error(f"\\{v} must follow an operand (X^\\top is the transpose)", t)
         raise self._unknown(t)
+
+    def sigmoid_call(self, t):
+        """\sigma written against \left( (the engine's σ(x), the σ(Wx) of papers) is the
+        sigmoid; \sigma with a space or a bare parenthesis before the group, as in
+        \sigma \left(x - \mu\right) or \sigma(x - \mu), stays the symbol sigma times it."""
+        n = self.peek()
+        return (n is not None and n.kind == "delim" and n.val == ("(", "open")
+                and n.s == t.e and self.src.startswith("\\left", n.s))
 
     def _unknown(self, t):
         if t.kind != "cmd":

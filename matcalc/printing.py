@@ -388,12 +388,12 @@ class Printer:
         return self.call("tr", e.arg)
 
     def p_Det(self, e):
-        if self.latex:
+        if self.latex and not e.arg.is_scalar:   # |s| of a scalar would read back as abs(s)
             return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
-        return self.call("det", e.arg)
+        return self.call("det", e.arg, "\\det" if self.latex else None)
 
     def p_LogDet(self, e):
-        if self.latex:
+        if self.latex and not e.arg.is_scalar:
             return f"\\log\\left|{self.p(e.arg)[0]}\\right|", ATOM
         return self.call("logdet", e.arg)
 
@@ -685,6 +685,10 @@ class LatexPrinter(Printer):
 
     def p_Func(self, e):
         form = elementwise(e.name, "LaTeX form").latex_form
+        if e.name == "abs" and not e.arg.is_scalar:
+            # bars around an array read back as its determinant (CONTRACT §5.4): the
+            # elementwise absolute value of an array is written as the function
+            return self.call("abs", e.arg)
         if form is not None:
             return form.format(self.p(e.arg)[0]), ATOM
         latex_name = _LATEX_FUNCS.get(e.name)
