@@ -462,7 +462,7 @@ class _Translator:
         raise self._unknown(t)
 
     def sigmoid_call(self, t):
-        """\sigma written against \left( (the engine's σ(x), the σ(Wx) of papers) is the
+        r"""\sigma written against \left( (the engine's σ(x), the σ(Wx) of papers) is the
         sigmoid; \sigma with a space or a bare parenthesis before the group, as in
         \sigma \left(x - \mu\right) or \sigma(x - \mu), stays the symbol sigma times it."""
         n = self.peek()
@@ -607,7 +607,8 @@ class _Translator:
         return "".join(p.val for p in inner), toks[-1].e
 
     def decorated(self, t):
-        """\\mathbf{x}, \\boldsymbol{\\Sigma}, \\bm{W}_1: the symbol itself."""
+        """\\mathbf{x}, \\boldsymbol{\\Sigma}, \\bm{W}_1: the symbol itself; \\mathit{eps}, the
+        printer's name of several letters, is one symbol (not e p s)."""
         toks = self.arg_tokens(t)
         inner = [p for p in toks if not (p.kind == "delim" and self.src[p.s] in "{}")]
         if len(inner) > 1 and all(p.kind == "cmd" and p.val in DECORATIONS for p in inner[:-1]):
@@ -617,7 +618,7 @@ class _Translator:
                              f"or zeros vector) is not read from LaTeX; write ones(n) or zeros(n), "
                              f"or the plain number", (t.s, toks[-1].e))
         if len(inner) == 1 and inner[0].kind == "word" and (
-                inner[0].val in KEEP or len(re.findall(r"[^0-9][0-9]*", inner[0].val)) == 1):
+                t.val == "mathit" or inner[0].val in KEEP or len(re.findall(r"[^0-9][0-9]*", inner[0].val)) == 1):
             return self.emit(inner[0].val, t.s, toks[-1].e)
         if len(inner) == 1 and inner[0].kind == "cmd" and inner[0].val in GREEK:
             return self.emit(inner[0].val, t.s, toks[-1].e)
@@ -826,7 +827,7 @@ def parse_latex(src, parse, max_length):
 def plain_name(text):
     """The plain name of a symbol written in LaTeX (\\Sigma, \\mathbf{x}, w_{2}), as the
     LaTeX input reads it; text without a backslash is returned as it is."""
-    if not isinstance(text, str) or "\\" not in text:
+    if not isinstance(text, str) or ("\\" not in text and "_{" not in text):
         return text
     try:
         out, _ = translate(text)
