@@ -540,6 +540,62 @@ class _Translator:
             raise self.error("an empty subscript", (us.s, toks[-1].e if toks else us.e))
         return "".join(parts), toks[-1].e
 
+    def sized_subscript(self, name):
+        """Whether the subscript ahead of I or K holds sizes: I_{n} is always the identity,
+        K_{m,n} (two sizes) the commutation matrix, while K_{1} stays the symbol K_1."""
+        if name == "I":
+            return True
+        depth = 0
+        for u in self.toks[self.i:]:
+            if self.is_brace(u, "{"):
+                depth += 1
+            elif self.is_brace(u, "}"):
+                depth -= 1
+                if depth <= 0:
+                    return False
+            elif depth == 1 and u.is_ch(","):
+                return True
+            elif depth == 0:
+                return False
+        return False
+
+    def size_content(self, us):
+        r"""The sizes of a subscript after the '_' token us, in the plain language, and
+        where it ends: the printer's I_{m n}, I_{n^{2}}, K_{m,n}, \mathbf{0}_{m\times n}
+        are I(m n), I(n n), K(m, n), zeros(m, n)."""
+        toks = self.arg_tokens(us, one_letter=False)
+        sizes, factors = [], []
+        k = 0
+        while k < len(toks):
+            p = toks[k]
+            k += 1
+            if self.is_brace(p, "{") or self.is_brace(p, "}"):
+                continue
+            if p.kind in ("word", "num") or p.kind == "cmd" and p.val in GREEK:
+                factors.append(p.val)
+            elif p.is_ch("^") and factors:
+                power = [q for q in toks[k:k + 3] if not (self.is_brace(q, "{") or self.is_brace(q, "}"))]
+                if not power or power[0].kind != "num" or not power[0].val.isdigit():
+                    raise self.error("a size's power is a whole number (I_{n^{2}})", p)
+                factors.extend([factors[-1]] * (int(power[0].val) - 1))
+                while k < len(toks) and toks[k] is not power[0]:
+                    k += 1
+                k += 1
+            elif p.is_ch(",") or p.is_cmd("times"):
+                if not factors:
+                    raise self.error("a size is missing", p)
+                sizes.append(" ".join(factors))
+                factors = []
+            elif p.is_ch("*") or p.is_cmd("cdot") or p.kind == "cmd" and p.val in TEXTLIKE | DECORATIONS:
+                continue
+            else:
+                raise self.error("a size subscript holds sizes (I_{n}, K_{m,n}, "
+                                 "\\mathbf{0}_{m\\times n})", (toks[0].s, toks[-1].e))
+        if not factors:
+            raise self.error("a size is missing", (us.s, toks[-1].e if toks else us.e))
+        sizes.append(" ".join(factors))
+        return ", ".join(sizes), toks[-1].e
+
     def arg_tokens(self, owner, one_letter=True):
         """The tokens of one argument: a {...} group, or one token (a number, a letter, a
         command; '-' with the token after it)."""
@@ -613,6 +669,13 @@ class _Translator:
         inner = [p for p in toks if not (p.kind == "delim" and self.src[p.s] in "{}")]
         if len(inner) > 1 and all(p.kind == "cmd" and p.val in DECORATIONS for p in inner[:-1]):
             inner = inner[-1:]          # \hat{\mathbf{x}}, \boldsymbol{\mathit{x}}
+        if len(inner) == 1 and inner[0].val in ("0", "1") and self.peek() is not None \
+                and self.peek().is_ch("_"):
+            # the printer's zeros and ones: \mathbf{0}_{n}, \mathbf{1}_{m\times n}
+            us = self.take()
+            sizes, end = self.size_content(us)
+            self.emit(f"{'zeros' if inner[0].val == '0' else 'ones'}({sizes})", t.s, end)
+            return None
         if inner and all(p.kind == "num" for p in inner):
             raise self.error(f"\\{t.val}{{{''.join(p.val for p in inner)}}}: a bold number (a ones "
                              f"or zeros vector) is not read from LaTeX; write ones(n) or zeros(n), "
@@ -690,12 +753,14 @@ class _Translator:
                 if name_idx is None:
                     raise self.error("a subscript must follow a symbol (w_{2}) or a norm "
                                      "(\\|x\\|_2)", t)
-                content, end = self.sub_content(t)
                 piece = self.out[name_idx]
-                if piece[0] == "I":
-                    piece[0] = f"I({content})"
-                else:
-                    piece[0] += "_" + content
+                if piece[0] in ("I", "K") and self.sized_subscript(piece[0]):
+                    content, end = self.size_content(t)      # I_{m n}, K_{m,n}: sizes
+                    piece[0] = f"{piece[0]}({content})"
+                    piece[2] = end
+                    continue
+                content, end = self.sub_content(t)
+                piece[0] += "_" + content
                 piece[2] = end
             elif t.is_ch("'", "ᵀ", "²", "³", "⁻¹", "⁻ᵀ"):
                 self.take()
@@ -849,3 +914,12 @@ def plain_names(wrt, symbols):
     if symbols:
         symbols = {plain_name(k): v for k, v in symbols.items()}
     return wrt, symbols
+
+
+def read_back_name(name):
+    """The name the LaTeX reader gives the printed LaTeX of the plain name ``name``: A1
+    prints A_{1}, which reads back as A_1 (CONTRACT §5.4: w_{2} is w_2); most names read
+    back as themselves."""
+    from .printing import _latex_name
+    return plain_name(_latex_name(name))
+

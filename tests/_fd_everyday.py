@@ -242,9 +242,8 @@ RECORD = []  # (problem name, expr, wrt, str(d), hand form) for the length repor
 def latex_named(named):
     """named (values or declarations) keyed by the names the LaTeX reader gives the
     printed names: W1 prints W_{1}, which reads back as the symbol W_1 (CONTRACT §5.4)."""
-    from matcalc.latex_input import plain_name
-    from matcalc.printing import _latex_name
-    return {plain_name(_latex_name(k)): v for k, v in named.items()}
+    from matcalc.latex_input import read_back_name
+    return {read_back_name(k): v for k, v in named.items()}
 
 
 def check(problem, wrt, n_dirs=4, seed_extra=""):
