@@ -37,7 +37,7 @@ _TOKEN = re.compile(r"""
 """, re.X | re.S)
 
 GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
-lambda mu nu xi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega ell Gamma Delta
+lambda mu nu xi rho varrho sigma varsigma varpi tau upsilon phi varphi chi psi omega ell Gamma Delta
 Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega""".split())
 
 # functions of the language (a word or \operatorname{...} with one of these names applies it)
@@ -680,8 +680,12 @@ class _Translator:
             raise self.error(f"\\{t.val}{{{''.join(p.val for p in inner)}}}: a bold number (a ones "
                              f"or zeros vector) is not read from LaTeX; write ones(n) or zeros(n), "
                              f"or the plain number", (t.s, toks[-1].e))
+        if t.val == "mathit" and inner:
+            name = self.italic_name(inner)
+            if name is not None:
+                return self.emit(name, t.s, toks[-1].e)
         if len(inner) == 1 and inner[0].kind == "word" and (
-                t.val == "mathit" or inner[0].val in KEEP or len(re.findall(r"[^0-9][0-9]*", inner[0].val)) == 1):
+                inner[0].val in KEEP or len(re.findall(r"[^0-9][0-9]*", inner[0].val)) == 1):
             return self.emit(inner[0].val, t.s, toks[-1].e)
         if len(inner) == 1 and inner[0].kind == "cmd" and inner[0].val in GREEK:
             return self.emit(inner[0].val, t.s, toks[-1].e)
@@ -691,6 +695,25 @@ class _Translator:
         self.sub_translate(inner)
         self.emit(")", toks[-1].e, toks[-1].e)
         return None
+
+    def italic_name(self, inner):
+        """The one symbol \\mathit{...} names (the printer's name of several letters:
+        \\mathit{eps}, \\mathit{x\\_}, \\mathit{\\Delta qqa}, \\mathit{pi}), or None."""
+        parts = []
+        for p in inner:
+            if p.kind in ("word", "num"):
+                parts.append(p.val)
+            elif p.kind == "cmd" and p.val in GREEK | {"pi"}:
+                parts.append(p.val)
+            elif p.kind == "cmd" and p.val == "_":
+                parts.append("_")
+            elif p.kind == "cmd" and p.val in TEXTLIKE | DECORATIONS or self.is_brace(p, "{") \
+                    or self.is_brace(p, "}"):
+                continue
+            else:
+                return None
+        name = "".join(parts)
+        return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) else None
 
     def function(self, name, t):
         """A function: with parentheses (or braces) it is called on them; without, it

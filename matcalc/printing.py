@@ -699,7 +699,10 @@ class LatexPrinter(Printer):
 
 def _latex_word(w, sub=False):
     """One name or subscript without underscores: Greek spelled as letters, several
-    letters upright in a subscript (x_{\\mathrm{max}}) and as one italic word otherwise."""
+    letters upright in a subscript (x_{\\mathrm{max}}) and as one italic word otherwise.
+    A symbol named pi is \\mathit{pi}: \\pi reads back as the number π (CONTRACT §5.4)."""
+    if w in ("pi", "π"):
+        return "\\mathit{pi}"
     if w in GREEK:
         return "\\" + w
     if all(c in _GREEK_CHAR for c in w):

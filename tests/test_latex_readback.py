@@ -187,3 +187,26 @@ def test_new_forms_render_in_katex():
             ("abs(X)", "abs(A x)", "det(x^T A x)", "sigmoid(A x)", "sigma sigmoid(x^T x)")]
     bad = runner.Katex(texs).problems(texs)
     assert not bad, bad
+
+
+def test_a_symbol_named_pi_is_not_read_as_the_number():
+    decl = {"pi": "scalar"}
+    tex = matcalc.parse("pi x", decl).latex()
+    assert tex == r"\mathit{pi} x"
+    assert np.allclose(matcalc.evaluate(tex, {"pi": 2.0, "x": [1.0, 3.0]}, symbols=decl), [2.0, 6.0])
+    assert matcalc.evaluate(r"\pi", {}) == pytest.approx(np.pi)        # \pi is still π
+    d = check_derivative("pi x^T x + sum(sin(x))", "x", symbols=decl)
+    assert_latex_reads_back(d, 11)
+
+
+@pytest.mark.parametrize("name", ["x_", "y__", "x__1", "ΔTU", "jΔ", "ϖ", "eps", "W1", "Sigma_inv"])
+def test_printed_names_read_back_as_one_symbol(name):
+    """The printer's names (\\mathit{x\\_}, \\mathit{j\\Delta}, \\varpi, W_{1}) read back as
+    one symbol each, whose value is the one given under the original name."""
+    expr = f"{name} + x^T x"
+    decl = {name: "scalar"}
+    d = check_derivative(expr, "x", symbols=decl)
+    tex = matcalc.parse(expr, decl).latex()
+    vals = {name: 1.5, "x": np.array([1.0, 2.0])}
+    assert matcalc.evaluate(tex, renamed(vals), symbols=renamed(decl)) == pytest.approx(6.5)
+    assert_latex_reads_back(d, 13)
