@@ -365,6 +365,12 @@ def sympy_to_text(expr):
         return row if r == 1 else f"({col} {row})"
 
     def number(x):
+        # the language has no π or e: SymPy's exact constants stay exact as 4 atan(1)
+        # (math.atan(1) * 4 == math.pi) and exp(1), not floats
+        if x is sp.pi:
+            return "(4 * atan(1))"
+        if x is sp.E:
+            return "exp(1)"
         if x.is_Integer:
             v = int(x)
             return str(v) if v >= 0 else f"({v})"

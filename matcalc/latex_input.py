@@ -37,7 +37,7 @@ _TOKEN = re.compile(r"""
 """, re.X | re.S)
 
 GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
-lambda mu nu xi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega ell Gamma Delta
+lambda mu nu xi rho varrho sigma varsigma varpi tau upsilon phi varphi chi psi omega ell Gamma Delta
 Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega""".split())
 
 # functions of the language (a word or \operatorname{...} with one of these names applies it)
@@ -403,6 +403,9 @@ class _Translator:
         # a command
         v = t.val
         self.take()
+        if v == "sigma" and self.sigmoid_call(t):
+            self.function("sigmoid", t)     # σ(Wx) of papers: \sigma\left( is the sigmoid
+            return None
         if v in GREEK:
             return self.emit(v, t.s, t.e)
         if v == "pi":
@@ -457,6 +460,14 @@ class _Translator:
         if v in ("top", "intercal", "prime", "T"):
             raise self.error(f"\\{v} must follow an operand (X^\\top is the transpose)", t)
         raise self._unknown(t)
+
+    def sigmoid_call(self, t):
+        r"""\sigma written against \left( (the engine's σ(x), the σ(Wx) of papers) is the
+        sigmoid; \sigma with a space or a bare parenthesis before the group, as in
+        \sigma \left(x - \mu\right) or \sigma(x - \mu), stays the symbol sigma times it."""
+        n = self.peek()
+        return (n is not None and n.kind == "delim" and n.val == ("(", "open")
+                and n.s == t.e and self.src.startswith("\\left", n.s))
 
     def _unknown(self, t):
         if t.kind != "cmd":
@@ -529,6 +540,62 @@ class _Translator:
             raise self.error("an empty subscript", (us.s, toks[-1].e if toks else us.e))
         return "".join(parts), toks[-1].e
 
+    def sized_subscript(self, name):
+        """Whether the subscript ahead of I or K holds sizes: I_{n} is always the identity,
+        K_{m,n} (two sizes) the commutation matrix, while K_{1} stays the symbol K_1."""
+        if name == "I":
+            return True
+        depth = 0
+        for u in self.toks[self.i:]:
+            if self.is_brace(u, "{"):
+                depth += 1
+            elif self.is_brace(u, "}"):
+                depth -= 1
+                if depth <= 0:
+                    return False
+            elif depth == 1 and u.is_ch(","):
+                return True
+            elif depth == 0:
+                return False
+        return False
+
+    def size_content(self, us):
+        r"""The sizes of a subscript after the '_' token us, in the plain language, and
+        where it ends: the printer's I_{m n}, I_{n^{2}}, K_{m,n}, \mathbf{0}_{m\times n}
+        are I(m n), I(n n), K(m, n), zeros(m, n)."""
+        toks = self.arg_tokens(us, one_letter=False)
+        sizes, factors = [], []
+        k = 0
+        while k < len(toks):
+            p = toks[k]
+            k += 1
+            if self.is_brace(p, "{") or self.is_brace(p, "}"):
+                continue
+            if p.kind in ("word", "num") or p.kind == "cmd" and p.val in GREEK:
+                factors.append(p.val)
+            elif p.is_ch("^") and factors:
+                power = [q for q in toks[k:k + 3] if not (self.is_brace(q, "{") or self.is_brace(q, "}"))]
+                if not power or power[0].kind != "num" or not power[0].val.isdigit():
+                    raise self.error("a size's power is a whole number (I_{n^{2}})", p)
+                factors.extend([factors[-1]] * (int(power[0].val) - 1))
+                while k < len(toks) and toks[k] is not power[0]:
+                    k += 1
+                k += 1
+            elif p.is_ch(",") or p.is_cmd("times"):
+                if not factors:
+                    raise self.error("a size is missing", p)
+                sizes.append(" ".join(factors))
+                factors = []
+            elif p.is_ch("*") or p.is_cmd("cdot") or p.kind == "cmd" and p.val in TEXTLIKE | DECORATIONS:
+                continue
+            else:
+                raise self.error("a size subscript holds sizes (I_{n}, K_{m,n}, "
+                                 "\\mathbf{0}_{m\\times n})", (toks[0].s, toks[-1].e))
+        if not factors:
+            raise self.error("a size is missing", (us.s, toks[-1].e if toks else us.e))
+        sizes.append(" ".join(factors))
+        return ", ".join(sizes), toks[-1].e
+
     def arg_tokens(self, owner, one_letter=True):
         """The tokens of one argument: a {...} group, or one token (a number, a letter, a
         command; '-' with the token after it)."""
@@ -596,15 +663,27 @@ class _Translator:
         return "".join(p.val for p in inner), toks[-1].e
 
     def decorated(self, t):
-        """\\mathbf{x}, \\boldsymbol{\\Sigma}, \\bm{W}_1: the symbol itself."""
+        """\\mathbf{x}, \\boldsymbol{\\Sigma}, \\bm{W}_1: the symbol itself; \\mathit{eps}, the
+        printer's name of several letters, is one symbol (not e p s)."""
         toks = self.arg_tokens(t)
         inner = [p for p in toks if not (p.kind == "delim" and self.src[p.s] in "{}")]
         if len(inner) > 1 and all(p.kind == "cmd" and p.val in DECORATIONS for p in inner[:-1]):
             inner = inner[-1:]          # \hat{\mathbf{x}}, \boldsymbol{\mathit{x}}
+        if len(inner) == 1 and inner[0].val in ("0", "1") and self.peek() is not None \
+                and self.peek().is_ch("_"):
+            # the printer's zeros and ones: \mathbf{0}_{n}, \mathbf{1}_{m\times n}
+            us = self.take()
+            sizes, end = self.size_content(us)
+            self.emit(f"{'zeros' if inner[0].val == '0' else 'ones'}({sizes})", t.s, end)
+            return None
         if inner and all(p.kind == "num" for p in inner):
             raise self.error(f"\\{t.val}{{{''.join(p.val for p in inner)}}}: a bold number (a ones "
                              f"or zeros vector) is not read from LaTeX; write ones(n) or zeros(n), "
                              f"or the plain number", (t.s, toks[-1].e))
+        if t.val == "mathit" and inner:
+            name = self.italic_name(inner)
+            if name is not None:
+                return self.emit(name, t.s, toks[-1].e)
         if len(inner) == 1 and inner[0].kind == "word" and (
                 inner[0].val in KEEP or len(re.findall(r"[^0-9][0-9]*", inner[0].val)) == 1):
             return self.emit(inner[0].val, t.s, toks[-1].e)
@@ -616,6 +695,25 @@ class _Translator:
         self.sub_translate(inner)
         self.emit(")", toks[-1].e, toks[-1].e)
         return None
+
+    def italic_name(self, inner):
+        """The one symbol \\mathit{...} names (the printer's name of several letters:
+        \\mathit{eps}, \\mathit{x\\_}, \\mathit{\\Delta qqa}, \\mathit{pi}), or None."""
+        parts = []
+        for p in inner:
+            if p.kind in ("word", "num"):
+                parts.append(p.val)
+            elif p.kind == "cmd" and p.val in GREEK | {"pi"}:
+                parts.append(p.val)
+            elif p.kind == "cmd" and p.val == "_":
+                parts.append("_")
+            elif p.kind == "cmd" and p.val in TEXTLIKE | DECORATIONS or self.is_brace(p, "{") \
+                    or self.is_brace(p, "}"):
+                continue
+            else:
+                return None
+        name = "".join(parts)
+        return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) else None
 
     def function(self, name, t):
         """A function: with parentheses (or braces) it is called on them; without, it
@@ -678,12 +776,14 @@ class _Translator:
                 if name_idx is None:
                     raise self.error("a subscript must follow a symbol (w_{2}) or a norm "
                                      "(\\|x\\|_2)", t)
-                content, end = self.sub_content(t)
                 piece = self.out[name_idx]
-                if piece[0] == "I":
-                    piece[0] = f"I({content})"
-                else:
-                    piece[0] += "_" + content
+                if piece[0] in ("I", "K") and self.sized_subscript(piece[0]):
+                    content, end = self.size_content(t)      # I_{m n}, K_{m,n}: sizes
+                    piece[0] = f"{piece[0]}({content})"
+                    piece[2] = end
+                    continue
+                content, end = self.sub_content(t)
+                piece[0] += "_" + content
                 piece[2] = end
             elif t.is_ch("'", "ᵀ", "²", "³", "⁻¹", "⁻ᵀ"):
                 self.take()
@@ -815,7 +915,7 @@ def parse_latex(src, parse, max_length):
 def plain_name(text):
     """The plain name of a symbol written in LaTeX (\\Sigma, \\mathbf{x}, w_{2}), as the
     LaTeX input reads it; text without a backslash is returned as it is."""
-    if not isinstance(text, str) or "\\" not in text:
+    if not isinstance(text, str) or ("\\" not in text and "_{" not in text):
         return text
     try:
         out, _ = translate(text)
@@ -837,3 +937,12 @@ def plain_names(wrt, symbols):
     if symbols:
         symbols = {plain_name(k): v for k, v in symbols.items()}
     return wrt, symbols
+
+
+def read_back_name(name):
+    """The name the LaTeX reader gives the printed LaTeX of the plain name ``name``: A1
+    prints A_{1}, which reads back as A_1 (CONTRACT §5.4: w_{2} is w_2); most names read
+    back as themselves."""
+    from .printing import _latex_name
+    return plain_name(_latex_name(name))
+

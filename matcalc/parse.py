@@ -824,7 +824,9 @@ def parse_raw(text, reserved=()):
     variable)."""
     if not isinstance(text, str):
         raise ParseError(f"expected an expression as a string, got {type(text).__name__}")
-    if "\\" in text:                  # LaTeX (CONTRACT §5.4): spans point into the LaTeX
+    # LaTeX (CONTRACT §5.4): a command, or a braced subscript (S_{2}^{-1}, I_{n}, which the
+    # engine prints and the plain language has no reading of); spans point into the LaTeX
+    if "\\" in text or "_{" in text:
         from .latex_input import parse_latex
         return parse_latex(text, lambda t: _resolve_where(_parse(t), reserved), MAX_LENGTH)
     try:

@@ -388,12 +388,12 @@ class Printer:
         return self.call("tr", e.arg)
 
     def p_Det(self, e):
-        if self.latex:
+        if self.latex and not e.arg.is_scalar:   # |s| of a scalar would read back as abs(s)
             return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
-        return self.call("det", e.arg)
+        return self.call("det", e.arg, "\\det" if self.latex else None)
 
     def p_LogDet(self, e):
-        if self.latex:
+        if self.latex and not e.arg.is_scalar:
             return f"\\log\\left|{self.p(e.arg)[0]}\\right|", ATOM
         return self.call("logdet", e.arg)
 
@@ -694,6 +694,10 @@ class LatexPrinter(Printer):
 
     def p_Func(self, e):
         form = elementwise(e.name, "LaTeX form").latex_form
+        if e.name == "abs" and not e.arg.is_scalar:
+            # bars around an array read back as its determinant (CONTRACT §5.4): the
+            # elementwise absolute value of an array is written as the function
+            return self.call("abs", e.arg)
         if form is not None:
             return form.format(self.p(e.arg)[0]), ATOM
         latex_name = _LATEX_FUNCS.get(e.name)
@@ -704,7 +708,10 @@ class LatexPrinter(Printer):
 
 def _latex_word(w, sub=False):
     """One name or subscript without underscores: Greek spelled as letters, several
-    letters upright in a subscript (x_{\\mathrm{max}}) and as one italic word otherwise."""
+    letters upright in a subscript (x_{\\mathrm{max}}) and as one italic word otherwise.
+    A symbol named pi is \\mathit{pi}: \\pi reads back as the number π (CONTRACT §5.4)."""
+    if w in ("pi", "π"):
+        return "\\mathit{pi}"
     if w in GREEK:
         return "\\" + w
     if all(c in _GREEK_CHAR for c in w):

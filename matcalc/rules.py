@@ -1,8 +1,9 @@
 """The rule catalogue, generated from the rule tables themselves (so it cannot drift):
 the differential rules of ``differential.RULES`` and ``differential.FUNC_DERIVATIVES``,
-the trace identities of ``canon.IDENTITIES`` and the vec identities of
-``jacobian.VEC_IDENTITIES``.  Every rule the derivation steps cite is listed here, by
-the name and with the formula the steps show."""
+the trace identities of ``canon.IDENTITIES``, the vec identities of
+``jacobian.VEC_IDENTITIES`` and the simplifier's named rules (``simplify.RULES`` and
+``simplify.BUILDER_RULES``), grouped by the operation they rewrite.  Every rule the
+derivation steps cite is listed here, by the name and with the formula the steps show."""
 from .canon import IDENTITIES
 from .expr import Norm
 from .differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES, SQUARED_NORM
@@ -34,7 +35,44 @@ def catalogue():
     return [("differential rules (df from f)", dedup(diff_rules)),
             ("trace identities (df = tr(Gᵀ dX) for a scalar f)", dedup(trace)),
             ("vec identities (vec(dF) = J vec(dX) for a vector or matrix F)", dedup(vec)),
-            ("reading off (the last lines of the steps)", dedup(list(READ_OFF.values())))]
+            ("reading off (the last lines of the steps)", dedup(list(READ_OFF.values())))] \
+        + simplifier_sections()
+
+
+# the simplifier's rules, grouped by the operation they rewrite (node type -> group)
+_GROUPS = (
+    ("sums", ("Add",)),
+    ("products", ("Mul",)),
+    ("transposes", ("Transpose",)),
+    ("inverses and matrix powers", ("Inverse", "MatPow")),
+    ("scalar powers", ("Pow",)),
+    ("traces", ("Trace",)),
+    ("determinants", ("Det", "LogDet")),
+    ("norms", ("Norm", "SpecNorm")),
+    ("sums of entries", ("Sum",)),
+    ("elementwise functions and powers, Hadamard products", ("Func", "ElemPow", "Hadamard")),
+    ("Kronecker products", ("Kron",)),
+    ("vec, unvec and diag", ("Vec", "Unvec", "DiagVec", "DiagMat")),
+    ("constant arrays", ("Fill",)),
+)
+
+
+def simplifier_sections():
+    """[(section, [(name, formula), ...]), ...]: the simplifier's rules (simplify.RULES,
+    tried by node type, and BUILDER_RULES, the identities of the one-pass builders),
+    one section per group of operations; a node type outside _GROUPS gets its own."""
+    from .simplify import BUILDER_RULES, RULES as SIMPLIFY_RULES
+    by_node = {}
+    for r in list(BUILDER_RULES) + [r for rules in SIMPLIFY_RULES.values() for r in rules]:
+        by_node.setdefault(r.node.__name__, []).append((r.name, r.formula))
+    groups = list(_GROUPS) + [(n, (n,)) for n in by_node
+                              if not any(n in nodes for _, nodes in _GROUPS)]
+    out = []
+    for label, nodes in groups:
+        rows = list(dict.fromkeys(row for n in nodes for row in by_node.get(n, ())))
+        if rows:
+            out.append((f"simplifier: {label}", rows))
+    return out
 
 
 def render():

@@ -120,12 +120,13 @@ class Steps(list):
         return "$$\n" + self.latex() + "\n$$"
 
 
-_SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k", "ᵖ": "p"}
+_SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k", "ᵖ": "p",
+        "⁺": "+", "³": "3", "⁰": "0", "ᵃ": "a", "ᵇ": "b", "ʲ": "j"}    # (the simplifier's rules)
 _SUB = {"₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
-            "√": "\\sqrt ", "π": "\\pi "}
+            "√": "\\sqrt ", "π": "\\pi ", "≥": " \\geq ", "×": "\\times "}
 _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
               | set(ARRAY_FUNCTIONS))
 
@@ -134,7 +135,7 @@ def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
     out = []
-    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
+    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
         if tok == "./":
             out.append(" \\oslash ")
         elif tok.startswith(".^"):

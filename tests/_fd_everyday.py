@@ -239,6 +239,13 @@ def _as(shape, v):
 RECORD = []  # (problem name, expr, wrt, str(d), hand form) for the length report
 
 
+def latex_named(named):
+    """named (values or declarations) keyed by the names the LaTeX reader gives the
+    printed names: W1 prints W_{1}, which reads back as the symbol W_1 (CONTRACT §5.4)."""
+    from matcalc.latex_input import read_back_name
+    return {read_back_name(k): v for k, v in named.items()}
+
+
 def check(problem, wrt, n_dirs=4, seed_extra=""):
     d = matcalc.diff(problem.expr, wrt=wrt, symbols=problem.symbols, symmetric=problem.symmetric)
     text = str(d)
@@ -295,6 +302,12 @@ def check(problem, wrt, n_dirs=4, seed_extra=""):
     back = matcalc.evaluate(text, vals, symbols=syms)
     assert close(_as(G.shape, back), G), (
         f"printed answer {text!r} reads back to {back}, the derivative is {G}")
+
+    # 3b. so does its LaTeX (CONTRACT §5.4: what the engine prints, it reads)
+    latex = d.latex()
+    lback = matcalc.evaluate(latex, latex_named(vals), symbols=latex_named(syms))
+    assert close(_as(G.shape, lback), G), (
+        f"LaTeX answer {latex!r} reads back to {lback}, the derivative is {G}")
 
     # 4. the hand-written reference form (checks the table of shortest forms)
     hand = problem.grads.get(wrt)

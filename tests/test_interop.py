@@ -502,3 +502,20 @@ def test_random_derivatives_to_sympy_and_back():
         except Exception as e:  # noqa: BLE001
             failures.append(f"seed {seed}: {ex.text} d/d{ex.wrt} = {d}: {type(e).__name__}: {str(e)[:300]}")
     assert not failures, "\n".join(failures[:10])
+
+
+def test_sympy_pi_and_e_stay_exact():
+    """The language has no π: SymPy's π reads back as 4 atan(1) (exactly math.pi when
+    evaluated), e as exp(1); erf′ (2/√π) through SymPy and back carries no rounded π."""
+    import math
+    assert str(from_sympy(sp.pi)) == "4 atan(1)"
+    assert matcalc.evaluate(str(from_sympy(sp.pi)), {}) == math.pi
+    assert matcalc.evaluate(str(from_sympy(sp.E)), {}) == math.e
+    t = sp.Symbol("t")
+    assert matcalc.evaluate(from_sympy(sp.pi * sp.E ** t), {"t": 0.5}) == pytest.approx(math.pi * math.exp(0.5))
+    d = helpers.check_derivative("sum(erf(A x))", "x")
+    back = from_sympy(to_sympy(d.expr)[0])
+    assert "3.14" not in str(back) and "atan(1)" in str(back), str(back)
+    rng = np.random.default_rng(3)
+    values = helpers.draw(d.symbols, rng, sizes=helpers.fitting_sizes(d, rng))
+    assert helpers.rel_err(matcalc.evaluate(back, values), d.evaluate(values)) < 1e-12

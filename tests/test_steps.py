@@ -240,3 +240,43 @@ def test_steps_found_by_the_fuzzer(expr, wrt, symbols, hess):
     err = check_steps(d)
     assert err is not None and err < 1e-6, str(d.steps)
     assert d.check().ok
+
+
+def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
+    """`matcalc rules` is the catalogue the steps cite: every differential rule, identity,
+    reading-off rule and every named rule of the simplifier (simplify.RULES and
+    BUILDER_RULES), each with its name and formula, in a group of its operation."""
+    from matcalc import simplify
+    from matcalc.canon import IDENTITIES
+    from matcalc.differential import FUNC_DERIVATIVES, RULES
+    from matcalc.jacobian import VEC_IDENTITIES
+    from matcalc.rules import catalogue
+    from matcalc.steps import READ_OFF
+    code, out, err = cli("rules")
+    assert code == 0, err
+    listed = {row for _, rows in catalogue() for row in rows}
+    citable = [(r.name, r.formula) for r in RULES.values() if r.name not in ("d-elementwise", "d-const")]
+    citable += [(f"d-{n}", f) for n, (f, _) in FUNC_DERIVATIVES.items()]
+    citable += [(n, f) for table in (IDENTITIES, VEC_IDENTITIES) for n, f, _ in table.values()]
+    citable += list(READ_OFF.values())
+    simplifier = list(simplify.BUILDER_RULES) + [r for rs in simplify.RULES.values() for r in rs]
+    assert len(simplifier) > 50
+    citable += [(r.name, r.formula) for r in simplifier]
+    missing = [row for row in citable if row not in listed]
+    assert not missing, missing
+    for name, formula in citable:
+        assert name in out and formula in out, (name, formula)
+    # the simplifier's rules sit in their own groups, after the derivation's tables
+    sections = [s for s, _ in catalogue()]
+    assert sections[0].startswith("differential rules")
+    assert any(s == "simplifier: traces" for s in sections)
+    groups = {s: {n for n, _ in rows} for s, rows in catalogue()}
+    assert "tr-transpose" in groups["simplifier: traces"]
+    assert "add-collect" in groups["simplifier: sums"]
+    # and every step cited by a derivation names a rule of the catalogue
+    names = {n for n, _ in listed}
+    for expr, wrt, symbols, *_ in STUDENT:
+        for s in matcalc.diff(expr, wrt=wrt, symbols=symbols).steps:
+            for cited in filter(None, (s.rule or "").split("; ")):
+                if ": " in cited:
+                    assert cited.split(": ", 1)[0] in names, cited
