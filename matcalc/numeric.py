@@ -11,7 +11,7 @@ import numpy as np
 
 from . import expr as E
 from .errors import ShapeError, MatcalcError
-from .operators import table
+from .operators import OperatorTable, table
 
 
 # name -> the NumPy function, from the operator records: the evaluator, the constant
@@ -443,7 +443,7 @@ def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
 
-EVAL = {
+EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.Num: lambda ev, e: num_float(e.value),
     E.Sym: lambda ev, e: ev.env[e.name],
     E.Diff: lambda ev, e: ev.env["d" + e.var.name] if ("d" + e.var.name) in ev.env else _missing(e),
@@ -471,7 +471,7 @@ EVAL = {
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
-}
+})
 
 
 def _missing(e):

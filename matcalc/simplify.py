@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
-from .operators import ELEMENTWISE_RECORDS
+from .operators import ELEMENTWISE_RECORDS, OperatorTable
 
 
 def _unsupported(what):
@@ -1533,7 +1533,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
 )]
 
 
-BUILDERS = {
+BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
     E.Num: lambda e, a: e,
     E.Sym: lambda e, a: e,
     E.Diff: lambda e, a: e,
@@ -1561,7 +1561,7 @@ BUILDERS = {
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),
-}
+})
 
 
 def simplify(e):

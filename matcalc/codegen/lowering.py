@@ -14,13 +14,15 @@ from .names import RESERVED, python_name
 from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E
 from ..errors import UnsupportedError
+from ..operators import OperatorTable
 from ..simplify import transpose
 from .lower_nodes import NODE_LOWERINGS
 from .lower_products import PRODUCT_LOWERINGS
 from .lower_reductions import REDUCTION_LOWERINGS
 
 # node type -> lowering(lowerer, node) -> V: one entry per node type
-LOWERINGS = {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS}
+LOWERINGS = OperatorTable("code lowering (codegen LOWERINGS)",
+                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS})
 
 # ----------------------------------------------------------------------------- interning
 

@@ -17,7 +17,8 @@ class OperatorTable(dict):
         super().__init__(*args, **kwargs)
         self.piece = piece
 
-    def __missing__(self, name):
+    def __missing__(self, key):
+        name = getattr(key, "__name__", key)       # a node table is keyed by the node class
         raise UnsupportedError(f"the operator {name} has no {self.piece}: declare it in its "
                                f"record in matcalc/operators")
 
