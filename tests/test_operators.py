@@ -291,7 +291,7 @@ def _has_piece(cls, piece):
     table = {"evaluator": numeric.EVAL, "lowering": LOWERINGS, "simplifier": simplify.BUILDERS,
              "differential": differential.RULES, "adjoint": canon.IDENTITIES,
              "vec identity": jacobian.VEC_IDENTITIES}[piece]
-    return cls in table
+    return table.has(cls) if hasattr(table, "has") else cls in table     # given, or from the record
 
 
 def test_every_node_class_has_a_record():
@@ -382,3 +382,91 @@ def test_a_node_without_a_record_is_unsupported_naming_it(monkeypatch):
     monkeypatch.delitem(nodes.NODES, "Trace")
     with pytest.raises(matcalc.UnsupportedError, match="Trace has no text printing"):
         str(matcalc.parse("tr(X)"))
+
+
+# ---------------------------------------------------------------------------- a matrix function
+# A matrix function is one record (spellings, shape rule, NumPy function) plus its
+# differential rule in differential.RULES: the stand-in inv2(X) = X⁻¹ (a name the language
+# does not have, declared only here) gets its printing, shape rule, evaluator, simplifier
+# builder and code lowering from its record alone.
+
+
+class _Inv2(E._Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+_Inv2.__name__ = "Inv2"
+
+
+@pytest.fixture
+def inv2(monkeypatch):
+    from matcalc import differential
+    from matcalc.operators import nodes
+    rec = nodes.Node("Inv2", 1, "n×n", text="inv2", numpy="np.linalg.inv", square=True, cls=_Inv2,
+                     absent={"adjoint": "not linear", "vec identity": "not linear",
+                             "sympy": "a stand-in of the tests"})
+    monkeypatch.setitem(nodes.NODES, "Inv2", rec)
+    monkeypatch.setitem(differential.RULES, _Inv2,
+                        differential.Rule("d-inv2", "d inv2(X) = −inv2(X) dX inv2(X)",
+                                          differential._inverse))
+    return rec
+
+
+def _with_inv2(text):
+    """The typed tree of text with every inverse X⁻¹ written as the stand-in inv2(X)."""
+    return E.rewrite(matcalc.parse(text), after=lambda y: _Inv2(y.arg) if isinstance(y, E.Inverse) else None)
+
+
+def test_a_matrix_function_is_one_record_and_its_rule(inv2):
+    from matcalc import derive, numeric
+    from matcalc.codegen.lowering import LOWERINGS
+    from helpers import central
+    f = _with_inv2("tr(A X^-1 B)")
+    assert str(f) == "tr(A inv2(X) B)" and f.latex() == \
+        "\\operatorname{tr}\\left(A \\operatorname{inv2}\\left(X\\right) B\\right)"
+    for piece in ("text", "latex", "evaluator", "lowering", "simplifier", "differential"):
+        assert _has_piece(_Inv2, piece), piece
+    assert LOWERINGS.has(_Inv2) and numeric.EVAL.has(_Inv2)
+    kind, G = derive.derivative(f, f.arg.items[1].arg)           # the gradient by X
+    assert kind == "gradient" and "inv2" in str(G)
+    rng = np.random.default_rng(3)
+    vals = {"A": rng.standard_normal((3, 3)), "B": rng.standard_normal((3, 3)),
+            "X": rng.standard_normal((3, 3)) + 3 * np.eye(3)}
+    sizes = {"n": 3}
+
+    def value(v):
+        return np.asarray(numeric.Evaluator(v, sizes).ev(f), dtype=float)
+    assert value(vals) == pytest.approx(np.trace(vals["A"] @ np.linalg.inv(vals["X"]) @ vals["B"]))
+    g = np.asarray(numeric.Evaluator(vals, sizes).ev(G), dtype=float)
+    V = rng.standard_normal((3, 3))
+    assert np.sum(g * V) == pytest.approx(central(value, vals, "X", V), rel=1e-6)
+    want = matcalc.diff("tr(A X^-1 B)", wrt="X").evaluate(vals)
+    assert np.allclose(g, want, rtol=1e-10)
+
+
+def test_a_matrix_function_lowers_from_its_record(inv2):
+    from matcalc.codegen import backends
+    from matcalc.codegen.lowering import LOWERINGS
+    low = LOWERINGS[_Inv2]
+    assert callable(low)
+    for target in TARGETS:
+        assert inv2.spelling(target).endswith("linalg.inv")
+    assert set(TARGETS) == set(backends.TARGETS)
+
+
+
+
+def test_a_matrix_function_takes_its_shape_rule_from_its_record(inv2):
+    import importlib
+    from matcalc import shapes
+    parse = importlib.import_module("matcalc.parse")
+
+    def raw(text):
+        return E.rewrite(parse.parse_raw(text), after=lambda y: _Inv2(y.arg) if isinstance(y, E.Inverse) else None)
+    typed, syms = shapes.infer(raw("tr(inv(X) A)"))
+    assert isinstance(typed.arg.items[0], _Inv2) and syms["X"].shape[0] == syms["X"].shape[1]
+    with pytest.raises(matcalc.ShapeError, match="inv2 of"):
+        shapes.infer(raw("inv(X)"), {"X": "matrix(2,3)"})

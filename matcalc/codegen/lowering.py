@@ -16,13 +16,14 @@ from .. import expr as E
 from ..errors import UnsupportedError
 from ..operators import OperatorTable
 from ..simplify import transpose
-from .lower_nodes import NODE_LOWERINGS
+from .lower_nodes import NODE_LOWERINGS, record_lowering
 from .lower_products import PRODUCT_LOWERINGS
 from .lower_reductions import REDUCTION_LOWERINGS
 
 # node type -> lowering(lowerer, node) -> V: one entry per node type
 LOWERINGS = OperatorTable("code lowering (codegen LOWERINGS)",
-                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS})
+                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS},
+                          derive=record_lowering)
 
 # ----------------------------------------------------------------------------- interning
 
@@ -270,6 +271,8 @@ class Lowerer:
                 self.memo[e] = v
                 return v
         fn = LOWERINGS.get(type(e))
+        if fn is None and LOWERINGS.has(type(e)):        # derived from the node's record
+            fn = LOWERINGS[type(e)]
         if fn is None:
             raise UnsupportedError(f"code generation has no lowering for {type(e).__name__} ({short(e)})")
         v = fn(self, e)

@@ -48,6 +48,15 @@ class Node:
     arity     the number of arguments ("n": two or more)
     shape     its shape rule, in words (expr.<name>.shape computes it)
     absent    piece -> why the node has no entry in that table
+
+    A unary node (a matrix function) may give its pieces here instead of in the tables:
+    numpy     the NumPy function of its (2-D) argument, np.<f> or np.linalg.<f>: the
+              evaluator and the generated code's call (jnp./torch. for the other targets)
+              — numeric.EVAL, codegen's LOWERINGS and simplify.BUILDERS then derive its
+              entries from the record
+    square    its argument must be square (shapes.py's rule for it, with its name)
+    cls       the node class, where it is not expr.<name>
+    Its differential rule stays in differential.RULES (the calculus reads there).
     """
     name: str
     arity: object
@@ -57,12 +66,27 @@ class Node:
     latex: str = None
     sympy: str = None
     absent: MappingProxyType = field(default_factory=dict)
+    numpy: str = None
+    square: bool = False
+    cls: type = None
 
     def __post_init__(self):
         object.__setattr__(self, "absent", MappingProxyType(dict(self.absent)))
         unknown = set(self.absent) - set(PIECES) - {"sympy"}
         if unknown:
             raise ValueError(f"{self.name}: unknown pieces {sorted(unknown)}")
+
+    def node_class(self):
+        if self.cls is not None:
+            return self.cls
+        from .. import expr
+        return getattr(expr, self.name)
+
+    def spelling(self, target):
+        """The generated code's call for the record's NumPy function in target."""
+        if self.numpy is None or not self.numpy.startswith("np."):
+            return None
+        return {"numpy": "np.", "jax": "jnp.", "torch": "torch."}[target] + self.numpy[3:]
 
     @property
     def pieces(self):
@@ -131,6 +155,15 @@ NODE_RECORDS = (
 )
 
 NODES = {r.name: r for r in NODE_RECORDS}          # class name -> record
+
+
+def record_of_unary(cls):
+    """The record of a unary node class that gives its pieces itself — a matrix function,
+    with its NumPy function — (None otherwise): what the tables derive entries from."""
+    rec = NODES.get(getattr(cls, "__name__", None))
+    if rec is None or rec.arity != 1 or rec.numpy is None or rec.node_class() is not cls:
+        return None
+    return rec
 
 
 def node_record(cls_or_name, piece="record"):
