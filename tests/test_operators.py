@@ -371,7 +371,8 @@ def test_a_node_without_printing_is_unsupported_naming_it(monkeypatch, printer):
     from matcalc import printing
     from matcalc.operators import nodes
     monkeypatch.delattr(printing.Printer, "p_Det")
-    monkeypatch.setitem(nodes.NODES, "Det", nodes.replace(nodes.NODES["Det"], text=None))
+    import dataclasses
+    monkeypatch.setitem(nodes.NODES, "Det", dataclasses.replace(nodes.NODES["Det"], text=None))
     e = matcalc.parse("det(X)")
     with pytest.raises(matcalc.UnsupportedError, match=f"Det has no {'LaTeX' if printer == 'latex' else 'text'} printing"):
         e.latex() if printer == "latex" else str(e)

@@ -13,7 +13,7 @@ record: a call-spelled unary node needs no printer method.
 ``tests/test_operators.py`` checks every record against every table (present, or
 declared absent here with a reason).
 """
-from dataclasses import dataclass, field, replace  # noqa: F401 (replace: tests derive records)
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
@@ -92,10 +92,6 @@ class Node:
     def pieces(self):
         """The tables this node must have an entry in."""
         return tuple(p for p in PIECES if p not in self.absent)
-
-
-def _linear(**absent):
-    return absent
 
 
 NODE_RECORDS = (
