@@ -203,7 +203,7 @@ def _elempow(e, d):
     return add(*terms)
 
 
-RULES = {
+RULES = OperatorTable("differential rule (differential.RULES)", {
     E.Num: Rule("d-const", "d(a) = 0", _const),
     E.Identity: Rule("d-const", "d(I) = 0", _const),
     E.Zero: Rule("d-const", "d(0) = 0", _const),
@@ -231,7 +231,7 @@ RULES = {
     E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
-}
+})
 
 
 # One line of the steps where the engine applies two rules: d(‖X‖²) by d-power, then

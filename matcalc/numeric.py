@@ -11,7 +11,8 @@ import numpy as np
 
 from . import expr as E
 from .errors import ShapeError, MatcalcError
-from .operators import ARRAY_RECORDS, table
+from .operators import ARRAY_RECORDS, OperatorTable, table, resolve_numpy
+from .operators.nodes import record_of_unary
 
 
 # name -> the NumPy function, from the operator records: the evaluator, the constant
@@ -444,7 +445,16 @@ def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
 
-EVAL = {
+def _record_evaluator(cls):
+    """The evaluator a unary node's record gives (its NumPy function), or None."""
+    rec = record_of_unary(cls)
+    if rec is None or rec.numpy is None:
+        return None
+    fn = resolve_numpy(rec.numpy)
+    return lambda ev, e: fn(_arr(ev.ev(e.arg)))
+
+
+EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.Num: lambda ev, e: num_float(e.value),
     E.Sym: lambda ev, e: ev.env[e.name],
     E.Diff: lambda ev, e: ev.env["d" + e.var.name] if ("d" + e.var.name) in ev.env else _missing(e),
@@ -473,7 +483,7 @@ EVAL = {
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
-}
+}, derive=_record_evaluator)
 
 
 def _missing(e):

@@ -10,7 +10,8 @@ import re
 from fractions import Fraction
 
 from . import expr as E
-from .operators import ARRAY_RECORDS, elementwise, table
+from .errors import UnsupportedError
+from .operators import ARRAY_RECORDS, elementwise, node_record, table
 
 SUM, NEG, PROD, POST, ATOM = range(5)
 
@@ -174,7 +175,8 @@ class Printer:
         hit = self.memo.get(k)
         if hit is not None and hit[0] is e:
             return hit[1]
-        out = getattr(self, "p_" + type(e).__name__)(e)
+        fn = getattr(self, "p_" + type(e).__name__, None)
+        out = fn(e) if fn is not None else self.p_call_node(e)
         self.memo[k] = (e, out)
         return out
 
@@ -384,21 +386,25 @@ class Printer:
             return f"{ln}\\left({s}\\right)", ATOM
         return f"{name}({s})", ATOM
 
-    def p_Trace(self, e):
-        return self.call("tr", e.arg)
+    def p_call_node(self, e):
+        """A node without a p_ method, written as a call: its spelling from its record
+        (matcalc/operators/nodes.py), tr(X) and \\operatorname{tr}\\left(X\\right)."""
+        piece = "LaTeX printing" if self.latex else "text printing"
+        rec = node_record(type(e), piece)
+        if rec.text is None or len(e.args) != 1:
+            raise UnsupportedError(f"the operator {rec.name} has no {piece}: give its record a "
+                                   f"call spelling (text=) or the printers a p_{rec.name} method")
+        return self.call(rec.text, e.args[0], rec.latex)
 
     def p_Det(self, e):
         if self.latex and not e.arg.is_scalar:   # |s| of a scalar would read back as abs(s)
             return f"\\left|{self.p(e.arg)[0]}\\right|", ATOM
-        return self.call("det", e.arg, "\\det" if self.latex else None)
+        return self.p_call_node(e)
 
     def p_LogDet(self, e):
         if self.latex and not e.arg.is_scalar:
             return f"\\log\\left|{self.p(e.arg)[0]}\\right|", ATOM
-        return self.call("logdet", e.arg)
-
-    def p_Sum(self, e):
-        return self.call("sum", e.arg)
+        return self.p_call_node(e)
 
     def p_Norm(self, e):
         s = self.p(e.arg)[0]
@@ -413,22 +419,16 @@ class Printer:
             s = f"({s})"
         return f"||{s}||_2", ATOM
 
-    def p_Vec(self, e):
-        return self.call("vec", e.arg)
-
     def p_Unvec(self, e):
         s = self.p(e.arg)[0]
         if self.latex:
             return f"\\operatorname{{unvec}}_{{{self.size(e.m)}}}\\left({s}\\right)", ATOM
         return f"unvec({s}, {E.size_str(e.m)})", ATOM
 
-    def p_DiagMat(self, e):
-        return self.call("diag", e.arg)
-
     def p_DiagVec(self, e):
         if isinstance(e.arg, E.Identity) and e.arg.n is not None:
             return self.p_Fill(E.Fill(E.Num(1), e.arg.n, 1))    # diag(I(n)): the ones vector
-        return self.call("diag", e.arg)
+        return self.p_call_node(e)
 
     def p_Func(self, e):
         return self.call(e.name, e.arg)

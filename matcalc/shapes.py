@@ -12,7 +12,7 @@ import math
 import re
 
 from . import expr as E
-from .errors import ShapeError
+from .errors import ShapeError, UnsupportedError
 
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 _SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
@@ -351,11 +351,24 @@ class Inference:
     # ------------------------------------------------------------------ the pass
 
     def infer(self, raw):
-        method = getattr(self, "t_" + type(raw).__name__)
-        out = method(raw)
+        method = getattr(self, "t_" + type(raw).__name__, None)
+        out = method(raw) if method is not None else self.t_record(raw)
         if getattr(out, "span", None) is None:
             out.span = getattr(raw, "span", None)
         return out
+
+    def t_record(self, n):
+        """A unary node without a t_ method: the shape rule of its record (the node's
+        own shape; its argument square where the record says so)."""
+        from .operators.nodes import record_of_unary
+        rec = record_of_unary(type(n))
+        if rec is None:
+            raise UnsupportedError(f"the operator {type(n).__name__} has no shape rule: give "
+                                   f"shapes.py a t_{type(n).__name__} method")
+        a = self.infer(n.arg)
+        if rec.square and not self.is_scalar(a):
+            self.square(a, rec.text or rec.name)
+        return type(n)(a)
 
     def t_Num(self, n):
         return E.Num(n.value)

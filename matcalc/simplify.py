@@ -23,7 +23,8 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
-from .operators import ELEMENTWISE_RECORDS
+from .operators import ELEMENTWISE_RECORDS, OperatorTable
+from .operators.nodes import record_of_unary
 
 
 def _unsupported(what):
@@ -1615,7 +1616,15 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
 )]
 
 
-BUILDERS = {
+def _record_builder(cls):
+    """A unary node whose record gives its pieces is rebuilt over its simplified argument
+    (its own identities, if any, are named rules in RULES)."""
+    if record_of_unary(cls) is None:
+        return None
+    return lambda e, a: e if a[0] is e.arg else e.rebuild(a)
+
+
+BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
     E.Num: lambda e, a: e,
     E.Sym: lambda e, a: e,
     E.Diff: lambda e, a: e,
@@ -1644,7 +1653,7 @@ BUILDERS = {
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),
-}
+}, derive=_record_builder)
 
 
 def simplify(e):

@@ -273,3 +273,203 @@ def test_diff_imports_no_numpy_through_the_records():
             "print(sorted(m for m in ('numpy', 'scipy', 'sympy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- node records
+# Every node class of expr.py has a record (matcalc/operators/nodes.py) and an entry in
+# every table the record says it must be in; what it lacks, the record says why.
+
+from matcalc.operators import NODE_RECORDS, NODES, PIECES, node_record  # noqa: E402
+
+
+def _has_piece(cls, piece):
+    """Whether the node class cls has its entry in the table of piece."""
+    from matcalc import canon, differential, jacobian, numeric, printing, simplify
+    from matcalc.codegen.lowering import LOWERINGS
+    rec = NODES[cls.__name__]
+    if piece in ("text", "latex"):
+        printer = printing.Printer if piece == "text" else printing.LatexPrinter
+        return hasattr(printer, "p_" + cls.__name__) or (rec.text is not None and rec.arity == 1)
+    table = {"evaluator": numeric.EVAL, "lowering": LOWERINGS, "simplifier": simplify.BUILDERS,
+             "differential": differential.RULES, "adjoint": canon.IDENTITIES,
+             "vec identity": jacobian.VEC_IDENTITIES}[piece]
+    return table.has(cls) if hasattr(table, "has") else cls in table     # given, or from the record
+
+
+def test_every_node_class_has_a_record():
+    assert [r.name for r in NODE_RECORDS] == [t.__name__ for t in E.NODE_TYPES]
+
+
+@pytest.mark.parametrize("cls", E.NODE_TYPES, ids=lambda t: t.__name__)
+def test_every_node_is_in_every_table_or_says_why_not(cls):
+    rec = node_record(cls)
+    for piece in PIECES:
+        if piece in rec.absent:
+            assert len(rec.absent[piece]) > 20, (cls.__name__, piece)      # a reason, not a flag
+            assert not _has_piece(cls, piece), f"{cls.__name__} declares no {piece} but has one"
+        else:
+            assert _has_piece(cls, piece), f"{cls.__name__} has no {piece} ({PIECES[piece]})"
+
+
+@pytest.mark.parametrize("cls", E.NODE_TYPES, ids=lambda t: t.__name__)
+def test_node_record_spellings(cls):
+    """The record's keywords build the node, its arity and its SymPy class are real."""
+    import importlib
+    import sympy
+    from matcalc import interop
+    parse = importlib.import_module("matcalc.parse")
+    rec = node_record(cls)
+    for kw in rec.keywords:
+        assert kw in parse.FUNCTION_NAMES, (rec.name, kw)
+    if rec.text is not None:
+        assert rec.text in rec.keywords
+        arg = "x" if rec.name == "DiagMat" else "X"
+        e = matcalc.parse(f"{rec.text}({arg})", symbols={"X": "matrix(n,n)"})
+        assert isinstance(e, cls) and str(e) == f"{rec.text}({arg})"
+    assert rec.arity in (0, 1, 2, "n")
+    if rec.sympy is None:
+        assert "sympy" in rec.absent
+    else:
+        assert hasattr(sympy, rec.sympy) or rec.sympy in ("Vec", "CommutationMatrix"), rec.sympy
+        assert interop is not None
+
+
+def test_a_record_piece_unknown_is_refused():
+    from matcalc.operators.nodes import Node
+    with pytest.raises(ValueError, match="unknown pieces"):
+        Node("X", 1, "n×n", absent={"no such table": "because"})
+
+
+# A deleted entry, each table in turn: an UnsupportedError that names the node and the
+# piece, never a KeyError or AttributeError.
+_DELETIONS = [
+    ("matcalc.numeric", "EVAL", E.Trace, lambda: matcalc.evaluate("tr(X)", {"X": np.eye(2)}),
+     r"Trace.*evaluator"),
+    ("matcalc.simplify", "BUILDERS", E.Trace,
+     lambda: __import__("matcalc.simplify").simplify.simplify(matcalc.parse("tr(A X)")),
+     r"Trace.*simplifier"),
+    ("matcalc.differential", "RULES", E.Det, lambda: matcalc.diff("det(X)", wrt="X"),
+     r"differential rule.*Det|Det.*differential rule"),
+    ("matcalc.codegen.lowering", "LOWERINGS", E.Det, lambda: matcalc.diff("det(X)", wrt="X").to_code(),
+     r"Det"),
+    ("matcalc.canon", "IDENTITIES", E.Trace, lambda: matcalc.diff("tr(A X)", wrt="X"),
+     r"Trace"),
+    ("matcalc.jacobian", "VEC_IDENTITIES", E.DiagMat, lambda: matcalc.diff("diag(x) a", wrt="x"),
+     r"Jacobian through DiagMat"),
+]
+
+
+@pytest.mark.parametrize("module, name, cls, call, match", _DELETIONS,
+                         ids=[f"{n}-{c.__name__}" for _, n, c, _, _ in _DELETIONS])
+def test_a_deleted_node_entry_is_unsupported_naming_it(monkeypatch, module, name, cls, call, match):
+    import importlib
+    monkeypatch.delitem(getattr(importlib.import_module(module), name), cls)
+    with pytest.raises(matcalc.UnsupportedError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("printer", ["text", "latex"])
+def test_a_node_without_printing_is_unsupported_naming_it(monkeypatch, printer):
+    from matcalc import printing
+    from matcalc.operators import nodes
+    monkeypatch.delattr(printing.Printer, "p_Det")
+    import dataclasses
+    monkeypatch.setitem(nodes.NODES, "Det", dataclasses.replace(nodes.NODES["Det"], text=None))
+    e = matcalc.parse("det(X)")
+    with pytest.raises(matcalc.UnsupportedError, match=f"Det has no {'LaTeX' if printer == 'latex' else 'text'} printing"):
+        e.latex() if printer == "latex" else str(e)
+
+
+def test_a_node_without_a_record_is_unsupported_naming_it(monkeypatch):
+    from matcalc.operators import nodes
+    monkeypatch.delitem(nodes.NODES, "Trace")
+    with pytest.raises(matcalc.UnsupportedError, match="Trace has no text printing"):
+        str(matcalc.parse("tr(X)"))
+
+
+# ---------------------------------------------------------------------------- a matrix function
+# A matrix function is one record (spellings, shape rule, NumPy function) plus its
+# differential rule in differential.RULES: the stand-in inv2(X) = X⁻¹ (a name the language
+# does not have, declared only here) gets its printing, shape rule, evaluator, simplifier
+# builder and code lowering from its record alone.
+
+
+class _Inv2(E._Unary):
+    __slots__ = ()
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+_Inv2.__name__ = "Inv2"
+
+
+@pytest.fixture
+def inv2(monkeypatch):
+    from matcalc import differential
+    from matcalc.operators import nodes
+    rec = nodes.Node("Inv2", 1, "n×n", text="inv2", numpy="np.linalg.inv", square=True, cls=_Inv2,
+                     absent={"adjoint": "not linear", "vec identity": "not linear",
+                             "sympy": "a stand-in of the tests"})
+    monkeypatch.setitem(nodes.NODES, "Inv2", rec)
+    monkeypatch.setitem(differential.RULES, _Inv2,
+                        differential.Rule("d-inv2", "d inv2(X) = −inv2(X) dX inv2(X)",
+                                          differential._inverse))
+    return rec
+
+
+def _with_inv2(text):
+    """The typed tree of text with every inverse X⁻¹ written as the stand-in inv2(X)."""
+    return E.rewrite(matcalc.parse(text), after=lambda y: _Inv2(y.arg) if isinstance(y, E.Inverse) else None)
+
+
+def test_a_matrix_function_is_one_record_and_its_rule(inv2):
+    from matcalc import derive, numeric
+    from matcalc.codegen.lowering import LOWERINGS
+    from helpers import central
+    f = _with_inv2("tr(A X^-1 B)")
+    assert str(f) == "tr(A inv2(X) B)" and f.latex() == \
+        "\\operatorname{tr}\\left(A \\operatorname{inv2}\\left(X\\right) B\\right)"
+    for piece in ("text", "latex", "evaluator", "lowering", "simplifier", "differential"):
+        assert _has_piece(_Inv2, piece), piece
+    assert LOWERINGS.has(_Inv2) and numeric.EVAL.has(_Inv2)
+    kind, G = derive.derivative(f, f.arg.items[1].arg)           # the gradient by X
+    assert kind == "gradient" and "inv2" in str(G)
+    rng = np.random.default_rng(3)
+    vals = {"A": rng.standard_normal((3, 3)), "B": rng.standard_normal((3, 3)),
+            "X": rng.standard_normal((3, 3)) + 3 * np.eye(3)}
+    sizes = {"n": 3}
+
+    def value(v):
+        return np.asarray(numeric.Evaluator(v, sizes).ev(f), dtype=float)
+    assert value(vals) == pytest.approx(np.trace(vals["A"] @ np.linalg.inv(vals["X"]) @ vals["B"]))
+    g = np.asarray(numeric.Evaluator(vals, sizes).ev(G), dtype=float)
+    V = rng.standard_normal((3, 3))
+    assert np.sum(g * V) == pytest.approx(central(value, vals, "X", V), rel=1e-6)
+    want = matcalc.diff("tr(A X^-1 B)", wrt="X").evaluate(vals)
+    assert np.allclose(g, want, rtol=1e-10)
+
+
+def test_a_matrix_function_lowers_from_its_record(inv2):
+    from matcalc.codegen import backends
+    from matcalc.codegen.lowering import LOWERINGS
+    low = LOWERINGS[_Inv2]
+    assert callable(low)
+    for target in TARGETS:
+        assert inv2.spelling(target).endswith("linalg.inv")
+    assert set(TARGETS) == set(backends.TARGETS)
+
+
+
+
+def test_a_matrix_function_takes_its_shape_rule_from_its_record(inv2):
+    import importlib
+    from matcalc import shapes
+    parse = importlib.import_module("matcalc.parse")
+
+    def raw(text):
+        return E.rewrite(parse.parse_raw(text), after=lambda y: _Inv2(y.arg) if isinstance(y, E.Inverse) else None)
+    typed, syms = shapes.infer(raw("tr(inv(X) A)"))
+    assert isinstance(typed.arg.items[0], _Inv2) and syms["X"].shape[0] == syms["X"].shape[1]
+    with pytest.raises(matcalc.ShapeError, match="inv2 of"):
+        shapes.infer(raw("inv(X)"), {"X": "matrix(2,3)"})

@@ -7,7 +7,7 @@ from .chains import Chain
 from .lower_reductions import sqnorm
 from .values import ONE, ZERO, V, is_one, lit, product, rep_of, scalar, short
 from .. import expr as E
-from ..errors import MatcalcError
+from ..errors import MatcalcError, UnsupportedError
 from ..simplify import split_coef
 
 
@@ -387,6 +387,24 @@ def lower_diagmat(low, e):
     if v.rep == "S":
         return v
     return low.emit(low.B.call("diag", v.code), "M", e.shape, e)
+
+
+def record_lowering(cls):
+    """The lowering a unary node's record gives: its NumPy function's call in the
+    target (None where the record gives none)."""
+    from ..operators.nodes import record_of_unary
+    rec = record_of_unary(cls)
+    if rec is None or rec.numpy is None:
+        return None
+
+    def lower(low, e):
+        spelling = rec.spelling(low.B.name)
+        if spelling is None:
+            raise UnsupportedError(f"the operator {rec.name} has no {low.B.name} spelling: "
+                                   f"give its record a NumPy one (np.…)")
+        v = low.ev(e.arg)
+        return low.emit(ir.Call(spelling, (v.code,)), rep_of(e.shape), e.shape, e)
+    return lower
 
 
 NODE_LOWERINGS = {

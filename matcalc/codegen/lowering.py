@@ -14,13 +14,16 @@ from .names import RESERVED, python_name
 from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E
 from ..errors import UnsupportedError
+from ..operators import OperatorTable
 from ..simplify import transpose
-from .lower_nodes import NODE_LOWERINGS
+from .lower_nodes import NODE_LOWERINGS, record_lowering
 from .lower_products import PRODUCT_LOWERINGS
 from .lower_reductions import REDUCTION_LOWERINGS
 
 # node type -> lowering(lowerer, node) -> V: one entry per node type
-LOWERINGS = {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS}
+LOWERINGS = OperatorTable("code lowering (codegen LOWERINGS)",
+                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS},
+                          derive=record_lowering)
 
 # ----------------------------------------------------------------------------- interning
 
@@ -268,6 +271,8 @@ class Lowerer:
                 self.memo[e] = v
                 return v
         fn = LOWERINGS.get(type(e))
+        if fn is None and LOWERINGS.has(type(e)):        # derived from the node's record
+            fn = LOWERINGS[type(e)]
         if fn is None:
             raise UnsupportedError(f"code generation has no lowering for {type(e).__name__} ({short(e)})")
         v = fn(self, e)

@@ -16,10 +16,15 @@ NumPy kernel and its spelling per code target; the node is ``expr.ArrayFunc``.
 
 Adding an elementwise function: one record here plus one row in
 ``tests/test_operators.py`` (and its keyword in the grammar's FUNC terminal).
+
+A node class of ``expr.py`` is one ``Node`` record in ``nodes.py``: its spellings, arity,
+shape rule and the tables it must be in (or why not); the node dispatch tables are
+``OperatorTable`` views keyed by the class.
 """
 from .records import ArrayFunction, Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
 from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
 from .array import ARRAY_RECORDS  # noqa: F401
+from .nodes import NODE_RECORDS, NODES, PIECES, node_record  # noqa: F401
 
 ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record
 ELEMENTWISE_NAMES = tuple(ELEMENTWISE)                     # in declaration order

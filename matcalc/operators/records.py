@@ -13,13 +13,29 @@ class OperatorTable(dict):
     """A view of the records, keyed by operator name: a name without an entry is an
     UnsupportedError naming the operator and the piece, never a KeyError."""
 
-    def __init__(self, piece, *args, **kwargs):
+    def __init__(self, piece, *args, derive=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.piece = piece
+        self.derive = derive      # key -> the entry its record gives (None: none)
 
-    def __missing__(self, name):
+    def __missing__(self, key):
+        if self.derive is not None:
+            entry = self.derive(key)
+            if entry is not None:
+                self[key] = entry
+                return entry
+        name = getattr(key, "__name__", key)       # a node table is keyed by the node class
         raise UnsupportedError(f"the operator {name} has no {self.piece}: declare it in its "
                                f"record in matcalc/operators")
+
+    def has(self, key):
+        """Whether key has an entry, given or derived from its record (``in`` and ``get``
+        see only the given ones: they stay the dict's, fast on the derivation path)."""
+        try:
+            self[key]
+        except UnsupportedError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +130,10 @@ def resolve_numpy(spelling):
     (SciPy imported at the first call, so that evaluating without it stays possible)."""
     if spelling.startswith("np."):
         import numpy as np
-        return getattr(np, spelling[3:])
+        fn = np
+        for attr in spelling[3:].split("."):     # np.linalg.inv
+            fn = getattr(fn, attr)
+        return fn
     if spelling.startswith("_"):
         from . import kernels
         return getattr(kernels, spelling)
