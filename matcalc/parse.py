@@ -310,6 +310,11 @@ def _span_of(x):
     return x.span
 
 
+def _number_text(n):
+    v = n.value
+    return str(v.numerator) if v.denominator == 1 else str(float(v))
+
+
 def _mk(node, *parts):
     """Give node the span covering parts (tokens or nodes), check the depth, return it."""
     spans = [_span_of(p) for p in parts if p is not None]
@@ -523,6 +528,12 @@ class Build:
 
     # postfix
     def transpose(self, c):
+        if isinstance(c[0], E.Num):
+            # 1^T x: a number has no transpose; read as a scalar it would be a silent
+            # misreading of the all-ones vector that the writer meant
+            raise ParseError(f"{_number_text(c[0])}^T: a number has no transpose; for the all-ones "
+                             f"vector write ones(n)^T (or vector(1)^T, sized by what it meets)",
+                             (_span_of(c[0])[0], _span_of(c[-1])[1]))
         return _mk(E.Transpose(c[0]), *c)
 
     def inverse(self, c):

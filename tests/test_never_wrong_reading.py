@@ -463,3 +463,20 @@ def test_lookalike_letters_are_named():
     assert "looks like the Latin X" in str(info.value) and info.value.position == 3
     with pytest.raises(matcalc.MatcalcError, match="did you mean A"):
         matcalc.diff("tr(X^T A X)", wrt="X", symbols={"\u0391": "symmetric"})   # a Greek Α
+
+
+@pytest.mark.parametrize("text", ["1^T exp(x)", "1^T x", "(1)^T A x", "2^T x"])
+def test_a_transposed_number_is_not_read_as_a_scalar(text):
+    """1^T exp(x) was read as the scalar 1 times exp(x) (Jacobian diag(exp(x))), where the
+    writer meant the all-ones vector: a ParseError that names ones(n), with a caret."""
+    with pytest.raises(matcalc.ParseError, match=r"ones\(n\)\^T") as err:
+        matcalc.diff(text, wrt="x")
+    start, end = err.value.span
+    assert start <= text.index("^T") < end           # the caret is under the number's ^T
+
+
+def test_the_ones_vector_spelled_right_gives_the_gradient():
+    d = check_derivative("vector(1)^T exp(x)", "x")
+    assert "exp(x)" in str(d)
+    d = check_derivative("ones(n)^T exp(x)", "x")
+    assert "exp(x)" in str(d)
