@@ -142,7 +142,14 @@ def resolve_numpy(spelling):
 
         def call(x):
             import importlib
-            return getattr(importlib.import_module(module), attr)(x)
+            try:
+                lib = importlib.import_module(module)
+            except ImportError as err:
+                from ..errors import MissingDependencyError
+                raise MissingDependencyError(
+                    f"evaluating {attr} needs SciPy: pip install scipy "
+                    f"(or pip install \"matcalc[scipy]\")") from err
+            return getattr(lib, attr)(x)
         call.__name__ = attr
         return call
     raise ValueError(f"not a NumPy spelling: {spelling}")
