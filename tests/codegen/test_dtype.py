@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from cgtools import exprs, functions
+from cgtools import exprs
 from helpers import central, direction
 from matcalc import codegen
 from matcalc.codegen import ir
@@ -49,6 +49,22 @@ def _arrays(out):
     return [x for x in (out if isinstance(out, tuple) else (out,)) if isinstance(x, np.ndarray)]
 
 
+def _run_on_float32_values(ns, d, case):
+    """(the values rounded to float32, d.evaluate there, f_and_grad's output, the
+    derivative) of the generated module ns called with float32 arrays."""
+    values, _ = S.sample(case, S.SEEDS[0])
+    ref = _rounded(values)
+    want = d.evaluate(copy.deepcopy(ref))
+    if not np.all(np.isfinite(np.asarray(want, dtype=float))):
+        pytest.skip("no finite derivative at these values")
+    args = [_f32(a) for a in _args(d, values)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = ns["f_and_grad"](*copy.deepcopy(args))
+        D = ns["hessian"](*copy.deepcopy(args)) if case["kind"] == "hessian" else out[1]
+    return ref, want, out, D
+
+
 @needs_conformance
 @pytest.mark.parametrize("dtype", ["float32", None])
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -60,16 +76,7 @@ def test_conformance_float32(case, dtype):
         assert dtype == "float32" and "float32" in str(err)
         return
     ns = codegen.load(src)
-    values, _ = S.sample(case, S.SEEDS[0])
-    ref = _rounded(values)
-    want = d.evaluate(copy.deepcopy(ref))
-    if not np.all(np.isfinite(np.asarray(want, dtype=float))):
-        pytest.skip("no finite derivative at these values")
-    args = [_f32(a) for a in _args(d, values)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = ns["f_and_grad"](*copy.deepcopy(args))
-        D = ns["hessian"](*copy.deepcopy(args)) if case["kind"] == "hessian" else out[1]
+    ref, want, out, D = _run_on_float32_values(ns, d, case)
     for a in _arrays(out) + _arrays(D):
         assert a.dtype == np.float32, f"{case['expr']}: a {a.dtype} result from float32 code"
     cond = 1.0
@@ -91,16 +98,7 @@ def test_conformance_float64_from_float32_values(case):
     # dtype="float64" given float32 values: float64 results, evaluate's to rounding
     d = _derive(case)
     ns = codegen.load(d.to_code(dtype="float64"))
-    values, _ = S.sample(case, S.SEEDS[0])
-    ref = _rounded(values)
-    want = d.evaluate(copy.deepcopy(ref))
-    if not np.all(np.isfinite(np.asarray(want, dtype=float))):
-        pytest.skip("no finite derivative at these values")
-    args = [_f32(a) for a in _args(d, values)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = ns["f_and_grad"](*copy.deepcopy(args))
-        D = ns["hessian"](*copy.deepcopy(args)) if case["kind"] == "hessian" else out[1]
+    ref, want, out, D = _run_on_float32_values(ns, d, case)
     for a in _arrays(out) + _arrays(D):
         assert a.dtype == np.float64, f"{case['expr']}: a {a.dtype} result from float64 code"
     got = np.asarray(D, dtype=float).reshape(np.shape(want))
