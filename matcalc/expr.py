@@ -485,6 +485,96 @@ class MatPow(Expr):
         return self.arg.shape
 
 
+class MatFunc(Expr):
+    """A function of a square matrix (not elementwise), by name: ``expm``, ``logm``,
+    ``sqrtm`` (the principal square root, also ``X^(1/2)``) or ``powm`` (``X^p`` for a
+    non-integer number p, the principal power; p a Fraction, None for the others).
+    CONTRACT §5.1."""
+    __slots__ = ("name", "arg", "p")
+    fields = ("name", "arg", "p")
+
+    def __init__(self, name, arg, p=None):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+        _put(self, "p", p)
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+class Frechet(Expr):
+    """L_f(X, E): the Fréchet derivative of the matrix function f (a ``MatFunc`` name, with
+    its p) at X in the direction E; linear in E, of X's shape.  Written ``dexpm(X, E)``,
+    ``dlogm(X, E)``, ``dsqrtm(X, E)``, ``dpowm(X, E, p)``."""
+    __slots__ = ("name", "arg", "dir", "p")
+    fields = ("name", "arg", "dir", "p")
+
+    def __init__(self, name, arg, dir, p=None):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+        _put(self, "dir", dir)
+        _put(self, "p", p)
+
+    def _compute_shape(self):
+        return self.arg.shape
+
+
+class FrechetJac(Expr):
+    """The n²×n² matrix J of the Fréchet derivative of f at the n×n X:
+    vec L_f(X, E) = J vec(E).  Written ``jexpm(X)``, ``jlogm(X)``, ``jsqrtm(X)``,
+    ``jpowm(X, p)``."""
+    __slots__ = ("name", "arg", "p")
+    fields = ("name", "arg", "p")
+
+    def __init__(self, name, arg, p=None):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+        _put(self, "p", p)
+
+    def _compute_shape(self):
+        n = self.arg.shape[0]
+        nn = size_mul(n, n)
+        return (nn, nn)
+
+
+class Spectral(Expr):
+    """A scalar function of a matrix's spectrum, by name: ``lambda_max`` and
+    ``lambda_min`` (of a symmetric matrix), ``nuclear`` (``||X||_*``, the sum of the
+    singular values) and ``norm1`` (``||x||_1``, the sum of the absolute values of the
+    entries).  (The spectral norm ``||X||_2`` is ``SpecNorm``.)  CONTRACT §5.1."""
+    __slots__ = ("name", "arg")
+    fields = ("name", "arg")
+
+    def __init__(self, name, arg):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+
+    def _compute_shape(self):
+        return SCALAR
+
+
+class SpectralVec(Expr):
+    """A vector or factor of a spectral decomposition, as the gradients of ``Spectral``
+    and ``SpecNorm`` need them: ``eigvec_max(S)``, ``eigvec_min(S)`` (unit eigenvectors of
+    the largest / smallest eigenvalue of a symmetric S, n×1); ``svec_left(X)`` (m×1) and
+    ``svec_right(X)`` (n×1), the top singular vectors, X svec_right(X) = ||X||_2 svec_left(X);
+    ``polar(X)`` (m×n), U Vᵀ of X's thin SVD."""
+    __slots__ = ("name", "arg")
+    fields = ("name", "arg")
+
+    def __init__(self, name, arg):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+
+    def _compute_shape(self):
+        r, c = self.arg.shape
+        if self.name in ("eigvec_max", "eigvec_min", "svec_right"):
+            return (c, 1)
+        if self.name == "svec_left":
+            return (r, 1)
+        return (r, c)
+
+
 class Pow(Expr):
     """s^p for scalars s and p."""
     __slots__ = ("base", "exp")
@@ -558,6 +648,8 @@ class RawNorm(Expr):
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,
               Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, Unvec, DiagMat,
               DiagVec, Func, ArrayFunc, MatPow, Pow, ElemPow)
+# (MatFunc, Frechet, FrechetJac: matrix functions; Spectral, SpectralVec: spectral functions;
+#  each joins NODE_TYPES with its record in operators/nodes.py)
 
 
 # ---------------------------------------------------------------------------- helpers
