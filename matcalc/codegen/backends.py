@@ -16,7 +16,7 @@ runs under the user's own ``jax_enable_x64`` (float64 code checks that it is on)
 """
 import inspect
 
-from . import ir
+import matcalc.codegen.ir as ir
 from ..errors import MatcalcError
 from ..operators import ARRAY_FUNCTIONS, ARRAY_RECORDS, ELEMENTWISE_RECORDS
 

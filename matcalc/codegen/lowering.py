@@ -9,7 +9,7 @@ name), how the value is held (S, V, M) and its shape.
 """
 from fractions import Fraction
 
-from . import ir
+import matcalc.codegen.ir as ir
 from .names import RESERVED, python_name
 from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E

@@ -135,7 +135,7 @@ def resolve_numpy(spelling):
             fn = getattr(fn, attr)
         return fn
     if spelling.startswith("_"):
-        from . import kernels
+        import matcalc.operators.kernels as kernels
         return getattr(kernels, spelling)
     if spelling.startswith("scipy."):
         module, _, attr = spelling.rpartition(".")
