@@ -460,16 +460,23 @@ class Func(Expr):
 
 class ArrayFunc(Expr):
     """A function of a whole array, by name (softmax, logsumexp): one of the
-    ``ArrayFunction`` records of ``matcalc.operators``, which gives its shape rule."""
-    __slots__ = ("name", "arg")
+    ``ArrayFunction`` records of ``matcalc.operators``.  The record's shape rule (the
+    argument's shape -> the result's) rides along in ``rule`` (not a field: the name
+    determines it), handed down by whoever builds the node (``record.node(arg)``), so
+    that the tree needs nothing from the records, which sit above it."""
+    __slots__ = ("name", "arg", "rule")
     fields = ("name", "arg")
 
-    def __init__(self, name, arg):
-        self.name, self.arg = name, arg
+    def __init__(self, name, arg, rule):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+        _put(self, "rule", rule)
+
+    def rebuild(self, args):
+        return ArrayFunc(self.name, args[0], self.rule)
 
     def _compute_shape(self):
-        from .operators import ARRAY_FUNCTIONS
-        return ARRAY_FUNCTIONS[self.name].shape(self.arg.shape)
+        return self.rule(self.arg.shape)
 
 
 class MatPow(Expr):

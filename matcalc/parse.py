@@ -454,7 +454,7 @@ class Build:
         elif name in ELEMENTWISE:
             node = E.Func(name, a)
         elif name in ARRAY_FUNCTIONS:
-            node = E.ArrayFunc(name, a)
+            node = ARRAY_FUNCTIONS[name].node(a)
         elif name == "sum":
             node = E.Sum(a)
         elif name == "norm":

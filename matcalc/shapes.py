@@ -592,7 +592,7 @@ class Inference:
         from .operators import ARRAY_FUNCTIONS
         a = self.infer(n.arg)
         ARRAY_FUNCTIONS[n.name].check(self, a)
-        return E.ArrayFunc(n.name, a)
+        return n.rebuild((a,))
 
     def t_RawBars(self, n):
         a = self.infer(n.arg)

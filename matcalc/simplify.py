@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
-from .operators import ELEMENTWISE_RECORDS, OperatorTable
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS, OperatorTable
 from .operators.nodes import record_of_unary
 
 
@@ -613,7 +613,7 @@ def _softmax(scal, chain):
             rest = list(scal)
             rest.remove(den)
             chain = list(chain)
-            chain[pos] = wrap(E.ArrayFunc("softmax", x))
+            chain[pos] = wrap(ARRAY_FUNCTIONS["softmax"].node(x))
             return rest, chain
     return scal, chain
 
@@ -1388,9 +1388,8 @@ NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 def array_func(name, a):
     """softmax(t) = 1 and logsumexp(t) = t at a scalar t (the record says which)."""
     if a.is_scalar:
-        from .operators import ARRAY_FUNCTIONS
         return ARRAY_FUNCTIONS[name].scalar(a)
-    return E.ArrayFunc(name, a)
+    return ARRAY_FUNCTIONS[name].node(a)
 
 
 def func(name, a, shape):

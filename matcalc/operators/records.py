@@ -4,6 +4,7 @@ from typing import ClassVar
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
+from ..expr import ArrayFunc
 
 TARGETS = ("numpy", "jax", "torch")       # the code targets a record spells itself for
 _LIB = {"numpy": "np.", "jax": "jnp.", "torch": "torch."}
@@ -201,3 +202,7 @@ class ArrayFunction:
 
     def evaluator(self):
         return resolve_numpy(self.numpy)
+
+    def node(self, arg):
+        """The node of this function of arg, carrying the record's shape rule."""
+        return ArrayFunc(self.name, arg, self.shape)
