@@ -138,13 +138,16 @@ class Expr:
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self.fields)})"
 
+    # The printers (matcalc.printing) sit above the tree: they are handed down to it by
+    # install_printers, which the package calls as it is imported (matcalc/__init__), so a
+    # node prints itself however the package was entered (import matcalc.expr included).
+    _printers = None
+
     def __str__(self):
-        from .printing import to_text
-        return to_text(self)
+        return _printer(0)(self)
 
     def latex(self):
-        from .printing import to_latex
-        return to_latex(self)
+        return _printer(1)(self)
 
     def _repr_latex_(self):
         return "$" + self.latex() + "$"
@@ -179,6 +182,19 @@ class Expr:
 
     def _compute_shape(self):  # pragma: no cover - every node defines it
         raise NotImplementedError(type(self).__name__)
+
+
+def install_printers(to_text, to_latex):
+    """How every node prints itself (str(e), e.latex(), a notebook's display): given by
+    the package as it is imported, once."""
+    Expr._printers = (to_text, to_latex)
+
+
+def _printer(i):
+    if Expr._printers is None:       # only before matcalc/__init__ has run to its wiring
+        raise RuntimeError("the printers are not installed yet: matcalc/__init__ installs "
+                           "them before importing anything that prints")
+    return Expr._printers[i]
 
 
 # ---------------------------------------------------------------------------- leaves
