@@ -2,11 +2,16 @@
 another's tables or the interpreter's state when imported.
 
 The import graph is built from the AST of every file of the package, with every
-import: at the top of a module and inside functions (a function-level import is an
-edge as much as a top-level one: it runs whenever the function does).  Data flows one
-way (text → parse → expr → differential → canon → simplify → derive → printing /
-numeric / codegen → api → cli / web); the only edges allowed against it are listed in
-LATE_BOUND, each with its reason, and a cycle through any other edge fails.
+import, counted as the project's before-stop hook counts them: at the top of a module
+and inside functions (a function-level import is an edge as much as a top-level one: it
+runs whenever the function does), and ``from X import y`` as an import of X as well as
+of X.y (``from . import ir`` in a submodule reads its package, whose ``__init__`` may
+import that submodule).  Only the package's root, ``matcalc``, is left out: Python
+loads it before any of its modules.  Data flows one way (text → parse → expr →
+differential → canon → simplify → derive → printing / numeric / codegen → api → cli /
+web), and no cycle is allowed: where a lower layer needs what a higher one knows, it is
+handed down (the printers given to the tree by ``matcalc/__init__``, an array function's
+shape rule carried by its node).
 """
 import ast
 import json
@@ -20,19 +25,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "matcalc"
 
-# (importer, imported): function-level imports against the direction of the data,
-# allowed because they run only when called, never at import.
-LATE_BOUND = {
-    # a node prints itself (str(e), e.latex()) through the printers, which dispatch on
-    # the node types: the one convenience of a tree that reaches upwards
-    ("matcalc.expr", "matcalc.printing"): "Expr.__str__ / Expr.latex print through printing",
-    # an array function's node (softmax, logsumexp) reads its shape rule from its record
-    ("matcalc.expr", "matcalc.operators"): "ArrayFunc's shape rule is in its operator record",
-    # plain float evaluation hands over to the extended arithmetic only when a value on
-    # the way overflows; the extended evaluator reuses the plain rules for what fits
-    ("matcalc.numeric", "matcalc.extended"): "evaluation past the float range, on overflow only",
-}
-
 
 def _modules():
     out = {}
@@ -45,7 +37,8 @@ def _modules():
 
 
 def _targets(module, path, node, modules):
-    """The package modules an import statement names."""
+    """The package modules an import statement names: ``import a.b`` names a.b; ``from a
+    import b`` names a, and a.b where that is a module."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     if isinstance(node, ast.Import):
         return [a.name for a in node.names if a.name in modules]
@@ -56,12 +49,8 @@ def _targets(module, path, node, modules):
         base = f"{base}.{node.module}" if node.module else base
     else:
         base = node.module or ""
-    out = []
-    for alias in node.names:
-        if f"{base}.{alias.name}" in modules:          # from . import api
-            out.append(f"{base}.{alias.name}")
-        elif base in modules:                         # from .api import diff
-            out.append(base)
+    out = [base] if base in modules else []
+    out += [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
     return out
 
 
@@ -76,8 +65,7 @@ def import_graph():
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             for target in _targets(module, path, node, modules):
-                # a module's own package is loaded before it by Python itself
-                if target != module and not module.startswith(target + "."):
+                if target not in (module, "matcalc"):
                     graph[module].setdefault(target, []).append((node.lineno, id(node) in top))
     return graph
 
@@ -130,23 +118,28 @@ def _explained(graph, comps):
 def test_no_import_cycles():
     graph = import_graph()
     assert "matcalc.api" in graph and "matcalc.codegen.program" in graph
-    allowed = {a: {b: v for b, v in t.items() if (a, b) not in LATE_BOUND} for a, t in graph.items()}
-    comps = cycles(allowed)
-    assert not comps, "import cycles: " + _explained(allowed, comps)
+    comps = cycles(graph)
+    assert not comps, "import cycles: " + _explained(graph, comps)
 
 
-def test_the_late_bound_edges_are_function_level_and_still_needed():
+def test_the_graph_counts_imports_as_the_hook_does():
+    """Function-level imports are edges, ``from . import x`` names the package too, and
+    ``import a.b as c`` names a.b only (the graph the test and the hook read alike)."""
     graph = import_graph()
-    for (a, b), why in LATE_BOUND.items():
-        assert b in graph[a], f"{a} no longer imports {b}: remove it from LATE_BOUND"
-        assert not any(top for _, top in graph[a][b]), f"{a} imports {b} at the top ({why})"
+    # a function-level import (check imports the evaluation inside a function)
+    assert any(not top for _, top in graph["matcalc.check"]["matcalc.evaluation"])
+    modules = _modules()
+    path = PACKAGE / "codegen" / "program.py"
 
-
-def test_no_cycles_among_top_level_imports():
-    graph = import_graph()
-    top = {a: {b: v for b, v in t.items() if any(t for _, t in v)} for a, t in graph.items()}
-    comps = cycles(top)
-    assert not comps, "import cycles at import time: " + _explained(top, comps)
+    def names(src):
+        node = ast.parse(src).body[0]
+        return sorted(_targets("matcalc.codegen.program", path, node, modules))
+    assert names("from . import ir") == ["matcalc.codegen", "matcalc.codegen.ir"]
+    assert names("from .ir import Name") == ["matcalc.codegen.ir"]
+    assert names("import matcalc.codegen.ir as ir") == ["matcalc.codegen.ir"]
+    assert names("from .. import expr as E") == ["matcalc", "matcalc.expr"]
+    assert names("from ..operators import kernels") == ["matcalc.operators",
+                                                         "matcalc.operators.kernels"]
 
 
 def test_the_checker_finds_a_cycle():
@@ -156,6 +149,55 @@ def test_the_checker_finds_a_cycle():
     graph = import_graph()
     graph["matcalc.expr"]["matcalc.api"] = [(0, False)]        # a node that would call the API
     assert cycles(graph)
+    graph = import_graph()                                     # a pass reading its package
+    graph["matcalc.codegen.passes.cse"]["matcalc.codegen"] = [(0, True)]
+    assert cycles(graph)
+
+
+_ENTERED_BY_EXPR = r"""
+import sys
+import matcalc.expr as E
+x = E.Sym("x", "vector", "n", 1)
+A = E.Sym("A", "matrix", "n", "n")
+e = E.Add((E.Mul((E.Transpose(x), A, x)), E.Func("exp", E.Trace(A))))
+class P:
+    def text(self, s):
+        self.out = s
+p = P()
+e._repr_pretty_(p, False)
+print(str(e)); print(e.latex()); print(e._repr_latex_()); print(p.out)
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "scipy", "sympy")))
+"""
+
+
+def test_a_tree_prints_itself_when_only_matcalc_expr_is_imported():
+    """The printers sit above the tree and are handed down to it by the package's
+    __init__: str(e), e.latex() and the notebook's displays work however the package is
+    entered, and printing imports no NumPy."""
+    p = subprocess.run([sys.executable, "-c", _ENTERED_BY_EXPR], cwd=ROOT, capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert p.returncode == 0, p.stderr
+    text, latex, shown, pretty, loaded = p.stdout.strip().splitlines()
+    assert text == pretty == "x^T A x + exp(tr(A))"
+    assert latex == "x^{\\top} A x + \\exp\\left(\\operatorname{tr}\\left(A\\right)\\right)"
+    assert shown == "$" + latex + "$"
+    assert loaded == "[]"
+
+
+def test_diff_works_when_only_matcalc_is_imported():
+    script = ("import matcalc, sys\n"
+              "d = matcalc.diff('softmax(x)^T a + logsumexp(A x)', wrt='x')\n"
+              "print(d); print(d.latex()); print(d.expr._repr_latex_() == '$' + d.latex() + '$')\n")
+    p = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert p.returncode == 0, p.stderr
+    text, latex, same = p.stdout.strip().splitlines()
+    assert text == "(diag(softmax(x)) - softmax(x) softmax(x)^T) a + A^T softmax(A x)"
+    assert "\\operatorname{softmax}" in latex and same == "True"
+    cli = subprocess.run([sys.executable, "-m", "matcalc", "diff", "logsumexp(A x) + tr(X^T B X)",
+                          "--wrt", "x"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip().splitlines()[0] == "A^T softmax(A x)"
 
 
 _IMPORT_ALL = r"""
