@@ -76,9 +76,11 @@ class Expr:
 
     # shape, is_scalar and args are slots filled on first use by __getattr__ (which
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
-    # _order and _transposed: the simplifier's order key and transpose of the node, kept
-    # on the (immutable) node where it computes them, as the hash is: no global cache.
-    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed")
+    # _order, _transposed and _same_value: the simplifier's order key, transpose and
+    # same_value_key of the node, kept on the (immutable) node where it computes them, as
+    # the hash is: no global cache.
+    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
+                 "_same_value")
     fields = ()
 
     def __getattr__(self, name):

@@ -38,7 +38,7 @@ _RANK = {t: i for i, t in enumerate((
     E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
-_put = object.__setattr__          # the memo slots of a node (Expr._order, Expr._transposed)
+_put = object.__setattr__          # the memo slots of a node (Expr._order, _transposed, _same_value)
 
 
 def order_key(e):
@@ -195,9 +195,6 @@ def sort_canonical(items):
 # ---------------------------------------------------------------------------- equal traces
 
 
-_ROTATED = {}
-
-
 def same_value_key(e):
     """A key equal for expressions that differ only by the rotations a trace allows:
     tr(A B) and tr(B A), tr(Aᵀ Bᵀ) and tr(B A) (tr(M) = tr(Mᵀ)), aᵀ x and xᵀ a (a 1×1
@@ -205,10 +202,11 @@ def same_value_key(e):
 
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
-    printed.  The key is sound: every step preserves the value."""
-    hit = _ROTATED.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
+    printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
+    try:
+        return e._same_value
+    except AttributeError:
+        pass
     args = e.args
     if not args:
         return e
@@ -228,9 +226,7 @@ def same_value_key(e):
         y = E.Mul(tuple(scal + chain)) if len(scal) + len(chain) > 1 else (scal + chain)[0]
     elif t in (E.Add, E.Hadamard) and y is not e:
         y = type(y)(tuple(sorted(y.items, key=order_key)))
-    if len(_ROTATED) > 100_000:
-        _ROTATED.clear()
-    _ROTATED[id(e)] = (e, y)
+    _put(e, "_same_value", y)
     return y
 
 

@@ -211,7 +211,7 @@ def snapshot():
         if not (name == "matcalc" or name.startswith("matcalc.")):
             continue
         for attr, v in vars(mod).items():
-            if type(v) in (dict, list, set):
+            if isinstance(v, (dict, list, set)):
                 out[f"{name}.{attr}"] = (id(v), repr(sorted(map(repr, v)) if type(v) is not list
                                                      else list(map(repr, v))))
     return out
@@ -223,7 +223,21 @@ for name in names:
         importlib.import_module(name)
 after = snapshot()
 changed = sorted(k for k in before if after.get(k) != before[k])
+
+# derivations of every kind, their steps, values, checks and code
+import numpy as np
+d = matcalc.diff("tr(A X B) + tr(B A X) + logsumexp(X c) + sum(exp(X)) + log(det(X))", wrt="X")
+h = matcalc.hessian("x^T A x + softmax(x)^T a + sum(tanh(x))", wrt="x")
+j = matcalc.diff("sigmoid(W x) + D x", wrt="x", layout="numerator", symbols={"D": "diagonal"})
+for x in (d, h, j):
+    str(x), x.latex(), str(x.steps), x.to_code(), x.check(trials=1, seed=0)
+rng = np.random.default_rng(0)
+d.evaluate({"A": rng.normal(size=(3, 3)), "B": rng.normal(size=(3, 3)), "c": rng.normal(size=3),
+            "X": np.eye(3) + 0.1 * rng.normal(size=(3, 3))})
+worked = snapshot()
+written = sorted(k for k in after if worked.get(k) != after[k])
 print(json.dumps({"modules": names, "changed": changed, "limit": sys.getrecursionlimit(),
+                  "written": written,
                   "loaded": sorted(n for n in sys.modules if n.startswith("matcalc"))}))
 """
 
@@ -247,6 +261,14 @@ def test_importing_a_module_changes_no_other_modules_tables(imported_all):
     engine leaves every module-level dict, list and set of the engine as it was
     (importing steps once added an entry to simplify.BUILDERS)."""
     assert imported_all["changed"] == []
+
+
+def test_deriving_writes_no_module_level_table(imported_all):
+    """No module-level dict, list or set (caches included) is written while deriving,
+    simplifying, printing, evaluating, checking or generating code: what a derivation
+    remembers is kept on the (immutable) nodes or in the call's own memo (a global cache
+    of the simplifier's trace rotations was one)."""
+    assert imported_all["written"] == []
 
 
 def test_importing_every_module_leaves_the_recursion_limit_alone(imported_all):
