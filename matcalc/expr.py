@@ -728,32 +728,53 @@ def contains(e, pred, _memo=None):
     return r
 
 
-def rewrite(e, replace=None, after=None):
-    """e rebuilt bottom-up, each distinct subexpression once.
-
-    replace(x) may return a replacement for x itself (its children are then not
-    visited); after(y) may return a replacement for a node once its children are
-    rebuilt.  Either returns None to keep the node.  Spans ride along."""
-    memo = {}
+def fold(e, combine, replace=None):
+    """The one bottom-up fold over a tree: combine(x, results) for each distinct node x
+    once (by identity), given its children's results in order, after them.  replace(x)
+    may give x's result at once (its children are then not visited), or None to go on.
+    One Python frame per level (a loop, not a generator), so the deepest tree the parser
+    accepts stays within the default recursion limit."""
+    memo = {}                  # id -> (node, result): the node is kept, so its id is not reused
 
     def go(x):
-        k = id(x)
-        hit = memo.get(k)
-        if hit is not None and hit[0] is x:
+        hit = memo.get(id(x))
+        if hit is not None:
             return hit[1]
         out = replace(x) if replace is not None else None
         if out is None:
             args = x.args
-            new = tuple(go(a) for a in args)
-            out = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
-            if out is not x and getattr(x, "span", None) is not None:
-                out.span = x.span
-            if after is not None:
-                out = after(out) or out
-        memo[k] = (x, out)
+            if args:
+                results = []
+                for a in args:
+                    results.append(go(a))
+                out = combine(x, tuple(results))
+            else:
+                out = combine(x, ())
+        memo[id(x)] = (x, out)
         return out
 
     return go(e)
+
+
+def rewrite(e, replace=None, after=None):
+    """e rebuilt bottom-up (the fold), each distinct subexpression once.
+
+    replace(x) may return a replacement for x itself (its children are then not
+    visited); after(y) may return a replacement for a node once its children are
+    rebuilt.  Either returns None to keep the node.  Spans ride along."""
+
+    def combine(x, new):
+        if all(a is b for a, b in zip(x.args, new)):
+            out = x
+        else:
+            out = x.rebuild(new)
+            if getattr(x, "span", None) is not None:
+                out.span = x.span
+        if after is not None:
+            out = after(out) or out
+        return out
+
+    return fold(e, combine, replace)
 
 
 def zero_like(x):

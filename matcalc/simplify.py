@@ -1652,29 +1652,15 @@ BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
 
 
 def simplify(e):
-    """The canonical form of e (bottom-up, each distinct subexpression once)."""
-    memo = {}
+    """The canonical form of e (the bottom-up fold, each distinct subexpression once)."""
     count = SimplifyCounter()        # the size budget: refuse a swell before combining it
 
-    def go(x):
-        k = id(x)
-        hit = memo.get(k)
-        if hit is not None:
-            return hit[1]
-        args = x.args
-        if args:
-            parts = []
-            for a in args:              # a loop, not a generator: one frame per level
-                parts.append(go(a))
-            parts = tuple(parts)
+    def build(x, parts):
+        if parts:
             count.check(parts)
-            out = BUILDERS[type(x)](x, parts)
-        else:
-            out = BUILDERS[type(x)](x, ())
-        memo[k] = (x, out)
-        return out
+        return BUILDERS[type(x)](x, parts)
 
-    out = go(e)
+    out = E.fold(e, build)
     return _absorb_minus(out) if isinstance(out, E.Mul) else out
 
 
@@ -1716,7 +1702,6 @@ def in_users_order(e, like):
     (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
     first; where the user's order says nothing, the canonical order stays."""
     rank = _symbols_in_order(like)
-    memo = {}
     seqs = {}
     # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
     written = {}
@@ -1739,16 +1724,8 @@ def in_users_order(e, like):
         seqs[id(x)] = (x, out)
         return out
 
-    def go(x):
-        hit = memo.get(id(x))
-        if hit is not None and hit[0] is x:
-            return hit[1]
-        args = x.args
-        y = x
-        if args:
-            new = tuple(go(a) for a in args)
-            if not all(a is b for a, b in zip(args, new)):
-                y = x.rebuild(new)
+    def order(y):
+        """y (its children ordered already) with its own terms or factors ordered."""
         if isinstance(y, E.Add):
             users = written.get(frozenset(y.items)) if len(set(y.items)) == len(y.items) else None
             items = list(users) if users is not None else \
@@ -1769,10 +1746,9 @@ def in_users_order(e, like):
                 scal = sorted(items[lead:end], key=seq)
                 if scal != items[lead:end]:
                     y = E.Mul(tuple(items[:lead] + scal + items[end:]))
-        memo[id(x)] = (x, y)
         return y
 
-    return go(e)
+    return E.rewrite(e, after=order)
 
 
 def _tidy(e):

@@ -313,3 +313,37 @@ def test_a_derivative_is_read_only():
         d.typed_symbols["x"] = None                  # a read-only view
     w = d.replace(expr=d.gradient)
     assert w.expr is d.gradient and d.expr is not d.gradient and w.var is d.var
+
+
+# ---------------------------------------------------------------------------- the one fold
+
+
+def test_the_fold_visits_each_distinct_node_once_one_frame_per_level():
+    """expr.fold is the bottom-up traversal that rewrite, simplify, the shape checker's
+    size substitution and tidy's orderings share: each distinct node once (a DAG with 2^40
+    paths is 41 visits), children before parents, one Python frame per level (an 800-deep
+    tree within a recursion limit of 1000 frames; a generator per level would need 1600)."""
+    from matcalc import expr as E
+    x = E.Sym("x", "matrix", "n", "n")
+    e = x
+    for _ in range(40):
+        e = E.Add((e, e))                      # shared: 2^40 paths to x
+    seen = []
+    total = E.fold(e, lambda n, rs: seen.append(n) or (1 if not rs else sum(rs)))
+    assert total == 2 ** 40 and len(seen) == 41 and seen[0] is x and seen[-1] is e
+    deep = x
+    for _ in range(800):
+        deep = E.Transpose(deep)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        assert E.fold(deep, lambda n, rs: 1 + sum(rs)) == 801
+        y = E.Sym("y", "matrix", "n", "n")
+        swapped = E.rewrite(deep, after=lambda n: y if n is x else None)
+    finally:
+        sys.setrecursionlimit(old)
+    n = swapped
+    for _ in range(800):
+        n = n.arg
+    assert n is y
+    assert E.rewrite(deep, replace=lambda n: x if n is deep.arg else None) == E.Transpose(x)
