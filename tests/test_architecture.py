@@ -347,3 +347,16 @@ def test_the_fold_visits_each_distinct_node_once_one_frame_per_level():
         n = n.arg
     assert n is y
     assert E.rewrite(deep, replace=lambda n: x if n is deep.arg else None) == E.Transpose(x)
+
+
+def test_a_derived_table_entry_is_not_stored():
+    """An operator table derives an entry from its record at each lookup and never writes
+    it: no table is written after import (a stored entry of a test's stand-in record
+    outlived the test)."""
+    from matcalc.errors import UnsupportedError
+    from matcalc.operators import OperatorTable
+    t = OperatorTable("piece", {"a": 1}, derive=lambda k: 2 if k == "b" else None)
+    assert t["a"] == 1 and t["b"] == 2 and t.has("b")
+    assert "b" not in t and dict(t) == {"a": 1}
+    with pytest.raises(UnsupportedError, match="the operator c has no piece"):
+        t["c"]

@@ -17,13 +17,14 @@ class OperatorTable(dict):
     def __init__(self, piece, *args, derive=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.piece = piece
-        self.derive = derive      # key -> the entry its record gives (None: none)
+        # key -> the entry its record gives (None: none), derived at each lookup and never
+        # stored: a table is not written after import (no state on the derivation path)
+        self.derive = derive
 
     def __missing__(self, key):
         if self.derive is not None:
             entry = self.derive(key)
             if entry is not None:
-                self[key] = entry
                 return entry
         name = getattr(key, "__name__", key)       # a node table is keyed by the node class
         raise UnsupportedError(f"the operator {name} has no {self.piece}: declare it in its "
