@@ -38,7 +38,7 @@ def _lse_d(e, dx):
         return dx
     r, c = x.shape
     if c == 1:                            # a column: softmax(x)ᵀ dx
-        softmax = next(r for r in ARRAY_RECORDS if r.name == "softmax")
+        softmax = next(rec for rec in ARRAY_RECORDS if rec.name == "softmax")
         return E.Mul((E.Transpose(softmax.node(x)), dx))
     p = E.Func("exp", E.Add((x, neg(E.Fill(e, r, c)))))
     return E.Sum(E.Hadamard((p, dx)))
