@@ -1,6 +1,6 @@
 """The functions of a whole array (not entry by entry), one record each (see
 ``records.ArrayFunction``): softmax of a vector and logsumexp over all entries
-(CONTRACT §5.2).  The engine's node is ``expr.ArrayFunc(name, arg)``.
+(CONTRACT §5.2).  The engine's node is ``expr.ArrayFunc``, built by ``record.node(arg)``.
 
 Each differential is written with the typed builders and the nodes the language has,
 so that the canonical pass, the Jacobians and the printers need nothing new:
