@@ -160,7 +160,7 @@ def resolve_numpy(spelling):
 @dataclass(frozen=True, eq=False)
 class ArrayFunction:
     """A function of a whole array (softmax of a vector, logsumexp over all entries): the
-    node ``expr.ArrayFunc(name, arg, shape)``, which ``node(arg)`` builds.
+    node ``expr.ArrayFunc(name, arg, rule)`` with rule = ``shape``, which ``node(arg)`` builds.
 
     name        the grammar keyword, the text spelling and the key of every table
     shape       the argument's shape -> the result's (expr.ArrayFunc's shape rule)
