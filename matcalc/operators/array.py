@@ -14,6 +14,18 @@ from ..build import neg
 from .records import ArrayFunction
 
 
+def _same_shape(shape):
+    return shape
+
+
+def _scalar_shape(shape):
+    return E.SCALAR
+
+
+# (the shape rules are module-level functions, not lambdas: a node carries its rule, and
+# a tree must still pickle)
+
+
 def _softmax_shape(checker, a):
     """softmax takes a vector (a column): a scalar is a vector of length 1."""
     r, c = checker.resolve_shape(a.shape)
@@ -46,13 +58,13 @@ def _lse_d(e, dx):
 
 ARRAY_RECORDS = (
     ArrayFunction(
-        "softmax", lambda shape: shape, _softmax_shape, _softmax_d,
+        "softmax", _same_shape, _softmax_shape, _softmax_d,
         "d softmax(x) = (diag(s) − s sᵀ) dx, s = softmax(x)",
         numpy="_softmax", code={"jax": "jax.nn.softmax", "torch": "torch.softmax"},
         torch_dim=True, scalar=lambda a: E.ONE, fuzz_weight=3,
         expand=lambda x: E.Mul((E.Pow(E.Sum(E.Func("exp", x)), E.MINUS_ONE), E.Func("exp", x)))),
     ArrayFunction(
-        "logsumexp", lambda shape: E.SCALAR, lambda checker, a: None, _lse_d,
+        "logsumexp", _scalar_shape, lambda checker, a: None, _lse_d,
         "d logsumexp(X) = sum(exp(X − logsumexp(X) 1) ∘ dX) (= softmax(x)ᵀ dx for a vector)",
         numpy="_logsumexp", code={"jax": "jax.nn.logsumexp", "torch": "torch.logsumexp"},
         torch_dim=True, flatten=True, scalar=lambda a: a, fuzz_weight=3,
