@@ -149,7 +149,10 @@ def test_squared_norm_is_one_rule_and_a_long_residual_is_named_once():
     text = str(d.steps)
     assert "2 (r^T dr)" in text and "||r||" in text
     assert "2 ||" not in text.split("d-squared-norm")[0].splitlines()[-1]   # not 2‖r‖ d‖r‖
-    assert sum(str(r.rhs) in line for line in text.splitlines()) == 1
+    # written once after f (the let line, in the user's order), never again
+    after_f = [line for line in text.splitlines() if not line.strip().startswith("f =")]
+    assert sum(str(r.rhs) in line for line in after_f) == 1
+    assert "let r = W2 tanh(W1 x + b1) + b2 - y" in text
     assert check_steps(d) < 1e-6
 
 
@@ -283,3 +286,21 @@ def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
             for cited in filter(None, (s.rule or "").split("; ")):
                 if ": " in cited:
                     assert cited.split(": ", 1)[0] in names, cited
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("a^T (X .* B) c + tr(X^T A X)", "X"),
+    ("||W2 tanh(W1 x + b1) + b2 - y||^2", "W1"),
+    ("tr(A (X .* B) C) + sum(exp(X))", "X"),
+    ("tr(inv(X) A) + b^T X^T X c", "X"),
+])
+def test_the_trace_identities_one_per_line(expr, wrt):
+    """Where the canonical form needs several identities, each has its line (a form that
+    holds numerically, checked by check_steps), in the order the user wrote the terms."""
+    d = matcalc.diff(expr, wrt=wrt)
+    canon_rules = ("cyclic trace", "Hadamard", "transpose", "trace", "linearity", "vec", "diag",
+                   "Kronecker", "unvec")
+    lines = [s for s in d.steps if s.quantity == "df" and s.rule.startswith(canon_rules)]
+    assert lines, str(d.steps)
+    assert all("; " not in s.rule for s in lines), str(d.steps)
+    assert check_steps(d) < 1e-6
