@@ -360,7 +360,10 @@ class TorchBackend(Backend):
 
     def convert_in(self, name, scalar=False):
         if self.dtype is None:
-            return ir.Call("torch.as_tensor", (ir.Name(name),))
+            # a number or an integer array computes in float64, as NumPy does (torch's
+            # as_tensor would make a Python float float32)
+            self.helpers["_tensor"] = HELPERS["torch"]["_tensor"]
+            return ir.Call("_tensor", (ir.Name(name),))
         return ir.Call("torch.as_tensor", (ir.Name(name),), (("dtype", self.dtype_lib()),))
 
     def convert_scalar(self, name):
@@ -530,6 +533,16 @@ HELPERS = {
         "_commutation": '''def _commutation(m, n, dtype=None):
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
     return torch.eye(m * n, dtype=dtype)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]
+''',
+        "_tensor": '''def _tensor(x):
+    """x as a tensor in its own type: a tensor as it is, a floating NumPy array in its
+    type; a Python number, or integers, in float64 (NumPy's type for them)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if not hasattr(x, "dtype"):                 # made in float64, not rounded through float32
+        return torch.as_tensor(x, dtype=torch.float64)
+    t = torch.as_tensor(x)
+    return t if t.is_floating_point() else t.to(torch.float64)
 ''',
         "_float_dtype": '''def _float_dtype(*xs):
     """The floating type of the tensors xs (PyTorch's default where none is floating)."""
