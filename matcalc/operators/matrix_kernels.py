@@ -152,12 +152,13 @@ def _principal_eigh(name, X, p, what):
     return lam, U
 
 
-def _matfunc(name, X, p=None):
+def _matfunc(name, X, p=None, symmetric=False):
     """f(X) for f = expm, logm, sqrtm or the principal power X^p (name powm): by eigh
-    where X is symmetric, else SciPy's expm, logm, sqrtm, fractional_matrix_power."""
+    where X is symmetric (symmetric: by its form, so that rounding errors do not count),
+    else SciPy's expm, logm, sqrtm, fractional_matrix_power."""
     what = _mf_text(name, p)
     X = _square_finite(X, what)
-    if _is_symmetric(X):
+    if symmetric or _is_symmetric(X):
         lam, U = _principal_eigh(name, X, p, what)
         with np.errstate(over="ignore", invalid="ignore"):
             F = (U * _eigen_f(name, lam, p)) @ U.T
@@ -198,9 +199,9 @@ def _block_frechet(f, X, E):
     return f(B)[:n, n:] / s
 
 
-def _frechet(name, X, E, p=None):
+def _frechet(name, X, E, p=None, symmetric=False):
     """L_f(X, E), the Fréchet derivative of f = expm, logm, sqrtm or X^p (powm) at X in
-    the direction E: Daleckii–Krein where X is symmetric, else SciPy's expm_frechet for
+    the direction E: Daleckii–Krein where X is symmetric (by its form: symmetric), else SciPy's expm_frechet for
     exp, the Sylvester equation S L + L S = E (S = sqrtm(X)) for the square root, the
     block identity for the others."""
     what = "the Fréchet derivative of " + _mf_text(name, p)
@@ -208,7 +209,7 @@ def _frechet(name, X, E, p=None):
     E = np.asarray(E, dtype=X.dtype)
     if E.shape != X.shape:
         raise ValueError(f"{what}: the direction has shape {E.shape}, X has shape {X.shape}")
-    if _is_symmetric(X):
+    if symmetric or _is_symmetric(X):
         lam, U = _principal_eigh(name, X, p, what)
         return _finite_result(_daleckii_krein(name, lam, U, E, p), what)
     if name != "expm":
@@ -224,13 +225,13 @@ def _frechet(name, X, E, p=None):
     return _finite_result(np.asarray(L, dtype=X.dtype), what)
 
 
-def _frechet_jac(name, X, p=None):
+def _frechet_jac(name, X, p=None, symmetric=False):
     """The n²×n² J with vec L_f(X, E) = J vec(E) (vec stacks columns): for a symmetric X
     (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ, else column by column, J e_k = vec L_f(X, E_k)."""
     what = "the Jacobian of " + _mf_text(name, p)
     X = _square_finite(X, what)
     n = X.shape[0]
-    if _is_symmetric(X):
+    if symmetric or _is_symmetric(X):
         lam, U = _principal_eigh(name, X, p, what)
         K = _divided_differences(name, lam, p)
         W = np.kron(U, U)
@@ -325,10 +326,3 @@ def _polar(X):
             f"(its smallest singular value is {float(s[-1]) if s.size else 0.0:.3g})")
     return U @ Vt
 
-
-# the kernels in the order a generated module defines them
-KERNELS = ("_MatrixFunctionError", "_scipy_linalg", "_mf_text",
-           "_float_tol", "_is_symmetric", "_square_finite", "_check_principal", "_real_result",
-           "_finite_result", "_eigen_f", "_divided_differences", "_principal_eigh", "_matfunc",
-           "_daleckii_krein", "_block_frechet", "_frechet", "_frechet_jac", "_symmetric_part",
-           "_eigenvalue", "_sign_fixed", "_eigvec", "_svd_finite", "_nuclear", "_svec", "_polar")
