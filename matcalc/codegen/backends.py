@@ -85,20 +85,21 @@ class Backend:
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
         # matrix functions (CONTRACT §5.1): helpers that take the function's name (expm,
-        # logm, sqrtm, powm), the kernels of operators/matrix_kernels.py
+        # logm, sqrtm, powm), the kernels of operators/matrix_kernels.py; of a general
+        # square X, and (_eig) of a symmetric X from its one eigh
         "matfunc": "_matfunc", "frechet": "_frechet", "frechet_jac": "_frechet_jac",
+        "eigh_sym": "_eigh_sym", "matfunc_eig": "_matfunc_eig", "frechet_eig": "_frechet_eig",
+        "frechet_jac_eig": "_frechet_jac_eig", "trace_eig": "_trace_eig",
         # spectral functions and the vectors their gradients are written with
-        "eigenvalue": "_eigenvalue", "nuclear": "_nuclear", "eigvec": "_eigvec", "svec": "_svec",
+        "eigenvalue": "_eigenvalue", "nuclear": "_nuclear", "eigvec_eig": "_eigvec_eig", "svec": "_svec",
         "polar": "_polar",
     }
     # the elementwise functions, from their records
     _fn, _first_args, _fn_imports = _functions("numpy")
     _kf = {**_kf, **_fn}
     unspelt = {}
-    # whether "matfunc", "frechet", "frechet_jac" take any square argument (NumPy: SciPy's
-    # algorithms) or a symmetric one only (eigh); "expm", "dexpm", "jexpm" in the table: the
-    # target's own general algorithm for the exponential, its Fréchet derivative, its Jacobian
-    matrix_general = True
+    # "expm", "dexpm", "jexpm" in a target's table: its own general algorithm for the
+    # exponential, its Fréchet derivative, its Jacobian (JAX, PyTorch)
     # import lines that operations of the table need (beside the elementwise functions')
     _op_imports = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
@@ -279,31 +280,35 @@ class Backend:
 
     # -- matrix and spectral functions (CONTRACT §5.1)
 
-    def matrix_function(self, kind, name, args, p=None, symmetric=False):
+    def matrix_function(self, kind, name, args, p=None):
         """The call computing a MatFunc (kind "matfunc": f(X)), a Frechet ("frechet":
-        L_f(X, E)) or a FrechetJac ("frechet_jac"), f = name with exponent p, args the
-        lowered X (and E).  symmetric: X is symmetric by its form.  The target's own
-        algorithm for the exponential where it has one; else the helper, which takes any
-        square X (NumPy) or, in JAX and PyTorch, a symmetric one only (eigh): an
-        UnsupportedError naming the function, the target and what to do for another."""
+        L_f(X, E)) or a FrechetJac ("frechet_jac") of a general square X, f = name with
+        exponent p, args the lowered X (and E): the target's own algorithm for the
+        exponential where it has one, else the helper where the target has one (NumPy:
+        SciPy's algorithms), else an UnsupportedError naming the function, the target and
+        what to do instead."""
         own = {"matfunc": "", "frechet": "d", "frechet_jac": "j"}[kind] + name
         if own in self._kf:
             return self.call(own, *args)
-        if symmetric or self.matrix_general:
-            kw = {}
-            if p is not None:
-                from .values import lit
-                kw["p"] = lit(p)
-            if symmetric:
-                kw["symmetric"] = C(True)
-            return self.call(kind, C(repr(name)), *args, **kw)
+        if kind in self._kf:
+            return self.call(kind, C(repr(name)), *args, **self._p_kwarg(p))
         what = {"matfunc": f"{name}(X)", "frechet": f"the Fréchet derivative of {name}(X) (d{name})",
                 "frechet_jac": f"the Jacobian of {name}(X) (j{name})"}[kind]
         raise UnsupportedError(
             f"{what} of a matrix that is not symmetric: {self.install.split(' ')[0]} has no general "
-            f"algorithm for it, and the {self.name} target computes it by eigh for a symmetric "
+            f"algorithm for it, and the {self.name} target computes it from eigh, of a symmetric "
             f"argument only; generate the code for the numpy target (SciPy's), or make the "
             f"argument symmetric by declaration (symmetric, spd) or by form (X^T X)")
+
+    def matrix_function_eig(self, kind, name, lam, U, args=(), p=None):
+        """The same for a symmetric X from its eigh (lam, U: ``eigh_sym``), args the lowered
+        E of a Frechet."""
+        return self.call(kind + "_eig", C(repr(name)), lam, U, *args, **self._p_kwarg(p))
+
+    @staticmethod
+    def _p_kwarg(p):
+        from .values import lit
+        return {} if p is None else {"p": lit(p)}
 
     def spectral(self, name, a):
         """λ_max, λ_min, ‖a‖_* or ‖a‖₁ of the 2-D a."""
@@ -314,12 +319,15 @@ class Backend:
         return self.call("eigenvalue", a, C(repr(name.split("_")[1])))
 
     def spectral_vector(self, name, a):
-        """eigvec_max/min (n×1), svec_left/right (m×1, n×1) or polar (m×n) of the 2-D a:
-        a 2-D result."""
+        """svec_left/right (m×1, n×1) or polar (m×n) of the 2-D a: a 2-D result (the
+        eigenvectors come from eigh: ``eigvec``)."""
         if name == "polar":
             return self.call("polar", a)
-        op, which = name.split("_")
-        return self.call(op, a, C(repr(which)))
+        return self.call("svec", a, C(repr(name.split("_")[1])))
+
+    def eigvec(self, which, lam, U):
+        """The eigenvector (n×1) of the largest / smallest of lam (which "max" / "min")."""
+        return self.call("eigvec_eig", lam, U, C(repr(which)))
 
     PRELUDE = """try:  # LAPACK's Cholesky routines, where SciPy is installed (NumPy alone: LU)
     from scipy.linalg import lapack as _lapack
@@ -352,6 +360,12 @@ def _table(base, lib, drop, **over):
     return out
 
 
+# JAX and PyTorch have no general logm, sqrtm, X^p: only the symmetric case, from eigh
+_MATRIX_EIGH_ONLY = {op: "of a symmetric argument only, from its eigh (matfunc_eig, ...); expm by "
+                         "the library's own (expm, dexpm, jexpm)"
+                     for op in ("matfunc", "frechet", "frechet_jac")}
+
+
 class JaxBackend(Backend):
     name = "jax"
     lib = "jnp"
@@ -361,13 +375,12 @@ class JaxBackend(Backend):
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
-               "kron_sum": "term by term (XLA fuses the sum)"}
+               "kron_sum": "term by term (XLA fuses the sum)", **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("jax")
     _kf = {**_table(Backend._kf, "jnp.", unspelt, expm="jax.scipy.linalg.expm", dexpm="_expm_frechet",
                     jexpm="_expm_frechet_jac"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
-    matrix_general = False       # logm, sqrtm, X^p by eigh, of a symmetric argument
     _op_imports = {"expm": "import jax.scipy.linalg", "dexpm": "import jax.scipy.linalg",
                    "jexpm": "import jax.scipy.linalg"}
 
@@ -417,14 +430,13 @@ class TorchBackend(Backend):
     install = "PyTorch (pip install torch)"
     float_out = False
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "kron_sum": "term by term"}
+               "kron_sum": "term by term", **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("torch")
     _kf = {**_table(Backend._kf, "torch.", unspelt, spec_norm="torch.linalg.matrix_norm",
                     vdot="torch.dot", power="torch.pow", expm="torch.linalg.matrix_exp",
                     dexpm="_expm_frechet", jexpm="_expm_frechet_jac"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
-    matrix_general = False       # logm, sqrtm, X^p by eigh, of a symmetric argument
 
     # -- dtype: the inputs' type (None) or the chosen one; never an upcast of its own
     imports = ("import torch",)

@@ -15,7 +15,7 @@ A vector or scalar argument is made a 2-D array first and the result read back i
 node's shape, so that a 1×1 logm of a negative number raises as the matrix one does.
 """
 from . import ir
-from .values import rep_of
+from .values import Note, V, rep_of
 from .. import expr as E
 from ..simplify import is_symmetric, transpose
 
@@ -86,41 +86,91 @@ def _emit(low, code, e):
     return low.emit(from_matrix(code, e.shape), rep_of(e.shape), e.shape, e)
 
 
+# ----------------------------------------------------------------------------- eigh
+
+
+def eigh_of(low, arg):
+    """(eigenvalues, eigenvectors) of the symmetric arg as IR names: one ``eigh`` per
+    argument, shared by f(arg), L_f(arg, ·), its Jacobian, λ and the eigenvectors."""
+    key = ("eigh", arg)
+    hit = low.memo.get(key)
+    if hit is not None:
+        return hit.code.items
+    v = low.ev(arg)
+    lam, U = low.temp(), low.temp()
+    low.body.append(ir.Assign((lam, U), low.B.call("eigh_sym", as_matrix(low, v, arg.shape)), ("V", "M"),
+                              Note(arg, "eigh of ", "  (symmetric)")))
+    out = (ir.Name(lam), ir.Name(U))
+    low.memo[key] = V(ir.Tuple_(out), "P", None)
+    return out
+
+
+def _eigh_wanted(low, arg):
+    """Whether the eigh of arg is made anyway (an eigenvector of it is needed)."""
+    return ("eigh", arg) in low.memo or any(
+        low.intern(E.SpectralVec(n, arg)) in low.nodes for n in ("eigvec_max", "eigvec_min"))
+
+
 # ----------------------------------------------------------------------------- lowerings
 
 
 def lower_matfunc(low, e):
+    B = low.B
+    if symmetric_by_form(e.arg):
+        lam, U = eigh_of(low, e.arg)
+        return _emit(low, B.matrix_function_eig("matfunc", e.name, lam, U, (), e.p), e)
     v = low.ev(e.arg)
-    code = low.B.matrix_function("matfunc", e.name, (as_matrix(low, v, e.arg.shape),), e.p,
-                                 symmetric_by_form(e.arg))
-    return _emit(low, code, e)
+    return _emit(low, B.matrix_function("matfunc", e.name, (as_matrix(low, v, e.arg.shape),), e.p), e)
 
 
 def lower_frechet(low, e):
-    x, d = low.ev(e.arg), low.ev(e.dir)
-    args = (as_matrix(low, x, e.arg.shape), as_matrix(low, d, e.dir.shape))
-    code = low.B.matrix_function("frechet", e.name, args, e.p, symmetric_by_form(e.arg))
-    return _emit(low, code, e)
+    B = low.B
+    d = low.ev(e.dir)
+    E_ = as_matrix(low, d, e.dir.shape)
+    if symmetric_by_form(e.arg):
+        lam, U = eigh_of(low, e.arg)
+        return _emit(low, B.matrix_function_eig("frechet", e.name, lam, U, (E_,), e.p), e)
+    v = low.ev(e.arg)
+    return _emit(low, B.matrix_function("frechet", e.name, (as_matrix(low, v, e.arg.shape), E_), e.p), e)
 
 
 def lower_frechet_jac(low, e):
+    B = low.B
+    if symmetric_by_form(e.arg):
+        lam, U = eigh_of(low, e.arg)
+        return _emit(low, B.matrix_function_eig("frechet_jac", e.name, lam, U, (), e.p), e)
     v = low.ev(e.arg)
-    code = low.B.matrix_function("frechet_jac", e.name, (as_matrix(low, v, e.arg.shape),), e.p,
-                                 symmetric_by_form(e.arg))
-    return _emit(low, code, e)
+    return _emit(low, B.matrix_function("frechet_jac", e.name, (as_matrix(low, v, e.arg.shape),), e.p), e)
+
+
+def trace_of_matfunc(low, a):
+    """tr f(S) of a symmetric-by-form S: the sum of f of its eigenvalues, from the eigh
+    that f(S) takes anyway (f(S) itself is not formed for it); None for another node."""
+    if not (isinstance(a, E.MatFunc) and symmetric_by_form(a.arg)):
+        return None
+    lam, _ = eigh_of(low, a.arg)
+    return low.B.call("trace_eig", ir.Const(repr(a.name)), lam, **low.B._p_kwarg(a.p))
 
 
 def lower_spectral(low, e):
-    v = low.ev(e.arg)
     B = low.B
+    if e.name in ("lambda_max", "lambda_min") and _eigh_wanted(low, e.arg):
+        lam, _ = eigh_of(low, e.arg)
+        k = "-1" if e.name == "lambda_max" else "0"
+        return low.emit(ir.Index(lam, (ir.Const(k),)), "S", E.SCALAR, e)
+    v = low.ev(e.arg)
     if e.name == "norm1" and v.rep != "S":
         return low.emit(B.spectral("norm1", v.code), "S", E.SCALAR, e)
     return low.emit(B.spectral(e.name, as_matrix(low, v, e.arg.shape)), "S", E.SCALAR, e)
 
 
 def lower_spectral_vec(low, e):
+    B = low.B
+    if e.name in ("eigvec_max", "eigvec_min"):
+        lam, U = eigh_of(low, e.arg)
+        return _emit(low, B.eigvec(e.name.split("_")[1], lam, U), e)
     v = low.ev(e.arg)
-    return _emit(low, low.B.spectral_vector(e.name, as_matrix(low, v, e.arg.shape)), e)
+    return _emit(low, B.spectral_vector(e.name, as_matrix(low, v, e.arg.shape)), e)
 
 
 MATFUN_LOWERINGS = {

@@ -3,7 +3,8 @@ functions (CONTRACT §5.1), as source text (the NumPy ones are the kernels of
 ``operators/matrix_kernels.py``, with the same names and arguments).
 
 Neither library has a general logm, sqrtm or fractional power: these helpers compute
-them, their Fréchet derivatives and Jacobians for a symmetric argument by ``eigh``
+them, their Fréchet derivatives and Jacobians for a symmetric argument from its ``eigh``
+(one decomposition per argument, shared: ``_eigh_sym``)
 (f of the eigenvalues; the Daleckii–Krein product U (K ∘ (Uᵀ E U)) Uᵀ with stable
 divided differences, the same formulas as the NumPy kernel), and the lowering refuses a
 non-symmetric one.  The exponential has a general algorithm in both.
@@ -48,20 +49,26 @@ _JAX = {
                       lj ** (p - 1) * jnp.expm1(p * jnp.log1p(rs)) / rs)
     return jnp.where(ok, K, jnp.nan)
 ''',
-    "_matfunc": '''def _matfunc(name, X, p=None, symmetric=True):
-    """f(X) of a symmetric X (expm, logm, sqrtm, X^p): U f(Λ) Uᵀ by eigh."""
-    lam, U = jnp.linalg.eigh((X + X.T) / 2)
+    "_eigh_sym": '''def _eigh_sym(X):
+    """(eigenvalues in ascending order, eigenvectors) of the symmetric part of X."""
+    return jnp.linalg.eigh((X + X.T) / 2)
+''',
+    "_matfunc_eig": '''def _matfunc_eig(name, lam, U, p=None):
+    """f(X) for the symmetric X = U diag(lam) Uᵀ: U f(lam) Uᵀ."""
     F = (U * _eigen_f(name, lam, p)) @ U.T
     return (F + F.T) / 2
 ''',
-    "_frechet": '''def _frechet(name, X, E, p=None, symmetric=True):
-    """L_f(X, E) of a symmetric X: the Daleckii–Krein product U (K ∘ (Uᵀ E U)) Uᵀ."""
-    lam, U = jnp.linalg.eigh((X + X.T) / 2)
+    "_trace_eig": '''def _trace_eig(name, lam, p=None):
+    """tr f(X) for the symmetric X with eigenvalues lam: the sum of f(lam)."""
+    return jnp.sum(_eigen_f(name, lam, p))
+''',
+    "_frechet_eig": '''def _frechet_eig(name, lam, U, E, p=None):
+    """L_f(X, E) for the symmetric X = U diag(lam) Uᵀ: U (K ∘ (Uᵀ E U)) Uᵀ."""
     return U @ (_divided_differences(name, lam, p) * (U.T @ E @ U)) @ U.T
 ''',
-    "_frechet_jac": '''def _frechet_jac(name, X, p=None, symmetric=True):
-    """The n²×n² J with vec L_f(X, E) = J vec(E), X symmetric: (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ."""
-    lam, U = jnp.linalg.eigh((X + X.T) / 2)
+    "_frechet_jac_eig": '''def _frechet_jac_eig(name, lam, U, p=None):
+    """The n²×n² J with vec L_f(X, E) = J vec(E) for the symmetric X = U diag(lam) Uᵀ:
+    (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ."""
     W = jnp.kron(U, U)
     return (W * _divided_differences(name, lam, p).T.reshape(-1)) @ W.T
 ''',
@@ -91,15 +98,15 @@ _JAX = {
     lam = jnp.linalg.eigvalsh((S + S.T) / 2)
     return lam[-1] if which == "max" else lam[0]
 ''',
-    "_eigvec": '''def _eigvec(S, which):
-    """The unit eigenvector (n×1) of λ_max or λ_min of the symmetric S, its largest-|entry|
-    component positive; nan where that eigenvalue is repeated (not differentiable)."""
-    lam, U = jnp.linalg.eigh((S + S.T) / 2)
+    "_eigvec_eig": '''def _eigvec_eig(lam, U, which):
+    """The unit eigenvector (n×1) of the largest (which 'max') or smallest ('min') of the
+    eigenvalues lam of U diag(lam) Uᵀ, its largest-|entry| component positive; nan where
+    that eigenvalue is repeated (not differentiable)."""
     k, other = (-1, -2) if which == "max" else (0, 1)
     v = _sign_fixed(U[:, k][:, None])
     if lam.shape[0] == 1:
         return v
-    ok = _gap_ok(lam[k], lam[other], jnp.max(jnp.abs(lam)), lam.shape[0], S.dtype)
+    ok = _gap_ok(lam[k], lam[other], jnp.max(jnp.abs(lam)), lam.shape[0], lam.dtype)
     return jnp.where(ok, v, jnp.nan)
 ''',
     "_nuclear": '''def _nuclear(X):
@@ -142,17 +149,18 @@ _TORCH = {
     """8e3 n eps scale, eps that of dtype."""
     return 8e3 * max(n, 1) * torch.finfo(dtype).eps * max(float(scale), torch.finfo(dtype).tiny)
 ''',
-    "_principal_eigh": '''def _principal_eigh(name, X, p):
-    """eigh of the symmetric X; logm, sqrtm, X^p need its eigenvalues positive (the
-    principal branch), else _MatrixFunctionError."""
-    lam, U = torch.linalg.eigh((X + X.mT) / 2)
-    if name != "expm" and lam.shape[0] and float(lam[0]) <= _tol(X.dtype, X.shape[0], float(lam.abs().max())):
-        what = _mf_text(name, p)
+    "_eigh_sym": '''def _eigh_sym(X):
+    """(eigenvalues in ascending order, eigenvectors) of the symmetric part of X."""
+    return torch.linalg.eigh((X + X.mT) / 2)
+''',
+    "_check_positive": '''def _check_positive(name, lam, p, what):
+    """logm, sqrtm, X^p of a symmetric X take the principal branch: its eigenvalues lam
+    must be positive, else _MatrixFunctionError."""
+    if name != "expm" and lam.shape[0] and float(lam[0]) <= _tol(lam.dtype, lam.shape[0], float(lam.abs().max())):
         raise _MatrixFunctionError(
             f"{what} takes the principal branch, which needs X to have no eigenvalue on the "
             f"closed negative real axis; X has the eigenvalue {float(lam[0]):.6g}: there "
             f"{what} is not defined (or not differentiable)")
-    return lam, U
 ''',
     "_eigen_f": '''def _eigen_f(name, lam, p=None):
     """f of the eigenvalues lam (exp, log, sqrt or the power p)."""
@@ -184,20 +192,26 @@ _TORCH = {
     return torch.where(small, p * lj ** (p - 1) * (1.0 + (p - 1) * r / 2),
                        lj ** (p - 1) * torch.expm1(p * torch.log1p(rs)) / rs)
 ''',
-    "_matfunc": '''def _matfunc(name, X, p=None, symmetric=True):
-    """f(X) of a symmetric X (expm, logm, sqrtm, X^p): U f(Λ) Uᵀ by eigh."""
-    lam, U = _principal_eigh(name, X, p)
+    "_matfunc_eig": '''def _matfunc_eig(name, lam, U, p=None):
+    """f(X) for the symmetric X = U diag(lam) Uᵀ: U f(lam) Uᵀ."""
+    _check_positive(name, lam, p, _mf_text(name, p))
     F = (U * _eigen_f(name, lam, p)) @ U.mT
     return (F + F.mT) / 2
 ''',
-    "_frechet": '''def _frechet(name, X, E, p=None, symmetric=True):
-    """L_f(X, E) of a symmetric X: the Daleckii–Krein product U (K ∘ (Uᵀ E U)) Uᵀ."""
-    lam, U = _principal_eigh(name, X, p)
+    "_trace_eig": '''def _trace_eig(name, lam, p=None):
+    """tr f(X) for the symmetric X with eigenvalues lam: the sum of f(lam)."""
+    _check_positive(name, lam, p, _mf_text(name, p))
+    return torch.sum(_eigen_f(name, lam, p))
+''',
+    "_frechet_eig": '''def _frechet_eig(name, lam, U, E, p=None):
+    """L_f(X, E) for the symmetric X = U diag(lam) Uᵀ: U (K ∘ (Uᵀ E U)) Uᵀ."""
+    _check_positive(name, lam, p, "the Fréchet derivative of " + _mf_text(name, p))
     return U @ (_divided_differences(name, lam, p) * (U.mT @ E @ U)) @ U.mT
 ''',
-    "_frechet_jac": '''def _frechet_jac(name, X, p=None, symmetric=True):
-    """The n²×n² J with vec L_f(X, E) = J vec(E), X symmetric: (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ."""
-    lam, U = _principal_eigh(name, X, p)
+    "_frechet_jac_eig": '''def _frechet_jac_eig(name, lam, U, p=None):
+    """The n²×n² J with vec L_f(X, E) = J vec(E) for the symmetric X = U diag(lam) Uᵀ:
+    (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ."""
+    _check_positive(name, lam, p, "the Jacobian of " + _mf_text(name, p))
     W = torch.kron(U, U)
     return (W * _divided_differences(name, lam, p).mT.reshape(-1)) @ W.mT
 ''',
@@ -241,15 +255,15 @@ _TORCH = {
     lam = torch.linalg.eigvalsh(_symmetric_part(S, "lambda_" + which))
     return lam[-1] if which == "max" else lam[0]
 ''',
-    "_eigvec": '''def _eigvec(S, which):
-    """The unit eigenvector (n×1) of λ_max or λ_min of the symmetric S, its largest-|entry|
-    component positive; _MatrixFunctionError where that eigenvalue is repeated."""
-    what = "lambda_" + which
-    lam, U = torch.linalg.eigh(_symmetric_part(S, what))
-    k, other = (lam.shape[0] - 1, lam.shape[0] - 2) if which == "max" else (0, 1)
-    if lam.shape[0] > 1 and abs(float(lam[k] - lam[other])) <= _tol(S.dtype, lam.shape[0], lam.abs().max()):
+    "_eigvec_eig": '''def _eigvec_eig(lam, U, which):
+    """The unit eigenvector (n×1) of the largest (which 'max') or smallest ('min') of the
+    eigenvalues lam of U diag(lam) Uᵀ, its largest-|entry| component positive;
+    _MatrixFunctionError where that eigenvalue is repeated."""
+    n = lam.shape[0]
+    k, other = (n - 1, n - 2) if which == "max" else (0, 1)
+    if n > 1 and abs(float(lam[k] - lam[other])) <= _tol(lam.dtype, n, lam.abs().max()):
         raise _MatrixFunctionError(
-            f"{what}(S) is not differentiable here: the eigenvalue {float(lam[k]):.6g} is repeated")
+            f"lambda_{which}(S) is not differentiable here: the eigenvalue {float(lam[k]):.6g} is repeated")
     return _sign_fixed(U[:, k:k + 1])
 ''',
     "_nuclear": '''def _nuclear(X):

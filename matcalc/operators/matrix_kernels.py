@@ -140,29 +140,65 @@ def _divided_differences(name, lam, p=None):
         return np.where(small, p * lj ** (p - 1) * (1.0 + (p - 1) * r / 2), K).astype(lam.dtype, copy=False)
 
 
-def _principal_eigh(name, X, p, what):
-    """(eigenvalues, eigenvectors) of the symmetric part of the symmetric X, with the
-    principal-branch check of logm, sqrtm, X^p (eigenvalues must be positive)."""
-    lam, U = np.linalg.eigh((X + X.T) / 2)
-    if name != "expm" and lam.size and lam[0] <= _float_tol(X.dtype, X.shape[0], float(np.abs(lam).max())) * 1e3:
+def _eigh_sym(X):
+    """(eigenvalues in ascending order, eigenvectors) of the symmetric part of X: the one
+    decomposition that f(X), L_f(X, ·) and its Jacobian of a symmetric X share."""
+    return np.linalg.eigh((X + X.T) / 2)
+
+
+def _check_positive(name, lam, p, what):
+    """logm, sqrtm, X^p of a symmetric X take the principal branch: its eigenvalues lam
+    must be positive."""
+    if name != "expm" and lam.size and lam[0] <= _float_tol(lam.dtype, lam.size, float(np.abs(lam).max())) * 1e3:
         raise _MatrixFunctionError(
             f"{what} takes the principal branch, which needs X to have no eigenvalue on the "
             f"closed negative real axis; X has the eigenvalue {lam[0]:.6g}: there "
             f"{what} is not defined (or not differentiable)")
-    return lam, U
 
 
-def _matfunc(name, X, p=None, symmetric=False):
+def _matfunc_eig(name, lam, U, p=None):
+    """f(X) for the symmetric X = U diag(lam) Uᵀ: U f(lam) Uᵀ."""
+    what = _mf_text(name, p)
+    _check_positive(name, lam, p, what)
+    with np.errstate(over="ignore", invalid="ignore"):
+        F = (U * _eigen_f(name, lam, p)) @ U.T
+    return _finite_result((F + F.T) / 2, what)
+
+
+def _trace_eig(name, lam, p=None):
+    """tr f(X) for the symmetric X with eigenvalues lam: the sum of f(lam)."""
+    what = _mf_text(name, p)
+    _check_positive(name, lam, p, what)
+    return _finite_result(np.sum(_eigen_f(name, lam, p)), what)
+
+
+def _frechet_eig(name, lam, U, E, p=None):
+    """L_f(X, E) for the symmetric X = U diag(lam) Uᵀ: the Daleckii–Krein product
+    U (K ∘ (Uᵀ E U)) Uᵀ, K the divided differences of f."""
+    what = "the Fréchet derivative of " + _mf_text(name, p)
+    _check_positive(name, lam, p, what)
+    K = _divided_differences(name, lam, p)
+    return _finite_result(U @ (K * (U.T @ E @ U)) @ U.T, what)
+
+
+def _frechet_jac_eig(name, lam, U, p=None):
+    """The n²×n² J with vec L_f(X, E) = J vec(E) (vec stacks columns) for the symmetric
+    X = U diag(lam) Uᵀ: (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ."""
+    what = "the Jacobian of " + _mf_text(name, p)
+    _check_positive(name, lam, p, what)
+    K = _divided_differences(name, lam, p)
+    W = np.kron(U, U)
+    return _finite_result((W * K.T.reshape(-1)) @ W.T, what)
+
+
+def _matfunc(name, X, p=None):
     """f(X) for f = expm, logm, sqrtm or the principal power X^p (name powm): by eigh
-    where X is symmetric (symmetric: by its form, so that rounding errors do not count),
-    else SciPy's expm, logm, sqrtm, fractional_matrix_power."""
+    where X is symmetric, else SciPy's expm, logm, sqrtm, fractional_matrix_power."""
     what = _mf_text(name, p)
     X = _square_finite(X, what)
-    if symmetric or _is_symmetric(X):
-        lam, U = _principal_eigh(name, X, p, what)
-        with np.errstate(over="ignore", invalid="ignore"):
-            F = (U * _eigen_f(name, lam, p)) @ U.T
-        return _finite_result((F + F.T) / 2, what)
+    if _is_symmetric(X):
+        lam, U = _eigh_sym(X)
+        return _matfunc_eig(name, lam, U, p)
     if name != "expm":
         _check_principal(what, X)
     sl = _scipy_linalg()
@@ -175,13 +211,6 @@ def _matfunc(name, X, p=None, symmetric=False):
     else:
         F = sl.fractional_matrix_power(X, float(p))
     return _finite_result(_real_result(F, what, X.dtype), what)
-
-
-def _daleckii_krein(name, lam, U, E, p=None):
-    """L_f(X, E) for the symmetric X = U diag(lam) Uᵀ: U (K ∘ (Uᵀ E U)) Uᵀ, K the divided
-    differences of f."""
-    K = _divided_differences(name, lam, p)
-    return U @ (K * (U.T @ E @ U)) @ U.T
 
 
 def _block_frechet(f, X, E):
@@ -199,9 +228,9 @@ def _block_frechet(f, X, E):
     return f(B)[:n, n:] / s
 
 
-def _frechet(name, X, E, p=None, symmetric=False):
+def _frechet(name, X, E, p=None):
     """L_f(X, E), the Fréchet derivative of f = expm, logm, sqrtm or X^p (powm) at X in
-    the direction E: Daleckii–Krein where X is symmetric (by its form: symmetric), else SciPy's expm_frechet for
+    the direction E: Daleckii–Krein where X is symmetric, else SciPy's expm_frechet for
     exp, the Sylvester equation S L + L S = E (S = sqrtm(X)) for the square root, the
     block identity for the others."""
     what = "the Fréchet derivative of " + _mf_text(name, p)
@@ -209,9 +238,9 @@ def _frechet(name, X, E, p=None, symmetric=False):
     E = np.asarray(E, dtype=X.dtype)
     if E.shape != X.shape:
         raise ValueError(f"{what}: the direction has shape {E.shape}, X has shape {X.shape}")
-    if symmetric or _is_symmetric(X):
-        lam, U = _principal_eigh(name, X, p, what)
-        return _finite_result(_daleckii_krein(name, lam, U, E, p), what)
+    if _is_symmetric(X):
+        lam, U = _eigh_sym(X)
+        return _frechet_eig(name, lam, U, E, p)
     if name != "expm":
         _check_principal(what, X)
     sl = _scipy_linalg()
@@ -225,17 +254,15 @@ def _frechet(name, X, E, p=None, symmetric=False):
     return _finite_result(np.asarray(L, dtype=X.dtype), what)
 
 
-def _frechet_jac(name, X, p=None, symmetric=False):
+def _frechet_jac(name, X, p=None):
     """The n²×n² J with vec L_f(X, E) = J vec(E) (vec stacks columns): for a symmetric X
     (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ, else column by column, J e_k = vec L_f(X, E_k)."""
     what = "the Jacobian of " + _mf_text(name, p)
     X = _square_finite(X, what)
     n = X.shape[0]
-    if symmetric or _is_symmetric(X):
-        lam, U = _principal_eigh(name, X, p, what)
-        K = _divided_differences(name, lam, p)
-        W = np.kron(U, U)
-        return _finite_result((W * K.T.reshape(-1)) @ W.T, what)
+    if _is_symmetric(X):
+        lam, U = _eigh_sym(X)
+        return _frechet_jac_eig(name, lam, U, p)
     J = np.empty((n * n, n * n), dtype=X.dtype)
     for k in range(n * n):
         E = np.zeros((n, n), dtype=X.dtype)
@@ -268,17 +295,22 @@ def _sign_fixed(v):
     return -v if v[k, 0] < 0 else v
 
 
+def _eigvec_eig(lam, U, which):
+    """The unit eigenvector (n×1) of the largest (which 'max') or smallest ('min') of the
+    eigenvalues lam of U diag(lam) Uᵀ, its largest-|entry| component positive; an error
+    where that eigenvalue is repeated (λ is not differentiable there)."""
+    k, other = (-1, -2) if which == "max" else (0, 1)
+    if lam.size > 1 and abs(lam[k] - lam[other]) <= 1e3 * _float_tol(lam.dtype, lam.size, float(np.abs(lam).max())):
+        raise _MatrixFunctionError(
+            f"lambda_{which}(S) is not differentiable here: the eigenvalue {lam[k]:.6g} is repeated")
+    return _sign_fixed(U[:, [k]])
+
+
 def _eigvec(S, which):
     """The unit eigenvector (n×1) of λ_max (which 'max') or λ_min ('min') of the
-    symmetric S, its largest-|entry| component positive; an error where that eigenvalue
-    is repeated (λ is not differentiable there)."""
-    what = "lambda_" + which
-    lam, U = np.linalg.eigh(_symmetric_part(S, what))
-    k, other = (-1, -2) if which == "max" else (0, 1)
-    if lam.size > 1 and abs(lam[k] - lam[other]) <= 1e3 * _float_tol(S.dtype, lam.size, float(np.abs(lam).max())):
-        raise _MatrixFunctionError(
-            f"{what}(S) is not differentiable here: the eigenvalue {lam[k]:.6g} is repeated")
-    return _sign_fixed(U[:, [k]])
+    symmetric S (see _eigvec_eig)."""
+    lam, U = np.linalg.eigh(_symmetric_part(S, "lambda_" + which))
+    return _eigvec_eig(lam, U, which)
 
 
 def _svd_finite(X, what):

@@ -481,8 +481,29 @@ def test_generated_code_calls():
     assert calls(fns["f_and_grad"], "_frechet") == 1 and calls(fns["f_and_grad"], "_matfunc") == 1
     assert "jax.scipy.linalg.expm_frechet" in codegen.generate(d, "jax")
     assert "torch.linalg.matrix_exp" in codegen.generate(d, "torch")
-    spd_src = codegen.generate(_trace_case("logm", None, S), "numpy")
-    assert "symmetric=True" in spd_src
+    # one eigh of S serves logm(S) and the Daleckii–Krein product L_log(S, A)
+    for target in TARGETS:
+        fns, _ = functions(_trace_case("logm", None, S), target)
+        assert calls(fns["f_and_grad"], "_eigh_sym") == 1, target
+        assert calls(fns["f_and_grad"], "_matfunc_eig") == 1 and calls(fns["f_and_grad"], "_frechet_eig") == 1
+
+
+def test_shared_eigh_and_traces_of_eigenvalues():
+    """The FID term: one eigh of S1 and one of M = R S2 R; tr M^(1/2) is the sum of the
+    square roots of M's eigenvalues; λ_max and its eigenvector share one eigh."""
+    S1, S2 = E.Sym("S1", "spd", "n", "n"), E.Sym("S2", "spd", "n", "n")
+    R = E.MatFunc("sqrtm", S1)
+    M = mul(R, S2, R)
+    W = E.MatFunc("powm", M, Fraction(-1, 2))
+    d = derivative(E.Trace(E.MatFunc("sqrtm", M)), S1, (S1, S2),
+                   E.Frechet("sqrtm", S1, E.Add((mul(S2, R, W), mul(W, R, S2)))))
+    for target in TARGETS:
+        fns, _ = functions(d, target)
+        fn = fns["f_and_grad"]
+        assert calls(fn, "_eigh_sym") == 2 and calls(fn, "_trace_eig") == 1, target
+    v = E.SpectralVec("eigvec_max", B)
+    fns, _ = functions(derivative(E.Spectral("lambda_max", B), B, (B,), _outer(v)), "numpy")
+    assert calls(fns["f_and_grad"], "_eigh_sym") == 1 and calls(fns["f_and_grad"], "_eigenvalue") == 0
 
 
 def test_one_by_one_arguments():
