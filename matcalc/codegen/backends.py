@@ -90,6 +90,7 @@ class Backend:
         "matfunc": "_matfunc", "frechet": "_frechet", "frechet_jac": "_frechet_jac",
         "eigh_sym": "_eigh_sym", "matfunc_eig": "_matfunc_eig", "frechet_eig": "_frechet_eig",
         "frechet_jac_eig": "_frechet_jac_eig", "trace_eig": "_trace_eig",
+        "expm_and_frechet": "_expm_and_frechet",
         # spectral functions and the vectors their gradients are written with
         "eigenvalue": "_eigenvalue", "nuclear": "_nuclear", "eigvec_eig": "_eigvec_eig", "svec": "_svec",
         "polar": "_polar",
@@ -378,11 +379,10 @@ class JaxBackend(Backend):
                "kron_sum": "term by term (XLA fuses the sum)", **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("jax")
     _kf = {**_table(Backend._kf, "jnp.", unspelt, expm="jax.scipy.linalg.expm", dexpm="_expm_frechet",
-                    jexpm="_expm_frechet_jac"), **_fn}
+                    jexpm="_expm_frechet_jac", expm_and_frechet="jax.scipy.linalg.expm_frechet"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
-    _op_imports = {"expm": "import jax.scipy.linalg", "dexpm": "import jax.scipy.linalg",
-                   "jexpm": "import jax.scipy.linalg"}
+    _op_imports = {op: "import jax.scipy.linalg" for op in ("expm", "dexpm", "jexpm", "expm_and_frechet")}
 
     # -- dtype: the user's own jax_enable_x64 decides what float64 means; never set here
     imports = ("import numpy as np", "import jax", "import jax.numpy as jnp")
@@ -434,7 +434,8 @@ class TorchBackend(Backend):
     _fn, _first_args, _fn_imports = _functions("torch")
     _kf = {**_table(Backend._kf, "torch.", unspelt, spec_norm="torch.linalg.matrix_norm",
                     vdot="torch.dot", power="torch.pow", expm="torch.linalg.matrix_exp",
-                    dexpm="_expm_frechet", jexpm="_expm_frechet_jac"), **_fn}
+                    dexpm="_expm_frechet", jexpm="_expm_frechet_jac",
+                    expm_and_frechet="_expm_and_frechet"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
 

@@ -114,11 +114,40 @@ def _eigh_wanted(low, arg):
 # ----------------------------------------------------------------------------- lowerings
 
 
+def _expm_partner(low, e):
+    """For expm(X) (or L_exp(X, E)) of a general X: the one L_exp(Y, E) (or expm(Y)) with
+    Y = X or Xᵀ that the trees need beside it and that is not computed yet, else None."""
+    if e.name != "expm":
+        return None
+    args = {e.arg, transpose(e.arg)}
+    want = E.Frechet if isinstance(e, E.MatFunc) else E.MatFunc
+    found = [n for n in low.nodes if type(n) is want and n.name == "expm" and n.arg in args
+             and n not in low.memo]
+    return found[0] if len(found) == 1 else None
+
+
+def _expm_with_frechet(low, m, f):
+    """expm(Y) and L_exp(Y, E) from one call (expm_frechet, or one block exponential):
+    m is expm(X) with X = Y or Yᵀ (expm(Yᵀ) = expm(Y)ᵀ), f is L_exp(Y, E)."""
+    y, d = low.ev(f.arg), low.ev(f.dir)
+    F, L = low.temp(), low.temp()
+    low.body.append(ir.Assign((F, L), low.B.call("expm_and_frechet", as_matrix(low, y, f.arg.shape),
+                                                  as_matrix(low, d, f.dir.shape)), ("M", "M"),
+                              Note(f, "expm and ", "  (one expm_frechet)")))
+    low.memo[f] = V(ir.Name(L), "M", f.shape)
+    F = V(ir.Name(F), "M", m.shape)
+    low.memo[m] = F if m.arg == f.arg else low.T(F)
+    return low.memo[m]
+
+
 def lower_matfunc(low, e):
     B = low.B
     if symmetric_by_form(e.arg):
         lam, U = eigh_of(low, e.arg)
         return _emit(low, B.matrix_function_eig("matfunc", e.name, lam, U, (), e.p), e)
+    partner = _expm_partner(low, e)
+    if partner is not None and e.shape[0] != 1 and "expm_and_frechet" in B._kf:
+        return _expm_with_frechet(low, e, partner)
     v = low.ev(e.arg)
     return _emit(low, B.matrix_function("matfunc", e.name, (as_matrix(low, v, e.arg.shape),), e.p), e)
 
@@ -130,6 +159,10 @@ def lower_frechet(low, e):
     if symmetric_by_form(e.arg):
         lam, U = eigh_of(low, e.arg)
         return _emit(low, B.matrix_function_eig("frechet", e.name, lam, U, (E_,), e.p), e)
+    partner = _expm_partner(low, e)
+    if partner is not None and e.shape[0] != 1 and "expm_and_frechet" in B._kf:
+        _expm_with_frechet(low, partner, e)
+        return low.memo[e]
     v = low.ev(e.arg)
     return _emit(low, B.matrix_function("frechet", e.name, (as_matrix(low, v, e.arg.shape), E_), e.p), e)
 

@@ -226,6 +226,17 @@ _TORCH = {
     B[:n, n:] = s * E
     return torch.linalg.matrix_exp(B)[:n, n:] / s
 ''',
+    "_expm_and_frechet": '''def _expm_and_frechet(X, E):
+    """(expm(X), L_exp(X, E)): the blocks of one exp([[X, E], [0, X]]), E scaled to X's size."""
+    n = X.shape[0]
+    s = max(float(torch.linalg.norm(X)), 1.0) / max(float(torch.linalg.norm(E)), torch.finfo(X.dtype).tiny)
+    B = torch.zeros((2 * n, 2 * n), dtype=X.dtype)
+    B[:n, :n] = X
+    B[n:, n:] = X
+    B[:n, n:] = s * E
+    F = torch.linalg.matrix_exp(B)
+    return F[:n, :n], F[:n, n:] / s
+''',
     "_expm_frechet_jac": '''def _expm_frechet_jac(X):
     """The n²×n² J with vec L_exp(X, E) = J vec(E) (vec stacks columns): the block identity
     for every unit direction at once (a batch of matrix exponentials)."""

@@ -254,6 +254,15 @@ def _frechet(name, X, E, p=None):
     return _finite_result(np.asarray(L, dtype=X.dtype), what)
 
 
+def _expm_and_frechet(X, E):
+    """(expm(X), L_exp(X, E)) from one SciPy expm_frechet: the two share its Padé work."""
+    what = "the Fréchet derivative of expm(X)"
+    X = _square_finite(X, what)
+    F, L = _scipy_linalg().expm_frechet(X, np.asarray(E, dtype=X.dtype))
+    return (_finite_result(np.asarray(F, dtype=X.dtype), "expm(X)"),
+            _finite_result(np.asarray(L, dtype=X.dtype), what))
+
+
 def _frechet_jac(name, X, p=None):
     """The n²×n² J with vec L_f(X, E) = J vec(E) (vec stacks columns): for a symmetric X
     (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ, else column by column, J e_k = vec L_f(X, E_k)."""

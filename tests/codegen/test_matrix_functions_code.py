@@ -469,16 +469,20 @@ def test_float32(case, target):
 
 
 def test_generated_code_calls():
-    """NumPy: the inlined kernels (no matcalc import; SciPy imported when called); JAX:
-    expm_frechet; PyTorch: matrix_exp in the block identity; symmetric-by-form arguments
-    are passed as such."""
+    """NumPy: the inlined kernels and the ones they call (no matcalc import; SciPy imported
+    when called); JAX: expm_frechet; PyTorch: matrix_exp in the block identity; a
+    symmetric argument: one eigh."""
     d = _trace_case("expm", None, X)
     src = codegen.generate(d, "numpy")
     assert "import matcalc" not in src and "from matcalc" not in src
-    assert "def _frechet(" in src and "def _matfunc(" in src and "class _MatrixFunctionError(" in src
+    assert "def _expm_and_frechet(" in src and "def _square_finite(" in src and "class _MatrixFunctionError(" in src
     assert "import scipy" not in src.split("def ")[0]
-    fns, _ = functions(d, "numpy")
-    assert calls(fns["f_and_grad"], "_frechet") == 1 and calls(fns["f_and_grad"], "_matfunc") == 1
+    # expm(X) (the value) and L_exp(Xᵀ, Aᵀ) (the gradient) from one expm_frechet
+    for target, fn in [("numpy", "_expm_and_frechet"), ("jax", "jax.scipy.linalg.expm_frechet"),
+                       ("torch", "_expm_and_frechet")]:
+        fns, _ = functions(d, target)
+        assert calls(fns["f_and_grad"], fn) == 1, target
+        assert calls(fns["f_and_grad"], "_matfunc") == 0 and calls(fns["f_and_grad"], "_frechet") == 0
     assert "jax.scipy.linalg.expm_frechet" in codegen.generate(d, "jax")
     assert "torch.linalg.matrix_exp" in codegen.generate(d, "torch")
     # one eigh of S serves logm(S) and the Daleckii–Krein product L_log(S, A)
