@@ -69,7 +69,7 @@ def _kernel(fn, *args):
     not defined or not differentiable, ShapeError for a shape that cannot fit."""
     try:
         return fn(*args)
-    except K._MatrixFunctionError as err:
+    except np.linalg.LinAlgError as err:        # K._MatrixFunctionError is one
         raise EvaluationError(str(err)) from None
     except ValueError as err:
         raise ShapeError(str(err)) from None

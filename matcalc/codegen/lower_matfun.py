@@ -123,7 +123,23 @@ def _expm_partner(low, e):
     want = E.Frechet if isinstance(e, E.MatFunc) else E.MatFunc
     found = [n for n in low.nodes if type(n) is want and n.name == "expm" and n.arg in args
              and n not in low.memo]
-    return found[0] if len(found) == 1 else None
+    if len(found) != 1:
+        return None
+    f = found[0] if want is E.Frechet else e
+    # the direction may not need the exponential itself (L_exp(Xᵀ, expm(X)ᵀ), the gradient
+    # of tr(expm(X)²)): it is computed before the pair
+    return None if _mentions(f.dir, E.MatFunc, "expm") else found[0]
+
+
+def _mentions(tree, cls, name):
+    """Whether a node cls(name, ...) is inside tree."""
+    stack = [tree]
+    while stack:
+        n = stack.pop()
+        if type(n) is cls and n.name == name:
+            return True
+        stack.extend(n.args)
+    return False
 
 
 def _expm_with_frechet(low, m, f):

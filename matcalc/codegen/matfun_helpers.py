@@ -216,15 +216,8 @@ _TORCH = {
     return (W * _divided_differences(name, lam, p).mT.reshape(-1)) @ W.mT
 ''',
     "_expm_frechet": '''def _expm_frechet(X, E):
-    """L_exp(X, E) for any square X: the upper right block of exp([[X, E], [0, X]]), with E
-    scaled to X's size first (L is linear in E)."""
-    n = X.shape[0]
-    s = max(float(torch.linalg.norm(X)), 1.0) / max(float(torch.linalg.norm(E)), torch.finfo(X.dtype).tiny)
-    B = torch.zeros((2 * n, 2 * n), dtype=X.dtype)
-    B[:n, :n] = X
-    B[n:, n:] = X
-    B[:n, n:] = s * E
-    return torch.linalg.matrix_exp(B)[:n, n:] / s
+    """L_exp(X, E) for any square X (the block identity of _expm_and_frechet)."""
+    return _expm_and_frechet(X, E)[1]
 ''',
     "_expm_and_frechet": '''def _expm_and_frechet(X, E):
     """(expm(X), L_exp(X, E)): the blocks of one exp([[X, E], [0, X]]), E scaled to X's size."""

@@ -222,6 +222,20 @@ def test_gradient_of_trace_expm_general_every_target(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_gradient_whose_direction_is_the_exponential(target):
+    """tr(expm(X)²): ∇ = 2 L_exp(Xᵀ, expm(X)ᵀ); the direction needs expm(X) first."""
+    F = E.MatFunc("expm", X)
+    d = derivative(E.Trace(mul(F, F)), X, (X,), E.Mul((E.Num(2), E.Frechet("expm", T(X), T(F)))))
+    rng = np.random.default_rng(14)
+    values = {"X": rng.standard_normal((N, N)) / 2}
+    fun = lambda X: np.trace(sl.expm(X) @ sl.expm(X))  # noqa: E731
+    fv, G = run(d, target, values)
+    assert close(fv, fun(**values))
+    V = rng.standard_normal((N, N))
+    assert close(np.sum(G * V), fd(fun, values, "X", V))
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_fid_term(target):
     """tr((S1^(1/2) S2 S1^(1/2))^(1/2)) in S1, with its gradient written by hand from
     the Fréchet derivatives: M = R S2 R (R = S1^(1/2)), d tr M^(1/2) = ½ tr(M^(-1/2) dM),
