@@ -11,6 +11,10 @@ symmetric or spd symbol, Xᵀ X, f(S) of a symmetric S, S^(1/2) A S^(1/2) with A
 symmetric; the code then takes eigh of its symmetric part, so rounding errors of a
 product do not send it down the general path.
 
+One ``eigh`` per symmetric argument serves every function of it (``eigh_of``), and
+tr f(S) is the sum of f of S's eigenvalues (``trace_of_matfunc``, from lower_trace);
+expm(X) and L_exp(X or Xᵀ, E) needed together come from one call (``_expm_partner``).
+
 A vector or scalar argument is made a 2-D array first and the result read back in the
 node's shape, so that a 1×1 logm of a negative number raises as the matrix one does.
 """

@@ -4,10 +4,10 @@ functions (CONTRACT §5.1), as source text (the NumPy ones are the kernels of
 
 Neither library has a general logm, sqrtm or fractional power: these helpers compute
 them, their Fréchet derivatives and Jacobians for a symmetric argument from its ``eigh``
-(one decomposition per argument, shared: ``_eigh_sym``)
-(f of the eigenvalues; the Daleckii–Krein product U (K ∘ (Uᵀ E U)) Uᵀ with stable
-divided differences, the same formulas as the NumPy kernel), and the lowering refuses a
-non-symmetric one.  The exponential has a general algorithm in both.
+(``_eigh_sym``, one per argument, shared): f of the eigenvalues, and the Daleckii–Krein
+product U (K ∘ (Uᵀ E U)) Uᵀ with stable divided differences (the NumPy kernel's
+formulas); the lowering refuses a non-symmetric argument.  The exponential has a general
+algorithm in both (expm, expm_frechet; matrix_exp and the block identity).
 
 Where a function is not defined or not differentiable at the point, the JAX helpers
 (jit-friendly: no Python branch on values) give nan; the PyTorch ones raise
