@@ -19,6 +19,7 @@ import inspect
 
 from . import ir
 from .matfun_helpers import HELPERS as _MATFUN_HELPERS
+from .values import lit
 from ..errors import MatcalcError, UnsupportedError
 from ..operators import ARRAY_FUNCTIONS, ARRAY_RECORDS, ELEMENTWISE_RECORDS
 
@@ -308,7 +309,7 @@ class Backend:
 
     @staticmethod
     def _p_kwarg(p):
-        from .values import lit
+        """The exponent of a power as a keyword argument (none for the other functions)."""
         return {} if p is None else {"p": lit(p)}
 
     def spectral(self, name, a):
