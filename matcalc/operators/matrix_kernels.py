@@ -315,13 +315,6 @@ def _eigvec_eig(lam, U, which):
     return _sign_fixed(U[:, [k]])
 
 
-def _eigvec(S, which):
-    """The unit eigenvector (n×1) of λ_max (which 'max') or λ_min ('min') of the
-    symmetric S (see _eigvec_eig)."""
-    lam, U = np.linalg.eigh(_symmetric_part(S, "lambda_" + which))
-    return _eigvec_eig(lam, U, which)
-
-
 def _svd_finite(X, what):
     """X as a floating matrix with finite entries (else an error naming what)."""
     X = np.asarray(X)
