@@ -14,7 +14,7 @@ from lark.lark import PostLex
 
 from . import expr as E
 from .errors import ParseError
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE, SPECTRAL
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
@@ -455,6 +455,8 @@ class Build:
             node = E.Func(name, a)
         elif name in ARRAY_FUNCTIONS:
             node = E.ArrayFunc(name, a)
+        elif name in SPECTRAL:              # lambda_max, ..., eigvec_max, ..., polar
+            node = getattr(E, SPECTRAL[name].node)(name, a)
         elif name == "sum":
             node = E.Sum(a)
         elif name == "norm":
