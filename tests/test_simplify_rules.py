@@ -98,7 +98,7 @@ ROWS = [
     ('specnorm-transpose', '||A^T||_2', '||A||_2'),
     ('spectral-scalar', 'lambda_max(s) + lambda_min(t)', 's + t'),
     ('spectral-transpose', '||A^T||_* + ||B^T||_1 + lambda_max(S^T)',
-     '||A||_* + ||B||_1 + lambda_max(S)'),
+     'lambda_max(S) + ||B||_1 + ||A||_*'),
     ('t-product', '(A B)^T C', 'B^T A^T C'),
     ('t-sum', '(A + B)^T + C', 'C + A^T + B^T'),
     ('t-inverse', 'inv(A)^T', 'A^-T'),

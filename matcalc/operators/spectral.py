@@ -67,13 +67,13 @@ SPECTRAL_RECORDS = (
     SpectralFunction(
         "lambda_max", "Spectral", "lambda_max({})", "\\lambda_{{\\max}}\\left({}\\right)",
         "n×n (symmetric) to 1×1", _eigen("max"),
-        "d λ_max(S) = vᵀ dS v, v = eigvec_max(S) (λ_max simple)",
+        "d lambda_max(S) = vᵀ dS v, v = eigvec_max(S) (a simple eigenvalue)",
         differential=_eigen_d("max"), guard=_eigen_guard("max"), symmetric=True,
         sympy="SymPy has no matrix expression for the largest eigenvalue", fuzz_weight=2),
     SpectralFunction(
         "lambda_min", "Spectral", "lambda_min({})", "\\lambda_{{\\min}}\\left({}\\right)",
         "n×n (symmetric) to 1×1", _eigen("min"),
-        "d λ_min(S) = vᵀ dS v, v = eigvec_min(S) (λ_min simple)",
+        "d lambda_min(S) = vᵀ dS v, v = eigvec_min(S) (a simple eigenvalue)",
         differential=_eigen_d("min"), guard=_eigen_guard("min"), symmetric=True,
         sympy="SymPy has no matrix expression for the smallest eigenvalue", fuzz_weight=2),
     SpectralFunction(
@@ -85,7 +85,7 @@ SPECTRAL_RECORDS = (
     SpectralFunction(
         "norm1", "Spectral", "||{}||_1", "\\left\\|{}\\right\\|_{{1}}",
         "m×n to 1×1 (entrywise)", _sv("entry_norm1"),
-        "d ‖x‖₁ = sum(sign(x) ∘ dx) (no entry of x zero)",
+        "d ‖x‖_1 = sum(sign(x) ∘ dx) (no entry of x zero)",
         differential=_norm1_d, guard=_sv("sign_nonzero"),
         sympy="SymPy has no matrix expression for the entrywise 1-norm", fuzz_weight=2),
     SpectralFunction(
