@@ -445,6 +445,16 @@ def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
 
+def _spectral(ev, e):
+    """λ_max, ‖X‖_*, eigvec_max, polar, ... by the record's value; NaN where the argument
+    has an entry that is not finite (an overflow on the way: the extended evaluator then
+    takes the argument scaled by a power of two)."""
+    a = _arr(ev.ev(e.arg))
+    if not np.all(np.isfinite(a)):
+        return np.full(e.shape, np.nan) if not e.is_scalar else float("nan")
+    return SPECTRAL[e.name].value(a)
+
+
 def _record_evaluator(cls):
     """The evaluator a unary node's record gives (its NumPy function), or None."""
     rec = record_of_unary(cls)
@@ -480,8 +490,8 @@ EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.DiagVec: lambda ev, e: np.diag(_arr(ev.ev(e.arg))).reshape(-1, 1).copy(),
     E.Func: lambda ev, e: FUNCS[e.name](ev.ev(e.arg)),
     E.ArrayFunc: lambda ev, e: ARRAY_FUNCS[e.name](ev.ev(e.arg)),
-    E.Spectral: lambda ev, e: SPECTRAL[e.name].value(_arr(ev.ev(e.arg))),
-    E.SpectralVec: lambda ev, e: SPECTRAL[e.name].value(_arr(ev.ev(e.arg))),
+    E.Spectral: _spectral,
+    E.SpectralVec: _spectral,
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
