@@ -358,3 +358,19 @@ def test_values_past_the_float_range():
     assert matcalc.evaluate("lambda_max(1e10 X) / 1e10", {"X": X}) == pytest.approx(s[0] * 1e300, rel=1e-12)
     P = matcalc.evaluate("polar(1e10 X)", {"X": X})
     assert np.allclose(P, matcalc.evaluate("polar(X)", {"X": X}), atol=1e-14)
+
+
+@pytest.mark.parametrize("tex, text", [
+    (r"\lambda_{\max}\left(S\right) + \lambda_{\min}(S)", "lambda_max(S) + lambda_min(S)"),
+    (r"\lambda_{\max} S", "lambda_max(S)"),
+    (r"\lambda_\max(X^\top X)", "lambda_max(X^T X)"),
+    (r"\|A X - B\|_* + \left\|x\right\|_1", "||A X - B||_* + ||x||_1"),
+    (r"\operatorname{polar} X", "polar(X)"),
+    (r"\operatorname{svec}_{\mathrm{left}}\left(X\right)", "svec_left(X)"),
+    (r"\lambda_{i} + \lambda", "lambda_i + lambda"),            # other subscripts: symbols
+])
+def test_latex_input_as_papers_write_it(tex, text):
+    syms = {"S": "symmetric"} if "S" in text else None
+    if "lambda_i" in text:
+        syms = {"lambda_i": "scalar", "lambda": "scalar"}
+    assert matcalc.parse(tex, symbols=syms) == matcalc.parse(text, symbols=syms)
