@@ -464,7 +464,7 @@ class _Translator:
         raise self._unknown(t)
 
     def spectral_subscript(self, t):
-        """\lambda_{\max} and \lambda_{\min} (as the printer writes λ_max(S)) are the
+        r"""\lambda_{\max} and \lambda_{\min} (as the printer writes λ_max(S)) are the
         functions lambda_max, lambda_min, with or without parentheses; True if read."""
         n = self.peek()
         if n is None or not n.is_ch("_"):

@@ -960,12 +960,6 @@ class Gen:
             return self.kron(g(s1, d1), g(s2, d1))
         if op == "T":
             return self.T(g((C, R), d1))
-        if op == "nuclear":
-            return self.N("nuclear", [g((self.dim(), self.dim()), d1)], S)
-        if op == "norm1":
-            return self.N("norm1", [g(self.any_shape(), d1)], S)
-        if op in ("lambda_max", "lambda_min"):
-            return self.N("lambda", [self.symmetric_form(d1, op == "lambda_max")], S, name=op)
         if op == "func":
             name = self.pick(spellings(aliases=False, positive_domain=False))
             return self.N("func", [g(shape, min(d1, 2) if engine_functions()[name].grows_fast else d1)], shape, name=name,
