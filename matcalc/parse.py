@@ -455,14 +455,12 @@ class Build:
             node = E.Func(name, a)
         elif name in ARRAY_FUNCTIONS:
             node = E.ArrayFunc(name, a)
-        elif name in SPECTRAL:              # lambda_max, ..., eigvec_max, ..., polar
+        elif name in SPECTRAL:              # lambda_max, ..., polar; norm1(e) is ||e||_1
             node = getattr(E, SPECTRAL[name].node)(name, a)
         elif name == "sum":
             node = E.Sum(a)
         elif name == "norm":
             node = E.RawNorm(a, None)
-        elif name == "norm1":               # the entrywise 1-norm (CONTRACT §5.1: ||x||_1)
-            node = E.Sum(_mk(E.Func("abs", a), name_tok, end))
         elif name == "vec":
             node = E.Vec(a)
         elif name == "diag":

@@ -248,6 +248,11 @@ class SpectralFunction:
 
     arity: ClassVar[int] = 1
 
+    @property
+    def called(self):
+        """Written as a call name(arg) (lambda_max, polar, ...), not as a notation (‖X‖_*)."""
+        return self.text == self.name + "({})"
+
     def spell(self, arg):
         return self.text.format(arg)
 
