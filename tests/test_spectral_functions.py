@@ -218,6 +218,9 @@ def test_norm_subscripts():
     assert isinstance(matcalc.parse("||X||_*"), E.Spectral)
     assert isinstance(matcalc.parse("||X||_1"), E.Spectral)
     assert matcalc.evaluate("||t||_1", {"t": -2.5}) == 2.5
+    # matrixcalculus.org's norm1(e) is the same node, with the same gradient and guard
+    assert matcalc.parse("norm1(A x - b)") == matcalc.parse("||A x - b||_1")
+    assert str(check_derivative("norm1(A x - b)", "x")) == "A^T sign(A x - b)"
     check_derivative("||x||_* + ||t x||_1", "x", symbols={"t": "scalar"})
 
 
