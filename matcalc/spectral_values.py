@@ -195,8 +195,10 @@ def block_frechet(f, X, E):
 
 def _symmetric(S, what):
     S = _square(S, what)
+    # the tolerance of a value declared symmetric (numeric.structure_error): the rounding
+    # of X^T A X passes, and the symmetric part is taken
     scale = float(np.abs(S).max(initial=0.0))
-    if not np.allclose(S, S.T, rtol=0, atol=1e-10 * scale):     # rounding of X^T A X passes
+    if not np.allclose(S, S.T, rtol=0, atol=1e-8 * scale):
         raise ShapeError(f"{what} needs a symmetric matrix; this one is not symmetric")
     return (S + S.T) / 2
 
