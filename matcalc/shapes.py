@@ -789,10 +789,14 @@ def check_symmetric_arguments(tree, text=None):
         if rec is None or not rec.symmetric or node.arg.is_scalar:
             continue
         if not is_symmetric(simplify(node.arg)):
+            plain = [s.name for s in E.symbols_of(node.arg).values()
+                     if isinstance(s, E.Sym) and s.kind == "matrix" and s.rows == s.cols]
+            declare = (f"declare {' and '.join(plain)} symmetric ({plain[0]}=symmetric) if "
+                       f"{'it is' if len(plain) == 1 else 'they are'}, " if plain else "")
             err = ShapeError(
                 f"{rec.name} of {to_text(node.arg)}: {rec.name} takes a symmetric matrix, and "
                 f"{to_text(node.arg)} is not symmetric by its declaration or by its form; "
-                f"declare it (S=symmetric) or write a symmetric form (X^T X, X^T A X or "
+                f"{declare}{'or ' if declare else ''}write a symmetric form (X^T X, X^T A X or "
                 f"A + t B with A, B symmetric)", getattr(node, "span", None))
             raise err.with_text(text) if text else err
 
