@@ -789,6 +789,10 @@ def _translate(e, text):
             return ParseError(f"unexpected character {ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}"
                               f", which looks like the Latin {ch.translate(LOOKALIKES)}: retype it)",
                               (pos, pos + 1))
+        if ch == "_" and text[:pos].rstrip().endswith("||"):
+            return ParseError("a norm's subscript is one of 1, 2, * or F: ||x||_1, ||X||_2, "
+                              "||X||_*, ||X||_F (write a product after it with a space)",
+                              (pos, pos + 1))
         return ParseError(f"unexpected character {ch!r}", (pos, pos + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token

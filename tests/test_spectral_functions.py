@@ -377,3 +377,11 @@ def test_latex_input_as_papers_write_it(tex, text):
     if "lambda_i" in text:
         syms = {"lambda_i": "scalar", "lambda": "scalar"}
     assert matcalc.parse(tex, symbols=syms) == matcalc.parse(text, symbols=syms)
+
+
+@pytest.mark.parametrize("text", ["||x||_12", "||x||_1.5", "||x||_3", "||X||_inf"])
+def test_a_norm_subscript_is_never_misread(text):
+    """||x||_12 is not 2 ||x||_1: a subscript other than 1, 2, * or F is a ParseError that
+    lists them."""
+    with pytest.raises(matcalc.ParseError, match=r"subscript is one of 1, 2, \* or F"):
+        matcalc.parse(text)
