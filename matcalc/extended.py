@@ -415,6 +415,10 @@ XEVAL = {
     E.LogDet: _matrix_fn(_logdet),
     E.Norm: _matrix_fn(_norm),
     E.SpecNorm: _matrix_fn(_norm),
+    # positively homogeneous: λ(2ʲ M) = 2ʲ λ(M), ‖2ʲ M‖ = 2ʲ ‖M‖; the vectors and the polar
+    # factor of 2ʲ M are M's
+    E.Spectral: _matrix_fn(_norm),
+    E.SpectralVec: _matrix_fn(lambda v, j, n, e: X(v)),
     E.Trace: _trace,
     E.Sum: _sum,
     E.Vec: _reshaped(lambda a: a.reshape((-1, 1), order="F")),

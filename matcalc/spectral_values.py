@@ -91,7 +91,10 @@ def frechet(name, X, E, p=None):
 
 def _symmetric(S, what):
     S = _square(S, what)
-    if not _is_symmetric(S):
+    # the tolerance of a value declared symmetric (numeric.structure_error): the rounding
+    # of X^T A X passes, and the symmetric part is taken
+    scale = float(np.abs(S).max(initial=0.0))
+    if not np.allclose(S, S.T, rtol=0, atol=1e-8 * scale):
         raise ShapeError(f"{what} needs a symmetric matrix; this one is not symmetric")
     return (S + S.T) / 2
 
@@ -103,7 +106,7 @@ def eigenvalue(S, which):
 
 
 def eigenvector(S, which):
-    """The unit eigenvector v of λ_max or λ_min (its sign is arbitrary: answers use v vᵀ);
+    """The unit eigenvector v of λ_max or λ_min (its entry of largest magnitude positive);
     EvaluationError where that eigenvalue is repeated, since λ is not differentiable there."""
     what = f"lambda_{which}"
     lam, U = np.linalg.eigh(_symmetric(S, what))
@@ -111,7 +114,14 @@ def eigenvector(S, which):
     if lam.size > 1 and abs(lam[k] - lam[other]) <= 1e3 * _tol(np.abs(lam).max(), lam.size):
         raise EvaluationError(
             f"{what}(S) is not differentiable here: the eigenvalue {lam[k]:.6g} is repeated")
-    return U[:, [k]]
+    return _signed(U[:, [k]])
+
+
+def _signed(v):
+    """v with the sign that makes its entry of largest magnitude positive (the first of
+    them on a tie): a deterministic choice, so each evaluation gives the same vector."""
+    i = int(np.argmax(np.abs(v[:, 0]) > (1 - 1e-12) * np.abs(v[:, 0]).max()))
+    return -v if v[i, 0] < 0 else v
 
 
 def _svd(X, what):
@@ -124,7 +134,9 @@ def _svd(X, what):
 
 
 def top_singular_vectors(X):
-    """(u₁, v₁) of the largest singular value (∇‖X‖₂ = u₁ v₁ᵀ); EvaluationError where that
+    """(u₁, v₁) of the largest singular value (∇‖X‖₂ = u₁ v₁ᵀ), u₁ with its entry of
+    largest magnitude positive and v₁ = Xᵀ u₁ / σ₁, so that svec_left and svec_right,
+    evaluated apart, give a consistent u₁ v₁ᵀ; EvaluationError where that
     value is zero or repeated (‖X‖₂ is not differentiable there)."""
     U, s, Vt = _svd(X, "||X||_2")
     tol = 1e3 * _tol(s[0] if s.size else 0.0, max(np.shape(X)))
@@ -133,7 +145,8 @@ def top_singular_vectors(X):
     if s.size > 1 and s[0] - s[1] <= tol:
         raise EvaluationError(
             f"||X||_2 is not differentiable here: the largest singular value {s[0]:.6g} is repeated")
-    return U[:, [0]], Vt[[0], :].T
+    u = _signed(U[:, [0]])
+    return u, (np.asarray(X, dtype=float).T @ u) / s[0]
 
 
 def polar_factor(X):
@@ -148,3 +161,24 @@ def sign_nonzero(x):
     if np.any(x == 0):
         raise EvaluationError("||x||_1 is not differentiable where an entry of x is zero")
     return np.sign(x)
+
+
+def spectral_norm(X):
+    """‖X‖₂, the largest singular value."""
+    s = _svd(X, "||X||_2")[1]
+    return float(s[0]) if s.size else 0.0
+
+
+def nuclear_norm(X):
+    """‖X‖_*, the sum of the singular values."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ShapeError("||X||_* needs a matrix")
+    if not np.all(np.isfinite(X)):
+        raise EvaluationError("||X||_*: the matrix has an entry that is not finite")
+    return float(np.linalg.svd(X, compute_uv=False).sum())
+
+
+def entry_norm1(x):
+    """‖x‖₁, the sum of the absolute values of the entries (of a vector or a matrix)."""
+    return float(np.sum(np.abs(np.asarray(x, dtype=float))))

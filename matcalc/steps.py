@@ -24,7 +24,7 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES, SPECTRAL
 from .printing import LatexPrinter, Printer
 from .simplify import in_users_order, simplify, tidy
 
@@ -122,22 +122,25 @@ class Steps(list):
 
 _SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k", "ᵖ": "p",
         "⁺": "+", "³": "3", "⁰": "0", "ᵃ": "a", "ᵇ": "b", "ʲ": "j"}    # (the simplifier's rules)
-_SUB = {"₂": "2", "ᵢ": "i"}
+_SUB = {"₁": "1", "₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
-            "√": "\\sqrt ", "π": "\\pi ", "≥": " \\geq ", "×": "\\times "}
+            "√": "\\sqrt ", "π": "\\pi ", "λ": "\\lambda ", "≥": " \\geq ", "×": "\\times "}
 _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
-              | set(ARRAY_FUNCTIONS))
+              | set(ARRAY_FUNCTIONS) | set(SPECTRAL))
 
 
 def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
     out = []
-    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
+    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|_[*1]|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₁₂ᵢ]+|"
+                          r"[A-Za-z]+(?:_[A-Za-z]+)*|\s+|.", text):
         if tok == "./":
             out.append(" \\oslash ")
+        elif tok in ("_*", "_1"):                    # ‖X‖_*, ‖x‖_1
+            out.append("_{" + tok[1] + "}")
         elif tok.startswith(".^"):
             out.append("^{\\circ " + _formula_latex(tok[2:]) + "}")
         elif tok[0] in _SUP:
@@ -146,7 +149,7 @@ def _formula_latex(text):
             out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
         elif tok[0].isalpha() and tok[0].isascii():
             if tok in _FUNCTIONS:
-                out.append(f"\\operatorname{{{tok}}}")
+                out.append("\\operatorname{" + tok.replace("_", "\\_") + "}")
             elif tok == "d":
                 out.append("\\mathrm{d}")
             elif re.fullmatch(r"d[A-Za-z]", tok):

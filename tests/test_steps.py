@@ -258,11 +258,14 @@ def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
     code, out, err = cli("rules")
     assert code == 0, err
     listed = {row for _, rows in catalogue() for row in rows}
-    # d-elementwise and d-array-function dispatch to each function's own rule, cited instead
+    # d-elementwise, d-array-function and d-spectral dispatch to each function's own rule,
+    # cited instead
     citable = [(r.name, r.formula) for r in RULES.values()
-               if r.name not in ("d-elementwise", "d-array-function", "d-const")]
+               if r.name not in ("d-elementwise", "d-array-function", "d-spectral", "d-const")]
     citable += [(f"d-{n}", f) for n, (f, _) in FUNC_DERIVATIVES.items()]
     citable += [(f"d-{n}", f) for n, (f, _) in ARRAY_DERIVATIVES.items()]
+    from matcalc.operators import SPECTRAL_RECORDS
+    citable += [(f"d-{r.name}", r.formula) for r in SPECTRAL_RECORDS if r.differential]
     citable += [(n, f) for table in (IDENTITIES, VEC_IDENTITIES) for n, f, _ in table.values()]
     citable += list(READ_OFF.values())
     simplifier = list(simplify.BUILDER_RULES) + [r for rs in simplify.RULES.values() for r in rs]

@@ -32,6 +32,7 @@ PIECES = {
 
 _LEAF = "a leaf: constant in every variable but itself, so no dX to move out of it"
 _NONLINEAR = "not linear: a differential has it only around constants, never around dX"
+_MFCODE = "lowered by the mfcode branch (the code generation of the new nodes)"
 _SCALAR_OUT = "its value is a scalar: the trace identities see it as a scalar factor"
 
 
@@ -145,6 +146,20 @@ NODE_RECORDS = (
     Node("ArrayFunc", 1, "softmax: n×1 to n×1; logsumexp: m×n to 1×1 (matcalc/operators/array.py)",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
                  "sympy": "SymPy has no softmax or logsumexp: interop writes them out"}),
+    Node("Spectral", 1, "lambda_max, lambda_min: n×n (symmetric) to 1×1; nuclear, norm1: m×n "
+         "to 1×1 (matcalc/operators/spectral.py)",
+         keywords=("lambda_max", "lambda_min"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "lowering": _MFCODE,
+                 "sympy": "SymPy has no matrix expression for eigenvalues or the nuclear and "
+                          "1-norms"}),
+    Node("SpectralVec", 1, "eigvec_max, eigvec_min: n×n to n×1; svec_left: m×n to m×1; "
+         "svec_right: m×n to n×1; polar: m×n to m×n (matcalc/operators/spectral.py)",
+         keywords=("eigvec_max", "eigvec_min", "svec_left", "svec_right", "polar"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "lowering": _MFCODE,
+                 "sympy": "SymPy has no matrix expression for eigenvectors, singular vectors "
+                          "or the polar factor"}),
     Node("MatPow", 1, "n×n", sympy="MatPow",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
     Node("Pow", 2, "1×1", sympy="Pow",
