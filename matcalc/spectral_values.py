@@ -157,10 +157,7 @@ def polar_factor(X):
 
 def sign_nonzero(x):
     """sign(x) (∇‖x‖₁); EvaluationError where an entry is zero (‖x‖₁ has a kink there)."""
-    x = np.asarray(x, dtype=float)
-    if np.any(x == 0):
-        raise EvaluationError("||x||_1 is not differentiable where an entry of x is zero")
-    return np.sign(x)
+    return _kernel(K._sign_nonzero, np.asarray(x, dtype=float))
 
 
 def spectral_norm(X):

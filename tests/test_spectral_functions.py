@@ -162,6 +162,33 @@ def test_not_differentiable_point_raises(f, wrt, symbols, values, match):
     assert np.isfinite(matcalc.evaluate(f, values, symbols=symbols))
 
 
+@pytest.mark.parametrize("target", ["numpy", "torch"])
+@pytest.mark.parametrize("f, wrt, symbols, values, match", NONDIFF, ids=[n[0] + "-" + n[3].__repr__()[:20] for n in NONDIFF])
+def test_generated_code_refuses_the_point_too(f, wrt, symbols, values, match, target):
+    """Generated code (NumPy, PyTorch) raises where d.evaluate does: the derivative's
+    kernels (eigenvectors, singular vectors, the polar factor), or the record's code guard
+    (‖x‖₁: sign(x) alone would give 0 at the zero entry)."""
+    if target == "torch":
+        pytest.importorskip("torch")
+    d = matcalc.diff(f, wrt, symbols)
+    fn = d.compile(target=target) if hasattr(d, "compile") else matcalc.compile(f, wrt=wrt, symbols=symbols, target=target)
+    with pytest.raises(matcalc.EvaluationError, match=match):
+        fn(values)
+    # and away from the point it agrees with d.evaluate, which agrees with finite differences
+    R = np.random.default_rng(0).standard_normal(np.shape(values[wrt]))
+    if (symbols or {}).get(wrt) == "symmetric":
+        R = R + R.T
+    moved = {**values, wrt: values[wrt] + 0.1 * R}
+    try:
+        want = d.evaluate(moved)
+    except matcalc.EvaluationError:          # (λ_max(I + t diag(1, 1, -1)) is repeated at every t)
+        return
+    fv, g = fn(moved)
+    g = g.numpy() if hasattr(g, "numpy") else g
+    assert np.allclose(g, want, rtol=1e-9, atol=1e-12)
+    check_derivative(f, wrt, symbols)
+
+
 def test_guard_only_where_the_variable_is():
     """λ_max(S) with a repeated eigenvalue is a constant factor of a derivative in X:
     no error (its value exists); the guard is on the nodes that depend on the variable."""

@@ -94,7 +94,7 @@ class Backend:
         "expm_and_frechet": "_expm_and_frechet",
         # spectral functions and the vectors their gradients are written with
         "eigenvalue": "_eigenvalue", "nuclear": "_nuclear", "eigvec_eig": "_eigvec_eig", "svec": "_svec",
-        "polar": "_polar",
+        "polar": "_polar", "sign_nonzero": "_sign_nonzero",
     }
     # the elementwise functions, from their records
     _fn, _first_args, _fn_imports = _functions("numpy")
@@ -327,6 +327,11 @@ class Backend:
             return self.call("polar", a)
         return self.call("svec", a, C(repr(name.split("_")[1])))
 
+    def guard(self, op, a):
+        """The call that raises where f is not differentiable at a (a spectral record's
+        code_guard), or None where the target cannot raise on a value (JAX under jit)."""
+        return self.call(op, a)
+
     def eigvec(self, which, lam, U):
         """The eigenvector (n×1) of the largest / smallest of lam (which "max" / "min")."""
         return self.call("eigvec_eig", lam, U, C(repr(which)))
@@ -377,7 +382,9 @@ class JaxBackend(Backend):
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
-               "kron_sum": "term by term (XLA fuses the sum)", **_MATRIX_EIGH_ONLY}
+               "kron_sum": "term by term (XLA fuses the sum)",
+               "sign_nonzero": "never called: jitted code cannot raise on a value (guard)",
+               **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("jax")
     _kf = {**_table(Backend._kf, "jnp.", unspelt, expm="jax.scipy.linalg.expm", dexpm="_expm_frechet",
                     jexpm="_expm_frechet_jac", expm_and_frechet="jax.scipy.linalg.expm_frechet"), **_fn}
@@ -388,6 +395,9 @@ class JaxBackend(Backend):
     # -- dtype: the user's own jax_enable_x64 decides what float64 means; never set here
     imports = ("import numpy as np", "import jax", "import jax.numpy as jnp")
     default_float64 = False
+
+    def guard(self, op, a):
+        return None         # jitted code cannot raise on a value (its kernels give nan)
 
     def convert_in(self, name, scalar=False):
         if self.dtype is None:

@@ -296,6 +296,12 @@ _TORCH = {
             f"(its smallest singular value is {float(s[-1]):.3g})")
     return U @ Vt
 ''',
+    "_sign_nonzero": '''def _sign_nonzero(x):
+    """sign(x), the gradient of ‖x‖₁; _MatrixFunctionError where an entry of x is zero."""
+    if bool((x == 0).any()):
+        raise _MatrixFunctionError("||x||_1 is not differentiable here: an entry of x is zero")
+    return torch.sign(x)
+''',
 }
 
 HELPERS = {"jax": _JAX, "torch": _TORCH}

@@ -360,3 +360,11 @@ def _polar(X):
             f"(its smallest singular value is {float(s[-1]) if s.size else 0.0:.3g})")
     return U @ Vt
 
+
+
+def _sign_nonzero(x):
+    """sign(x), the gradient of ‖x‖₁; an error where an entry of x is zero (‖x‖₁ has a
+    kink there, and no derivative)."""
+    if np.any(x == 0):
+        raise _MatrixFunctionError("||x||_1 is not differentiable here: an entry of x is zero")
+    return np.sign(x)

@@ -32,7 +32,6 @@ PIECES = {
 
 _LEAF = "a leaf: constant in every variable but itself, so no dX to move out of it"
 _NONLINEAR = "not linear: a differential has it only around constants, never around dX"
-_MFCODE = "lowered by the mfcode branch (the code generation of the new nodes)"
 _SCALAR_OUT = "its value is a scalar: the trace identities see it as a scalar factor"
 
 
@@ -150,14 +149,12 @@ NODE_RECORDS = (
          "to 1×1 (matcalc/operators/spectral.py)",
          keywords=("lambda_max", "lambda_min"),
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
-                 "lowering": _MFCODE,
                  "sympy": "SymPy has no matrix expression for eigenvalues or the nuclear and "
                           "1-norms"}),
     Node("SpectralVec", 1, "eigvec_max, eigvec_min: n×n to n×1; svec_left: m×n to m×1; "
          "svec_right: m×n to n×1; polar: m×n to m×n (matcalc/operators/spectral.py)",
          keywords=("eigvec_max", "eigvec_min", "svec_left", "svec_right", "polar"),
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
-                 "lowering": _MFCODE,
                  "sympy": "SymPy has no matrix expression for eigenvectors, singular vectors "
                           "or the polar factor"}),
     Node("MatPow", 1, "n×n", sympy="MatPow",

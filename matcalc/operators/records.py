@@ -227,6 +227,10 @@ class SpectralFunction:
                 differentiable at the argument's value (a repeated λ_max, a
                 rank-deficient X, a zero entry): ``Derivative.evaluate`` calls it on the
                 argument of every node of f that depends on the variable
+    code_guard  the operation (codegen's backends table) that generated code calls on the
+                argument for the same check, where the derivative's own kernels would not
+                raise there (‖x‖₁: sign(x) is 0 at a zero entry; the eigen- and singular
+                vectors and the polar factor raise by themselves)
     unsupported why the node's own differential is not given (a SpectralVec: it would be
                 a second derivative of the spectral function)
     sympy       why SymPy has no counterpart (interop refuses with it)
@@ -241,6 +245,7 @@ class SpectralFunction:
     formula: str
     differential: object = None
     guard: object = None
+    code_guard: str = None
     symmetric: bool = False
     unsupported: str = None
     sympy: str = None

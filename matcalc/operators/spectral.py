@@ -86,7 +86,7 @@ SPECTRAL_RECORDS = (
         "norm1", "Spectral", "||{}||_1", "\\left\\|{}\\right\\|_{{1}}",
         "m×n to 1×1 (entrywise)", _sv("entry_norm1"),
         "d ‖x‖_1 = sum(sign(x) ∘ dx) (no entry of x zero)",
-        differential=_norm1_d, guard=_sv("sign_nonzero"),
+        differential=_norm1_d, guard=_sv("sign_nonzero"), code_guard="sign_nonzero",
         sympy="SymPy has no matrix expression for the entrywise 1-norm", fuzz_weight=2),
     SpectralFunction(
         "eigvec_max", "SpectralVec", "eigvec_max({})", "\\operatorname{{eigvec}}_{{\\max}}\\left({}\\right)",
@@ -124,13 +124,19 @@ SPECNORM = SpectralFunction(
     sympy="SymPy has no matrix expression for the spectral norm")
 
 
-def guard_of(node):
-    """The differentiability guard of a node (a function of its argument's value), or
-    None: the Spectral nodes' and SpecNorm's."""
+def record_of_guarded(node):
+    """The spectral record of a node that has a differentiability guard, or None."""
     if isinstance(node, E.SpecNorm):
-        return SPECNORM.guard
+        return SPECNORM
     if isinstance(node, E.Spectral):
         from . import SPECTRAL
         rec = SPECTRAL.get(node.name)
-        return rec.guard if rec is not None else None
+        return rec if rec is not None and rec.guard is not None else None
     return None
+
+
+def guard_of(node):
+    """The differentiability guard of a node (a function of its argument's value), or
+    None: the Spectral nodes' and SpecNorm's."""
+    rec = record_of_guarded(node)
+    return rec.guard if rec is not None else None
