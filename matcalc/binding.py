@@ -106,7 +106,7 @@ def evaluate(expr, values, symbols=None):
     decls, sizes = bind(declarations(symbols), values)
     if isinstance(expr, str):
         raw = substitute_sizes(parse_raw(expr), sizes)
-        tree, syms = S.infer(raw, decls, expr, reserved=set(sizes))
+        tree, syms = S.infer(raw, decls, expr, reserved=set(sizes), structure=False)
     else:
         tree, syms = expr, E.symbols_of(expr)
     missing = [n for n in syms if n not in values]
@@ -128,7 +128,7 @@ def _general_shape(text, decls, shape):
     a vector (CONTRACT §3: a vector result is a 1-D array), x^T x a scalar."""
     general = {n: k.partition("(")[0] for n, k in decls.items()}
     try:
-        tree, _ = S.infer(parse_raw(text), general, text)
+        tree, _ = S.infer(parse_raw(text), general, text, structure=False)
     except MatcalcError:
         return shape
     return tree.shape

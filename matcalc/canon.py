@@ -356,10 +356,13 @@ def _same_shape(a, b):
                for x, y in zip(a, b))
 
 
-def gradient_terms(df, used=None):
+def gradient_terms(df, used=None, stages=None):
     """The terms G_k with df = Σ_k tr(G_kᵀ dX), one per occurrence of dX.
 
-    used: a list receiving (name, formula) of the identities applied, in order."""
+    used: a list receiving (name, formula) of the identities applied, in order.
+    stages: a list receiving, after each node the sweep moves dX out of, (name, formula,
+    pairs) with pairs the [(W, L), ...] of df = Σ ⟨W, L⟩ at that point (the steps show
+    the form after each identity)."""
     # nodes of df that contain dX, children after parents (reverse topological order)
     holds = {}
 
@@ -390,7 +393,8 @@ def gradient_terms(df, used=None):
     visit(df)
     order.reverse()
     seeds = {id(df): [E.ONE]}
-    out = []
+    nodes = {id(df): df}            # id -> node, for the stages
+    out, done = [], []
     for node in order:
         ws = seeds.pop(id(node), [])
         if not ws:
@@ -403,6 +407,8 @@ def gradient_terms(df, used=None):
                     f"the gradient term {_text(W)} is {_dims(W.shape)}, but d{node.var.name} is "
                     f"{_dims(node.shape)}: the trace identities cannot bring this df to tr(Gᵀ dX)")
             out.append(W)
+            if stages is not None:
+                done.append((W, node))
             continue
         ident = IDENTITIES.get(type(node))
         if ident is None:
@@ -413,4 +419,8 @@ def gradient_terms(df, used=None):
         for i, a in enumerate(node.args):
             if has(a):
                 seeds.setdefault(id(a), []).append(fn(node, W, i))
+                nodes[id(a)] = a
+        if stages is not None:
+            pending = [(w[0] if len(w) == 1 else E.Add(tuple(w)), nodes[k]) for k, w in seeds.items()]
+            stages.append((name, formula, [(g, d) for g, d in done] + pending))
     return out

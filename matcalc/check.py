@@ -266,7 +266,7 @@ def estimate_cost(trees, sizes):
                 else:
                     acc = (fr, fc)
             flops += k
-        elif isinstance(node, (E.Inverse, E.Det, E.LogDet, E.SpecNorm)):
+        elif isinstance(node, (E.Inverse, E.Det, E.LogDet, E.SpecNorm, E.Spectral, E.SpectralVec)):
             ar, ac = dims(node.arg)
             flops += 10 * max(ar, ac) ** 3
         elif isinstance(node, E.MatPow):
@@ -603,6 +603,33 @@ class Rounding:
             return (float(np.sum(a * ea)) / n if n > 0 else float(np.sqrt(np.sum(ea * ea)))) + own
         if t is E.SpecNorm:
             return float(np.sqrt(np.sum(self.error(e.arg) ** 2))) + own
+        if t is E.Spectral:
+            # Weyl: an eigenvalue and ‖·‖₂ move by at most ‖dA‖₂ ≤ ‖dA‖_F; ‖·‖_* by at most
+            # √rank ‖dA‖_F; ‖·‖₁ by at most the sum of the entries' errors
+            ea = np.atleast_2d(self.error(e.arg))
+            if e.name == "norm1":
+                return float(np.sum(ea)) + own
+            fro = float(np.sqrt(np.sum(ea ** 2)))
+            return (math.sqrt(min(ea.shape)) if e.name == "nuclear" else 1.0) * fro + own
+        if t is E.SpectralVec:
+            # a vector of a decomposition moves by ‖dA‖ over the gap that separates it (the
+            # eigen- or singular value gap; for the polar factor the smallest singular value)
+            A = np.atleast_2d(self.val(e.arg))
+            fro = float(np.sqrt(np.sum(np.atleast_2d(self.error(e.arg)) ** 2)))
+            if e.name.startswith("eigvec"):
+                lam = np.linalg.eigvalsh((A + A.T) / 2)
+                gap = (lam[-1] - lam[-2] if e.name == "eigvec_max" else lam[1] - lam[0]) \
+                    if lam.size > 1 else np.inf
+            else:
+                sv = np.linalg.svd(A, compute_uv=False)
+                if e.name == "polar":
+                    gap = sv[-1] / 2
+                else:
+                    gap = (sv[0] - sv[1] if sv.size > 1 else sv[0])
+                    if e.name == "svec_right":
+                        gap = min(gap, sv[0])
+            bound = fro / gap if gap > 0 else np.inf
+            return np.full(np.shape(v), bound) + own
         if t in (E.Inverse, E.Det, E.LogDet):
             A = np.atleast_2d(self.val(e.arg))
             B = np.abs(np.linalg.inv(A))

@@ -41,6 +41,7 @@ class Derivative:
         put(self, "gradient", gradient)           # a Hessian's unprojected gradient, else None
         put(self, "notes", list(notes))           # what the reader should know
         put(self, "_steps", None)
+        put(self, "_guards", None)                # numeric.guarded_nodes, on first evaluate
 
     def __setattr__(self, name, value):
         raise AttributeError(f"a Derivative is read-only (cannot set {name}); "
@@ -112,7 +113,7 @@ class Derivative:
     def evaluate(self, values):
         """The NumPy value of the derivative at the given values (CONTRACT §3 shapes)."""
         from .evaluation import evaluate_for_user
-        from .numeric import internal, to_user
+        from .numeric import check_guards, guarded_nodes, internal, to_user
         values = values_dict(values)
         env, sizes = {}, {}
         for n in self.typed_symbols:
@@ -124,6 +125,9 @@ class Derivative:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         check_values(self.expr, {n: self.typed_symbols[n] for n in env}, env, sizes)
         S.check_value_sizes([self.f, self.expr], sizes)
+        if self._guards is None:
+            object.__setattr__(self, "_guards", guarded_nodes(self.f, self.wrt))
+        check_guards(self._guards, env, sizes)     # f differentiable at the point, or an error
         out = evaluate_for_user(self.expr, env, sizes)
         check_result_shape(self.expr, out, env, sizes, "the derivative")
         if in_variable_shape(self.kind, self.layout) and self.wrt in env:

@@ -78,18 +78,20 @@ def gradient_expr(f, var, symmetric=None, project=True, trace=None):
     """G with df = tr(Gᵀ dX), simplified and projected for structured variables.
 
     trace: a list receiving the stages (see _differential), then ("canonical",
-    [(identity, formula), ...], [G_k, ...]), ("collected", G) and, for a structured
+    [(identity, formula), ...], [G_k, ...], [(identity, formula, [(W, L), ...]), ...]: df as
+    Σ ⟨W, L⟩ after each node the identities move dX out of), ("collected", G) and, for a structured
     variable, ("projected", G projected)."""
     df = _differential(f, var, trace)
     if df is None:
         return E.zero_like(var)
     used = [] if trace is not None else None
-    terms = gradient_terms(df, used)
+    stages = [] if trace is not None else None
+    terms = gradient_terms(df, used, stages)
     raw = terms[0] if len(terms) == 1 else E.Add(tuple(terms))
     budget.check_raw(raw, "gradient")
     G = simplify(raw)
     if trace is not None:
-        trace.append(("canonical", used, terms))
+        trace.append(("canonical", used, terms, stages))
         trace.append(("collected", G))
     if not project:
         return G

@@ -12,7 +12,7 @@ from . import expr as E
 from .budget import RawCounter
 from .build import add, const_like, neg, num, one_minus, power, times  # noqa: F401 (rules' builders)
 from .errors import UnsupportedError
-from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, OperatorTable
+from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, SPECNORM, SPECTRAL, OperatorTable
 
 MAX_MATRIX_POWER = 100
 MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
@@ -128,8 +128,19 @@ def _norm(e, d):
 
 
 def _spec_norm(e, d):
-    raise UnsupportedError("the spectral norm ||E||_2 of a matrix is not differentiable in closed "
-                           "form by this engine (write ||E|| or ||E||_F for the Frobenius norm)")
+    return SPECNORM.differential(e, d[0])
+
+
+def _spectral(e, d):
+    """λ_max, λ_min, ‖X‖_*, ‖x‖₁ by their records' rules; the differential of a vector of
+    a decomposition (eigvec_max, ...) would be a second derivative: UnsupportedError."""
+    rec = SPECTRAL.get(e.name)
+    if rec is None:
+        raise UnsupportedError(f"the spectral function {e.name} has no differential rule: it is "
+                               f"not declared in matcalc/operators/spectral.py")
+    if rec.differential is None:
+        raise UnsupportedError(rec.unsupported)
+    return rec.differential(e, d[0])
 
 
 def _vec(e, d):
@@ -221,13 +232,15 @@ RULES = OperatorTable("differential rule (differential.RULES)", {
     E.Trace: Rule("d-trace", "d tr(X) = tr(dX)", _trace),
     E.Sum: Rule("d-sum-entries", "d sum(X) = sum(dX)", _entry_sum),
     E.Norm: Rule("d-norm", "d‖X‖ = tr(Xᵀ dX) / ‖X‖", _norm),
-    E.SpecNorm: Rule("d-spectral-norm", "‖X‖₂: not differentiated (UnsupportedError)", _spec_norm),
+    E.SpecNorm: Rule("d-spectral-norm", SPECNORM.formula, _spec_norm),
     E.Vec: Rule("d-vec", "d vec(X) = vec(dX)", _vec),
     E.Unvec: Rule("d-unvec", "d unvec(v) = unvec(dv)", _unvec),
     E.DiagMat: Rule("d-diag", "d diag(x) = diag(dx)", _diagmat),
     E.DiagVec: Rule("d-diag", "d diag(X) = diag(dX)", _diagvec),
     E.Func: Rule("d-elementwise", "d f(X) = f'(X) ∘ dX", _func),
     E.ArrayFunc: Rule("d-array-function", "d f(X) by f's own rule", _array_func),
+    E.Spectral: Rule("d-spectral", "d f(X) by the spectral function's own rule", _spectral),
+    E.SpectralVec: Rule("d-spectral", "d f(X) by the spectral function's own rule", _spectral),
     E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
@@ -246,6 +259,8 @@ def rule_name(node):
         return f"d-{node.name}", FUNC_DERIVATIVES[node.name][0]
     if isinstance(node, E.ArrayFunc):
         return f"d-{node.name}", ARRAY_DERIVATIVES[node.name][0]
+    if isinstance(node, E.Spectral) and node.name in SPECTRAL:
+        return f"d-{node.name}", SPECTRAL[node.name].formula
     return r.name, r.formula
 
 

@@ -275,9 +275,11 @@ def _func(xe, e):
     small = k < -500           # entries where f(x) = f(0) + f'(0) x to rounding
     with np.errstate(all="ignore"):
         if name == "exp":
-            if np.any(big & (m > 0)):
+            v = x.to_float()
+            # exp(v) for v >= 1e15 has an exponent this arithmetic does not keep
+            if np.any(big & (m > 0)) or np.any(np.isfinite(v) & (v >= 1e15)):
                 xe.overflow = xe.overflow or e
-            return _exp_ext(x.to_float())
+            return _exp_ext(v)
         if name == "abs":
             return _raw(np.abs(m), k)
         if name == "log":
@@ -295,6 +297,32 @@ def _func(xe, e):
         if name in ("tanh", "sigmoid"):
             from .numeric import FUNCS
             return X(FUNCS[name](v))
+    return xe.through_floats(e)
+
+
+def _order(mk):
+    """A sort key of the value m·2^k (m normalised): positive above zero above negative."""
+    m, k = mk
+    return (1, k, m) if m > 0 else ((0, 0, 0.0) if m == 0 else (-1, -k, m))
+
+
+def _array_func(xe, e):
+    """softmax and logsumexp of entries past the float range: the differences from the
+    largest entry (z − max z ≤ 0) in this arithmetic, then exp in floats, so softmax(z) =
+    exp(d) / Σ exp(d) and logsumexp(z) = max z + log Σ exp(d) stay exact to rounding."""
+    x = xe.ev(e.arg)
+    if x.in_range() or not np.all(np.isfinite(x.m)):
+        return xe.through_floats(e)
+    flat = list(zip(x.m.reshape(-1).tolist(), x.k.reshape(-1).tolist()))
+    top_m, top_k = max(flat, key=_order)
+    top = _raw(np.full(x.shape, -top_m), np.full(x.shape, top_k, dtype=np.int64))
+    d = _add([x, top]).to_float()           # ≤ 0; far below the largest: -inf, exp 0
+    w = np.exp(d)
+    total = float(np.sum(w))
+    if e.name == "softmax":
+        return X(w / total)
+    if e.name == "logsumexp":
+        return _add([_raw(np.asarray(top_m), np.asarray(top_k, dtype=np.int64)), X(math.log(total))])
     return xe.through_floats(e)
 
 
@@ -415,6 +443,10 @@ XEVAL = {
     E.LogDet: _matrix_fn(_logdet),
     E.Norm: _matrix_fn(_norm),
     E.SpecNorm: _matrix_fn(_norm),
+    # positively homogeneous: λ(2ʲ M) = 2ʲ λ(M), ‖2ʲ M‖ = 2ʲ ‖M‖; the vectors and the polar
+    # factor of 2ʲ M are M's
+    E.Spectral: _matrix_fn(_norm),
+    E.SpectralVec: _matrix_fn(lambda v, j, n, e: X(v)),
     E.Trace: _trace,
     E.Sum: _sum,
     E.Vec: _reshaped(lambda a: a.reshape((-1, 1), order="F")),
@@ -422,6 +454,7 @@ XEVAL = {
     E.DiagMat: _diagmat,
     E.DiagVec: _reshaped(lambda a: np.diag(a).reshape(-1, 1).copy()),
     E.Func: _func,
+    E.ArrayFunc: _array_func,
     E.MatPow: _matpow,
     E.Pow: lambda xe, e: _pow(_as_scalar(xe.ev(e.base)), _exp_value(xe, e.exp)),
     E.ElemPow: _elempow,

@@ -277,6 +277,11 @@ def to_sympy(e, sizes=None):
             return go(x.arg) if x.arg.is_scalar else M.DiagonalOf(go(x.arg))
         if t is E.SpecNorm:
             raise UnsupportedError("the spectral norm ||E||_2 has no SymPy matrix expression")
+        if t in (E.Spectral, E.SpectralVec):
+            from .operators import SPECTRAL
+            rec = SPECTRAL.get(x.name)
+            why = rec.sympy if rec is not None else f"{x.name} has no record"
+            raise UnsupportedError(f"{x.name}: {why}; evaluate or compile the derivative instead")
         if t is E.Unvec:
             raise UnsupportedError("unvec(v, m), the inverse of vec (a column-major reshape), has no "
                                    "SymPy matrix expression; evaluate or compile the derivative instead")

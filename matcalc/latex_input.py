@@ -26,7 +26,7 @@ nearest command it knows.
 import re
 
 from .errors import ParseError
-from .operators import ELEMENTWISE_NAMES, ELEMENTWISE_RECORDS
+from .operators import ELEMENTWISE_NAMES, ELEMENTWISE_RECORDS, SPECTRAL
 
 _TOKEN = re.compile(r"""
    (?P<ws>\s+|\$|~)
@@ -51,7 +51,7 @@ FUNC_CMDS = {n: n for n in ("det log exp sin cos tan tanh ln tr Tr trace logdet 
                             "softplus softmax relu logsumexp sqrtm expm logm inv erf").split()}
 FUNC_CMDS["arctan"] = "atan"
 # every elementwise function of the records, and the LaTeX command its printer writes
-FUNCS = FUNCS | frozenset(ELEMENTWISE_NAMES)
+FUNCS = FUNCS | frozenset(ELEMENTWISE_NAMES) | frozenset(n for n, r in SPECTRAL.items() if r.called)
 FUNC_CMDS.update({r.latex[1:]: r.name for r in ELEMENTWISE_RECORDS
                   if r.latex and r.latex[1:] not in GREEK})
 DECORATIONS = frozenset("""mathbf boldsymbol bm mathbfit mathit pmb vec mathnormal mathcal bold
@@ -406,6 +406,8 @@ class _Translator:
         if v == "sigma" and self.sigmoid_call(t):
             self.function("sigmoid", t)     # σ(Wx) of papers: \sigma\left( is the sigmoid
             return None
+        if v == "lambda" and self.spectral_subscript(t):
+            return None                     # \lambda_{\max}(S): the function lambda_max
         if v in GREEK:
             return self.emit(v, t.s, t.e)
         if v == "pi":
@@ -460,6 +462,25 @@ class _Translator:
         if v in ("top", "intercal", "prime", "T"):
             raise self.error(f"\\{v} must follow an operand (X^\\top is the transpose)", t)
         raise self._unknown(t)
+
+    def spectral_subscript(self, t):
+        r"""\lambda_{\max} and \lambda_{\min} (as the printer writes λ_max(S)) are the
+        functions lambda_max, lambda_min, with or without parentheses; True if read."""
+        n = self.peek()
+        if n is None or not n.is_ch("_"):
+            return False
+        start = self.i
+        self.take()
+        try:
+            content, end = self.sub_content(n)
+        except Exception:           # (any subscript that is not one: read as before)
+            self.i = start
+            return False
+        if f"lambda_{content}" not in FUNCS:
+            self.i = start
+            return False
+        self.function(f"lambda_{content}", _Tok("cmd", "lambda", t.s, end))
+        return True
 
     def sigmoid_call(self, t):
         r"""\sigma written against \left( (the engine's σ(x), the σ(Wx) of papers) is the

@@ -10,8 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from . import expr as E
-from .errors import ShapeError, MatcalcError
-from .operators import ARRAY_RECORDS, OperatorTable, table, resolve_numpy
+from .errors import EvaluationError, ShapeError, MatcalcError
+from .operators import ARRAY_RECORDS, SPECTRAL, OperatorTable, table, resolve_numpy
 from .operators.nodes import record_of_unary
 
 
@@ -445,6 +445,16 @@ def _spec_norm(ev, e):
     return float(np.linalg.norm(_arr(ev.ev(e.arg)), 2))
 
 
+def _spectral(ev, e):
+    """λ_max, ‖X‖_*, eigvec_max, polar, ... by the record's value; NaN where the argument
+    has an entry that is not finite (an overflow on the way: the extended evaluator then
+    takes the argument scaled by a power of two)."""
+    a = _arr(ev.ev(e.arg))
+    if not np.all(np.isfinite(a)):
+        return np.full(e.shape, np.nan) if not e.is_scalar else float("nan")
+    return SPECTRAL[e.name].value(a)
+
+
 def _record_evaluator(cls):
     """The evaluator a unary node's record gives (its NumPy function), or None."""
     rec = record_of_unary(cls)
@@ -480,6 +490,8 @@ EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.DiagVec: lambda ev, e: np.diag(_arr(ev.ev(e.arg))).reshape(-1, 1).copy(),
     E.Func: lambda ev, e: FUNCS[e.name](ev.ev(e.arg)),
     E.ArrayFunc: lambda ev, e: ARRAY_FUNCS[e.name](ev.ev(e.arg)),
+    E.Spectral: _spectral,
+    E.SpectralVec: _spectral,
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
@@ -599,3 +611,41 @@ def to_user(node_shape, v):
     if node_shape[1] == 1:
         return a.reshape(-1)
     return a.reshape(1, 1) if a.ndim == 0 else a
+
+
+def guarded_nodes(f, var_name):
+    """The nodes of f that depend on the variable and whose record declares a
+    differentiability guard (λ_max, ‖X‖₂, ‖X‖_*, ‖x‖₁: operators/spectral.py), as
+    (node, guard); empty for every other f, so that its evaluation pays nothing."""
+    from .operators import guard_of
+    out = []
+    for node in E.walk(f):
+        guard = guard_of(node)
+        if guard is not None and var_name in E.symbols_of(node.arg):
+            out.append((node, guard))
+    return tuple(out)
+
+
+def check_guards(guards, env, sizes):
+    """Each guard on its node's argument at these values: an EvaluationError that says why
+    where f is not differentiable there (a repeated λ_max, a rank-deficient X, a zero
+    entry), rather than a number for a derivative that does not exist."""
+    if not guards:
+        return
+    ev = Evaluator(env, sizes)
+    for node, guard in guards:
+        if any(n not in env for n in E.symbols_of(node.arg)):
+            continue                    # not all its values given: the answer's own check
+        try:
+            with np.errstate(all="ignore"):
+                value = ev.ev(node.arg)
+        except NoValue as err:
+            raise user_error(err) from None
+        try:
+            guard(_arr(value))
+        except EvaluationError as err:
+            from .printing import to_text
+            text = to_text(node)
+            text = text if len(text) <= 80 else text[:77] + "..."
+            raise EvaluationError(f"{err} (in {text}): the derivative does not exist at these "
+                                  f"values") from None

@@ -14,7 +14,7 @@ from lark.lark import PostLex
 
 from . import expr as E
 from .errors import ParseError
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE, SPECTRAL
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
@@ -455,12 +455,12 @@ class Build:
             node = E.Func(name, a)
         elif name in ARRAY_FUNCTIONS:
             node = ARRAY_FUNCTIONS[name].node(a)
+        elif name in SPECTRAL:              # lambda_max, ..., polar; norm1(e) is ||e||_1
+            node = getattr(E, SPECTRAL[name].node)(name, a)
         elif name == "sum":
             node = E.Sum(a)
         elif name == "norm":
             node = E.RawNorm(a, None)
-        elif name == "norm1":               # the entrywise 1-norm (CONTRACT §5.1: ||x||_1)
-            node = E.Sum(_mk(E.Func("abs", a), name_tok, end))
         elif name == "vec":
             node = E.Vec(a)
         elif name == "diag":
@@ -788,6 +788,10 @@ def _translate(e, text):
             import unicodedata
             return ParseError(f"unexpected character {ch!r} ({unicodedata.name(ch, 'U+%04X' % ord(ch))}"
                               f", which looks like the Latin {ch.translate(LOOKALIKES)}: retype it)",
+                              (pos, pos + 1))
+        if ch == "_" and text[:pos].rstrip().endswith("||"):
+            return ParseError("a norm's subscript is one of 1, 2, * or F: ||x||_1, ||X||_2, "
+                              "||X||_*, ||X||_F (write a product after it with a space)",
                               (pos, pos + 1))
         return ParseError(f"unexpected character {ch!r}", (pos, pos + 1))
     if isinstance(e, UnexpectedToken):

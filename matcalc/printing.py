@@ -436,6 +436,22 @@ class Printer:
     def p_ArrayFunc(self, e):
         return self.call(e.name, e.arg)
 
+    def p_Spectral(self, e):
+        """λ_max(S), ||X||_*, ||x||_1, eigvec_max(S), polar(X): the record's template."""
+        from .operators import SPECTRAL
+        rec = SPECTRAL.get(e.name)
+        if rec is None:
+            raise UnsupportedError(f"the spectral function {e.name} has no record: it is not "
+                                   f"declared in matcalc/operators/spectral.py")
+        s = self.p(e.arg)[0]
+        if self.latex:
+            return rec.spell_latex(s), ATOM
+        if rec.text.startswith("||") and "|" in s:      # bars inside bars read ambiguously
+            s = f"({s})"
+        return rec.spell(s), ATOM
+
+    p_SpectralVec = p_Spectral
+
 
 class _BareI(E.Identity):
     """An identity printed without its size, where an operand fixes it."""

@@ -8,13 +8,14 @@ from .canon import IDENTITIES
 from .expr import Norm
 from .differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES, SQUARED_NORM
 from .jacobian import VEC_IDENTITIES
+from .operators import SPECTRAL_RECORDS
 
 
 def catalogue():
     """[(section, [(name, formula), ...]), ...] in the order a derivation uses them."""
     diff_rules, seen = [], set()
     for rule in RULES.values():
-        if rule.name in ("d-elementwise", "d-array-function") or (rule.name, rule.formula) in seen:
+        if rule.name in ("d-elementwise", "d-array-function", "d-spectral") or (rule.name, rule.formula) in seen:
             continue
         if rule.name == "d-const":
             if "d-const" not in {n for n, _ in diff_rules}:
@@ -28,6 +29,9 @@ def catalogue():
         diff_rules.append((f"d-{name}", formula))
     for name, (formula, _) in ARRAY_DERIVATIVES.items():
         diff_rules.append((f"d-{name}", formula))
+    for rec in SPECTRAL_RECORDS:            # λ_max, λ_min, ‖X‖_*, ‖x‖₁ (not the vectors)
+        if rec.differential is not None:
+            diff_rules.append((f"d-{rec.name}", rec.formula))
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]
     vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]
     dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
@@ -49,6 +53,7 @@ _GROUPS = (
     ("traces", ("Trace",)),
     ("determinants", ("Det", "LogDet")),
     ("norms", ("Norm", "SpecNorm")),
+    ("spectral functions", ("Spectral", "SpectralVec")),
     ("sums of entries", ("Sum",)),
     ("elementwise functions and powers, Hadamard products", ("Func", "ElemPow", "Hadamard")),
     ("Kronecker products", ("Kron",)),

@@ -171,6 +171,7 @@ class Inference:
         self.symbols = {}         # name -> typed Sym (with _Var sizes until resolved)
         self.decls = {}
         self.user_names = set()
+        self.needs_symmetry = False   # a lambda_max or eigvec_max: check_symmetric_arguments
         for name, decl in (declarations or {}).items():
             kind, sizes = parse_declaration(name, decl)
             self.decls[name] = (kind, sizes)
@@ -532,9 +533,29 @@ class Inference:
     def t_RawNorm(self, n):
         a = self.infer(n.arg)
         r, c = self.resolve_shape(a.shape)
-        if n.sub == "2" and r != 1 and c != 1:
-            return E.SpecNorm(a)
-        return E.Norm(a)
+        if n.sub == "1":                    # entrywise, of any shape
+            return E.Spectral("norm1", a)
+        if n.sub in ("2", "*") and r != 1 and c != 1:
+            return E.SpecNorm(a) if n.sub == "2" else E.Spectral("nuclear", a)
+        return E.Norm(a)                    # ||x||_2 = ||x||_* = ||x|| of a vector
+
+    def t_Spectral(self, n):
+        return self._spectral(n, E.Spectral)
+
+    def t_SpectralVec(self, n):
+        return self._spectral(n, E.SpectralVec)
+
+    def _spectral(self, n, cls):
+        """A spectral function of its record (operators/spectral.py): λ_max, eigvec_max, ...
+        of a square argument, symmetric by declaration or by form (checked once the
+        sizes are settled: ``check_symmetric_arguments``)."""
+        from .operators import SPECTRAL
+        rec = SPECTRAL[n.name]
+        a = self.infer(n.arg)
+        if rec.symmetric and not self.is_scalar(a):
+            self.square(a, n.name)
+            self.needs_symmetry = True
+        return cls(n.name, a)
 
     def t_Vec(self, n):
         return E.Vec(self.infer(n.arg))
@@ -745,12 +766,40 @@ def _cover(nodes):
     return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
 
-def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
+def check_symmetric_arguments(tree, text=None):
+    """The type rule of λ_max, λ_min (and their eigenvectors): the argument is symmetric
+    by declaration or by form — XᵀX, Xᵀ A X with A symmetric, A + t B with A and B
+    symmetric: whatever ``simplify.is_symmetric`` sees equal to its transpose once
+    canonical — else a ShapeError that says how to make it so."""
+    from .operators import SPECTRAL
+    from .printing import to_text
+    from .simplify import is_symmetric, simplify
+    for node in E.walk(tree):
+        rec = SPECTRAL.get(getattr(node, "name", None)) if isinstance(
+            node, (E.Spectral, E.SpectralVec)) else None
+        if rec is None or not rec.symmetric or node.arg.is_scalar:
+            continue
+        if not is_symmetric(simplify(node.arg)):
+            plain = [s.name for s in E.symbols_of(node.arg).values()
+                     if isinstance(s, E.Sym) and s.kind == "matrix" and s.rows == s.cols]
+            declare = (f"declare {' and '.join(plain)} symmetric ({plain[0]}=symmetric) if "
+                       f"{'it is' if len(plain) == 1 else 'they are'}, " if plain else "")
+            err = ShapeError(
+                f"{rec.name} of {to_text(node.arg)}: {rec.name} takes a symmetric matrix, and "
+                f"{to_text(node.arg)} is not symmetric by its declaration or by its form; "
+                f"{declare}{'or ' if declare else ''}write a symmetric form (X^T X, X^T A X or "
+                f"A + t B with A, B symmetric)", getattr(node, "span", None))
+            raise err.with_text(text) if text else err
+
+
+def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=(), structure=True):
     """(typed tree, {name: typed Sym}) for a raw tree.
 
     extra_symbols: names (like the variable of a derivative) to type even if they do
     not occur in the expression; reserved: size names the inferred sizes must not take
-    (names that already mean something to the caller)."""
+    (names that already mean something to the caller); structure=False leaves out the
+    type rules on a matrix's structure (λ_max's symmetric argument), for trees typed
+    from values, whose kinds are plain matrices (the evaluator checks the values)."""
     inf = Inference(text, declarations)
     inf.user_names.update(reserved)
     inf.user_names.update(written_size_names(raw))
@@ -762,4 +811,7 @@ def infer(raw, declarations=None, text=None, extra_symbols=(), reserved=()):
         inf.settle()
     except ShapeError as err:
         raise err.with_text(text) if text else err
-    return inf.finish(typed)
+    out = inf.finish(typed)
+    if inf.needs_symmetry and structure:
+        check_symmetric_arguments(out[0], text)
+    return out

@@ -35,7 +35,7 @@ def _unsupported(what):
 
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
-    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _put = object.__setattr__          # the memo slots of a node (Expr._order, _transposed, _same_value)
@@ -54,7 +54,7 @@ def order_key(e):
         data = (e.name,)
     elif isinstance(e, E.Diff):
         data = (e.var.name,)
-    elif isinstance(e, (E.Func, E.ArrayFunc)):
+    elif isinstance(e, (E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec)):
         data = (e.name,)
     elif isinstance(e, E.MatPow):
         data = (e.k,)
@@ -1573,6 +1573,16 @@ rule(E.SpecNorm, "specnorm-transpose", "‖Aᵀ‖₂ = ‖A‖₂")(
     lambda e: spec_norm(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
 
 
+def spectral(cls, name, x):
+    return rewrite(cls(name, x))
+
+
+rule(E.Spectral, "spectral-scalar", "λ_max(s) = λ_min(s) = s for a scalar s")(
+    lambda e: e.arg if e.arg.is_scalar and e.name in ("lambda_max", "lambda_min") else None)
+rule(E.Spectral, "spectral-transpose", "‖Aᵀ‖_* = ‖A‖_*, ‖Aᵀ‖₁ = ‖A‖₁, λ(Sᵀ) = λ(S)")(
+    lambda e: spectral(E.Spectral, e.name, e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
+
+
 # The identities the one-pass builders apply (products, sums, Hadamard and Kronecker
 # products, transposes): named here, each with its test row like the rules above.
 BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
@@ -1645,6 +1655,8 @@ BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
     E.DiagVec: lambda e, a: diagvec(a[0]),
     E.Func: lambda e, a: func(e.name, a[0], e.shape),
     E.ArrayFunc: lambda e, a: array_func(e.name, a[0]),
+    E.Spectral: lambda e, a: spectral(E.Spectral, e.name, a[0]),
+    E.SpectralVec: lambda e, a: e if a[0] is e.arg else E.SpectralVec(e.name, a[0]),
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),

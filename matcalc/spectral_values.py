@@ -26,10 +26,9 @@ where their eigen- or singular value is simple (λ_max, ‖X‖₂), where X has
 import numpy as np
 
 from .errors import EvaluationError, MissingDependencyError, ShapeError
+import matcalc.operators.matrix_kernels as K
 
 MATRIX_FUNCTIONS = ("expm", "logm", "sqrtm", "power")
-_PRINCIPAL = ("logm", "sqrtm", "power")
-_SPELLING = {"expm": "expm(X)", "logm": "logm(X)", "sqrtm": "sqrtm(X)", "power": "X^p"}
 
 
 def _linalg():
@@ -50,152 +49,52 @@ def _square(X, what):
     return X
 
 
-def _is_symmetric(X):
-    return np.array_equal(X, X.T) or np.allclose(X, X.T, rtol=0, atol=8 * np.finfo(float).eps * max(1.0, np.abs(X).max()))
+_is_symmetric = K._is_symmetric
 
 
 def _tol(scale, n):
     return 8 * max(n, 1) * np.finfo(float).eps * max(scale, np.finfo(float).tiny)
 
 
-def _check_principal(name, X, p=None):
-    """logm, sqrtm, X^p: no eigenvalue on the closed negative real axis."""
-    lam = np.linalg.eigvals(X)
-    scale = max(1.0, np.abs(lam).max()) if lam.size else 1.0
-    tol = _tol(scale, X.shape[0]) * 1e3
-    bad = lam[(np.abs(lam.imag) <= tol) & (lam.real <= tol)]
-    if bad.size:
-        what = _SPELLING[name].replace("p", _power_text(p)) if name == "power" else _SPELLING[name]
-        raise EvaluationError(
-            f"{what} takes the principal branch, which needs X to have no eigenvalue on the "
-            f"closed negative real axis; X has the eigenvalue {bad[0].real:.6g}: there "
-            f"{what} is not defined (or not differentiable)")
-
-
-def _power_text(p):
-    return "(" + repr(float(p)) + ")" if p is not None else "p"
-
-
-def _real(Y, what):
-    """A real matrix from SciPy's result, which may be complex with zero imaginary parts."""
-    if np.iscomplexobj(Y):
-        if np.abs(Y.imag).max(initial=0.0) > 1e-8 * max(1.0, np.abs(Y.real).max(initial=0.0)):
-            raise EvaluationError(f"{what} has no real value at this X")
-        Y = Y.real
-    return np.ascontiguousarray(Y, dtype=float)
-
-
-# ---------------------------------------------------------------------------- scalar f, f'
-# The function on eigenvalues and its divided differences, for the symmetric case.
-
-def _scalar_f(name, p):
-    if name == "expm":
-        return np.exp
-    if name == "logm":
-        return np.log
-    if name == "sqrtm":
-        return np.sqrt
-    return lambda lam: lam ** p
-
-
-def divided_differences(name, lam, p=None):
-    """K with K_ij = (f(λᵢ) − f(λⱼ))/(λᵢ − λⱼ), and f′(λᵢ) where λᵢ = λⱼ, accurate when the
-    two are close (each f written so that no difference of nearly equal values is taken)."""
-    lam = np.asarray(lam, dtype=float)
-    li, lj = lam[:, None], lam[None, :]
-    d = li - lj
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if name == "expm":
-            # e^λⱼ (e^d − 1)/d, and the same written from the larger exponent so it cannot overflow first
-            m = np.maximum(li, lj)
-            ad = -np.abs(d)
-            ratio = np.where(ad == 0, 1.0, -np.expm1(ad) / np.where(ad == 0, 1.0, -ad))
-            return np.exp(m) * ratio
-        if name == "sqrtm":
-            return 1.0 / (np.sqrt(li) + np.sqrt(lj))
-        # log and powers through r = λᵢ/λⱼ − 1 (both eigenvalues positive here)
-        r = d / lj
-        small = np.abs(r) < 1e-8
-        rs = np.where(small, 1.0, r)
-        if name == "logm":
-            K = np.log1p(rs) / (lj * rs)
-            return np.where(small, (1.0 - r / 2) / lj, K)
-        K = lj ** (p - 1) * np.expm1(p * np.log1p(rs)) / rs
-        return np.where(small, p * lj ** (p - 1) * (1.0 + (p - 1) * r / 2), K)
-
-
 # ---------------------------------------------------------------------------- values
+# The computations are the kernels of operators/matrix_kernels.py, which generated NumPy
+# code defines too (one implementation); here their errors become matcalc's.
+
+divided_differences = K._divided_differences
+block_frechet = K._block_frechet
+
+
+def _kernel(fn, *args):
+    """A kernel's value, its errors as matcalc's: EvaluationError where the function is
+    not defined or not differentiable, ShapeError for a shape that cannot fit."""
+    try:
+        return fn(*args)
+    except np.linalg.LinAlgError as err:        # K._MatrixFunctionError is one
+        raise EvaluationError(str(err)) from None
+    except ValueError as err:
+        raise ShapeError(str(err)) from None
+
 
 def value(name, X, p=None):
     """f(X) for f one of MATRIX_FUNCTIONS (p the exponent of ``power``)."""
-    what = _SPELLING[name]
-    X = _square(X, what)
-    if name in _PRINCIPAL:
-        _check_principal(name, X, p)
-    if _is_symmetric(X):
-        lam, U = np.linalg.eigh((X + X.T) / 2)
-        with np.errstate(over="ignore", invalid="ignore"):
-            F = (U * _scalar_f(name, p)(lam)) @ U.T
-        return _finite((F + F.T) / 2, what)
-    sl = _linalg()
-    if name == "expm":
-        F = sl.expm(X)
-    elif name == "logm":
-        F = sl.logm(X)
-    elif name == "sqrtm":
-        F = sl.sqrtm(X)
-    else:
-        F = sl.fractional_matrix_power(X, float(p))
-    return _finite(_real(np.asarray(F), what), what)
-
-
-def _finite(Y, what):
-    if not np.all(np.isfinite(Y)):
-        raise EvaluationError(f"{what} overflows float64 at this X: scale the inputs")
-    return Y
+    _linalg()
+    return _kernel(K._matfunc, name, np.asarray(X, dtype=float), p)
 
 
 def frechet(name, X, E, p=None):
     """L_f(X, E), the Fréchet derivative of f at X in the direction E."""
-    what = "the Fréchet derivative of " + _SPELLING[name]
-    X = _square(X, what)
-    E = np.asarray(E, dtype=float)
-    if E.shape != X.shape:
-        raise ShapeError(f"{what}: the direction has shape {E.shape}, X has shape {X.shape}")
-    if name in _PRINCIPAL:
-        _check_principal(name, X, p)
-    if _is_symmetric(X):
-        lam, U = np.linalg.eigh((X + X.T) / 2)
-        K = divided_differences(name, lam, p)
-        return _finite(U @ (K * (U.T @ E @ U)) @ U.T, what)
-    sl = _linalg()
-    if name == "expm":
-        return _finite(sl.expm_frechet(X, E, compute_expm=False), what)
-    if name == "sqrtm":
-        S = value("sqrtm", X)
-        return _finite(sl.solve_sylvester(S, S, E), what)
-    return _finite(block_frechet(lambda B: value(name, B, p), X, E), what)
-
-
-def block_frechet(f, X, E):
-    """L_f(X, E) as the upper right block of f([[X, E], [0, X]]), with E scaled to X's size."""
-    n = X.shape[0]
-    en = np.linalg.norm(E)
-    if en == 0:
-        return np.zeros_like(X)
-    s = max(np.linalg.norm(X), 1.0) / en
-    B = np.zeros((2 * n, 2 * n))
-    B[:n, :n] = X
-    B[n:, n:] = X
-    B[:n, n:] = s * E
-    return f(B)[:n, n:] / s
+    _linalg()
+    return _kernel(K._frechet, name, np.asarray(X, dtype=float), np.asarray(E, dtype=float), p)
 
 
 # ---------------------------------------------------------------------------- spectral
 
 def _symmetric(S, what):
     S = _square(S, what)
-    if not _is_symmetric(S):
+    # the tolerance of a value declared symmetric (numeric.structure_error): the rounding
+    # of X^T A X passes, and the symmetric part is taken
+    scale = float(np.abs(S).max(initial=0.0))
+    if not np.allclose(S, S.T, rtol=0, atol=1e-8 * scale):
         raise ShapeError(f"{what} needs a symmetric matrix; this one is not symmetric")
     return (S + S.T) / 2
 
@@ -207,7 +106,7 @@ def eigenvalue(S, which):
 
 
 def eigenvector(S, which):
-    """The unit eigenvector v of λ_max or λ_min (its sign is arbitrary: answers use v vᵀ);
+    """The unit eigenvector v of λ_max or λ_min (its entry of largest magnitude positive);
     EvaluationError where that eigenvalue is repeated, since λ is not differentiable there."""
     what = f"lambda_{which}"
     lam, U = np.linalg.eigh(_symmetric(S, what))
@@ -215,7 +114,14 @@ def eigenvector(S, which):
     if lam.size > 1 and abs(lam[k] - lam[other]) <= 1e3 * _tol(np.abs(lam).max(), lam.size):
         raise EvaluationError(
             f"{what}(S) is not differentiable here: the eigenvalue {lam[k]:.6g} is repeated")
-    return U[:, [k]]
+    return _signed(U[:, [k]])
+
+
+def _signed(v):
+    """v with the sign that makes its entry of largest magnitude positive (the first of
+    them on a tie): a deterministic choice, so each evaluation gives the same vector."""
+    i = int(np.argmax(np.abs(v[:, 0]) > (1 - 1e-12) * np.abs(v[:, 0]).max()))
+    return -v if v[i, 0] < 0 else v
 
 
 def _svd(X, what):
@@ -228,7 +134,9 @@ def _svd(X, what):
 
 
 def top_singular_vectors(X):
-    """(u₁, v₁) of the largest singular value (∇‖X‖₂ = u₁ v₁ᵀ); EvaluationError where that
+    """(u₁, v₁) of the largest singular value (∇‖X‖₂ = u₁ v₁ᵀ), u₁ with its entry of
+    largest magnitude positive and v₁ = Xᵀ u₁ / σ₁, so that svec_left and svec_right,
+    evaluated apart, give a consistent u₁ v₁ᵀ; EvaluationError where that
     value is zero or repeated (‖X‖₂ is not differentiable there)."""
     U, s, Vt = _svd(X, "||X||_2")
     tol = 1e3 * _tol(s[0] if s.size else 0.0, max(np.shape(X)))
@@ -237,24 +145,37 @@ def top_singular_vectors(X):
     if s.size > 1 and s[0] - s[1] <= tol:
         raise EvaluationError(
             f"||X||_2 is not differentiable here: the largest singular value {s[0]:.6g} is repeated")
-    return U[:, [0]], Vt[[0], :].T
+    u = _signed(U[:, [0]])
+    return u, (np.asarray(X, dtype=float).T @ u) / s[0]
 
 
 def polar_factor(X):
     """U Vᵀ from X = U Σ Vᵀ (∇‖X‖_*); EvaluationError where X does not have full rank
     (the nuclear norm is not differentiable there)."""
-    U, s, Vt = _svd(X, "||X||_*")
-    tol = 1e3 * _tol(s[0] if s.size else 0.0, max(np.shape(X)))
-    if s.size == 0 or s[-1] <= tol:
-        raise EvaluationError(
-            "||X||_* is not differentiable here: X does not have full rank "
-            f"(its smallest singular value is {s[-1] if s.size else 0.0:.3g})")
-    return U @ Vt
+    return _kernel(K._polar, X)
 
 
 def sign_nonzero(x):
     """sign(x) (∇‖x‖₁); EvaluationError where an entry is zero (‖x‖₁ has a kink there)."""
-    x = np.asarray(x, dtype=float)
-    if np.any(x == 0):
-        raise EvaluationError("||x||_1 is not differentiable where an entry of x is zero")
-    return np.sign(x)
+    return _kernel(K._sign_nonzero, np.asarray(x, dtype=float))
+
+
+def spectral_norm(X):
+    """‖X‖₂, the largest singular value."""
+    s = _svd(X, "||X||_2")[1]
+    return float(s[0]) if s.size else 0.0
+
+
+def nuclear_norm(X):
+    """‖X‖_*, the sum of the singular values."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ShapeError("||X||_* needs a matrix")
+    if not np.all(np.isfinite(X)):
+        raise EvaluationError("||X||_*: the matrix has an entry that is not finite")
+    return float(np.linalg.svd(X, compute_uv=False).sum())
+
+
+def entry_norm1(x):
+    """‖x‖₁, the sum of the absolute values of the entries (of a vector or a matrix)."""
+    return float(np.sum(np.abs(np.asarray(x, dtype=float))))

@@ -24,9 +24,9 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES, SPECTRAL
 from .printing import LatexPrinter, Printer
-from .simplify import simplify, tidy
+from .simplify import in_users_order, simplify, tidy
 
 
 class DiffOf(E.Expr):
@@ -122,22 +122,25 @@ class Steps(list):
 
 _SUP = {"ᵀ": "\\top ", "⁻": "-", "¹": "1", "²": "2", "ⁱ": "i", "ᵏ": "k", "ᵖ": "p",
         "⁺": "+", "³": "3", "⁰": "0", "ᵃ": "a", "ᵇ": "b", "ʲ": "j"}    # (the simplifier's rules)
-_SUB = {"₂": "2", "ᵢ": "i"}
+_SUB = {"₁": "1", "₂": "2", "ᵢ": "i"}
 _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\langle ", "⟩": "\\rangle ",
             "⇔": " \\Leftrightarrow ", "−": "-", "Σ": "\\sum", "′": "'", "σ": "\\sigma ",
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
-            "√": "\\sqrt ", "π": "\\pi ", "≥": " \\geq ", "×": "\\times "}
+            "√": "\\sqrt ", "π": "\\pi ", "λ": "\\lambda ", "≥": " \\geq ", "×": "\\times "}
 _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
-              | set(ARRAY_FUNCTIONS))
+              | set(ARRAY_FUNCTIONS) | set(SPECTRAL))
 
 
 def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
     out = []
-    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
+    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|_[*1]|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₁₂ᵢ]+|"
+                          r"[A-Za-z]+(?:_[A-Za-z]+)*|\s+|.", text):
         if tok == "./":
             out.append(" \\oslash ")
+        elif tok in ("_*", "_1"):                    # ‖X‖_*, ‖x‖_1
+            out.append("_{" + tok[1] + "}")
         elif tok.startswith(".^"):
             out.append("^{\\circ " + _formula_latex(tok[2:]) + "}")
         elif tok[0] in _SUP:
@@ -146,7 +149,7 @@ def _formula_latex(text):
             out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
         elif tok[0].isalpha() and tok[0].isascii():
             if tok in _FUNCTIONS:
-                out.append(f"\\operatorname{{{tok}}}")
+                out.append("\\operatorname{" + tok.replace("_", "\\_") + "}")
             elif tok == "d":
                 out.append("\\mathrm{d}")
             elif re.fullmatch(r"d[A-Za-z]", tok):
@@ -374,6 +377,45 @@ def _identities(used):
     return "; ".join(f"{n}: {f}" for n, f in shown)
 
 
+def _inner(W, L, var):
+    """⟨W, L⟩ as a reader writes it: tr(Wᵀ L), wᵀ l, or w l for a scalar."""
+    W = tidy(simplify(W))
+    if isinstance(L, E.Diff):
+        return _pairing(W, var)
+    if L.is_scalar:
+        return L if E.is_num(W, 1) else E.Mul((W, L))
+    if isinstance(W, E.Identity):                       # ⟨I, L⟩ = tr(L)
+        return E.Trace(L)
+    if L.shape[1] == 1:
+        return E.Mul((_T(W), L))
+    return E.Trace(E.Mul((_T(W), L)))
+
+
+def _canonical_steps(sweep, used, var, rhs, steps):
+    """The trace identities' lines, one identity per line: df = Σ ⟨W, L⟩ as it stands
+    after each run of one identity (linearity and the trace go without saying), the
+    last line the canonical form rhs."""
+    quiet = ("linearity", "trace")
+    groups = []                     # [(name, formula, pairs)], one per run of an identity
+    for name, formula, pairs in sweep:
+        if name in quiet and not groups:
+            continue                # its form shows on the next identity's line
+        if groups and (name in quiet or groups[-1][0] == name):
+            groups[-1] = (groups[-1][0], groups[-1][1], pairs)
+        else:
+            groups.append((name, formula, pairs))
+    if len(groups) <= 1:
+        steps.append(Step("df", rhs, _identities(used), "df"))
+        return
+    for k, (name, formula, pairs) in enumerate(groups):
+        line = rhs if k == len(groups) - 1 else (
+            _inner(*pairs[0], var) if len(pairs) == 1
+            else E.Add(tuple(_inner(W, L, var) for W, L in pairs)))
+        if text_of(line) == text_of(steps[-1].rhs):
+            continue
+        steps.append(Step("df", line, f"{name}: {formula}", "df"))
+
+
 def _prepared_rule(before, after):
     from .simplify import is_diagonal
     rules = []
@@ -437,12 +479,12 @@ def derivation(d):
         return _abbreviated(steps, d)
 
     if d.kind == "gradient":
-        _, used, terms = stages["canonical"]
+        _, used, terms, sweep = stages["canonical"]
         Gs = [tidy(simplify(t)) for t in terms]
         canon = [_pairing(t, var) for t in Gs]
         rhs = canon[0] if len(canon) == 1 else E.Add(tuple(canon))
         if len(canon) > 1 or text_of(rhs) != text_of(steps[-1].rhs):
-            steps.append(Step("df", rhs, _identities(used), "df"))
+            _canonical_steps(sweep, used, var, rhs, steps)
         G = stages["collected"][1]
         if len(Gs) > 1:
             steps.append(Step("df", _pairing(tidy(G), var), "collect the terms of G", "df"))
@@ -526,6 +568,11 @@ def _abbreviated(steps, d):
     taken = taken_names(d.typed_symbols)
     taken |= {n for n in LET_NAMES if "d" + n in taken}
     body = [i for i, s in enumerate(steps) if s.quantity != "f"]
+    for i in body:                  # every line in the order the user wrote the terms
+        s = steps[i]
+        rhs = in_users_order(s.rhs, d.f)
+        if rhs is not s.rhs:
+            steps[i] = Step(s.lhs, rhs, s.rule, s.quantity, full=s.full)
     counted = [i for i in body if _counts(steps[i])]
     lets = []
     for _ in range(MAX_LETS):

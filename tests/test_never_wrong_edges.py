@@ -136,3 +136,28 @@ def test_a_spectral_norm_with_bars_inside_reads_back(f, wrt):
     assert str(again) == str(tree)
     vals = draw(d.symbols, np.random.default_rng(2), sizes=fitting_sizes(d, np.random.default_rng(2)))
     assert rel_err(matcalc.evaluate(str(tree), vals), matcalc.evaluate(f, vals)) < 1e-12
+
+
+@pytest.mark.parametrize("t", [709.0, 800.0, 1e5])
+def test_softmax_and_logsumexp_of_entries_past_the_float_range(t):
+    """softmax(exp(t) x) of entries past float64 is computed from the differences to the
+    largest entry (was [nan …] or an overflow error, and a fuzz case gave [0, 0, .5, .5]);
+    logsumexp keeps its exponent: logsumexp(e^t 1) / e^t is 1."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert np.allclose(matcalc.evaluate("softmax(exp(t) (x ./ x))", {"x": x, "t": t}), 0.25, rtol=1e-15)
+    assert np.allclose(matcalc.evaluate("softmax(exp(t) x)", {"x": x, "t": t}), [0, 0, 0, 1])
+    ratio = matcalc.evaluate("logsumexp(exp(t) (x ./ x)) / exp(t)", {"x": x, "t": t})
+    assert ratio == pytest.approx(1.0, rel=1e-15)
+    assert matcalc.evaluate("logsumexp(x + t) - t", {"x": x, "t": t}) == pytest.approx(
+        np.log(np.sum(np.exp(x - 4))) + 4, rel=1e-12)
+    # its gradient in x: zero (a uniform softmax does not move with x ./ x), finite
+    d = matcalc.diff("a^T softmax(exp(t) (x ./ x))", wrt="x", symbols={"t": "scalar"})
+    g = d.evaluate({"a": np.arange(4.0), "x": x, "t": t})
+    assert np.all(np.isfinite(g)) and np.allclose(g, 0)
+
+
+def test_exp_of_an_argument_this_arithmetic_cannot_hold_is_refused():
+    """exp(exp(709)) has an exponent past every float format: an EvaluationError naming
+    it, never [nan …] from softmax of infinities."""
+    with pytest.raises(matcalc.EvaluationError, match=r"overflows float64 at exp\(exp\(t\)\)"):
+        matcalc.evaluate("softmax(exp(exp(t)) (x ./ x))", {"x": np.ones(4), "t": 709.0})

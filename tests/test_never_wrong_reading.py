@@ -116,7 +116,7 @@ def test_one_list_of_function_names():
 
 
 @pytest.mark.parametrize("name", ["Sigma", "W", "A", "mu", "beta", "theta", "x1", "K2", "Lambda",
-                                  "alpha", "sigma", "data", "gamma", "phi", "cost", "sigh", "eta",
+                                  "alpha", "sigma", "data", "gamma", "phi", "cost", "sight", "eta",
                                   "W_1", "Σ", "mu2", "Omega"])
 def test_ordinary_names_are_not_suspected(name):
     assert function_suggestion(name) is None

@@ -37,6 +37,7 @@ ROWS = {
     "erf": (math.erf, (-1.3, 0.0, 0.7, 3.0)),
     "relu": (lambda t: max(t, 0.0), (-1.3, 0.0, 0.7, 1e300)),
     "step": (lambda t: 1.0 if t > 0 else 0.0, (-1.3, -0.0, 0.0, 1e-300, 0.7)),
+    "sign": (lambda t: float((t > 0) - (t < 0)), (-1.3, -0.0, 0.0, 1e-300, 0.7)),
 }
 DOM = {"any": "any", "positive": "pos"}     # a record's domain as tests/helpers draws it
 

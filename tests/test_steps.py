@@ -149,7 +149,10 @@ def test_squared_norm_is_one_rule_and_a_long_residual_is_named_once():
     text = str(d.steps)
     assert "2 (r^T dr)" in text and "||r||" in text
     assert "2 ||" not in text.split("d-squared-norm")[0].splitlines()[-1]   # not 2‖r‖ d‖r‖
-    assert sum(str(r.rhs) in line for line in text.splitlines()) == 1
+    # written once after f (the let line, in the user's order), never again
+    after_f = [line for line in text.splitlines() if not line.strip().startswith("f =")]
+    assert sum(str(r.rhs) in line for line in after_f) == 1
+    assert "let r = W2 tanh(W1 x + b1) + b2 - y" in text
     assert check_steps(d) < 1e-6
 
 
@@ -255,11 +258,14 @@ def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
     code, out, err = cli("rules")
     assert code == 0, err
     listed = {row for _, rows in catalogue() for row in rows}
-    # d-elementwise and d-array-function dispatch to each function's own rule, cited instead
+    # d-elementwise, d-array-function and d-spectral dispatch to each function's own rule,
+    # cited instead
     citable = [(r.name, r.formula) for r in RULES.values()
-               if r.name not in ("d-elementwise", "d-array-function", "d-const")]
+               if r.name not in ("d-elementwise", "d-array-function", "d-spectral", "d-const")]
     citable += [(f"d-{n}", f) for n, (f, _) in FUNC_DERIVATIVES.items()]
     citable += [(f"d-{n}", f) for n, (f, _) in ARRAY_DERIVATIVES.items()]
+    from matcalc.operators import SPECTRAL_RECORDS
+    citable += [(f"d-{r.name}", r.formula) for r in SPECTRAL_RECORDS if r.differential]
     citable += [(n, f) for table in (IDENTITIES, VEC_IDENTITIES) for n, f, _ in table.values()]
     citable += list(READ_OFF.values())
     simplifier = list(simplify.BUILDER_RULES) + [r for rs in simplify.RULES.values() for r in rs]
@@ -283,3 +289,21 @@ def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
             for cited in filter(None, (s.rule or "").split("; ")):
                 if ": " in cited:
                     assert cited.split(": ", 1)[0] in names, cited
+
+
+@pytest.mark.parametrize("expr, wrt", [
+    ("a^T (X .* B) c + tr(X^T A X)", "X"),
+    ("||W2 tanh(W1 x + b1) + b2 - y||^2", "W1"),
+    ("tr(A (X .* B) C) + sum(exp(X))", "X"),
+    ("tr(inv(X) A) + b^T X^T X c", "X"),
+])
+def test_the_trace_identities_one_per_line(expr, wrt):
+    """Where the canonical form needs several identities, each has its line (a form that
+    holds numerically, checked by check_steps), in the order the user wrote the terms."""
+    d = matcalc.diff(expr, wrt=wrt)
+    canon_rules = ("cyclic trace", "Hadamard", "transpose", "trace", "linearity", "vec", "diag",
+                   "Kronecker", "unvec")
+    lines = [s for s in d.steps if s.quantity == "df" and s.rule.startswith(canon_rules)]
+    assert lines, str(d.steps)
+    assert all("; " not in s.rule for s in lines), str(d.steps)
+    assert check_steps(d) < 1e-6

@@ -37,6 +37,11 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
   multiplied out, and a sum of Kronecker products into one buffer (``kron_sum``);
 * ``tr(f(X))`` and ``diag(f(X))`` of an elementwise f take f of X's diagonal only
   (``elementwise_diagonal``);
+* a matrix function of a symmetric argument (expm, logm, sqrtm, X^p, λ_max, its
+  eigenvector) takes one ``eigh`` of it, shared by f(S), L_f(S, ·) and its Jacobian, and
+  tr f(S) is the sum of f of its eigenvalues; expm(X) and L_exp(X, E) needed together come
+  from one ``expm_frechet`` (``lower_matfun``; these are how the lowering works, not
+  switches);
 * where an intermediate matrix is made and used row by row (U Vᵀ - X in the factorisation
   gradient: its norm, and 2 (U Vᵀ - X) V), the NumPy code also has
   ``_f_and_grad_in_blocks``, which makes and uses it a block of rows at a time, each

@@ -14,10 +14,13 @@ arguments are converted on entry to a chosen type, and arrays the code creates (
 zeros, ...) get the type.  Nothing global changes when a module is imported: JAX code
 runs under the user's own ``jax_enable_x64`` (float64 code checks that it is on).
 """
+import functools
 import inspect
 
 import matcalc.codegen.ir as ir
-from ..errors import MatcalcError
+from .matfun_helpers import HELPERS as _MATFUN_HELPERS
+from .values import lit
+from ..errors import MatcalcError, UnsupportedError
 from ..operators import ARRAY_FUNCTIONS, ARRAY_RECORDS, ELEMENTWISE_RECORDS
 
 
@@ -82,11 +85,25 @@ class Backend:
         "swapaxes": "np.swapaxes", "power": "np.power",
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
+        # matrix functions (CONTRACT §5.1): helpers that take the function's name (expm,
+        # logm, sqrtm, powm), the kernels of operators/matrix_kernels.py; of a general
+        # square X, and (_eig) of a symmetric X from its one eigh
+        "matfunc": "_matfunc", "frechet": "_frechet", "frechet_jac": "_frechet_jac",
+        "eigh_sym": "_eigh_sym", "matfunc_eig": "_matfunc_eig", "frechet_eig": "_frechet_eig",
+        "frechet_jac_eig": "_frechet_jac_eig", "trace_eig": "_trace_eig",
+        "expm_and_frechet": "_expm_and_frechet",
+        # spectral functions and the vectors their gradients are written with
+        "eigenvalue": "_eigenvalue", "nuclear": "_nuclear", "eigvec_eig": "_eigvec_eig", "svec": "_svec",
+        "polar": "_polar", "sign_nonzero": "_sign_nonzero",
     }
     # the elementwise functions, from their records
     _fn, _first_args, _fn_imports = _functions("numpy")
     _kf = {**_kf, **_fn}
     unspelt = {}
+    # "expm", "dexpm", "jexpm" in a target's table: its own general algorithm for the
+    # exponential, its Fréchet derivative, its Jacobian (JAX, PyTorch)
+    # import lines that operations of the table need (beside the elementwise functions')
+    _op_imports = {}
     # the helpers that need PRELUDE (LAPACK through SciPy)
     _needs_prelude = ("_spd_inv_logdet", "_spd_solve")
 
@@ -149,14 +166,26 @@ class Backend:
         fn = self._kf.get(op)
         if fn is None:
             raise MatcalcError(f"the {self.name} target has no spelling for the operation {op!r}")
-        if op in self._fn_imports:
-            self.extra_imports[self._fn_imports[op]] = True
+        imp = self._fn_imports.get(op) or self._op_imports.get(op)
+        if imp:
+            self.extra_imports[imp] = True
         if fn.startswith("_"):
-            src = HELPERS[self.name].get(fn) or _kernel_source(self.name, fn)
-            if src is None:
-                raise MatcalcError(f"the {self.name} target has no helper {fn}")
-            self.helpers[fn] = src
+            self.add_helper(fn)
         return fn
+
+    def add_helper(self, fn):
+        """Define the helper fn in the generated module, and the helpers its source calls."""
+        todo = [fn]
+        while todo:
+            name = todo.pop()
+            if name in self.helpers:
+                continue
+            src = HELPERS[self.name].get(name) or _kernel_source(self.name, name)
+            if src is None:
+                raise MatcalcError(f"the {self.name} target has no helper {name}")
+            self.helpers[name] = src
+            todo.extend(n for n in _helper_names(src) if n != name and n not in self.helpers
+                        and (n in HELPERS[self.name] or _matrix_kernel_names(self.name, n)))
 
     def call(self, op, *args, **kwargs):
         return ir.Call(self.spelling(op), tuple(args), tuple(kwargs.items()))
@@ -251,6 +280,62 @@ class Backend:
         return ir.Bin("*", C("2.0"), ir.Call(f"{lib}.sum", (ir.Call(f"{lib}.log", (
             ir.Call(f"{lib}.diagonal", (self.call("cholesky", a),)),)),)))
 
+    # -- matrix and spectral functions (CONTRACT §5.1)
+
+    def matrix_function(self, kind, name, args, p=None):
+        """The call computing a MatFunc (kind "matfunc": f(X)), a Frechet ("frechet":
+        L_f(X, E)) or a FrechetJac ("frechet_jac") of a general square X, f = name with
+        exponent p, args the lowered X (and E): the target's own algorithm for the
+        exponential where it has one, else the helper where the target has one (NumPy:
+        SciPy's algorithms), else an UnsupportedError naming the function, the target and
+        what to do instead."""
+        own = {"matfunc": "", "frechet": "d", "frechet_jac": "j"}[kind] + name
+        if own in self._kf:
+            return self.call(own, *args)
+        if kind in self._kf:
+            return self.call(kind, C(repr(name)), *args, **self._p_kwarg(p))
+        what = {"matfunc": f"{name}(X)", "frechet": f"the Fréchet derivative of {name}(X) (d{name})",
+                "frechet_jac": f"the Jacobian of {name}(X) (j{name})"}[kind]
+        raise UnsupportedError(
+            f"{what} of a matrix that is not symmetric: {self.install.split(' ')[0]} has no general "
+            f"algorithm for it, and the {self.name} target computes it from eigh, of a symmetric "
+            f"argument only; generate the code for the numpy target (SciPy's), or make the "
+            f"argument symmetric by declaration (symmetric, spd) or by form (X^T X)")
+
+    def matrix_function_eig(self, kind, name, lam, U, args=(), p=None):
+        """The same for a symmetric X from its eigh (lam, U: ``eigh_sym``), args the lowered
+        E of a Frechet."""
+        return self.call(kind + "_eig", C(repr(name)), lam, U, *args, **self._p_kwarg(p))
+
+    @staticmethod
+    def _p_kwarg(p):
+        """The exponent of a power as a keyword argument (none for the other functions)."""
+        return {} if p is None else {"p": lit(p)}
+
+    def spectral(self, name, a):
+        """λ_max, λ_min, ‖a‖_* or ‖a‖₁ of the 2-D a."""
+        if name == "norm1":
+            return self.call("sum", self.func("abs", a))
+        if name == "nuclear":
+            return self.call("nuclear", a)
+        return self.call("eigenvalue", a, C(repr(name.split("_")[1])))
+
+    def spectral_vector(self, name, a):
+        """svec_left/right (m×1, n×1) or polar (m×n) of the 2-D a: a 2-D result (the
+        eigenvectors come from eigh: ``eigvec``)."""
+        if name == "polar":
+            return self.call("polar", a)
+        return self.call("svec", a, C(repr(name.split("_")[1])))
+
+    def guard(self, op, a):
+        """The call that raises where f is not differentiable at a (a spectral record's
+        code_guard), or None where the target cannot raise on a value (JAX under jit)."""
+        return self.call(op, a)
+
+    def eigvec(self, which, lam, U):
+        """The eigenvector (n×1) of the largest / smallest of lam (which "max" / "min")."""
+        return self.call("eigvec_eig", lam, U, C(repr(which)))
+
     PRELUDE = """try:  # LAPACK's Cholesky routines, where SciPy is installed (NumPy alone: LU)
     from scipy.linalg import lapack as _lapack
 except ImportError:  # pragma: no cover
@@ -282,6 +367,12 @@ def _table(base, lib, drop, **over):
     return out
 
 
+# JAX and PyTorch have no general logm, sqrtm, X^p: only the symmetric case, from eigh
+_MATRIX_EIGH_ONLY = {op: "of a symmetric argument only, from its eigh (matfunc_eig, ...); expm by "
+                         "the library's own (expm, dexpm, jexpm)"
+                     for op in ("matfunc", "frechet", "frechet_jac")}
+
+
 class JaxBackend(Backend):
     name = "jax"
     lib = "jnp"
@@ -291,15 +382,22 @@ class JaxBackend(Backend):
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
-               "kron_sum": "term by term (XLA fuses the sum)"}
+               "kron_sum": "term by term (XLA fuses the sum)",
+               "sign_nonzero": "never called: jitted code cannot raise on a value (guard)",
+               **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("jax")
-    _kf = {**_table(Backend._kf, "jnp.", unspelt), **_fn}
+    _kf = {**_table(Backend._kf, "jnp.", unspelt, expm="jax.scipy.linalg.expm", dexpm="_expm_frechet",
+                    jexpm="_expm_frechet_jac", expm_and_frechet="jax.scipy.linalg.expm_frechet"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
+    _op_imports = {op: "import jax.scipy.linalg" for op in ("expm", "dexpm", "jexpm", "expm_and_frechet")}
 
     # -- dtype: the user's own jax_enable_x64 decides what float64 means; never set here
     imports = ("import numpy as np", "import jax", "import jax.numpy as jnp")
     default_float64 = False
+
+    def guard(self, op, a):
+        return None         # jitted code cannot raise on a value (its kernels give nan)
 
     def convert_in(self, name, scalar=False):
         if self.dtype is None:
@@ -343,10 +441,12 @@ class TorchBackend(Backend):
     install = "PyTorch (pip install torch)"
     float_out = False
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "kron_sum": "term by term"}
+               "kron_sum": "term by term", **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("torch")
     _kf = {**_table(Backend._kf, "torch.", unspelt, spec_norm="torch.linalg.matrix_norm",
-                    vdot="torch.dot", power="torch.pow"), **_fn}
+                    vdot="torch.dot", power="torch.pow", expm="torch.linalg.matrix_exp",
+                    dexpm="_expm_frechet", jexpm="_expm_frechet_jac",
+                    expm_and_frechet="_expm_and_frechet"), **_fn}
     _needs_prelude = ()
     PRELUDE = None
 
@@ -360,7 +460,10 @@ class TorchBackend(Backend):
 
     def convert_in(self, name, scalar=False):
         if self.dtype is None:
-            return ir.Call("torch.as_tensor", (ir.Name(name),))
+            # a number or an integer array computes in float64, as NumPy does (torch's
+            # as_tensor would make a Python float float32)
+            self.helpers["_tensor"] = HELPERS["torch"]["_tensor"]
+            return ir.Call("_tensor", (ir.Name(name),))
         return ir.Call("torch.as_tensor", (ir.Name(name),), (("dtype", self.dtype_lib()),))
 
     def convert_scalar(self, name):
@@ -492,12 +595,40 @@ _NP_HELPERS = {
 }
 
 def _kernel_source(target, fn):
-    """The source of a NumPy kernel of the records (operators/kernels.py) as a helper of
-    the generated module: it runs the very function that Derivative.evaluate runs."""
-    if target != "numpy" or not any(r.numpy == fn for r in ELEMENTWISE_RECORDS + ARRAY_RECORDS):
+    """The source of a NumPy kernel of the records (operators/kernels.py) or of the matrix
+    functions (operators/matrix_kernels.py) as a helper of the generated module: it runs
+    the very function that Derivative.evaluate runs."""
+    if target != "numpy":
+        return None
+    if _matrix_kernel_names(target, fn):
+        from ..operators import matrix_kernels
+        return inspect.getsource(getattr(matrix_kernels, fn))
+    if not any(r.numpy == fn for r in ELEMENTWISE_RECORDS + ARRAY_RECORDS):
         return None
     from ..operators import kernels
     return inspect.getsource(getattr(kernels, fn))
+
+
+def _matrix_kernel_names(target, fn):
+    """Whether fn is a kernel of operators/matrix_kernels.py (NumPy code only)."""
+    return target == "numpy" and fn in _matrix_kernels()
+
+
+@functools.lru_cache(maxsize=None)
+def _matrix_kernels():
+    """The names of the kernels of operators/matrix_kernels.py, read from its source (so
+    that asking imports no NumPy)."""
+    import ast
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "operators" / "matrix_kernels.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+
+
+def _helper_names(src):
+    """The helper names (_name) a helper's source mentions."""
+    import re
+    return set(re.findall(r"\b(_[A-Za-z]\w*)\b", src))
 
 
 HELPERS = {
@@ -512,6 +643,7 @@ HELPERS = {
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
     return jnp.eye(m * n, dtype=dtype)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
 ''',
+        **_MATFUN_HELPERS["jax"],
     },
     "torch": {
         "_spd_inv_logdet": '''def _spd_inv_logdet(a):
@@ -531,6 +663,16 @@ HELPERS = {
     """K(m,n), with K @ vec(X) == vec(X.T) for an m-by-n X (vec stacks columns)."""
     return torch.eye(m * n, dtype=dtype)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]
 ''',
+        "_tensor": '''def _tensor(x):
+    """x as a tensor in its own type: a tensor as it is, a floating NumPy array in its
+    type; a Python number, or integers, in float64 (NumPy's type for them)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if not hasattr(x, "dtype"):                 # made in float64, not rounded through float32
+        return torch.as_tensor(x, dtype=torch.float64)
+    t = torch.as_tensor(x)
+    return t if t.is_floating_point() else t.to(torch.float64)
+''',
         "_float_dtype": '''def _float_dtype(*xs):
     """The floating type of the tensors xs (PyTorch's default where none is floating)."""
     out = None
@@ -539,5 +681,6 @@ HELPERS = {
             out = x.dtype if out is None else torch.promote_types(out, x.dtype)
     return torch.get_default_dtype() if out is None else out
 ''',
+        **_MATFUN_HELPERS["torch"],
     },
 }

@@ -85,12 +85,18 @@ class CompiledFunction:
         args = [self._convert(values[n]) for n in self.params]
         try:
             return self.fn(*args, **sizes)
-        except self._linalg_errors as err:
-            # numpy's (and PyTorch's) LinAlgError: a singular matrix where an inverse is taken
+        except Exception as err:
             from ..errors import EvaluationError
-            raise EvaluationError(f"{self.__name__}() has no value at these values: a matrix is "
-                                  f"singular where its inverse, power or determinant is taken "
-                                  f"({err})") from None
+            if getattr(err, "matcalc_domain", False):
+                # a matrix or spectral function where it is not defined or not
+                # differentiable (the helpers' _MatrixFunctionError names it)
+                raise EvaluationError(f"{self.__name__}() has no value at these values: {err}") from None
+            if isinstance(err, self._linalg_errors):
+                # numpy's (and PyTorch's) LinAlgError: a singular matrix where an inverse is taken
+                raise EvaluationError(f"{self.__name__}() has no value at these values: a matrix is "
+                                      f"singular where its inverse, power or determinant is taken "
+                                      f"({err})") from None
+            raise
 
     def _check_shapes(self, values, sizes):
         """The values must have the shapes the derivation took (as Derivative.evaluate

@@ -2,6 +2,7 @@
 row and column sums), norms (one dot product), the diagonal of a product."""
 import matcalc.codegen.ir as ir
 from .chains import Chain, combine, factor_kind, flatten_chain, materialize_cost, op_cost
+from .lower_matfun import trace_of_matfunc
 from .values import ZERO, est, rep_of, scalar, short, signed_sum
 from .. import expr as E
 from ..simplify import is_symmetric, split_coef
@@ -57,6 +58,9 @@ def lower_trace(low, e):
         return low.emit(out, "S", E.SCALAR, e)
     if isinstance(a, E.Fill):
         return low.emit(ir.Bin("*", low.ev(a.value).code, low.size(a.rows)), "S", E.SCALAR, e)
+    code = trace_of_matfunc(low, a)         # tr f(S) = sum f(λ), S symmetric
+    if code is not None:
+        return low.emit(code, "S", E.SCALAR, e)
     return low.emit(B.call("trace", low.ev(a).code), "S", E.SCALAR, e)
 
 

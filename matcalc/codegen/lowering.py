@@ -3,9 +3,9 @@
 The trees of f and of its derivatives are hash-consed (``Interner``) and every distinct
 node is lowered once (``Lowerer.memo``): f shares its subexpressions with the
 derivative.  Each node type has one lowering in ``LOWERINGS`` (``lower_nodes``,
-``lower_products``, ``lower_reductions``); a new operator adds one entry there.  A
-lowering returns a :class:`V`: an IR expression (a name, a literal, a transpose of a
-name), how the value is held (S, V, M) and its shape.
+``lower_products``, ``lower_reductions``, ``lower_matfun``); a new operator adds one
+entry there.  A lowering returns a :class:`V`: an IR expression (a name, a literal, a
+transpose of a name), how the value is held (S, V, M) and its shape.
 """
 from fractions import Fraction
 
@@ -16,13 +16,15 @@ from .. import expr as E
 from ..errors import UnsupportedError
 from ..operators import OperatorTable
 from ..simplify import transpose
+from .lower_matfun import MATFUN_LOWERINGS
 from .lower_nodes import NODE_LOWERINGS, record_lowering
 from .lower_products import PRODUCT_LOWERINGS
 from .lower_reductions import REDUCTION_LOWERINGS
 
 # node type -> lowering(lowerer, node) -> V: one entry per node type
 LOWERINGS = OperatorTable("code lowering (codegen LOWERINGS)",
-                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS},
+                          {**NODE_LOWERINGS, **PRODUCT_LOWERINGS, **REDUCTION_LOWERINGS,
+                           **MATFUN_LOWERINGS},
                           derive=record_lowering)
 
 # ----------------------------------------------------------------------------- interning

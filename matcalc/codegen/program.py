@@ -118,6 +118,7 @@ class Program:
         if dispatch_to is not None:
             plan, blocks = dispatch_to
             low.body.append(dispatch(low, plan, blocks, list(self.params.values())))
+        guards = self._guards(low, names)
         results = [(o, low.ev(t)) for o, t in zip(outputs, trees)]
         ret = {}
         renamed = {}
@@ -143,13 +144,35 @@ class Program:
             else:
                 items.append(ir.Tuple_(tuple(ir.Name(ret[id(o)]) for o in g)))
         low.body.append(ir.Return(items[0] if len(items) == 1 else ir.Tuple_(tuple(items))))
-        keep = frozenset(ret.values()) | frozenset(self.params.values())
+        keep = frozenset(ret.values()) | frozenset(self.params.values()) | frozenset(guards)
         fn = ir.Function(fname, tuple(self.params.values()), tuple(n for _, n in low.extra_sizes),
                          doc, tuple(low.body), frozenset(low.temps), keep, frozenset(low.size_names))
         fn = passes.run(fn, self.opts, self.target)
         if self.B.dtype == "float32":
             check_float32(fn)
         return fn, low.extra_sizes
+
+    def _guards(self, low, names):
+        """Where f is not differentiable at the values (‖x‖₁ at a zero entry), the
+        derivative's own kernels may not notice (sign(0) = 0): a call per node of f whose
+        spectral record gives a code_guard, on its argument, raises there as
+        Derivative.evaluate does.  Returns the names the calls are bound to."""
+        from ..numeric import guarded_nodes
+        from ..operators import record_of_guarded
+        out = []
+        for v in self.views:
+            for node, _ in guarded_nodes(v.f, v.wrt):
+                op = record_of_guarded(node).code_guard
+                if op is None:
+                    continue
+                arg = low.ev(node.arg)
+                call = self.B.guard(op, arg.code)
+                if call is None:
+                    continue
+                name = names.take("_differentiable")
+                low.body.append(ir.Assign((name,), call, (arg.rep,), f"{node} is differentiable here"))
+                out.append(name)
+        return out
 
     # -- the module
     def module(self):

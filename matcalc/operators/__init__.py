@@ -17,13 +17,20 @@ NumPy kernel and its spelling per code target; the node is ``expr.ArrayFunc``.
 Adding an elementwise function: one record here plus one row in
 ``tests/test_operators.py`` (and its keyword in the grammar's FUNC terminal).
 
+A spectral function (λ_max, λ_min, ‖X‖_*, ‖x‖₁) or a vector of a decomposition that its
+gradient is written with (eigvec_max, svec_left, polar, ...) is one ``SpectralFunction``
+record in ``spectral.py``: its spellings, type rule, value, differential and the guard
+that refuses a point where it is not differentiable; the nodes are ``expr.Spectral`` and
+``expr.SpectralVec``.
+
 A node class of ``expr.py`` is one ``Node`` record in ``nodes.py``: its spellings, arity,
 shape rule and the tables it must be in (or why not); the node dispatch tables are
 ``OperatorTable`` views keyed by the class.
 """
-from .records import ArrayFunction, Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
+from .records import ArrayFunction, Elementwise, OperatorTable, SpectralFunction, TARGETS, resolve_numpy  # noqa: F401
 from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
 from .array import ARRAY_RECORDS  # noqa: F401
+from .spectral import SPECNORM, SPECTRAL, SPECTRAL_RECORDS, guard_of, record_of_guarded  # noqa: F401
 from .nodes import NODE_RECORDS, NODES, PIECES, node_record  # noqa: F401
 
 ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record

@@ -96,6 +96,13 @@ ELEMENTWISE_RECORDS = (
         code={"jax": "jax.scipy.special.erf", "torch": "torch.special.erf"},
         imports={"numpy": "import scipy.special", "jax": "import jax.scipy.special"},
         sympy=lambda sp, x: sp.erf(x), sympy_class="erf", at={0: 0}),
+    # sign(x), the gradient of the 1-norm ‖x‖₁ (CONTRACT §5.1): constant away from 0, where
+    # it jumps; its derivative is taken as 0, so a Hessian through it is 0 where it exists
+    # (the 1-norm's guard refuses the points with a zero entry: operators/spectral.py)
+    Elementwise(
+        "sign", lambda x: const_like(0, x), "d sign(x) = 0 (almost everywhere: sign jumps at 0)",
+        numpy="np.sign", sympy=lambda sp, x: sp.sign(x), sympy_class="sign", at={0: 0},
+        singular_at_zero=True),
     # relu and its derivative, the step (CONTRACT §5.2: relu′(0) is taken as 0).  The step
     # is constant away from 0 and jumps at 0: its derivative is taken as 0 (it is 0 almost
     # everywhere), so a Hessian through relu is 0 where it exists.

@@ -145,6 +145,18 @@ NODE_RECORDS = (
     Node("ArrayFunc", 1, "softmax: n×1 to n×1; logsumexp: m×n to 1×1 (matcalc/operators/array.py)",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
                  "sympy": "SymPy has no softmax or logsumexp: interop writes them out"}),
+    Node("Spectral", 1, "lambda_max, lambda_min: n×n (symmetric) to 1×1; nuclear, norm1: m×n "
+         "to 1×1 (matcalc/operators/spectral.py)",
+         keywords=("lambda_max", "lambda_min"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "sympy": "SymPy has no matrix expression for eigenvalues or the nuclear and "
+                          "1-norms"}),
+    Node("SpectralVec", 1, "eigvec_max, eigvec_min: n×n to n×1; svec_left: m×n to m×1; "
+         "svec_right: m×n to n×1; polar: m×n to m×n (matcalc/operators/spectral.py)",
+         keywords=("eigvec_max", "eigvec_min", "svec_left", "svec_right", "polar"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "sympy": "SymPy has no matrix expression for eigenvectors, singular vectors "
+                          "or the polar factor"}),
     Node("MatPow", 1, "n×n", sympy="MatPow",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
     Node("Pow", 2, "1×1", sympy="Pow",

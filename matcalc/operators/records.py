@@ -207,3 +207,65 @@ class ArrayFunction:
     def node(self, arg):
         """The node of this function of arg, carrying the record's shape rule."""
         return ArrayFunc(self.name, arg, self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class SpectralFunction:
+    """A function of a matrix's spectrum (``expr.Spectral``: λ_max, λ_min, ‖X‖_*, ‖x‖₁) or
+    a vector or factor of its decomposition (``expr.SpectralVec``: the top eigen- and
+    singular vectors, the polar factor), which the gradients of the former are written
+    with (CONTRACT §5.1).  The spectral norm ‖X‖₂ is the node ``expr.SpecNorm``; its
+    record (``operators.spectral.SPECNORM``) gives its differential and its guard.
+
+    name        the grammar keyword (a call) and the key of every table
+    node        the node class's name: "Spectral" (a scalar) or "SpectralVec"
+    text        the text template, {} the argument: "lambda_max({})", "||{}||_*"
+    latex       the LaTeX template: "\\lambda_{{\\max}}\\left({}\\right)", ...
+    shape       its shape rule in words (expr.<node>._compute_shape computes it)
+    symmetric   its argument must be symmetric (by declaration or by form: shapes.py's
+                type rule, ``simplify.is_symmetric``), else a ShapeError
+    value       (NumPy array) -> its value, from ``matcalc.spectral_values`` (imported
+                on the first call: ``matcalc diff`` imports no NumPy)
+    differential (node, d argument) -> d(node), linear in d argument; None: the
+                differential is an UnsupportedError whose message is ``unsupported``
+    formula     the rule's text, as the steps and ``matcalc rules`` show it
+    guard       (NumPy array) -> None, raising EvaluationError where the function is not
+                differentiable at the argument's value (a repeated λ_max, a
+                rank-deficient X, a zero entry): ``Derivative.evaluate`` calls it on the
+                argument of every node of f that depends on the variable
+    code_guard  the operation (codegen's backends table) that generated code calls on the
+                argument for the same check, where the derivative's own kernels would not
+                raise there (‖x‖₁: sign(x) is 0 at a zero entry; the eigen- and singular
+                vectors and the polar factor raise by themselves)
+    unsupported why the node's own differential is not given (a SpectralVec: it would be
+                a second derivative of the spectral function)
+    sympy       why SymPy has no counterpart (interop refuses with it)
+    fuzz_weight how often the fuzzer's generator picks it
+    """
+    name: str
+    node: str
+    text: str
+    latex: str
+    shape: str
+    value: object
+    formula: str
+    differential: object = None
+    guard: object = None
+    code_guard: str = None
+    symmetric: bool = False
+    unsupported: str = None
+    sympy: str = None
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1
+
+    @property
+    def called(self):
+        """Written as a call name(arg) (lambda_max, polar, ...), not as a notation (‖X‖_*)."""
+        return self.text == self.name + "({})"
+
+    def spell(self, arg):
+        return self.text.format(arg)
+
+    def spell_latex(self, arg):
+        return self.latex.format(arg)

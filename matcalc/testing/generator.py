@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS
+from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS, SPECTRAL
 from matcalc.parse import FUNC_ALIASES
 from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, render, shape_size, sym_names
 from .sizes import requirements
@@ -138,7 +138,7 @@ def _zero_flow(n, i, sink):
         return i == 1 or _risky_power(n) or sink
     if op in ("ediv", "div"):
         return i == 1 or sink
-    if op in ("absbar", "spow"):
+    if op in ("absbar", "spow", "norm1"):
         return True
     if op == "mul":
         other = n.kids[1 - i]
@@ -215,6 +215,7 @@ class Gen:
         self.composite = mode not in ("C", "D") or rng.random() < 0.5
         self._subs = []
         self.var_bias = 0.5     # how often a leaf that can be the variable is
+        self.hessian = False    # the example is a Hessian (no spectral functions then)
 
     # ------------------------------------------------------------------ helpers
     def r(self):
@@ -427,10 +428,16 @@ class Gen:
         d1 = d - 1
         opts = [
             (8, "add"), (2, "neg"), (5, "smul"), (4, "sdiv"), (11, "inner"), (10, "tr"),
-            (1, "tr1"), (3, "det"), (5, "logdet"), (6, "sum"), (7, "norm"), (0.3, "specnorm"),
+            (1, "tr1"), (3, "det"), (5, "logdet"), (6, "sum"), (7, "norm"),
             (7, "func"), (5, "logsqrt"), (1, "absbar"), (4, "ipow"), (3, "fpow"), (1, "sympow"),
-            (1.0, "kron"),
+            (1.0, "kron"), (SPECTRAL["norm1"].fuzz_weight * 0.3, "norm1"),
         ]
+        if not self.hessian:
+            # the spectral functions (CONTRACT §5.1) but in Hessians, whose second derivative
+            # (of an eigen- or singular vector) the engine refuses by design; ‖x‖₁'s exists
+            opts += [(0.3, "specnorm"), (SPECTRAL["nuclear"].fuzz_weight * 0.3, "nuclear"),
+                     (SPECTRAL["lambda_max"].fuzz_weight * 0.3, "lambda_max"),
+                     (SPECTRAL["lambda_min"].fuzz_weight * 0.3, "lambda_min")]
         if self.composite:
             opts += [(1.5, "vecdot"), (0.5, "Kform"), (4, "vecpair"), (2, "kronin")]
         opts += [(2.5, "elemdiag"), (0.6, "huge"),
@@ -494,6 +501,12 @@ class Gen:
                 form = self.pick(["bars", "barsF", "call"])
             sq = self.pick([None, None, "^2", "²"]) if op == "norm" or r() < 0.5 else None
             return self.N(op, [g(shape, d1)], S, form=form, sq=sq)
+        if op == "nuclear":
+            return self.N("nuclear", [g((self.dim(), self.dim()), d1)], S)
+        if op == "norm1":
+            return self.N("norm1", [g(self.any_shape(), d1)], S)
+        if op in ("lambda_max", "lambda_min"):
+            return self.N("lambda", [self.symmetric_form(d1, op == "lambda_max")], S, name=op)
         if op == "func":
             name = self.pick(spellings(aliases=False, positive_domain=False))
             arg = g(S, min(d1, 2) if engine_functions()[name].grows_fast else d1)
@@ -542,6 +555,49 @@ class Gen:
             right = self.N("vec", [g((m, n), max(d1 - 1, 0))], (dim_mul(m, n), ()))
             return self.mul(self.mul(left, K), right)
         raise AssertionError(op)
+
+    def symmetric_leaf(self, k, kinds=("symmetric", "spd", "diagonal")):
+        """A symbol of size k×k of a symmetric kind: the variable (often), one drawn
+        before, or a new one."""
+        var = self.syms.get(self.var)
+        if var is not None and var.shape == (k, k) and var.kind in kinds and self.r() < self.var_bias:
+            name = self.var
+        else:
+            cands = [s.name for s in self.syms.values() if s.shape == (k, k) and s.kind in kinds]
+            name = self.pick(cands) if cands and self.r() < 0.6 else \
+                self.new_sym((k, k), kind=self.pick(list(kinds)))
+        out = self.symnode(name)
+        out.a["fixed"] = True
+        return out
+
+    def symmetric_form(self, d, top):
+        """A matrix symmetric by its form (CONTRACT §5.1: lambda_max's argument): a
+        symmetric symbol, A + t B, and for λ_max (top) XᵀX and Xᵀ P X with P spd, whose
+        largest eigenvalue is simple at generic points (their smallest may be a repeated
+        0: XᵀX of a wide X)."""
+        k = self.dim()
+        forms = [(3, "leaf"), (3, "pencil")] + ([(3, "gram"), (2, "congruence")] if top else [])
+        form = _weighted(self.rng, forms)
+        if form == "leaf" or d <= 0:
+            out = self.symmetric_leaf(k)
+        elif form == "pencil":
+            t = self.gen(SCALAR, max(d - 1, 0))
+            out = self.add(self.symmetric_leaf(k), self.mul(t, self.symmetric_leaf(k)))
+            out.kids[1].a["fixed"] = True
+        else:
+            m = self.dim()
+            x = self.gen((m, k), d - 1)
+            xt = self.T(x)
+            xt.a["fixed"] = True
+            if form == "gram":
+                out = self.mul(xt, x)
+            else:
+                out = self.mul(self.mul(xt, self.symmetric_leaf(m, ("spd",))), x)
+                out.kids[0].a["fixed"] = True
+        # the form's own nodes stay as they are (_ensure_var adds to free nodes only): a
+        # term added to one of them would make it not symmetric
+        out.a["fixed"] = True
+        return out
 
     # ------------------------------------------------------------------ the issue's classes
     def vecpair(self, d):
@@ -1138,6 +1194,7 @@ def generate(seed, depth=4):
     op = "hessian" if fk == "scalar" and rng.random() < 0.25 else "diff"
     if op == "hessian":
         gen.var_bias = 0.8      # (so that f is more often nonlinear in the variable)
+        gen.hessian = True
     tree = gen.gen(fshape, depth)
     if rng.random() < 0.98:
         tree = _ensure_var(gen, tree, rng)

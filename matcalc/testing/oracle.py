@@ -204,6 +204,9 @@ def _check(ex, seed, points):
             continue
         tried += 1
         out = _check_point(ex, values, f0, ctx, rng)
+        if out is not None and out.sig == "nondiff":
+            tried -= 1                  # f is not differentiable here: another point
+            continue
         if out is None:
             out = _new_user(ex, ctx, rng)
             if out is not None:
@@ -215,6 +218,12 @@ def _check(ex, seed, points):
     if not failures:
         return Outcome("skip", "nonfinite", "f is not finite at any drawn point")
     return failures[0]
+
+
+def _not_differentiable(e):
+    """The EvaluationError of a point where f is not differentiable (a repeated λ_max, a
+    rank-deficient X under ‖X‖_*, a zero entry under ‖x‖₁): another point is drawn."""
+    return isinstance(e, matcalc.EvaluationError) and "not differentiable" in str(e)
 
 
 def _past_float64(e):
@@ -311,6 +320,8 @@ def _check_point(ex, values, f0, ctx, rng, sizes=None):
     try:
         D = np.asarray(d.evaluate(values), dtype=float)
     except Exception as e:
+        if _not_differentiable(e):          # (a rank-deficient X under ||X||_*, ...)
+            return Outcome("skip", "nondiff", str(e))
         return _refused("d.evaluate", e)
     if ex.op == "hessian":
         want = () if kind == "scalar" else (nvar, nvar)

@@ -133,7 +133,10 @@ def requirements(ex):
             if not sc(n.kids[0]):
                 dims.eq(ks[0][0], ks[0][1])
             out = (ONE, ONE)
-        elif op in ("sum", "norm", "specnorm", "absbar", "spow"):
+        elif op in ("sum", "norm", "specnorm", "absbar", "spow", "nuclear", "norm1"):
+            out = (ONE, ONE)
+        elif op == "lambda":                # of a square (symmetric) matrix
+            dims.eq(ks[0][0], ks[0][1])
             out = (ONE, ONE)
         elif op == "afunc":                 # softmax(column) is a column; logsumexp a scalar
             if n.a["name"] == "softmax":

@@ -232,6 +232,10 @@ def _render_raw(n):
         return f"{name}{a.get('space', '')}({_sub(k[0])})", ATOM
     if op == "absbar":
         return _bars("|", k[0], "|{}|"), ATOM
+    if op in ("nuclear", "norm1"):
+        return _bars("||", k[0], "||{}||" + ("_*" if op == "nuclear" else "_1")), ATOM
+    if op == "lambda":
+        return f"{a['name']}({_sub(k[0])})", ATOM
     if op == "mpow":
         sp = a["sp"]
         if sp in ("²", "³"):

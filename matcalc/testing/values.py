@@ -89,6 +89,14 @@ def _my_eval(n, env, memo, sizes):
             return m + float(np.log(np.sum(np.exp(z - m))))
         e = np.exp(z - m)
         return e / np.sum(e)
+    if op == "nuclear":
+        return float(np.sum(np.linalg.svd(_2d(ev[0]), compute_uv=False)))
+    if op == "norm1":
+        return float(np.sum(np.abs(ev[0])))
+    if op == "lambda":
+        x = _2d(ev[0])
+        lam = np.linalg.eigvalsh((x + x.T) / 2)
+        return float(lam[-1] if a["name"] == "lambda_max" else lam[0])
     if op == "absbar":
         return abs(ev[0])
     if op == "sum":

@@ -226,3 +226,24 @@ def test_jax_and_torch_in_float32_where_installed():
         ran += 1
     if not ran:
         pytest.skip("neither JAX nor PyTorch is installed")
+
+
+def test_torch_numbers_compute_in_float64_as_numpy_does():
+    """dtype None: a Python number is float64 in NumPy; the torch code made it float32
+    (torch.as_tensor(1.48)) and every value that met it lost half its digits."""
+    torch = pytest.importorskip("torch")
+    d = matcalc.diff("t^2 a + sin(t) b", wrt="t", symbols={"t": "scalar"})
+    ns = codegen.load(d.to_code(target="torch"))
+    rng = np.random.default_rng(3)
+    t, a, b = 1.4802, rng.standard_normal(4), rng.standard_normal(4)
+    ints = np.arange(4)                                  # integers compute in float64 too
+    for args in ((t, a, b), (t, ints, b)):
+        fv, g = ns["f_and_grad"](*args)
+        values = dict(zip("tab", args))
+        assert fv.dtype == torch.float64 and g.dtype == torch.float64
+        assert np.allclose(fv.numpy(), matcalc.evaluate(d.f, values), rtol=1e-14, atol=0)
+        want = d.evaluate(values)
+        assert np.allclose(g.numpy(), want, rtol=1e-14, atol=0)
+        h = 1e-6          # and the derivative is d/dt of f
+        fd = (matcalc.evaluate(d.f, {**values, "t": t + h}) - matcalc.evaluate(d.f, {**values, "t": t - h})) / (2 * h)
+        assert np.allclose(want, fd, rtol=1e-6, atol=1e-8)

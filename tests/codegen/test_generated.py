@@ -587,6 +587,16 @@ def _same(a, b):
     return bool(np.allclose(a.reshape(b.shape), b, rtol=1e-7, atol=1e-9 * scale, equal_nan=True))
 
 
+def _unlowered(d):
+    """Whether the derivative holds a node whose record (matcalc/operators/nodes.py)
+    declares the lowering absent, with its reason (the spectral functions until their
+    code generation is merged)."""
+    from matcalc import expr as E
+    from matcalc.operators import node_record
+    return any("lowering" in node_record(type(n)).absent
+               for tree in (d.f, d.expr) for n in E.walk(tree))
+
+
 def test_generated_code_of_fuzz_cases():
     """The fuzzer's expressions (400 seeds, depth 5): f and the derivative (or Hessian)
     of the generated code against matcalc.evaluate and d.evaluate; every row loop among
@@ -602,6 +612,8 @@ def test_generated_code_of_fuzz_cases():
                                                                           symbols=ex.symbols)
         except matcalc.MatcalcError:
             continue
+        if _unlowered(d):
+            continue                # (a node whose record declares its lowering absent)
         src = d.to_code()
         values = fuzz.draw_values(ex, np.random.default_rng(seed))
         args = _args(d, values)
