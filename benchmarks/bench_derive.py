@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import matcalc  # noqa: E402
-from matcalc import api  # noqa: E402
+from matcalc.declarations import typed  # noqa: E402
 from matcalc.interop import to_sympy  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def main(argv=None):
         call = lambda: matcalc.diff(c["expr"], wrt=c["wrt"], symbols=c.get("symbols"))  # noqa: E731
         try:
             call()
-            f, syms = api._typed(c["expr"], c.get("symbols"), extra=(c["wrt"],))
+            f, syms = typed(c["expr"], c.get("symbols"), extra=(c["wrt"],))
             sf, ssyms = to_sympy(f)
             var = ssyms.get(c["wrt"])
             if var is None:

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import matcalc  # noqa: E402
-from matcalc import api  # noqa: E402
+from matcalc.declarations import typed  # noqa: E402
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|\^T|\^-1|\*\*|[-+*/@^⊗∘']|\.\*")
 
@@ -110,7 +110,7 @@ def main(argv=None):
         ok = check(d, k) if k <= 8 else None
         t_sp, sp_tok = None, None
         if sp_ok:
-            f, _ = api._typed(expr, None, extra=("X",))
+            f, _ = typed(expr, None, extra=("X",))
             sf, ssyms = to_sympy(f)
             X = ssyms["X"]
             t0 = time.perf_counter()

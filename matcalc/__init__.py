@@ -6,7 +6,13 @@
 """
 from .errors import (EvaluationError, MatcalcError, MissingDependencyError, ParseError, ShapeError,
                      UnsupportedError)
-from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse
+from . import expr as _expr, printing as _printing
+
+# The tree prints itself through the printers, which sit above it (they read the operator
+# records): the two are wired here, at the package's top, before anything else is loaded.
+_expr.install_printers(_printing.to_text, _printing.to_latex)
+
+from .api import Derivative, compile, diff, evaluate, from_sympy, hessian, parse  # noqa: E402
 
 __all__ = ["diff", "hessian", "parse", "evaluate", "compile", "from_sympy", "Derivative",
            "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "EvaluationError",

@@ -97,7 +97,8 @@ def substitute_sizes(raw, sizes):
 
 def evaluate(expr, values, symbols=None):
     """The NumPy value of an expression (text or tree) at the given values."""
-    from .numeric import evaluate_for_user, internal, to_user
+    from .evaluation import evaluate_for_user
+    from .numeric import internal, to_user
     values = values_dict(values)
     if not isinstance(expr, (str, E.Expr)):
         raise ParseError(f"the expression must be text (or a tree from matcalc.parse), got "

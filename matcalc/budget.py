@@ -153,7 +153,10 @@ def check_answer(e, what):
     from .printing import to_text
     from .parse import number_out_of_range
     limit = _max_length()
-    text, ascii_text = to_text(e), to_text(e, ascii=True)
+    text = to_text(e)
+    # the ASCII printer differs only where the text has a character past ASCII (⊗, a Greek
+    # name): an ASCII text is its own ASCII spelling, printed once
+    ascii_text = text if text.isascii() else to_text(e, ascii=True)
     for t in (text, ascii_text):
         for m in _NUMBER_RE.finditer(t):
             why = number_out_of_range(m.group())

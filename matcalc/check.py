@@ -838,7 +838,7 @@ def _shape_text(shape):
 
 def _at(tree, values, sizes):
     """The value of tree as the API computes it (past the float range where floats overflow)."""
-    from .numeric import evaluate_tree
+    from .evaluation import evaluate_tree
     env = {n: internal(v) for n, v in values.items()}
     return np.asarray(evaluate_tree(tree, env, dict(sizes)), dtype=float)
 

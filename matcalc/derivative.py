@@ -112,7 +112,8 @@ class Derivative:
 
     def evaluate(self, values):
         """The NumPy value of the derivative at the given values (CONTRACT §3 shapes)."""
-        from .numeric import check_guards, evaluate_for_user, guarded_nodes, internal, to_user
+        from .evaluation import evaluate_for_user
+        from .numeric import check_guards, guarded_nodes, internal, to_user
         values = values_dict(values)
         env, sizes = {}, {}
         for n in self.typed_symbols:

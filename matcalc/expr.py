@@ -76,9 +76,11 @@ class Expr:
 
     # shape, is_scalar and args are slots filled on first use by __getattr__ (which
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
-    # _order and _transposed: the simplifier's order key and transpose of the node, kept
-    # on the (immutable) node where it computes them, as the hash is: no global cache.
-    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed")
+    # _order, _transposed and _same_value: the simplifier's order key, transpose and
+    # same_value_key of the node, kept on the (immutable) node where it computes them, as
+    # the hash is: no global cache.
+    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
+                 "_same_value")
     fields = ()
 
     def __getattr__(self, name):
@@ -138,13 +140,16 @@ class Expr:
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self.fields)})"
 
+    # The printers (matcalc.printing) sit above the tree: they are handed down to it by
+    # install_printers, which the package calls as it is imported (matcalc/__init__), so a
+    # node prints itself however the package was entered (import matcalc.expr included).
+    _printers = None
+
     def __str__(self):
-        from .printing import to_text
-        return to_text(self)
+        return _printer(0)(self)
 
     def latex(self):
-        from .printing import to_latex
-        return to_latex(self)
+        return _printer(1)(self)
 
     def _repr_latex_(self):
         return "$" + self.latex() + "$"
@@ -179,6 +184,19 @@ class Expr:
 
     def _compute_shape(self):  # pragma: no cover - every node defines it
         raise NotImplementedError(type(self).__name__)
+
+
+def install_printers(to_text, to_latex):
+    """How every node prints itself (str(e), e.latex(), a notebook's display): given by
+    the package as it is imported, once."""
+    Expr._printers = (to_text, to_latex)
+
+
+def _printer(i):
+    if Expr._printers is None:       # only before matcalc/__init__ has run to its wiring
+        raise RuntimeError("the printers are not installed yet: matcalc/__init__ installs "
+                           "them before importing anything that prints")
+    return Expr._printers[i]
 
 
 # ---------------------------------------------------------------------------- leaves
@@ -460,16 +478,23 @@ class Func(Expr):
 
 class ArrayFunc(Expr):
     """A function of a whole array, by name (softmax, logsumexp): one of the
-    ``ArrayFunction`` records of ``matcalc.operators``, which gives its shape rule."""
-    __slots__ = ("name", "arg")
+    ``ArrayFunction`` records of ``matcalc.operators``.  The record's shape rule (the
+    argument's shape -> the result's) rides along in ``rule`` (not a field: the name
+    determines it), handed down by whoever builds the node (``record.node(arg)``), so
+    that the tree needs nothing from the records, which sit above it."""
+    __slots__ = ("name", "arg", "rule")
     fields = ("name", "arg")
 
-    def __init__(self, name, arg):
-        self.name, self.arg = name, arg
+    def __init__(self, name, arg, rule):
+        _put(self, "name", name)
+        _put(self, "arg", arg)
+        _put(self, "rule", rule)
+
+    def rebuild(self, args):
+        return ArrayFunc(self.name, args[0], self.rule)
 
     def _compute_shape(self):
-        from .operators import ARRAY_FUNCTIONS
-        return ARRAY_FUNCTIONS[self.name].shape(self.arg.shape)
+        return self.rule(self.arg.shape)
 
 
 class MatPow(Expr):
@@ -703,32 +728,53 @@ def contains(e, pred, _memo=None):
     return r
 
 
-def rewrite(e, replace=None, after=None):
-    """e rebuilt bottom-up, each distinct subexpression once.
-
-    replace(x) may return a replacement for x itself (its children are then not
-    visited); after(y) may return a replacement for a node once its children are
-    rebuilt.  Either returns None to keep the node.  Spans ride along."""
-    memo = {}
+def fold(e, combine, replace=None):
+    """The one bottom-up fold over a tree: combine(x, results) for each distinct node x
+    once (by identity), given its children's results in order, after them.  replace(x)
+    may give x's result at once (its children are then not visited), or None to go on.
+    One Python frame per level (a loop, not a generator), so the deepest tree the parser
+    accepts stays within the default recursion limit."""
+    memo = {}                  # id -> (node, result): the node is kept, so its id is not reused
 
     def go(x):
-        k = id(x)
-        hit = memo.get(k)
-        if hit is not None and hit[0] is x:
+        hit = memo.get(id(x))
+        if hit is not None:
             return hit[1]
         out = replace(x) if replace is not None else None
         if out is None:
             args = x.args
-            new = tuple(go(a) for a in args)
-            out = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
-            if out is not x and getattr(x, "span", None) is not None:
-                out.span = x.span
-            if after is not None:
-                out = after(out) or out
-        memo[k] = (x, out)
+            if args:
+                results = []
+                for a in args:
+                    results.append(go(a))
+                out = combine(x, tuple(results))
+            else:
+                out = combine(x, ())
+        memo[id(x)] = (x, out)
         return out
 
     return go(e)
+
+
+def rewrite(e, replace=None, after=None):
+    """e rebuilt bottom-up (the fold), each distinct subexpression once.
+
+    replace(x) may return a replacement for x itself (its children are then not
+    visited); after(y) may return a replacement for a node once its children are
+    rebuilt.  Either returns None to keep the node.  Spans ride along."""
+
+    def combine(x, new):
+        if all(a is b for a, b in zip(x.args, new)):
+            out = x
+        else:
+            out = x.rebuild(new)
+            if getattr(x, "span", None) is not None:
+                out.span = x.span
+        if after is not None:
+            out = after(out) or out
+        return out
+
+    return fold(e, combine, replace)
 
 
 def zero_like(x):

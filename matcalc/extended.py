@@ -1,7 +1,7 @@
 """Evaluation past the float range: every value, scalar or array, as a mantissa array M and
 an integer exponent array K (each entry M·2^K, 0.5 <= |M| < 1 or M = 0, ±inf, NaN).
 
-``numeric.evaluate_tree`` evaluates with plain floats first; only when that value is not
+``evaluation.evaluate_tree`` evaluates with plain floats first; only when that value is not
 finite at finite inputs does it evaluate again here, where a product or sum whose
 intermediates overflow (the entries of (F.^2)ᵀ F.^2 at F ~ 1e100, 8e600 t vec(A) vec(A)ᵀ)
 keeps its exponent, so that 0 · (an overflowed array) is 0 and log(tr((F.^2)ᵀ F.^2)) is

@@ -613,37 +613,6 @@ def to_user(node_shape, v):
     return a.reshape(1, 1) if a.ndim == 0 else a
 
 
-def _extended(tree, env, sizes, ev):
-    """(value, node, X): the value of tree by the Evaluator ev (which has evaluated it), or
-    when some value on the way was not finite at finite inputs (an intermediate overflow
-    that a later 0 ·, 1 / or tanh would hide) the value computed past the float range
-    (matcalc.extended), with the node whose value overflowed even that, or None."""
-    v = ev.ev(tree)
-    if (not ev.nonfinite and _sums_finite(v)) or not all(_sums_finite(a) for a in env.values()):
-        return v, None, None
-    from . import extended
-    x, node = extended.evaluate(tree, env, sizes)
-    out = x.to_float()
-    if tree.is_scalar:
-        out = float(out.reshape(-1)[0])
-    if node is None and not x.in_range():
-        node = tree
-    return out, node, x
-
-
-def evaluate_tree(tree, env, sizes):
-    """The value of tree; a node without a value raises NoValue (a LinAlgError).  Plain
-    floats first; a value that is not finite there is computed again past the float range
-    (an entry whose true value overflows float64 is then ±inf)."""
-    with np.errstate(all="ignore"):
-        ev = Evaluator(env, sizes)
-        v = ev.ev(tree)
-        try:
-            return _extended(tree, env, sizes, ev)[0]
-        except NoValue:
-            return v
-
-
 def guarded_nodes(f, var_name):
     """The nodes of f that depend on the variable and whose record declares a
     differentiability guard (λ_max, ‖X‖₂, ‖X‖_*, ‖x‖₁: operators/spectral.py), as
@@ -680,26 +649,3 @@ def check_guards(guards, env, sizes):
             text = text if len(text) <= 80 else text[:77] + "..."
             raise EvaluationError(f"{err} (in {text}): the derivative does not exist at these "
                                   f"values") from None
-
-
-def evaluate_for_user(tree, env, sizes):
-    """evaluate_tree for the API: no value at these values is an EvaluationError, and so is
-    a value that overflows float64 (never inf or NaN where the true value is finite)."""
-    try:
-        with np.errstate(all="ignore"):
-            out, node, x = _extended(tree, env, sizes, Evaluator(env, sizes))
-    except NoValue as err:
-        raise user_error(err) from None
-    if node is not None:
-        from .errors import EvaluationError
-        from .printing import to_text
-        text = to_text(node)
-        text = text if len(text) <= 80 else text[:77] + "..."
-        if node is tree:
-            why = "its value is past the largest float, 1.8e308"
-            if x is not None and x.finite():
-                why += f" (about 1e{int(int(np.max(x.k)) * math.log10(2))})"
-        else:
-            why = "a value on the way is past the largest float, 1.8e308"
-        raise EvaluationError(f"the value overflows float64 at {text}: {why}; scale the inputs")
-    return out

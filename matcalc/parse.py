@@ -454,7 +454,7 @@ class Build:
         elif name in ELEMENTWISE:
             node = E.Func(name, a)
         elif name in ARRAY_FUNCTIONS:
-            node = E.ArrayFunc(name, a)
+            node = ARRAY_FUNCTIONS[name].node(a)
         elif name in SPECTRAL:              # lambda_max, ..., polar; norm1(e) is ||e||_1
             node = getattr(E, SPECTRAL[name].node)(name, a)
         elif name == "sum":

@@ -613,7 +613,7 @@ class Inference:
         from .operators import ARRAY_FUNCTIONS
         a = self.infer(n.arg)
         ARRAY_FUNCTIONS[n.name].check(self, a)
-        return E.ArrayFunc(n.name, a)
+        return n.rebuild((a,))
 
     def t_RawBars(self, n):
         a = self.infer(n.arg)
@@ -727,36 +727,27 @@ class Inference:
     def finish(self, typed):
         names = self.provisional_names()
         sub = lambda s: self._subst(s, names)  # noqa: E731
-        memo = {}
 
-        def fix(e):
-            k = id(e)
-            if k in memo:
-                return memo[k]
+        def sized(e):
+            """e (its children done) with its own sizes substituted, or None: none."""
             if isinstance(e, E.Sym):
                 out = E.Sym(e.name, e.kind, sub(e.rows), sub(e.cols))
             elif isinstance(e, E.Identity):
                 out = E.Identity(sub(e.n))
             elif isinstance(e, E.Fill):
-                out = E.Fill(fix(e.value), sub(e.rows), sub(e.cols))
-            elif isinstance(e, (E.Zero,)):
+                out = E.Fill(e.value, sub(e.rows), sub(e.cols))
+            elif isinstance(e, E.Zero):
                 out = E.Zero(sub(e.rows), sub(e.cols))
             elif isinstance(e, E.Commutation):
                 out = E.Commutation(sub(e.m), sub(e.n))
             elif isinstance(e, E.Unvec):
-                out = E.Unvec(fix(e.arg), sub(e.m), sub(e.n))
+                out = E.Unvec(e.arg, sub(e.m), sub(e.n))
             else:
-                args = e.args
-                new = tuple(fix(a) for a in args)
-                if all(a is b for a, b in zip(args, new)):
-                    memo[k] = e
-                    return e
-                out = e.rebuild(new)
+                return None
             out.span = getattr(e, "span", None)
-            memo[k] = out
             return out
 
-        result = fix(typed)
+        result = E.rewrite(typed, after=sized)
         symbols = {}
         for name, s in self.symbols.items():
             symbols[name] = E.Sym(name, s.kind, sub(s.rows), sub(s.cols))

@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .budget import SimplifyCounter
-from .operators import ELEMENTWISE_RECORDS, OperatorTable
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS, OperatorTable
 from .operators.nodes import record_of_unary
 
 
@@ -38,7 +38,7 @@ _RANK = {t: i for i, t in enumerate((
     E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
-_put = object.__setattr__          # the memo slots of a node (Expr._order, Expr._transposed)
+_put = object.__setattr__          # the memo slots of a node (Expr._order, _transposed, _same_value)
 
 
 def order_key(e):
@@ -195,9 +195,6 @@ def sort_canonical(items):
 # ---------------------------------------------------------------------------- equal traces
 
 
-_ROTATED = {}
-
-
 def same_value_key(e):
     """A key equal for expressions that differ only by the rotations a trace allows:
     tr(A B) and tr(B A), tr(Aᵀ Bᵀ) and tr(B A) (tr(M) = tr(Mᵀ)), aᵀ x and xᵀ a (a 1×1
@@ -205,10 +202,11 @@ def same_value_key(e):
 
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
-    printed.  The key is sound: every step preserves the value."""
-    hit = _ROTATED.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
+    printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
+    try:
+        return e._same_value
+    except AttributeError:
+        pass
     args = e.args
     if not args:
         return e
@@ -228,9 +226,7 @@ def same_value_key(e):
         y = E.Mul(tuple(scal + chain)) if len(scal) + len(chain) > 1 else (scal + chain)[0]
     elif t in (E.Add, E.Hadamard) and y is not e:
         y = type(y)(tuple(sorted(y.items, key=order_key)))
-    if len(_ROTATED) > 100_000:
-        _ROTATED.clear()
-    _ROTATED[id(e)] = (e, y)
+    _put(e, "_same_value", y)
     return y
 
 
@@ -613,7 +609,7 @@ def _softmax(scal, chain):
             rest = list(scal)
             rest.remove(den)
             chain = list(chain)
-            chain[pos] = wrap(E.ArrayFunc("softmax", x))
+            chain[pos] = wrap(ARRAY_FUNCTIONS["softmax"].node(x))
             return rest, chain
     return scal, chain
 
@@ -1388,9 +1384,8 @@ NONNEGATIVE = tuple(r.name for r in ELEMENTWISE_RECORDS if r.nonnegative)
 def array_func(name, a):
     """softmax(t) = 1 and logsumexp(t) = t at a scalar t (the record says which)."""
     if a.is_scalar:
-        from .operators import ARRAY_FUNCTIONS
         return ARRAY_FUNCTIONS[name].scalar(a)
-    return E.ArrayFunc(name, a)
+    return ARRAY_FUNCTIONS[name].node(a)
 
 
 def func(name, a, shape):
@@ -1669,29 +1664,15 @@ BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
 
 
 def simplify(e):
-    """The canonical form of e (bottom-up, each distinct subexpression once)."""
-    memo = {}
+    """The canonical form of e (the bottom-up fold, each distinct subexpression once)."""
     count = SimplifyCounter()        # the size budget: refuse a swell before combining it
 
-    def go(x):
-        k = id(x)
-        hit = memo.get(k)
-        if hit is not None:
-            return hit[1]
-        args = x.args
-        if args:
-            parts = []
-            for a in args:              # a loop, not a generator: one frame per level
-                parts.append(go(a))
-            parts = tuple(parts)
+    def build(x, parts):
+        if parts:
             count.check(parts)
-            out = BUILDERS[type(x)](x, parts)
-        else:
-            out = BUILDERS[type(x)](x, ())
-        memo[k] = (x, out)
-        return out
+        return BUILDERS[type(x)](x, parts)
 
-    out = go(e)
+    out = E.fold(e, build)
     return _absorb_minus(out) if isinstance(out, E.Mul) else out
 
 
@@ -1733,7 +1714,6 @@ def in_users_order(e, like):
     (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
     first; where the user's order says nothing, the canonical order stays."""
     rank = _symbols_in_order(like)
-    memo = {}
     seqs = {}
     # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
     written = {}
@@ -1756,16 +1736,8 @@ def in_users_order(e, like):
         seqs[id(x)] = (x, out)
         return out
 
-    def go(x):
-        hit = memo.get(id(x))
-        if hit is not None and hit[0] is x:
-            return hit[1]
-        args = x.args
-        y = x
-        if args:
-            new = tuple(go(a) for a in args)
-            if not all(a is b for a, b in zip(args, new)):
-                y = x.rebuild(new)
+    def order(y):
+        """y (its children ordered already) with its own terms or factors ordered."""
         if isinstance(y, E.Add):
             users = written.get(frozenset(y.items)) if len(set(y.items)) == len(y.items) else None
             items = list(users) if users is not None else \
@@ -1786,10 +1758,9 @@ def in_users_order(e, like):
                 scal = sorted(items[lead:end], key=seq)
                 if scal != items[lead:end]:
                     y = E.Mul(tuple(items[:lead] + scal + items[end:]))
-        memo[id(x)] = (x, y)
         return y
 
-    return go(e)
+    return E.rewrite(e, after=order)
 
 
 def _tidy(e):

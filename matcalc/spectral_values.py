@@ -26,7 +26,7 @@ where their eigen- or singular value is simple (λ_max, ‖X‖₂), where X has
 import numpy as np
 
 from .errors import EvaluationError, MissingDependencyError, ShapeError
-from .operators import matrix_kernels as K
+import matcalc.operators.matrix_kernels as K
 
 MATRIX_FUNCTIONS = ("expm", "logm", "sqrtm", "power")
 

@@ -603,7 +603,7 @@ def _abbreviated(steps, d):
 def evaluate_step(step, var, env, sizes):
     """The NumPy value of a step's right side; env holds the values and d<var>."""
     from .differential import differentiate
-    from .numeric import evaluate_tree
+    from .evaluation import evaluate_tree
 
     def replace(x):
         if isinstance(x, DiffOf):

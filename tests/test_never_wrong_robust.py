@@ -335,6 +335,32 @@ def test_an_ascii_terminal_gets_ascii_spellings_that_read_back(args):
         check_derivative(args[1], "X")
 
 
+@pytest.mark.parametrize("text,wrt,symbols", [
+    ("tr(X^T A X) + log(det(X)) + ||X - B||_F^2 + ||X^T||", "X", None),
+    ("sum(exp(X) .* A ./ (B + 1)) + sum(X .^ 3) + tr(inv(X) A)", "X", None),
+    ("vec(X)^T kron(A, B) vec(X) + vec(X)^T K(m, n) vec(X^T)", "X", {"X": "matrix(m,n)"}),
+    ("softmax(x)^T a + logsumexp(A x) + sum(sigmoid(x)) + x^T diag(a) x", "x", None),
+    ("tr(unvec(x, m)^T A unvec(x, m))", "x", None),
+    ("α x^T Σ x + sum(x .^ 2) / 2", "x", None),
+])
+def test_an_ascii_answer_is_its_own_ascii_spelling(text, wrt, symbols):
+    """check_answer prints the ASCII spelling only when the text has a character past
+    ASCII: the two printers differ nowhere else (the answer, the input, and each of their
+    subexpressions)."""
+    from matcalc import expr as E
+    from matcalc.printing import to_text
+    d = matcalc.diff(text, wrt=wrt, symbols=symbols)
+    seen = 0
+    for node in E.walk([d.expr, d.f]):
+        s = to_text(node)
+        if s.isascii():
+            assert to_text(node, ascii=True) == s
+            seen += 1
+    assert seen > 5
+    assert not str(d.f).isascii() or to_text(d.f, ascii=True) == str(d.f)
+    check_derivative(text, wrt, symbols)     # the answers printed are right
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [("diff", "A X B", "--wrt", "X"), ("diff", "A X B", "--wrt", "X", "--json"),
                                   ("rules",), ("codegen", "x^T x", "--wrt", "x"), ("--version",)])

@@ -17,7 +17,7 @@ runs under the user's own ``jax_enable_x64`` (float64 code checks that it is on)
 import functools
 import inspect
 
-from . import ir
+import matcalc.codegen.ir as ir
 from .matfun_helpers import HELPERS as _MATFUN_HELPERS
 from .values import lit
 from ..errors import MatcalcError, UnsupportedError

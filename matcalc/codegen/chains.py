@@ -16,7 +16,7 @@ An operator factor is applied to what it multiplies instead of being formed:
 * a sum of such operators, or of matrices where the distributed products are at hand,
   is applied term by term.
 """
-from . import ir
+import matcalc.codegen.ir as ir
 from .values import est, is_one, rep_of, signed_sum
 from .. import expr as E
 from ..simplify import split_coef, transpose

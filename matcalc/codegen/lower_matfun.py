@@ -18,7 +18,7 @@ expm(X) and L_exp(X or Xᵀ, E) needed together come from one call (``_expm_part
 A vector or scalar argument is made a 2-D array first and the result read back in the
 node's shape, so that a 1×1 logm of a negative number raises as the matrix one does.
 """
-from . import ir
+import matcalc.codegen.ir as ir
 from .values import Note, V, rep_of
 from .. import expr as E
 from ..simplify import is_symmetric, transpose

@@ -2,7 +2,7 @@
 per node type; ``NODE_LOWERINGS`` is their table)."""
 from fractions import Fraction
 
-from . import ir
+import matcalc.codegen.ir as ir
 from .chains import Chain
 from .lower_reductions import sqnorm
 from .values import ONE, ZERO, V, is_one, lit, product, rep_of, scalar, short

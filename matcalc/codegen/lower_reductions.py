@@ -1,6 +1,6 @@
 """Lowerings of the reductions: traces (of products without the product), sums (through
 row and column sums), norms (one dot product), the diagonal of a product."""
-from . import ir
+import matcalc.codegen.ir as ir
 from .chains import Chain, combine, factor_kind, flatten_chain, materialize_cost, op_cost
 from .lower_matfun import trace_of_matfunc
 from .values import ZERO, est, rep_of, scalar, short, signed_sum

@@ -9,7 +9,7 @@ transpose of a name), how the value is held (S, V, M) and its shape.
 """
 from fractions import Fraction
 
-from . import ir
+import matcalc.codegen.ir as ir
 from .names import RESERVED, python_name
 from .values import ONE, Note, V, lit, product, rep_of, short
 from .. import expr as E
@@ -327,11 +327,11 @@ class Lowerer:
 
     def fold_constants(self, coef, consts):
         """coef times the constant scalars consts, as one number, computed at generation
-        time by the evaluator (numeric.evaluate_tree), whose products keep their exponent
+        time by the evaluator (evaluation.evaluate_tree), whose products keep their exponent
         past the float range: exp(700)² exp(-700)² is 1 there, while the factors one by one
         give inf · 0 = nan in the generated code."""
         import math
-        from ..numeric import evaluate_tree
+        from ..evaluation import evaluate_tree
         self.opts("fold_constants")
         tree = E.Mul((E.Num(coef),) + tuple(consts))
         value = float(evaluate_tree(tree, {}, {}))

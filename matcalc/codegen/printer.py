@@ -5,7 +5,7 @@ would read it otherwise), so a pass that puts one expression inside another neve
 to think about them.  A statement's comment goes after it, at column 50 where the
 statement is shorter.
 """
-from . import ir
+import matcalc.codegen.ir as ir
 
 _PREC = {"and": 4, ">": 6, "<=": 6, "<": 6, ">=": 6, "+": 11, "-": 11,
          "*": 12, "/": 12, "//": 12, "@": 12, "**": 14}

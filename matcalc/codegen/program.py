@@ -6,7 +6,9 @@ through the passes, to an ir.Module that ``printer`` prints.
 (``rowblocks.plan``), it also builds ``_<name>_in_blocks``, which the plain function
 calls when the intermediate the loop keeps out of memory is large.
 """
-from . import ir, passes, rowblocks
+import matcalc.codegen.ir as ir
+import matcalc.codegen.passes as passes
+import matcalc.codegen.rowblocks as rowblocks
 from .backends import backend
 from .lowering import Lowerer
 from .names import Names, python_name

@@ -7,7 +7,7 @@ memoised in the lowerer as those arrays and sums, for the rest of the function t
 ``dispatch`` is the condition under which the plain function calls the one with the
 loop (the intermediate is larger than a block, every whole factor at most a block).
 """
-from . import ir
+import matcalc.codegen.ir as ir
 from .lowering import Lowerer
 from .printer import expr as source
 from .rowblocks import BLOCK

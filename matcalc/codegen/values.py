@@ -1,7 +1,7 @@
 """Lowered values and the small pieces of IR every lowering builds."""
 import math
 
-from . import ir
+import matcalc.codegen.ir as ir
 from .. import expr as E
 
 # estimated size of a named dimension, for choosing the order of products

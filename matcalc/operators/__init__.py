@@ -30,13 +30,12 @@ shape rule and the tables it must be in (or why not); the node dispatch tables a
 from .records import ArrayFunction, Elementwise, OperatorTable, SpectralFunction, TARGETS, resolve_numpy  # noqa: F401
 from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
 from .array import ARRAY_RECORDS  # noqa: F401
-from .spectral import SPECNORM, SPECTRAL_RECORDS, guard_of, record_of_guarded  # noqa: F401
+from .spectral import SPECNORM, SPECTRAL, SPECTRAL_RECORDS, guard_of, record_of_guarded  # noqa: F401
 from .nodes import NODE_RECORDS, NODES, PIECES, node_record  # noqa: F401
 
 ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record
 ELEMENTWISE_NAMES = tuple(ELEMENTWISE)                     # in declaration order
 ARRAY_FUNCTIONS = {r.name: r for r in ARRAY_RECORDS}       # softmax, logsumexp
-SPECTRAL = {r.name: r for r in SPECTRAL_RECORDS}           # lambda_max, ..., eigvec_max, ..., polar
 
 
 def elementwise(name, piece="record"):

@@ -4,6 +4,7 @@ from typing import ClassVar
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
+from ..expr import ArrayFunc
 
 TARGETS = ("numpy", "jax", "torch")       # the code targets a record spells itself for
 _LIB = {"numpy": "np.", "jax": "jnp.", "torch": "torch."}
@@ -16,13 +17,14 @@ class OperatorTable(dict):
     def __init__(self, piece, *args, derive=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.piece = piece
-        self.derive = derive      # key -> the entry its record gives (None: none)
+        # key -> the entry its record gives (None: none), derived at each lookup and never
+        # stored: a table is not written after import (no state on the derivation path)
+        self.derive = derive
 
     def __missing__(self, key):
         if self.derive is not None:
             entry = self.derive(key)
             if entry is not None:
-                self[key] = entry
                 return entry
         name = getattr(key, "__name__", key)       # a node table is keyed by the node class
         raise UnsupportedError(f"the operator {name} has no {self.piece}: declare it in its "
@@ -135,7 +137,7 @@ def resolve_numpy(spelling):
             fn = getattr(fn, attr)
         return fn
     if spelling.startswith("_"):
-        from . import kernels
+        import matcalc.operators.kernels as kernels
         return getattr(kernels, spelling)
     if spelling.startswith("scipy."):
         module, _, attr = spelling.rpartition(".")
@@ -158,7 +160,7 @@ def resolve_numpy(spelling):
 @dataclass(frozen=True, eq=False)
 class ArrayFunction:
     """A function of a whole array (softmax of a vector, logsumexp over all entries): the
-    node ``expr.ArrayFunc(name, arg)``.
+    node ``expr.ArrayFunc(name, arg, rule)`` with rule = ``shape``, which ``node(arg)`` builds.
 
     name        the grammar keyword, the text spelling and the key of every table
     shape       the argument's shape -> the result's (expr.ArrayFunc's shape rule)
@@ -201,6 +203,10 @@ class ArrayFunction:
 
     def evaluator(self):
         return resolve_numpy(self.numpy)
+
+    def node(self, arg):
+        """The node of this function of arg, carrying the record's shape rule."""
+        return ArrayFunc(self.name, arg, self.shape)
 
 
 @dataclass(frozen=True, eq=False)

@@ -114,6 +114,7 @@ SPECTRAL_RECORDS = (
         unsupported=_second("polar", "||X||_*"),
         sympy="SymPy has no matrix expression for the polar factor"),
 )
+SPECTRAL = {r.name: r for r in SPECTRAL_RECORDS}           # lambda_max, ..., eigvec_max, ..., polar
 
 # ‖X‖₂ of a matrix: the node SpecNorm (parsed from ||X||_2, printed by the printers' own
 # p_SpecNorm); its record gives the differential, the formula and the guard
@@ -129,7 +130,6 @@ def record_of_guarded(node):
     if isinstance(node, E.SpecNorm):
         return SPECNORM
     if isinstance(node, E.Spectral):
-        from . import SPECTRAL
         rec = SPECTRAL.get(node.name)
         return rec if rec is not None and rec.guard is not None else None
     return None

@@ -7,7 +7,7 @@ table from (renamed) value to name: linear.  Values that are written into later 
 blocks of a row loop's result, the sums it accumulates) are never shared, and a loop's
 body has its own table (its values change from one iteration to the next).
 """
-from .. import ir
+import matcalc.codegen.ir as ir
 
 
 def run(fn):

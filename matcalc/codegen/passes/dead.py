@@ -1,7 +1,7 @@
 """Dead stores: an assignment whose every target is a temporary or a size that nothing
 reads is dropped, and so, in turn, are the ones only it read (a worklist over read
 counts: linear)."""
-from .. import ir
+import matcalc.codegen.ir as ir
 
 
 def run(fn):

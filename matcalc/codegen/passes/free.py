@@ -4,7 +4,7 @@ page-faulting memory for each new one).  A temporary last read inside a loop is 
 after the loop; a loop's own temporaries are freed inside its body.  Nothing is freed
 after the last statement of a body (the function returns, or the iteration ends).  One
 pass to find the last uses, one to insert: linear."""
-from .. import ir
+import matcalc.codegen.ir as ir
 
 
 def run(fn):

@@ -9,7 +9,7 @@ stores it (``acc += t3``), is folded into that statement whatever its width.  On
 folded into the one after: each statement is folded at most once, so the pass is
 linear (the width check prints at most ``WIDTH`` characters a time).
 """
-from .. import ir
+import matcalc.codegen.ir as ir
 from ..printer import expr as source
 
 WIDTH = 88

@@ -1,7 +1,7 @@
 """Renumbering: the temporaries called t1, t2, ... in the order they are first assigned
 (inlining and sharing leave gaps).  A name the function uses otherwise (a parameter, a
 size, a result) is skipped.  Two passes over the statements: linear."""
-from .. import ir
+import matcalc.codegen.ir as ir
 
 
 def run(fn):
