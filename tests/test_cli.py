@@ -130,7 +130,7 @@ ERRORS = [
     (["diff", "tr(A, B)", "--wrt", "A"], "ParseError"),
     (["diff", "A x + x", "--wrt", "x", "--let", "x=vector(3)", "--let", "A=matrix(2,3)"], "ShapeError"),
     (["diff", "x^T A x", "--wrt", "x", "--let", "A=matrix(3,4)"], "ShapeError"),
-    (["diff", "||X||_2", "--wrt", "X"], "UnsupportedError"),
+    (["diff", "a^T eigvec_max(S)", "--wrt", "S", "--let", "S=symmetric"], "UnsupportedError"),
     (["diff", "x\x07 + y", "--wrt", "x"], "ParseError"),
 ]
 
