@@ -203,6 +203,31 @@ def _elempow(e, d):
     return add(*terms)
 
 
+def _second_frechet(e, what):
+    from .operators import matrix_function
+    rec = matrix_function(e.name)
+    return UnsupportedError(
+        f"the second Fréchet derivative of {rec.spelled(e.p)}, needed for {what} where X itself "
+        f"depends on the variable, is not supported: differentiate once (the gradient of a "
+        f"scalar of {rec.spelled(e.p)}), or with respect to a variable that enters only "
+        f"the direction E")
+
+
+def _mat_func(e, d):
+    return E.Frechet(e.name, e.arg, d[0], e.p)
+
+
+def _frechet(e, d):
+    dx, de = d
+    if dx is not None:
+        raise _second_frechet(e, "d L_f(X, E)")
+    return E.Frechet(e.name, e.arg, de, e.p)
+
+
+def _frechet_jac(e, d):
+    raise _second_frechet(e, "the differential of its Jacobian matrix")
+
+
 RULES = OperatorTable("differential rule (differential.RULES)", {
     E.Num: Rule("d-const", "d(a) = 0", _const),
     E.Identity: Rule("d-const", "d(I) = 0", _const),
@@ -231,6 +256,10 @@ RULES = OperatorTable("differential rule (differential.RULES)", {
     E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
+    E.MatFunc: Rule("d-matrix-function", "d f(X) = L_f(X, dX), the Fréchet derivative", _mat_func),
+    E.Frechet: Rule("d-frechet", "d L_f(X, E) = L_f(X, dE)  (linear in E; X constant)", _frechet),
+    E.FrechetJac: Rule("d-frechet-jacobian", "d J_f(X): a second Fréchet derivative "
+                       "(UnsupportedError)", _frechet_jac),
 })
 
 
@@ -246,6 +275,11 @@ def rule_name(node):
         return f"d-{node.name}", FUNC_DERIVATIVES[node.name][0]
     if isinstance(node, E.ArrayFunc):
         return f"d-{node.name}", ARRAY_DERIVATIVES[node.name][0]
+    if isinstance(node, E.MatFunc):
+        from .operators import matrix_function
+        f = matrix_function(node.name).spelled(node.p).replace("(X)", "")
+        return f"d-{node.name}", f"d {matrix_function(node.name).spelled(node.p)} = " \
+            f"L_{f}(X, dX), the Fréchet derivative"
     return r.name, r.formula
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import expr as E
 from .errors import ShapeError, MatcalcError
-from .operators import ARRAY_RECORDS, OperatorTable, table, resolve_numpy
+from .operators import ARRAY_RECORDS, OperatorTable, matrix_function, table, resolve_numpy
 from .operators.nodes import record_of_unary
 
 
@@ -454,6 +454,19 @@ def _record_evaluator(cls):
     return lambda ev, e: fn(_arr(ev.ev(e.arg)))
 
 
+def _mat_func(ev, e):
+    return matrix_function(e.name, "evaluator").value(_arr(ev.ev(e.arg)), e.p)
+
+
+def _frechet(ev, e):
+    X, D = _arr(ev.ev(e.arg)), _arr(ev.ev(e.dir))
+    return matrix_function(e.name, "evaluator").frechet_value(X, D, e.p)
+
+
+def _frechet_jac(ev, e):
+    return matrix_function(e.name, "evaluator").jacobian_value(_arr(ev.ev(e.arg)), e.p)
+
+
 EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.Num: lambda ev, e: num_float(e.value),
     E.Sym: lambda ev, e: ev.env[e.name],
@@ -483,6 +496,9 @@ EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
+    E.MatFunc: _mat_func,
+    E.Frechet: _frechet,
+    E.FrechetJac: _frechet_jac,
 }, derive=_record_evaluator)
 
 

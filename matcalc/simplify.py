@@ -35,7 +35,7 @@ def _unsupported(what):
 
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
-    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.MatFunc, E.Frechet, E.FrechetJac, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _put = object.__setattr__          # the memo slots of a node (Expr._order, Expr._transposed)
@@ -56,6 +56,8 @@ def order_key(e):
         data = (e.var.name,)
     elif isinstance(e, (E.Func, E.ArrayFunc)):
         data = (e.name,)
+    elif isinstance(e, (E.MatFunc, E.Frechet, E.FrechetJac)):
+        data = (e.name, e.p if e.p is not None else Fraction(0))
     elif isinstance(e, E.MatPow):
         data = (e.k,)
     elif isinstance(e, (E.Identity, E.Zero, E.Commutation, E.Fill, E.Unvec)):
@@ -324,6 +326,10 @@ def _transpose(x):
         return E.Func(x.name, transpose(x.arg))
     if t is E.ElemPow:
         return E.ElemPow(transpose(x.base), x.exp)
+    if t is E.MatFunc:                       # f(X)ᵀ = f(Xᵀ): f(S) of a symmetric S is symmetric
+        return mat_func(x.name, transpose(x.arg), x.p)
+    if t is E.Frechet:                       # L_f(X, E)ᵀ = L_f(Xᵀ, Eᵀ)
+        return frechet(x.name, transpose(x.arg), transpose(x.dir), x.p)
     return E.Transpose(x)
 
 
@@ -1578,6 +1584,132 @@ rule(E.SpecNorm, "specnorm-transpose", "‖Aᵀ‖₂ = ‖A‖₂")(
     lambda e: spec_norm(e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
 
 
+# ---- functions of a square matrix (CONTRACT §5.1; records in operators/matrix.py)
+
+
+def _mf_record(name):
+    from .operators import matrix_function
+    return matrix_function(name)
+
+
+def mat_func(name, x, p=None):
+    """f(X) over a canonical X, powers normalized (X^(1/2) = sqrtm(X), integer powers)."""
+    from .operators import mat_func as node
+    e = node(name, x, p)
+    if not isinstance(e, E.MatFunc):
+        return simplify(e)
+    return rewrite(e)
+
+
+def _prime(name, x, p):
+    """f′(X), canonical."""
+    return simplify(_mf_record(name).derivative(x, p))
+
+
+def _chain(x):
+    """x without its scalar factors (t A -> A): what decides whether something commutes with x."""
+    if isinstance(x, E.Mul) and not _atomic(x):
+        chain = [f for f in x.items if not f.is_scalar]
+        if chain:
+            return chain[0] if len(chain) == 1 else E.Mul(tuple(chain))
+    return x
+
+
+def commutes(e, x):
+    """Whether e commutes with x, as far as the forms show: scalars, I, x itself, powers,
+    inverses and functions of something that commutes with x, and sums and products of
+    them (e = f(x), e = x^k, e = s I + x ...)."""
+    if e.is_scalar or isinstance(e, E.Identity) or is_zero(e):
+        return True
+    if isinstance(e, E.Fill) and isinstance(x, E.Fill):
+        return True
+    core = _chain(x)
+    if e == x or e == core or _chain(e) == core:
+        return True
+    if isinstance(e, E.Transpose) and is_symmetric(core) and commutes(e.arg, x):
+        return True
+    if isinstance(e, (E.Inverse, E.MatPow, E.MatFunc)):
+        return commutes(e.arg, x)
+    if isinstance(e, E.Mul) and not _atomic(e):
+        return all(commutes(f, x) for f in e.items)
+    if isinstance(e, E.Add):
+        return all(commutes(t, x) for t in e.items)
+    return False
+
+
+rule(E.MatFunc, "mf-scalar", "f(s) of a 1×1 s: exp(s), log(s), sqrt(s), s^p")(
+    lambda e: simplify(_mf_record(e.name).scalar(e.arg, e.p)) if e.arg.is_scalar else None)
+
+
+@rule(E.MatFunc, "mf-at-identity", "logm(I) = 0, sqrtm(I) = I, I^p = I, expm(0) = I")
+def _mf_special(e):
+    rec = _mf_record(e.name)
+    a = e.arg
+    at = rec.at_identity if isinstance(a, E.Identity) else rec.at_zero if is_zero(a) else None
+    if at == "I":
+        return E.Identity(e.shape[0])
+    if at == "0":
+        return E.Zero(*e.shape)
+    return None
+
+
+rule(E.MatFunc, "expm-logm", "expm(logm(X)) = X")(
+    lambda e: e.arg.arg if e.name == "expm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
+
+
+@rule(E.MatFunc, "powm-power", "(X^a)^b = X^(a b)  (a real power, b an integer)")
+def _powm_power(e):
+    a = e.arg
+    if e.name == "powm" and isinstance(a, E.MatPow):
+        return mat_func("powm", a.arg, e.p * a.k)
+    return None
+
+
+def frechet(name, x, d, p=None):
+    return rewrite(E.Frechet(name, x, d, p))
+
+
+rule(E.Frechet, "frechet-zero", "L_f(X, 0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.dir) else None)
+rule(E.Frechet, "frechet-scalars-out", "L_f(X, s E) = s L_f(X, E)  (linear in E)")(
+    lambda e: _scalars_out(e.dir, lambda y: frechet(e.name, e.arg, y, e.p)))
+
+
+@rule(E.Frechet, "frechet-commuting", "L_f(X, E) = f′(X) E  (E commutes with X: I, X, f(X), …)")
+def _frechet_commuting(e):
+    x, d = e.arg, e.dir
+    if x.is_scalar or commutes(d, x):
+        return mul((_prime(e.name, x, e.p), d), e.shape)
+    return None
+
+
+@rule(E.Frechet, "frechet-sum", "L_f(X, A + B) = L_f(X, A) + L_f(X, B)  (where a term commutes with X)")
+def _frechet_sum(e):
+    d = e.dir
+    if isinstance(d, E.Add) and any(commutes(t, e.arg) for t in d.items):
+        return add(tuple(frechet(e.name, e.arg, t, e.p) for t in d.items), e.shape)
+    return None
+
+
+def frechet_jac(name, x, p=None):
+    return rewrite(E.FrechetJac(name, x, p))
+
+
+rule(E.FrechetJac, "jfrechet-scalar", "J of f at a 1×1 x is f′(x)")(
+    lambda e: _prime(e.name, e.arg, e.p) if e.arg.is_scalar else None)
+
+
+rule(E.Trace, "tr-frechet", "tr L_f(X, E) = tr(f′(X) E)")(
+    lambda e: trace(mul((_prime(e.arg.name, e.arg.arg, e.arg.p), e.arg.dir), e.arg.shape))
+    if isinstance(e.arg, E.Frechet) else None)
+rule(E.Trace, "tr-logm", "tr logm(X) = log|X|")(
+    lambda e: logdet(e.arg.arg) if isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
+rule(E.LogDet, "logdet-expm", "log|expm(X)| = tr(X)")(
+    lambda e: trace(e.arg.arg) if isinstance(e.arg, E.MatFunc) and e.arg.name == "expm" else None)
+rule(E.Det, "det-expm", "det(expm(X)) = exp(tr(X))")(
+    lambda e: func("exp", trace(e.arg.arg), E.SCALAR)
+    if isinstance(e.arg, E.MatFunc) and e.arg.name == "expm" else None)
+
+
 # The identities the one-pass builders apply (products, sums, Hadamard and Kronecker
 # products, transposes): named here, each with its test row like the rules above.
 BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
@@ -1586,6 +1718,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Transpose, "t-inverse", "(A⁻¹)ᵀ = (Aᵀ)⁻¹"),
     (E.Transpose, "t-symmetric", "Sᵀ = S  (S symmetric, or a scalar)"),
     (E.Transpose, "t-elementwise", "f(A)ᵀ = f(Aᵀ)"),
+    (E.Transpose, "t-matrix-function", "f(A)ᵀ = f(Aᵀ), L_f(A, E)ᵀ = L_f(Aᵀ, Eᵀ)  (expm, logm, sqrtm, A^p)"),
     (E.Mul, "mul-coefficient", "2 A 3 = 6 A"),
     (E.Mul, "mul-scalar-powers", "s s⁻¹ = 1, s sᵃ = sᵃ⁺¹"),
     (E.Mul, "mul-symbolic-powers", "sᵃ sᵇ = sᵃ⁺ᵇ  (a, b any scalars)"),
@@ -1653,6 +1786,9 @@ BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),
+    E.MatFunc: lambda e, a: mat_func(e.name, a[0], e.p),
+    E.Frechet: lambda e, a: frechet(e.name, a[0], a[1], e.p),
+    E.FrechetJac: lambda e, a: frechet_jac(e.name, a[0], e.p),
 }, derive=_record_builder)
 
 
@@ -1809,7 +1945,7 @@ def _tidy(e):
             y = _pull_runs(y)
         elif isinstance(y, E.Trace) and isinstance(y.arg, E.Transpose):
             y = E.Trace(y.arg.arg)                                      # tr(Mᵀ) = tr(M)
-        elif isinstance(y, (E.Func, E.ElemPow)) and isinstance(y.args[0], E.Transpose):
+        elif isinstance(y, (E.Func, E.ElemPow, E.MatFunc)) and isinstance(y.args[0], E.Transpose):
             y = E.Transpose(y.rebuild((y.args[0].arg,) + y.args[1:]))   # f(Aᵀ) = f(A)ᵀ
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
             alt = go(transpose(x), False)

@@ -14,6 +14,11 @@ A function of a whole array (softmax, logsumexp) is one ``ArrayFunction`` record
 ``array.py``: its type rule, its differential (written with the language's nodes), its
 NumPy kernel and its spelling per code target; the node is ``expr.ArrayFunc``.
 
+A function of a square matrix (expm, logm, sqrtm, X^p) is one ``MatrixFunction`` record
+in ``matrix.py``: its spellings (f, its Fréchet derivative, its Jacobian), f′ as an
+expression, its values (``spectral_values``) and its branch; the nodes are
+``expr.MatFunc``, ``expr.Frechet`` and ``expr.FrechetJac``.
+
 Adding an elementwise function: one record here plus one row in
 ``tests/test_operators.py`` (and its keyword in the grammar's FUNC terminal).
 
@@ -21,14 +26,34 @@ A node class of ``expr.py`` is one ``Node`` record in ``nodes.py``: its spelling
 shape rule and the tables it must be in (or why not); the node dispatch tables are
 ``OperatorTable`` views keyed by the class.
 """
-from .records import ArrayFunction, Elementwise, OperatorTable, TARGETS, resolve_numpy  # noqa: F401
+from .records import (ArrayFunction, Elementwise, MatrixFunction, OperatorTable, TARGETS,  # noqa: F401
+                      resolve_numpy)
 from .elementwise import ELEMENTWISE_RECORDS  # noqa: F401
 from .array import ARRAY_RECORDS  # noqa: F401
+from .matrix import MATRIX_RECORDS, mat_func  # noqa: F401
 from .nodes import NODE_RECORDS, NODES, PIECES, node_record  # noqa: F401
 
 ELEMENTWISE = {r.name: r for r in ELEMENTWISE_RECORDS}     # name -> record
 ELEMENTWISE_NAMES = tuple(ELEMENTWISE)                     # in declaration order
 ARRAY_FUNCTIONS = {r.name: r for r in ARRAY_RECORDS}       # softmax, logsumexp
+MATRIX_FUNCTIONS = {r.name: r for r in MATRIX_RECORDS}     # expm, logm, sqrtm, powm
+# every spelling of a matrix function -> (record, node kind): expm -> MatFunc, dexpm ->
+# Frechet, jexpm -> FrechetJac (the grammar's keywords; printing and parsing read it)
+MATRIX_SPELLINGS = {}
+for _r in MATRIX_RECORDS:
+    for _spelling, _kind in ((_r.text, "MatFunc"), (_r.frechet, "Frechet"), (_r.jacobian, "FrechetJac")):
+        if _spelling is not None:
+            MATRIX_SPELLINGS[_spelling] = (_r, _kind)
+
+
+def matrix_function(name, piece="record"):
+    """The record of the matrix function name (UnsupportedError naming it)."""
+    rec = MATRIX_FUNCTIONS.get(name)
+    if rec is None:
+        from ..errors import UnsupportedError
+        raise UnsupportedError(f"the matrix function {name} has no {piece}: it is not "
+                               f"declared in matcalc/operators/matrix.py")
+    return rec
 
 
 def elementwise(name, piece="record"):

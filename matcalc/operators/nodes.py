@@ -32,6 +32,7 @@ PIECES = {
 
 _LEAF = "a leaf: constant in every variable but itself, so no dX to move out of it"
 _NONLINEAR = "not linear: a differential has it only around constants, never around dX"
+_MFCODE = "lowered by the mfcode branch (code generation of the matrix functions)"
 _SCALAR_OUT = "its value is a scalar: the trace identities see it as a scalar factor"
 
 
@@ -151,6 +152,25 @@ NODE_RECORDS = (
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
     Node("ElemPow", 2, "its base's", sympy="HadamardPower",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
+    # CONTRACT §5.1: functions of a square matrix (records in matcalc/operators/matrix.py)
+    Node("MatFunc", 1, "n×n (expm, logm, sqrtm, X^p: matcalc/operators/matrix.py)",
+         keywords=("expm", "logm", "sqrtm"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "lowering": _MFCODE,
+                 "sympy": "SymPy has no matrix exponential, logarithm or root of a matrix "
+                          "expression (its exp(X) raises TypeError)"}),
+    Node("Frechet", 2, "X's (n×n): L_f(X, E), linear in E",
+         keywords=("dexpm", "dlogm", "dsqrtm", "dpowm"),
+         absent={"lowering": _MFCODE,
+                 "sympy": "SymPy has no Fréchet derivative of a matrix function"}),
+    Node("FrechetJac", 1, "n×n to n²×n²: vec L_f(X, E) = J vec(E)",
+         keywords=("jexpm", "jlogm", "jsqrtm", "jpowm"),
+         absent={"adjoint": "constant in dX wherever it appears (d of it is refused: a second "
+                            "Fréchet derivative), so no dX to move out of it",
+                 "vec identity": "constant in dX wherever it appears (a second Fréchet "
+                                 "derivative is refused)",
+                 "lowering": _MFCODE,
+                 "sympy": "SymPy has no Fréchet derivative of a matrix function"}),
 )
 
 NODES = {r.name: r for r in NODE_RECORDS}          # class name -> record

@@ -201,3 +201,91 @@ class ArrayFunction:
 
     def evaluator(self):
         return resolve_numpy(self.numpy)
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixFunction:
+    """A function f of a square matrix, not elementwise (CONTRACT §5.1): the node
+    ``expr.MatFunc(name, arg, p)``, its Fréchet derivative ``expr.Frechet(name, arg, dir, p)``
+    = L_f(X, E) and the matrix of that linear map, ``expr.FrechetJac(name, arg, p)``
+    (vec L_f(X, E) = J vec(E)).
+
+    name        the node's name (and the key of every table): expm, logm, sqrtm, powm
+    text        its call spelling (None: written as a power, X^p)
+    frechet     the call spelling of L_f(X, E) (dexpm(X, E); dpowm(X, E, p) takes p last)
+    jacobian    the call spelling of its Jacobian matrix (jexpm(X); jpowm(X, p))
+    derivative  (X, p) -> f′(X), an expression (built with the simplifier's builders,
+                given as a function of the builders so that records import no calculus):
+                L_f(X, E) = f′(X) E where E commutes with X, and tr L_f(X, E) = tr(f′(X) E)
+    scalar      (x, p) -> f(x) for a 1×1 x, with the language's scalar functions
+    prime_formula the closed form's text, as the steps and ``matcalc rules`` show it
+    values      the name spectral_values.py knows the function by ("power" for powm)
+    principal   the principal branch: X may have no eigenvalue on the closed negative
+                real axis (logm, sqrtm, X^p); the fuzzer and --check draw spd points
+    at_identity f(I) as "I" or "0" (the simplifier folds it); at_zero f(0) likewise
+    fast_growing the fuzzer keeps its argument small (expm of a large matrix overflows)
+    fuzz_weight how often the fuzzer's generator picks it
+    """
+    name: str
+    text: str
+    frechet: str
+    jacobian: str
+    derivative: object
+    scalar: object
+    prime_formula: str
+    values: str
+    principal: bool = False
+    at_identity: str = None
+    at_zero: str = None
+    fast_growing: bool = False
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1
+
+    @property
+    def takes_p(self):
+        return self.name == "powm"
+
+    def spelled(self, p=None):
+        """The function as the messages name it: expm(X), X^(1/3)."""
+        if self.text is not None:
+            return f"{self.text}(X)"
+        return f"X^({p})" if p is not None else "X^p"
+
+    def value(self, X, p=None):
+        """f(X) (NumPy and SciPy imported here, at the first evaluation)."""
+        from .. import spectral_values as sv
+        return sv.value(self.values, X, _float(p))
+
+    def frechet_value(self, X, E, p=None):
+        """L_f(X, E)."""
+        from .. import spectral_values as sv
+        return sv.frechet(self.values, X, E, _float(p))
+
+    def jacobian_value(self, X, p=None):
+        """The n²×n² J with vec L_f(X, E) = J vec(E): for a symmetric X = U diag(λ) Uᵀ the
+        closed form (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ with K the divided differences of f; else
+        column by column, J e_k = vec L_f(X, unvec(e_k))."""
+        import numpy as np
+        from .. import spectral_values as sv
+        p = _float(p)
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 2 and X.shape[0] == X.shape[1] and X.size and sv._is_symmetric(X):
+            if self.principal:
+                sv._check_principal(self.values, X, p)
+            lam, U = np.linalg.eigh((X + X.T) / 2)
+            K = sv.divided_differences(self.values, lam, p)
+            W = np.kron(U, U)
+            J = (W * K.reshape(-1, order="F")) @ W.T
+            return sv._finite(J, "the Jacobian of " + self.spelled(p))
+        n = X.shape[0] if X.ndim == 2 else 1
+        J = np.empty((n * n, n * n))
+        for k in range(n * n):
+            Ek = np.zeros(n * n)
+            Ek[k] = 1.0
+            J[:, k] = self.frechet_value(X, Ek.reshape((n, n), order="F"), p).reshape(-1, order="F")
+        return J
+
+
+def _float(p):
+    return None if p is None else float(p)
