@@ -12,7 +12,7 @@ from . import expr as E
 from .budget import RawCounter
 from .build import add, const_like, neg, num, one_minus, power, times  # noqa: F401 (rules' builders)
 from .errors import UnsupportedError
-from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, OperatorTable
+from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, MATRIX_RECORDS, OperatorTable
 
 MAX_MATRIX_POWER = 100
 MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
@@ -153,6 +153,11 @@ ARRAY_DERIVATIVES = OperatorTable("differential rule", {
     r.name: (r.formula, r.differential) for r in ARRAY_RECORDS})
 
 
+# name -> the formula of the functions of a square matrix (expm, logm, sqrtm, powm): a
+# view of their records (each one rule, d f(X) = L_f(X, dX))
+MATRIX_DERIVATIVES = OperatorTable("differential rule", {r.name: r.formula for r in MATRIX_RECORDS})
+
+
 def _array_func(e, d):
     _, rule = ARRAY_DERIVATIVES[e.name]
     return rule(e, d[0])
@@ -220,7 +225,8 @@ def _mat_func(e, d):
 def _frechet(e, d):
     dx, de = d
     if dx is not None:
-        raise _second_frechet(e, "d L_f(X, E)")
+        from .operators import matrix_function
+        raise _second_frechet(e, f"the differential of {matrix_function(e.name).frechet}(X, E)")
     return E.Frechet(e.name, e.arg, de, e.p)
 
 
@@ -276,10 +282,7 @@ def rule_name(node):
     if isinstance(node, E.ArrayFunc):
         return f"d-{node.name}", ARRAY_DERIVATIVES[node.name][0]
     if isinstance(node, E.MatFunc):
-        from .operators import matrix_function
-        f = matrix_function(node.name).spelled(node.p).replace("(X)", "")
-        return f"d-{node.name}", f"d {matrix_function(node.name).spelled(node.p)} = " \
-            f"L_{f}(X, dX), the Fréchet derivative"
+        return f"d-{node.name}", MATRIX_DERIVATIVES[node.name]
     return r.name, r.formula
 
 

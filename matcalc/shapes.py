@@ -601,26 +601,26 @@ class Inference:
         if not self.is_scalar(a):
             r, c = a.shape
             self.unify(r, c, lambda: self.error(
-                f"{what(rec)} of {self.shown(a)}: {rec.spelled(n.p)} is a function of a square "
-                f"matrix, and this one is not square", a))
+                f"{what(rec)} of {self.shown(a)}: {what(rec)} takes a square matrix, and this "
+                f"one is not square", a))
         return rec, a
 
     def t_MatFunc(self, n):
-        rec, a = self._matrix_arg(n, lambda r: r.spelled(n.p))
+        rec, a = self._matrix_arg(n, lambda r: r.text or f"the power X^({n.p})")
         if self.is_scalar(a):
             return rec.scalar(a, n.p)             # expm(t) = exp(t), t^(1/3) = t^(1/3)
         return E.MatFunc(n.name, a, n.p)
 
     def t_Frechet(self, n):
-        rec, a = self._matrix_arg(n, lambda r: f"{r.frechet}(X, E)")
+        rec, a = self._matrix_arg(n, lambda r: r.frechet)
         e = self.infer(n.dir)
         self.unify_shapes(e, a, lambda: self.error(
-            f"{rec.frechet}(X, E) of X {self.shown(a)} in the direction E {self.shown(e)}: the "
+            f"{rec.frechet}(X, E) with X = {self.shown(a)} and E = {self.shown(e)}: the "
             f"direction E must have X's shape", e))
         return E.Frechet(n.name, a, e, n.p)
 
     def t_FrechetJac(self, n):
-        rec, a = self._matrix_arg(n, lambda r: f"{r.jacobian}(X)")
+        rec, a = self._matrix_arg(n, lambda r: r.jacobian)
         return E.FrechetJac(n.name, a, n.p)
 
     def t_RawBars(self, n):

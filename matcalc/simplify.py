@@ -126,8 +126,39 @@ def is_symmetric(e):
         return False
     if transpose(e) == e:
         return True
+    if _product_of_functions(e):
+        return True
     x = expand(e)
     return x is not None and transpose(x) == x
+
+
+def function_base(e):
+    """The matrix X of which e is a function, as far as the forms show (X itself, a
+    power, inverse or matrix function of such an e, sums and products of them with
+    scalars and I), or None: functions of one matrix commute with each other."""
+    if isinstance(e, (E.Inverse, E.MatPow, E.MatFunc)):
+        return function_base(e.arg)
+    if isinstance(e, (E.Add, E.Mul)) and not e.is_scalar and not (isinstance(e, E.Mul) and _atomic(e)):
+        items = e.items
+        bases = {function_base(f) for f in items if not (f.is_scalar or isinstance(f, E.Identity))}
+        if len(bases) == 1:
+            return bases.pop()
+        return None
+    if e.is_scalar or isinstance(e, (E.Identity, E.Zero)):
+        return None
+    return e
+
+
+def _product_of_functions(e):
+    """A product of functions of one symmetric matrix (expm(S) (I + expm(S))⁻¹): each
+    factor symmetric, and they commute, so the product is symmetric."""
+    if not isinstance(e, E.Mul) or _atomic(e):
+        return False
+    chain = [f for f in e.items if not f.is_scalar]
+    if len(chain) < 2:
+        return False
+    base = function_base(e)
+    return base is not None and transpose(base) == base
 
 
 def expand(e, limit=64):

@@ -24,7 +24,7 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES, MATRIX_SPELLINGS
 from .printing import LatexPrinter, Printer
 from .simplify import simplify, tidy
 
@@ -128,7 +128,7 @@ _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\lang
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
             "√": "\\sqrt ", "π": "\\pi ", "≥": " \\geq ", "×": "\\times "}
 _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
-              | set(ARRAY_FUNCTIONS))
+              | set(ARRAY_FUNCTIONS) | set(MATRIX_SPELLINGS))
 
 
 def _formula_latex(text):
@@ -345,8 +345,25 @@ def _df_steps(g, var, record, steps, name):
                     return layer.form
             return None
 
-        cur, shown = _simplified(E.rewrite(cur, expand))
-        steps.append(Step(name, shown, f"{rule}: {first.formula}", "df"))
+        before = E.rewrite(cur, expand)
+        cur, shown = _simplified(before)
+        label = "; ".join([f"{rule}: {first.formula}"] + _closed_forms(before, cur))
+        steps.append(Step(name, shown, label, "df"))
+
+
+def _closed_forms(before, after):
+    """The simplifier's closed forms of Fréchet derivatives that a line applied (a
+    Fréchet derivative of the rule's result gone from the simplified line): tr L_f(X, E)
+    = tr(f′(X) E) under a trace, L_f(X, E) = f′(X) E for an E that commutes with X."""
+    from .simplify import RULES as SIMPLIFY_RULES
+    under_trace = {id(t.arg) for t in E.walk(before)
+                   if isinstance(t, E.Trace) and isinstance(t.arg, E.Frechet)}
+    found = set()
+    for n in E.walk(before):
+        if isinstance(n, E.Frechet) and not E.contains(after, lambda x, f=n: x == f):
+            found.add("tr-frechet" if id(n) in under_trace else "frechet-commuting")
+    rules = {r.name: r.formula for r in SIMPLIFY_RULES.get(E.Frechet, []) + SIMPLIFY_RULES.get(E.Trace, [])}
+    return [f"{k}: {rules[k]}" for k in ("tr-frechet", "frechet-commuting") if k in found]
 
 
 def _T(G):

@@ -1,4 +1,5 @@
 """The record types (frozen) and the table type that the engine's views are."""
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 from types import MappingProxyType
@@ -246,6 +247,12 @@ class MatrixFunction:
     def takes_p(self):
         return self.name == "powm"
 
+    @property
+    def formula(self):
+        """The differential rule d-<name>, as the steps and ``matcalc rules`` show it."""
+        f, args = ("X^p", "X, dX, p") if self.text is None else (f"{self.text}(X)", "X, dX")
+        return f"d {f} = {self.frechet}({args}), the Fréchet derivative L_f(X, dX)"
+
     def spelled(self, p=None):
         """The function as the messages name it: expm(X), X^(1/3)."""
         if self.text is not None:
@@ -255,12 +262,26 @@ class MatrixFunction:
     def value(self, X, p=None):
         """f(X) (NumPy and SciPy imported here, at the first evaluation)."""
         from .. import spectral_values as sv
-        return sv.value(self.values, X, _float(p))
+        with self._spelled(p):
+            return sv.value(self.values, X, _float(p))
 
     def frechet_value(self, X, E, p=None):
         """L_f(X, E)."""
         from .. import spectral_values as sv
-        return sv.frechet(self.values, X, E, _float(p))
+        with self._spelled(p):
+            return sv.frechet(self.values, X, E, _float(p))
+
+    @contextmanager
+    def _spelled(self, p):
+        """The values' messages name X^p with its exact exponent (X^(1/3), not
+        X^(0.3333333333333333))."""
+        from ..errors import EvaluationError
+        try:
+            yield
+        except EvaluationError as err:
+            if p is None or _float(p) == p:
+                raise
+            raise EvaluationError(str(err).replace(f"X^({_float(p)!r})", f"X^({p})")) from None
 
     def jacobian_value(self, X, p=None):
         """The n²×n² J with vec L_f(X, E) = J vec(E): for a symmetric X = U diag(λ) Uᵀ the
@@ -268,17 +289,22 @@ class MatrixFunction:
         column by column, J e_k = vec L_f(X, unvec(e_k))."""
         import numpy as np
         from .. import spectral_values as sv
-        p = _float(p)
+        pf = _float(p)
         X = np.asarray(X, dtype=float)
         if X.ndim == 2 and X.shape[0] == X.shape[1] and X.size and sv._is_symmetric(X):
             if self.principal:
-                sv._check_principal(self.values, X, p)
+                with self._spelled(p):
+                    sv._check_principal(self.values, X, pf)
             lam, U = np.linalg.eigh((X + X.T) / 2)
-            K = sv.divided_differences(self.values, lam, p)
+            K = sv.divided_differences(self.values, lam, pf)
             W = np.kron(U, U)
             J = (W * K.reshape(-1, order="F")) @ W.T
             return sv._finite(J, "the Jacobian of " + self.spelled(p))
-        n = X.shape[0] if X.ndim == 2 else 1
+        if X.ndim != 2 or X.shape[0] != X.shape[1]:
+            from ..errors import ShapeError
+            raise ShapeError(f"the Jacobian of {self.spelled(p)} needs a square matrix, got an "
+                             f"array of shape {X.shape}")
+        n = X.shape[0]
         J = np.empty((n * n, n * n))
         for k in range(n * n):
             Ek = np.zeros(n * n)
