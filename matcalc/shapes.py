@@ -607,9 +607,7 @@ class Inference:
 
     def t_MatFunc(self, n):
         rec, a = self._matrix_arg(n, lambda r: r.text or f"the power X^({n.p})")
-        if self.is_scalar(a):
-            return rec.scalar(a, n.p)             # expm(t) = exp(t), t^(1/3) = t^(1/3)
-        return E.MatFunc(n.name, a, n.p)
+        return E.MatFunc(n.name, a, n.p)      # (of a 1×1 a: the simplifier's mf-scalar)
 
     def t_Frechet(self, n):
         rec, a = self._matrix_arg(n, lambda r: r.frechet)

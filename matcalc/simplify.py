@@ -1688,12 +1688,8 @@ rule(E.MatFunc, "expm-logm", "expm(logm(X)) = X")(
     lambda e: e.arg.arg if e.name == "expm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
 
 
-@rule(E.MatFunc, "powm-power", "(X^a)^b = X^(a b)  (a real power, b an integer)")
-def _powm_power(e):
-    a = e.arg
-    if e.name == "powm" and isinstance(a, E.MatPow):
-        return mat_func("powm", a.arg, e.p * a.k)
-    return None
+# (No (X^k)^p = X^(k p): the principal power of X^k is X^(k p) only where k·arg λ stays
+#  within (−π, π) for every eigenvalue λ, as (−1 + 0.1i)² shows.)
 
 
 def frechet(name, x, d, p=None):

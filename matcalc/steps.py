@@ -131,12 +131,18 @@ _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTW
               | set(ARRAY_FUNCTIONS) | set(MATRIX_SPELLINGS))
 
 
+_LATIN1 = __import__("re").compile(r"[\x00-\x7fÀ-ÖØ-öø-ÿ]+")     # Fréchet: prose, in \text
+
+
 def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
     out = []
-    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₂ᵢ]+|[A-Za-z]+|\s+|.", text):
-        if tok == "./":
+    for tok in re.findall(r"_[A-Za-z](?![A-Za-z])|\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₂ᵢ]+|[A-Za-zÀ-ÖØ-öø-ÿ]+|\s+|.",
+                          text):
+        if tok[0] == "_" and len(tok) == 2:          # L_f: a subscript
+            out.append("_{" + tok[1] + "}")
+        elif tok == "./":
             out.append(" \\oslash ")
         elif tok.startswith(".^"):
             out.append("^{\\circ " + _formula_latex(tok[2:]) + "}")
@@ -144,7 +150,7 @@ def _formula_latex(text):
             out.append("^{" + "".join(_SUP[c] for c in tok) + "}")
         elif tok[0] in _SUB:
             out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
-        elif tok[0].isalpha() and tok[0].isascii():
+        elif tok[0].isalpha() and (tok.isascii() or _LATIN1.fullmatch(tok)):
             if tok in _FUNCTIONS:
                 out.append(f"\\operatorname{{{tok}}}")
             elif tok == "d":
@@ -173,8 +179,8 @@ def _name_latex(name):
     """A rule's name as LaTeX text; its symbols (↔, ...) in math."""
     import re
     out = []
-    for tok in re.findall(r"[\x00-\x7f]+|.", name):
-        if tok.isascii():
+    for tok in re.findall(r"[\x00-\x7fÀ-ÖØ-öø-ÿ]+|.", name):
+        if tok.isascii() or _LATIN1.fullmatch(tok):
             out.append(f"\\text{{{_latex_text(tok)}}}")
         elif tok == "↔":
             out.append("\\leftrightarrow")
