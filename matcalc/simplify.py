@@ -727,6 +727,9 @@ def add(items, shape, factor=True):
     if len(terms) == 1:
         return with_coef(terms[0][0], terms[0][1], shape)
     terms = [with_coef(c, r, shape) for c, r in terms]
+    collected = _collect_frechet(terms, shape)
+    if collected is not None:
+        return add(collected, shape, factor)
     if not factor:
         return E.Add(tuple(sorted(terms, key=_term_key)))
     expanded = _expand_elementwise(terms, shape)
@@ -737,6 +740,28 @@ def add(items, shape, factor=True):
     if len(terms) == 1:
         return terms[0]
     return _common_coef(terms, shape)
+
+
+def _collect_frechet(terms, shape):
+    """c L_f(X, A) + s L_f(X, B) = L_f(X, c A + s B): the Fréchet derivatives of one f at
+    one X gathered into one (linear in the direction); None when no two share f and X."""
+    groups = {}
+    for i, t in enumerate(terms):
+        c, scal, chain = factors(t)
+        if len(chain) == 1 and isinstance(chain[0], E.Frechet):
+            fr = chain[0]
+            groups.setdefault((fr.name, fr.arg, fr.p), []).append((i, c, scal, fr.dir))
+    if not any(len(g) > 1 for g in groups.values()):
+        return None
+    out = [t for i, t in enumerate(terms)
+           if not any(len(g) > 1 and i in [m[0] for m in g] for g in groups.values())]
+    for (name, x, p), members in groups.items():
+        if len(members) < 2:
+            continue
+        d = add(tuple(mul((E.Num(c),) + tuple(scal) + (dr,), dr.shape) for _, c, scal, dr in members),
+                x.shape)
+        out.append(frechet(name, x, d, p))
+    return tuple(out)
 
 
 def _commute_kron(terms):
@@ -1762,6 +1787,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)), k ≥ 2"),
     (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = sigmoid(-A)"),
     (E.Add, "add-collect", "A + 2 A = 3 A"),
+    (E.Add, "add-frechet", "c L_f(X, A) + s L_f(X, B) = L_f(X, c A + s B)"),
     (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
     (E.Add, "add-factor-right", "A X + B X = (A + B) X"),
     (E.Add, "add-factor-left", "X A + X B = X (A + B)"),

@@ -350,6 +350,10 @@ def _answers():
 def test_latex_renders_in_katex():
     runner = katex_or_skip()
     texs = [e.latex() for e in _answers()]
+    texs += [matcalc.diff(t, wrt=w, symbols=sy).steps.latex() for t, w, sy in (
+        ("tr(A expm(X))", "X", None), ("tr(X^(1/3))", "X", None), ("expm(X)", "X", None),
+        ("logdet(I + expm(S))", "S", {"S": "spd"}), ("expm(t A)", "t", {"t": "scalar"}))]
+    texs.append(matcalc.hessian("tr(sqrtm(S))", wrt="S", symbols={"S": "spd"}).steps.latex())
     bad = runner.Katex(texs).problems(texs)
     assert not bad, bad
 
@@ -377,10 +381,17 @@ def test_steps_name_the_rules():
         assert name in catalogue, name
 
 
-def test_steps_check_numerically():
+@pytest.mark.parametrize("text,wrt,symbols", [
+    ("tr(A expm(X))", "X", None), ("tr(sqrtm(X))", "X", None), ("logdet(I + expm(S))", "S", {"S": "spd"}),
+    ("expm(X)", "X", None), ("expm(t A)", "t", {"t": "scalar"}), ("tr(A logm(S))", "S", {"S": "spd"}),
+])
+def test_steps_check_numerically(text, wrt, symbols):
+    """Every line of the steps equals the one before at random values (the check's
+    sampler draws near I under logm, small under expm)."""
     from matcalc.steps import check_steps
-    d = matcalc.diff("tr(A expm(X))", wrt="X")
-    check_steps(d)
+    d = matcalc.diff(text, wrt=wrt, symbols=symbols)
+    err = check_steps(d)
+    assert err is not None and err < 1e-6, str(d.steps)
 
 
 def test_diff_imports_no_numpy_scipy_or_sympy():

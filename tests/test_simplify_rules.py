@@ -71,6 +71,7 @@ ROWS = [
     ('tr-logm', 'tr(logm(A))', 'logdet(A)'),
     ('logdet-expm', 'logdet(expm(A))', 'tr(A)'),
     ('det-expm', 'det(expm(A))', 'exp(tr(A))'),
+    ('add-frechet', '2 dexpm(A, B) + s dexpm(A, C) + dlogm(A, B)', 'dexpm(A, 2 B + s C) + dlogm(A, B)'),
     ('t-matrix-function', 'expm(A)^T + dlogm(A, B)^T', 'expm(A^T) + dlogm(A^T, B^T)'),
     ('abs-nonnegative', 'abs(exp(u))', 'exp(u)'),
     ('f-fill', 'exp(s ones(3,3))', 'exp(s) ones(3,3)'),
