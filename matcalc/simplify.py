@@ -1679,6 +1679,8 @@ def commutes(e, x):
         return True
     if isinstance(e, E.Fill) and isinstance(x, E.Fill):
         return True
+    if is_diagonal(e) and is_diagonal(x):          # diagonal matrices commute
+        return True
     core = _chain(x)
     if e == x or e == core or _chain(e) == core:
         return True
@@ -1709,12 +1711,33 @@ def _mf_special(e):
     return None
 
 
+@rule(E.MatFunc, "mf-diagonal", "f(D) = diag(f(diag(D)))  (D diagonal: expm(D) = diag(exp(diag(D))), D^p = diag(diag(D) .^ p))")
+def _mf_diagonal(e):
+    a = e.arg
+    if a.is_scalar or not is_diagonal(a):
+        return None
+    v = diagvec(a)
+    if e.name == "powm":
+        return diagmat(elempow(v, E.Num(e.p), v.shape))
+    return diagmat(simplify(_mf_record(e.name).scalar(v, e.p)))
+
+
 rule(E.MatFunc, "expm-logm", "expm(logm(X)) = X")(
     lambda e: e.arg.arg if e.name == "expm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
 
 
 # (No (X^k)^p = X^(k p): the principal power of X^k is X^(k p) only where k·arg λ stays
-#  within (−π, π) for every eigenvalue λ, as (−1 + 0.1i)² shows.)
+#  within (−π, π) for every eigenvalue λ, as (−1 + 0.1i)² shows.  The other way round,
+#  (X^p)^k = X^(p k) always: matpow-of-power.)
+
+
+@rule(E.MatPow, "matpow-of-power", "(X^p)^k = X^(p k), sqrtm(X)^2 = X  (p real, k an integer)")
+def _matpow_of_power(e):
+    a = e.arg
+    if isinstance(a, E.MatFunc) and a.name in ("sqrtm", "powm"):
+        p = Fraction(1, 2) if a.name == "sqrtm" else a.p
+        return mat_func("powm", a.arg, p * e.k)
+    return None
 
 
 def frechet(name, x, d, p=None):

@@ -211,6 +211,26 @@ def test_frechet_value_against_scipy_differences(key, symmetric):
     assert rel_err(J @ E_.reshape(-1, order="F"), want.reshape(-1, order="F")) < 1e-7
 
 
+@pytest.mark.parametrize("X", [
+    np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]),       # a Jordan block: defective
+    np.array([[1.0, 0.5, 0.0], [-0.5, 1.0, 0.2], [0.0, 0.1, 2.0]]),      # complex eigenvalues
+    np.array([[2.0, 1e-9, 3.0], [0.0, 2.0, 1.0], [0.0, 0.0, 1.0]]),      # nearly defective
+], ids=["jordan", "complex", "near-defective"])
+@pytest.mark.parametrize("fn", ["expm", "logm", "sqrtm", "powm"])
+def test_jacobian_matrix_of_a_non_normal_matrix(X, fn):
+    """The Jacobian matrix jexpm(X) …: by eigenvectors where they are well-conditioned,
+    column by column where X is (nearly) defective; both against SciPy's differences."""
+    f = {"expm": scipy_linalg.expm, "logm": lambda Y: np.real(scipy_linalg.logm(Y)),
+         "sqrtm": lambda Y: np.real(scipy_linalg.sqrtm(Y)),
+         "powm": lambda Y: np.real(scipy_linalg.fractional_matrix_power(Y, 1 / 3))}[fn]
+    text = "jpowm(X, 1/3)" if fn == "powm" else f"j{fn}(X)"
+    J = np.asarray(matcalc.evaluate(text, {"X": X}))
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        E_ = rng.standard_normal((3, 3))
+        assert rel_err(J @ E_.reshape(-1, order="F"), _fd(f, X, E_).reshape(-1, order="F")) < 1e-7
+
+
 def test_frechet_at_repeated_eigenvalues_is_finite():
     """Daleckii–Krein with the f′ limit: no 0/0 at a repeated eigenvalue (Theano #6379)."""
     X = np.diag([2.0, 2.0, 3.0])

@@ -61,6 +61,7 @@ ROWS = [
     # functions of a square matrix and their Fréchet derivatives (CONTRACT §5.1)
     ('mf-scalar', 'expm(s) + logm(t) + sqrtm(s)', 'exp(s) + log(t) + sqrt(s)'),
     ('mf-at-identity', 'sqrtm(I(3)) + logm(I(3)) + expm(0 A)', '2 I(3)'),
+    ('mf-diagonal', 'expm(diag(u)) + diag(v)^(1/3)', 'diag(exp(u)) + diag(v .^ (1 / 3))'),
     ('expm-logm', 'expm(logm(A))', 'A'),
     ('frechet-zero', 'dexpm(A, 0 B)', 'zeros(3,3)'),
     ('frechet-scalars-out', 'dlogm(A, s B)', 's dlogm(A, B)'),
@@ -71,6 +72,7 @@ ROWS = [
     ('tr-logm', 'tr(logm(A))', 'logdet(A)'),
     ('logdet-expm', 'logdet(expm(A))', 'tr(A)'),
     ('det-expm', 'det(expm(A))', 'exp(tr(A))'),
+    ('matpow-of-power', 'sqrtm(A)^2 + (A^(1/3))^3 + (A^(1/3))^2', '2 A + A^(2/3)'),
     ('add-frechet', '2 dexpm(A, B) + s dexpm(A, C) + dlogm(A, B)', 'dexpm(A, 2 B + s C) + dlogm(A, B)'),
     ('t-matrix-function', 'expm(A)^T + dlogm(A, B)^T', 'expm(A^T) + dlogm(A^T, B^T)'),
     ('abs-nonnegative', 'abs(exp(u))', 'exp(u)'),
