@@ -128,6 +128,12 @@ def is_symmetric(e):
         return True
     if _product_of_functions(e):
         return True
+    if isinstance(e, E.Add) and all(is_symmetric(t) for t in e.items):
+        return True
+    if isinstance(e, E.Mul) and not _atomic(e):
+        chain = [f for f in e.items if not f.is_scalar]
+        if len(chain) == 1 and len(e.items) > 1 and is_symmetric(chain[0]):     # s S
+            return True
     x = expand(e)
     return x is not None and transpose(x) == x
 

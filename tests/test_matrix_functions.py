@@ -74,10 +74,11 @@ GRADIENTS = [
     ("tr(sqrtm(X^T X))", "X", {"X": "matrix(m,n)"}, None, "X sqrtm(X^T X)^-1"),
     ("tr(logm(I + X^T X))", "X", {"X": "matrix(m,n)"}, small("X"), None),
     # the log-Euclidean distance and the Fréchet inception (Wasserstein) term
-    ("norm(logm(S1) - logm(S2))^2", "S1", {"S1": "spd", "S2": "spd"}, None, None),
+    ("norm(logm(S1) - logm(S2))^2", "S1", {"S1": "spd", "S2": "spd"}, None,
+     "2 (S1^-1 logm(S1) - dlogm(S1, logm(S2)))"),
     ("tr(sqrtm(sqrtm(S1) S2 sqrtm(S1)))", "S1", {"S1": "spd", "S2": "spd"}, None, None),
     # symmetric and spd variables: sym(G) (CONTRACT §2)
-    ("tr(A expm(S))", "S", {"S": "symmetric"}, None, None),
+    ("tr(A expm(S))", "S", {"S": "symmetric"}, None, "0.5 dexpm(S, A + A^T)"),
     ("tr(A logm(S))", "S", {"S": "spd"}, None, None),
     ("tr(A sqrtm(S))", "S", {"S": "spd"}, None, None),
     ("tr(A S^(1/3))", "S", {"S": "spd"}, None, None),
