@@ -429,3 +429,23 @@ def test_sympy_refuses_with_a_reason():
     with pytest.raises(matcalc.UnsupportedError, match="MatFunc|matrix exponential|SymPy"):
         matcalc.parse("tr(expm(X))").to_sympy() if hasattr(E.Expr, "to_sympy") else \
             __import__("matcalc.interop").interop.to_sympy(matcalc.parse("tr(expm(X))"))
+
+
+def test_the_readme_examples_are_what_the_cli_prints():
+    """The README's Matrix functions block: each `$ matcalc …` line's output as shown."""
+    import os
+    import shlex
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    block = text[text.index("**Matrix functions**"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    lines = [ln for ln in block.strip().splitlines()]
+    pairs = [(lines[i], lines[i + 1]) for i in range(len(lines) - 1) if lines[i].startswith("$ matcalc")]
+    assert len(pairs) >= 6
+    for cmd, want in pairs:
+        args = shlex.split(cmd[len("$ matcalc "):])
+        p = subprocess.run([sys.executable, "-m", "matcalc", *args], cwd=root, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, (cmd, p.stderr)
+        assert p.stdout.splitlines()[0] == want, (cmd, p.stdout)
