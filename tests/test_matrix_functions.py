@@ -449,3 +449,16 @@ def test_the_readme_examples_are_what_the_cli_prints():
                            text=True, timeout=60)
         assert p.returncode == 0, (cmd, p.stderr)
         assert p.stdout.splitlines()[0] == want, (cmd, p.stdout)
+
+
+@pytest.mark.parametrize("text,wrt,symbols", [
+    ("tr(A logm(X))", "X", None), ("tr(A expm(X))", "X", None), ("tr(X^(1/3))", "X", None),
+    ("logm(X)", "X", None), ("tr(A logm(B X))", "X", None), ("tr(sqrtm(X^T X))", "X", {"X": "matrix(m,n)"}),
+    ("norm(logm(S1) - logm(S2))^2", "S1", {"S1": "spd", "S2": "spd"}),
+    ("tr(sqrtm(sqrtm(S1) S2 sqrtm(S1)))", "S1", {"S1": "spd", "S2": "spd"}),
+])
+def test_check_draws_points_where_the_functions_are_defined(text, wrt, symbols):
+    """--check (Derivative.check): near I under logm, sqrtm, X^p; small under expm."""
+    d = matcalc.diff(text, wrt=wrt, symbols=symbols)
+    report = d.check()
+    assert report.ok, report
