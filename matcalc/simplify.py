@@ -1730,6 +1730,10 @@ def _mf_diagonal(e):
 
 rule(E.MatFunc, "expm-logm", "expm(logm(X)) = X")(
     lambda e: e.arg.arg if e.name == "expm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
+# (logm(expm(X)) = X only where every eigenvalue of X has |Im λ| < π: for a symmetric X)
+rule(E.MatFunc, "logm-expm", "logm(expm(S)) = S  (S symmetric: real eigenvalues)")(
+    lambda e: e.arg.arg if e.name == "logm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "expm"
+    and is_symmetric(e.arg.arg) else None)
 
 
 # (No (X^k)^p = X^(k p): the principal power of X^k is X^(k p) only where k·arg λ stays

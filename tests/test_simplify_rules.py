@@ -63,6 +63,7 @@ ROWS = [
     ('mf-at-identity', 'sqrtm(I(3)) + logm(I(3)) + expm(0 A)', '2 I(3)'),
     ('mf-diagonal', 'expm(diag(u)) + diag(v)^(1/3)', 'diag(exp(u)) + diag(v .^ (1 / 3))'),
     ('expm-logm', 'expm(logm(A))', 'A'),
+    ('logm-expm', 'logm(expm(S)) + logm(expm(A))', 'S + logm(expm(A))'),
     ('frechet-zero', 'dexpm(A, 0 B)', 'zeros(3,3)'),
     ('frechet-scalars-out', 'dlogm(A, s B)', 's dlogm(A, B)'),
     ('frechet-commuting', 'dexpm(A, A^2) + dpowm(A, I(3), 1/3)', 'A^(-2/3) / 3 + expm(A) A^2'),
