@@ -123,11 +123,25 @@ class Derivative:
             raise ShapeError(f"no value given for {', '.join(missing)}")
         check_values(self.expr, {n: self.typed_symbols[n] for n in env}, env, sizes)
         S.check_value_sizes([self.f, self.expr], sizes)
+        self._check_domain(env, sizes)
         out = evaluate_for_user(self.expr, env, sizes)
         check_result_shape(self.expr, out, env, sizes, "the derivative")
         if in_variable_shape(self.kind, self.layout) and self.wrt in env:
             return gradient_value(self.wrt, out, env[self.wrt], values[self.wrt])
         return to_user(self.expr.shape, out)
+
+    def _check_domain(self, env, sizes):
+        """The derivative exists where f does: a matrix function of f on its principal
+        branch (logm, sqrtm, X^p) whose argument has an eigenvalue on the closed negative
+        real axis is an EvaluationError, even where the answer's closed form (X⁻ᵀ for
+        tr logm(X)) would give a number."""
+        from .numeric import evaluate_for_user
+        from .operators import matrix_function
+        for node in E.walk(self.f):
+            if isinstance(node, E.MatFunc) and matrix_function(node.name).principal \
+                    and not node.arg.is_scalar and set(E.symbols_of(node.arg)) <= set(env):
+                X = evaluate_for_user(node.arg, env, sizes)
+                matrix_function(node.name).check_domain(X, node.p)
 
     def to_sympy(self):
         """The SymPy matrix expression of the answer (MatrixSymbol, Trace, Inverse, ...)."""

@@ -265,6 +265,15 @@ def test_a_gradient_at_an_out_of_domain_point_raises():
     d = matcalc.diff("tr(sqrtm(X))", wrt="X")
     with pytest.raises(matcalc.EvaluationError, match="sqrtm"):
         d.evaluate({"X": np.diag([1.0, -1.0])})
+    # a closed form without the function in it (X^-T for tr logm(X), logdet(X) for its
+    # value): the derivative exists where f does, and f does not at X = -I
+    d = matcalc.diff("tr(logm(X))", wrt="X")
+    assert str(d) == "X^-T"
+    assert rel_err(d.evaluate({"X": 2 * np.eye(2)}), 0.5 * np.eye(2)) < 1e-15
+    with pytest.raises(matcalc.EvaluationError, match="logm.*negative real axis"):
+        d.evaluate({"X": -np.eye(2)})
+    with pytest.raises(matcalc.EvaluationError, match="logm"):
+        matcalc.hessian("tr(logm(S))", wrt="S", symbols={"S": "spd"}).evaluate({"S": np.diag([1.0, 0.0])})
 
 
 def test_overflow_is_an_evaluation_error_not_inf():

@@ -265,6 +265,18 @@ class MatrixFunction:
         with self._spelled(p):
             return sv.value(self.values, X, _float(p))
 
+    def check_domain(self, X, p=None):
+        """EvaluationError where X is outside f's domain (an eigenvalue on the closed
+        negative real axis under a principal branch), None inside it."""
+        if not self.principal:
+            return
+        import numpy as np
+        from .. import spectral_values as sv
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 2 and X.shape[0] == X.shape[1] and np.all(np.isfinite(X)):
+            with self._spelled(p):
+                sv._check_principal(self.values, X, _float(p))
+
     def frechet_value(self, X, E, p=None):
         """L_f(X, E)."""
         from .. import spectral_values as sv
