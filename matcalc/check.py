@@ -343,7 +343,9 @@ def _needs(f):
             # logm, sqrtm, X^p: near I (no eigenvalue near the closed negative real axis);
             # expm: a small argument (well-conditioned, no overflow)
             from .operators import matrix_function
-            mark(n.arg, "nearid" if matrix_function(n.name).principal else "small")
+            rec = matrix_function(n.name)
+            if rec.principal or rec.fast_growing:
+                mark(n.arg, "nearid" if rec.principal else "small")
     return needs
 
 

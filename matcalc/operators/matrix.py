@@ -63,6 +63,6 @@ MATRIX_RECORDS = (
         "powm", None, "dpowm", "jpowm",
         derivative=lambda x, p: E.Mul((E.Num(p), mat_func("powm", x, Fraction(p) - 1))),
         scalar=_scalar_power,
-        prime_formula="(X^p)′ = p X^(p−1)",
+        prime_formula="(Xᵖ)′ = p Xᵖ⁻¹",
         values="power", principal=True, at_identity="I"),
 )

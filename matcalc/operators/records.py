@@ -215,16 +215,17 @@ class MatrixFunction:
     text        its call spelling (None: written as a power, X^p)
     frechet     the call spelling of L_f(X, E) (dexpm(X, E); dpowm(X, E, p) takes p last)
     jacobian    the call spelling of its Jacobian matrix (jexpm(X); jpowm(X, p))
-    derivative  (X, p) -> f′(X), an expression (built with the simplifier's builders,
-                given as a function of the builders so that records import no calculus):
-                L_f(X, E) = f′(X) E where E commutes with X, and tr L_f(X, E) = tr(f′(X) E)
-    scalar      (x, p) -> f(x) for a 1×1 x, with the language's scalar functions
-    prime_formula the closed form's text, as the steps and ``matcalc rules`` show it
+    derivative  (X, p) -> f′(X), an expression of the language's nodes (the simplifier
+                makes it canonical): L_f(X, E) = f′(X) E where E commutes with X, and
+                tr L_f(X, E) = tr(f′(X) E) for every E
+    scalar      (x, p) -> f(x) for a 1×1 x (or entry by entry on a vector: f(D) of a
+                diagonal D), with the language's elementwise functions
+    prime_formula f′ in words, part of the rule d-<name> that the steps cite
     values      the name spectral_values.py knows the function by ("power" for powm)
     principal   the principal branch: X may have no eigenvalue on the closed negative
-                real axis (logm, sqrtm, X^p); the fuzzer and --check draw spd points
+                real axis (logm, sqrtm, X^p); the fuzzer and --check draw X near I
     at_identity f(I) as "I" or "0" (the simplifier folds it); at_zero f(0) likewise
-    fast_growing the fuzzer keeps its argument small (expm of a large matrix overflows)
+    fast_growing the fuzzer and --check keep its argument small (expm overflows)
     fuzz_weight how often the fuzzer's generator picks it
     """
     name: str
@@ -250,8 +251,8 @@ class MatrixFunction:
     @property
     def formula(self):
         """The differential rule d-<name>, as the steps and ``matcalc rules`` show it."""
-        f, args = ("X^p", "X, dX, p") if self.text is None else (f"{self.text}(X)", "X, dX")
-        return f"d {f} = {self.frechet}({args}), the Fréchet derivative L_f(X, dX)"
+        f, args = ("Xᵖ", "X, dX, p") if self.text is None else (f"{self.text}(X)", "X, dX")
+        return f"d {f} = {self.frechet}({args}), the Fréchet derivative L_f(X, dX), with {self.prime_formula}"
 
     def spelled(self, p=None):
         """The function as the messages name it: expm(X), X^(1/3)."""

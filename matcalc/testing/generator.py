@@ -859,7 +859,7 @@ class Gen:
 
     def matrix_function(self, name, shape, d):
         rec = MATRIX_FUNCTIONS[name]
-        arg = self.gen(shape, min(d, 2), "nearid" if rec.principal else "small")
+        arg = self.gen(shape, min(d, 2), _domain(rec))
         if name == "powm":
             p, ptext = self.pick(self.POWERS)
             return self.N("mfunc", [arg], shape, name=name, p=p, ptext=ptext)
@@ -871,7 +871,7 @@ class Gen:
     def frechet(self, shape, d):
         """dexpm(X, E) …: X of the function's domain, E any matrix of X's shape."""
         rec = MATRIX_RECORDS[int(self.rng.integers(len(MATRIX_RECORDS)))]
-        X = self.gen(shape, min(d, 1), "nearid" if rec.principal else "small")
+        X = self.gen(shape, min(d, 1), _domain(rec))
         E = self.gen(shape, d)
         if rec.name == "powm":
             p, ptext = self.pick(self.POWERS)
@@ -1049,6 +1049,12 @@ def _minus(t, s):
     for x in s:
         t.remove(x)
     return tuple(t)
+
+
+def _domain(rec):
+    """What the argument of a matrix function must be: near I (a principal branch), small
+    (a fast-growing function), or anything."""
+    return "nearid" if rec.principal else "small" if rec.fast_growing else None
 
 
 # ============================================================================ examples
