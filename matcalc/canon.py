@@ -326,6 +326,13 @@ def _adj_diagvec(e, W, i):
     return E.DiagMat(W)
 
 
+def _adj_frechet(e, W, i):
+    if i == 0:              # the differential rule never leaves dX in X (a second derivative)
+        raise UnsupportedError("no trace identity moves dX out of the point X of a Fréchet "
+                               "derivative (a second Fréchet derivative)")
+    return E.Frechet(e.name, _T(e.arg), W, e.p)
+
+
 IDENTITIES = {
     E.Add: ("linearity", "⟨W, A + B⟩ = ⟨W, A⟩ + ⟨W, B⟩", _adj_add),
     E.Fill: ("broadcast", "⟨W, s 1⟩ = s sum(W)", _adj_fill),
@@ -340,6 +347,7 @@ IDENTITIES = {
     E.Unvec: ("unvec", "tr(Wᵀ unvec(dv)) = vec(W)ᵀ dv", _adj_unvec),
     E.DiagMat: ("diag", "tr(Wᵀ diag(dx)) = diag(W)ᵀ dx", _adj_diagmat),
     E.DiagVec: ("diag", "wᵀ diag(dX) = tr(diag(w)ᵀ dX)", _adj_diagvec),
+    E.Frechet: ("Fréchet adjoint", "tr(Wᵀ L_f(X, dX)) = tr(L_f(Xᵀ, W)ᵀ dX)", _adj_frechet),
 }
 
 

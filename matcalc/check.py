@@ -193,8 +193,13 @@ def size_constraints(trees):
                 need(node.items[0].shape[1], f.shape[1])
         elif t is E.Unvec:
             need(node.arg.shape[0], E.size_mul(node.m, node.n))
-        elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow) and not node.arg.is_scalar:
+        elif t in (E.Trace, E.Det, E.LogDet, E.Inverse, E.MatPow, E.MatFunc, E.FrechetJac) \
+                and not node.arg.is_scalar:
             need(*node.arg.shape)
+        elif t is E.Frechet and not node.arg.is_scalar:
+            need(*node.arg.shape)
+            need(node.arg.shape[0], node.dir.shape[0])
+            need(node.arg.shape[1], node.dir.shape[1])
     return sorted(out, key=repr)
 
 
@@ -271,6 +276,11 @@ def estimate_cost(trees, sizes):
             flops += 10 * max(ar, ac) ** 3
         elif isinstance(node, E.MatPow):
             flops += 2 * r ** 3 * max(1, int(node.k).bit_length())
+        elif isinstance(node, (E.MatFunc, E.Frechet)):
+            flops += (30 if isinstance(node, E.MatFunc) else 250) * r ** 3     # (a 2n×2n block)
+        elif isinstance(node, E.FrechetJac):
+            n = size_value(node.arg.shape[0], sizes)
+            flops += 250 * n ** 5                     # n² Fréchet derivatives
         elif isinstance(node, E.Commutation):
             flops += 50 * size_value(node.m, sizes) * size_value(node.n, sizes) + k
         else:
@@ -329,6 +339,13 @@ def _needs(f):
         elif isinstance(n, (E.Pow, E.ElemPow)):
             if not (isinstance(n.exp, E.Num) and n.exp.value.denominator == 1 and n.exp.value > 0):
                 mark(n.base, "pos")
+        elif isinstance(n, (E.MatFunc, E.Frechet, E.FrechetJac)):
+            # logm, sqrtm, X^p: near I (no eigenvalue near the closed negative real axis);
+            # expm: a small argument (well-conditioned, no overflow)
+            from .operators import matrix_function
+            rec = matrix_function(n.name)
+            if rec.principal or rec.fast_growing:
+                mark(n.arg, "nearid" if rec.principal else "small")
     return needs
 
 
@@ -350,6 +367,21 @@ def draw_value(rng, sym, shape, props):
             return rng.uniform(0.5, 1.5, shape[0])
         return rng.standard_normal(shape[0])
     m, n = shape
+    if "nearid" in props and m == n:
+        # under logm, sqrtm, X^p: I + a perturbation (eigenvalues near 1), symmetric
+        # for a symmetric kind, positive entries where the domain asks for them
+        g = 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+        if "pos" in props:
+            g = np.abs(g)
+        if kind in ("spd", "symmetric", "diagonal"):
+            g = np.diag(np.diag(g)) if kind == "diagonal" else (g + g.T) / 2
+        return np.eye(n) + g
+    if ("small" in props or "nearid" in props) and kind in ("matrix", "symmetric"):
+        # under expm (or a non-square factor under logm): entries of order 1/sqrt(n)
+        g = 0.5 * rng.standard_normal((m, n)) / np.sqrt(max(m, n))
+        if "pos" in props:
+            g = np.abs(g)
+        return (g + g.T) / 2 if kind == "symmetric" else g
     if kind in ("spd", "symmetric") and "pos" in props:
         # positive entries (for an elementwise log or sqrt), diagonally dominant: SPD
         g = rng.uniform(0.2, 1.0, (n, n))
@@ -577,6 +609,17 @@ class Rounding:
             return self._product(e) + own
         if t is E.Fill:
             return np.full(v.shape, float(np.max(self.error(e.value)))) + own
+        if t is E.MatFunc:
+            # f(X + ΔX) − f(X) ≈ L_f(X, ΔX): the argument's error carried through f
+            from .operators import matrix_function
+            rec = matrix_function(e.name)
+            X, eX = np.atleast_2d(self.val(e.arg)), np.atleast_2d(self.error(e.arg))
+            return np.abs(rec.frechet_value(X, eX, e.p)) + own
+        if t is E.Frechet:
+            from .operators import matrix_function
+            rec = matrix_function(e.name)
+            X, eD = np.atleast_2d(self.val(e.arg)), np.atleast_2d(self.error(e.dir))
+            return np.abs(rec.frechet_value(X, eD, e.p)) + 8 * EPS * np.max(v) + own
         if t is E.ArrayFunc:
             # logsumexp moves by at most max|dx|, each softmax entry by at most 2 max|dx|
             a = float(np.max(self.error(e.arg)))

@@ -12,7 +12,7 @@ from . import expr as E
 from .budget import RawCounter
 from .build import add, const_like, neg, num, one_minus, power, times  # noqa: F401 (rules' builders)
 from .errors import UnsupportedError
-from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, SPECNORM, SPECTRAL, OperatorTable
+from .operators import ARRAY_RECORDS, ELEMENTWISE_RECORDS, MATRIX_RECORDS, SPECNORM, SPECTRAL, OperatorTable
 
 MAX_MATRIX_POWER = 100
 MAX_VARYING_FACTORS = 100   # the product rule over more factors holding X is not expanded
@@ -164,6 +164,11 @@ ARRAY_DERIVATIVES = OperatorTable("differential rule", {
     r.name: (r.formula, r.differential) for r in ARRAY_RECORDS})
 
 
+# name -> the formula of the functions of a square matrix (expm, logm, sqrtm, powm): a
+# view of their records (each one rule, d f(X) = L_f(X, dX))
+MATRIX_DERIVATIVES = OperatorTable("differential rule", {r.name: r.formula for r in MATRIX_RECORDS})
+
+
 def _array_func(e, d):
     _, rule = ARRAY_DERIVATIVES[e.name]
     return rule(e, d[0])
@@ -214,6 +219,32 @@ def _elempow(e, d):
     return add(*terms)
 
 
+def _second_frechet(e, what):
+    from .operators import matrix_function
+    rec = matrix_function(e.name)
+    return UnsupportedError(
+        f"the second Fréchet derivative of {rec.spelled(e.p)}, needed for {what} where X itself "
+        f"depends on the variable, is not supported: differentiate once (the gradient of a "
+        f"scalar of {rec.spelled(e.p)}), or with respect to a variable that enters only "
+        f"the direction E")
+
+
+def _mat_func(e, d):
+    return E.Frechet(e.name, e.arg, d[0], e.p)
+
+
+def _frechet(e, d):
+    dx, de = d
+    if dx is not None:
+        from .operators import matrix_function
+        raise _second_frechet(e, f"the differential of {matrix_function(e.name).frechet}(X, E)")
+    return E.Frechet(e.name, e.arg, de, e.p)
+
+
+def _frechet_jac(e, d):
+    raise _second_frechet(e, "the differential of its Jacobian matrix")
+
+
 RULES = OperatorTable("differential rule (differential.RULES)", {
     E.Num: Rule("d-const", "d(a) = 0", _const),
     E.Identity: Rule("d-const", "d(I) = 0", _const),
@@ -244,6 +275,10 @@ RULES = OperatorTable("differential rule (differential.RULES)", {
     E.MatPow: Rule("d-matpow", "d(Xᵏ) = Σᵢ Xⁱ dX Xᵏ⁻¹⁻ⁱ", _matpow),
     E.Pow: Rule("d-power", "d(sᵖ) = p sᵖ⁻¹ ds + sᵖ log(s) dp", _pow),
     E.ElemPow: Rule("d-elementwise-power", "d(X.^p) = p X.^(p−1) ∘ dX + (X.^p ∘ log X) dp", _elempow),
+    E.MatFunc: Rule("d-matrix-function", "d f(X) = L_f(X, dX), the Fréchet derivative", _mat_func),
+    E.Frechet: Rule("d-frechet", "d L_f(X, E) = L_f(X, dE)  (linear in E; X constant)", _frechet),
+    E.FrechetJac: Rule("d-frechet-jacobian", "d J_f(X): a second Fréchet derivative "
+                       "(UnsupportedError)", _frechet_jac),
 })
 
 
@@ -261,6 +296,8 @@ def rule_name(node):
         return f"d-{node.name}", ARRAY_DERIVATIVES[node.name][0]
     if isinstance(node, E.Spectral) and node.name in SPECTRAL:
         return f"d-{node.name}", SPECTRAL[node.name].formula
+    if isinstance(node, E.MatFunc):
+        return f"d-{node.name}", MATRIX_DERIVATIVES[node.name]
     return r.name, r.formula
 
 

@@ -672,9 +672,8 @@ class RawNorm(Expr):
 
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,
               Transpose, Inverse, Det, LogDet, Trace, Sum, Norm, SpecNorm, Vec, Unvec, DiagMat,
-              DiagVec, Func, ArrayFunc, Spectral, SpectralVec, MatPow, Pow, ElemPow)
-# (MatFunc, Frechet, FrechetJac: matrix functions; Spectral, SpectralVec: spectral functions;
-#  each joins NODE_TYPES with its record in operators/nodes.py)
+              DiagVec, Func, ArrayFunc, Spectral, SpectralVec, MatPow, Pow, ElemPow,
+              MatFunc, Frechet, FrechetJac)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -461,6 +461,15 @@ XEVAL = {
     E.Fill: _fill,
 }
 # Leaves (symbols, I, K, zeros) are floats: numeric's rules through_floats give them.
+# Nodes evaluated through floats on purpose (no rule here), and why:
+FLOAT_ONLY = {
+    E.MatFunc: "expm, logm, sqrtm, X^p of an argument past the float range have no scaled form "
+               "(expm(2^k X) is not 2^j expm(X)): spectral_values raises EvaluationError when "
+               "a value overflows float64, never returns inf or NaN",
+    E.Frechet: "as MatFunc: the Fréchet derivative of a matrix function, EvaluationError past "
+               "float64",
+    E.FrechetJac: "as MatFunc: the Jacobian of a matrix function, EvaluationError past float64",
+}
 
 
 def evaluate(tree, env, sizes):

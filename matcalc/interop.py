@@ -285,6 +285,11 @@ def to_sympy(e, sizes=None):
         if t is E.Unvec:
             raise UnsupportedError("unvec(v, m), the inverse of vec (a column-major reshape), has no "
                                    "SymPy matrix expression; evaluate or compile the derivative instead")
+        from .operators import NODES
+        why = NODES[t.__name__].absent.get("sympy") if t.__name__ in NODES else None
+        if why is not None:                 # the node record says why (expm, dexpm, jexpm: none)
+            raise UnsupportedError(f"{x} has no SymPy counterpart: {why}; evaluate or compile "
+                                   f"the derivative instead")
         raise UnsupportedError(f"no SymPy counterpart for {t.__name__}")
 
     from sympy.matrices.exceptions import NonSquareMatrixError, ShapeError as SympyShapeError

@@ -171,6 +171,13 @@ def _diagvec(j, e):
     return E.Mul((D, j.jac(e.arg)))
 
 
+def _frechet(j, e):
+    if j.has(e.arg):
+        raise UnsupportedError("the Jacobian through the point X of a Fréchet derivative (a "
+                               "second Fréchet derivative) is not supported")
+    return E.Mul((E.FrechetJac(e.name, e.arg, e.p), j.jac(e.dir)))   # vec L_f(X, M) = J_f(X) vec(M)
+
+
 VEC_IDENTITIES = {
     E.Add: ("linearity", "vec(A + B) = vec(A) + vec(B)", _add),
     E.Fill: ("broadcast", "vec(s 1) = 1 s", _fill),
@@ -182,6 +189,7 @@ VEC_IDENTITIES = {
     E.Unvec: ("unvec", "vec(unvec(dv)) = dv", _vec_node),
     E.DiagMat: ("diag", "vec(diag(dx)) = diag(vec I) (1 ⊗ I) dx", _diagmat),
     E.DiagVec: ("diag", "diag(dX) = (1ᵀ ⊗ I) diag(vec I) vec(dX)", _diagvec),
+    E.Frechet: ("Fréchet Jacobian", "vec L_f(X, dX) = J_f(X) vec(dX)  (J_f(X) = jexpm(X), …)", _frechet),
 }
 
 

@@ -26,7 +26,7 @@ nearest command it knows.
 import re
 
 from .errors import ParseError
-from .operators import ELEMENTWISE_NAMES, ELEMENTWISE_RECORDS, SPECTRAL
+from .operators import ELEMENTWISE_NAMES, ELEMENTWISE_RECORDS, MATRIX_SPELLINGS, SPECTRAL
 
 _TOKEN = re.compile(r"""
    (?P<ws>\s+|\$|~)
@@ -51,7 +51,8 @@ FUNC_CMDS = {n: n for n in ("det log exp sin cos tan tanh ln tr Tr trace logdet 
                             "softplus softmax relu logsumexp sqrtm expm logm inv erf").split()}
 FUNC_CMDS["arctan"] = "atan"
 # every elementwise function of the records, and the LaTeX command its printer writes
-FUNCS = FUNCS | frozenset(ELEMENTWISE_NAMES) | frozenset(n for n, r in SPECTRAL.items() if r.called)
+FUNCS = (FUNCS | frozenset(ELEMENTWISE_NAMES) | frozenset(n for n, r in SPECTRAL.items() if r.called)
+         | frozenset(MATRIX_SPELLINGS))
 FUNC_CMDS.update({r.latex[1:]: r.name for r in ELEMENTWISE_RECORDS
                   if r.latex and r.latex[1:] not in GREEK})
 DECORATIONS = frozenset("""mathbf boldsymbol bm mathbfit mathit pmb vec mathnormal mathcal bold

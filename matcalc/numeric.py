@@ -11,7 +11,7 @@ import numpy as np
 
 from . import expr as E
 from .errors import EvaluationError, ShapeError, MatcalcError
-from .operators import ARRAY_RECORDS, SPECTRAL, OperatorTable, table, resolve_numpy
+from .operators import ARRAY_RECORDS, SPECTRAL, OperatorTable, matrix_function, table, resolve_numpy
 from .operators.nodes import record_of_unary
 
 
@@ -464,6 +464,19 @@ def _record_evaluator(cls):
     return lambda ev, e: fn(_arr(ev.ev(e.arg)))
 
 
+def _mat_func(ev, e):
+    return matrix_function(e.name, "evaluator").value(_arr(ev.ev(e.arg)), e.p)
+
+
+def _frechet(ev, e):
+    X, D = _arr(ev.ev(e.arg)), _arr(ev.ev(e.dir))
+    return matrix_function(e.name, "evaluator").frechet_value(X, D, e.p)
+
+
+def _frechet_jac(ev, e):
+    return matrix_function(e.name, "evaluator").jacobian_value(_arr(ev.ev(e.arg)), e.p)
+
+
 EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.Num: lambda ev, e: num_float(e.value),
     E.Sym: lambda ev, e: ev.env[e.name],
@@ -495,6 +508,9 @@ EVAL = OperatorTable("NumPy evaluator (numeric.EVAL)", {
     E.MatPow: lambda ev, e: np.linalg.matrix_power(_arr(ev.ev(e.arg)), e.k),
     E.Pow: _pow,
     E.ElemPow: _elempow,
+    E.MatFunc: _mat_func,
+    E.Frechet: _frechet,
+    E.FrechetJac: _frechet_jac,
 }, derive=_record_evaluator)
 
 
@@ -614,8 +630,8 @@ def to_user(node_shape, v):
 
 
 def guarded_nodes(f, var_name):
-    """The nodes of f that depend on the variable and whose record declares a
-    differentiability guard (λ_max, ‖X‖₂, ‖X‖_*, ‖x‖₁: operators/spectral.py), as
+    """The nodes of f that depend on the variable and have a guard (operators.guard_of:
+    λ_max, ‖X‖₂, ‖X‖_*, ‖x‖₁, and logm, sqrtm, X^p off their principal domain), as
     (node, guard); empty for every other f, so that its evaluation pays nothing."""
     from .operators import guard_of
     out = []

@@ -14,7 +14,7 @@ from lark.lark import PostLex
 
 from . import expr as E
 from .errors import ParseError
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE, SPECTRAL
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE, MATRIX_SPELLINGS, SPECTRAL
 
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
@@ -153,9 +153,8 @@ FUNCTIONS = tuple(sorted({FUNC_ALIASES.get(n, n) for n in FUNCTION_NAMES} - SPEL
 # language.  A name from here followed by "(" is a ParseError, never a silent product.
 # (A name that the grammar gains, expm say, leaves this table by itself.)
 FOREIGN_FUNCTIONS = {
-    "expm": "exp(…) is elementwise; the matrix exponential expm is not in the language yet",
-    "logm": "log(…) is elementwise; the matrix logarithm logm is not in the language yet",
-    "sqrtm": "sqrt(…) is elementwise; the matrix square root sqrtm is not in the language yet",
+    "fractional_matrix_power": "write X^p (X^(1/3), X^0.3) for the principal power of a matrix",
+    "expm_frechet": "write dexpm(X, E) for the Fréchet derivative of expm at X in the direction E",
     "identity": "write I or I(n) for the identity",
     "vecnorm": "write norm(…) or ||…||",
     "dot": "write x^T y for the dot product",
@@ -349,6 +348,29 @@ def _size_of(a):
     return None
 
 
+def number_value(a):
+    """The number a raw (parsed) expression spells: 0.3, 1/3, -1/2, (2/3); else None."""
+    if isinstance(a, E.Num):
+        return a.value
+    if isinstance(a, E.RawDiv):
+        n, d = number_value(a.num), number_value(a.den)
+        return None if n is None or not d else n / d
+    if isinstance(a, E.Mul):
+        out = Fraction(1)
+        for f in a.items:
+            v = number_value(f)
+            if v is None:
+                return None
+            out *= v
+        return out
+    if isinstance(a, E.Pow) and isinstance(a.exp, E.Num) and a.exp.value.denominator == 1:
+        b = number_value(a.base)
+        if b is None or (b == 0 and a.exp.value < 0):
+            return None
+        return b ** int(a.exp.value)
+    return None
+
+
 def _size(tok):
     s = str(tok).strip()
     return int(s) if s.isdigit() else s
@@ -438,6 +460,8 @@ class Build:
             return _mk(self._constant_array(name, name_tok, args, end), name_tok, end)
         if name == "unvec":
             return _mk(self._unvec(name_tok, args, end), name_tok, end)
+        if name in MATRIX_SPELLINGS:
+            return _mk(self._matrix_function(name, name_tok, args, end), name_tok, end)
         want = 2 if name == "kron" else 1
         if len(args) != want:
             raise ParseError(f"{name}() takes {want} argument{'s' if want > 1 else ''}, "
@@ -472,6 +496,32 @@ class Build:
         else:  # pragma: no cover - the grammar's FUNC lists exactly the names above
             raise ParseError(f"unknown function {name}", _span_of(name_tok))
         return _mk(node, name_tok, end)
+
+    @staticmethod
+    def _matrix_function(name, name_tok, args, end):
+        """expm(X), logm(X), sqrtm(X); the Fréchet derivative dexpm(X, E) (dpowm(X, E, p))
+        and its Jacobian matrix jexpm(X) (jpowm(X, p)): p a number, not an integer."""
+        rec, kind = MATRIX_SPELLINGS[name]
+        want = (2 if kind == "Frechet" else 1) + (1 if rec.takes_p else 0)
+        if len(args) != want:
+            shown = {"MatFunc": "X", "Frechet": "X, E", "FrechetJac": "X"}[kind] + \
+                (", p" if rec.takes_p else "")
+            raise ParseError(f"{name}() takes {want} argument{'s' if want > 1 else ''} "
+                             f"({name}({shown})), got {len(args)}",
+                             (name_tok.start_pos, _span_of(end)[1]))
+        p = None
+        if rec.takes_p:
+            p = number_value(args[-1])
+            if p is None or p.denominator == 1 or p == Fraction(1, 2):
+                raise ParseError(f"the last argument of {name}(…) is the exponent p, a number "
+                                 f"that is not an integer nor 1/2 (write the integer power's and "
+                                 f"the square root's own forms)", args[-1].span or _span_of(name_tok))
+            args = args[:-1]
+        if kind == "MatFunc":
+            return E.MatFunc(rec.name, args[0], p)
+        if kind == "Frechet":
+            return E.Frechet(rec.name, args[0], args[1], p)
+        return E.FrechetJac(rec.name, args[0], p)
 
     @staticmethod
     def _unvec(name_tok, args, end):

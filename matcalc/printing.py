@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from . import expr as E
 from .errors import UnsupportedError
-from .operators import ARRAY_RECORDS, elementwise, node_record, table
+from .operators import ARRAY_RECORDS, elementwise, matrix_function, node_record, table
 
 SUM, NEG, PROD, POST, ATOM = range(5)
 
@@ -451,6 +451,41 @@ class Printer:
         return rec.spell(s), ATOM
 
     p_SpectralVec = p_Spectral
+
+    # ---- functions of a square matrix (records in operators/matrix.py)
+    def _p_number(self, p):
+        """The exponent p of X^p, dpowm(X, E, p): 1/3, 0.3, -1/2."""
+        s = _num_text(abs(p))
+        if s is None:
+            s = f"{abs(p.numerator)}/{p.denominator}"
+        return ("-" if p < 0 else "") + s
+
+    def p_MatFunc(self, e):
+        rec = matrix_function(e.name, "text printing")
+        if rec.text is not None:
+            return self.call(rec.text, e.arg)
+        base = self.wrap(e.arg, ATOM)
+        if isinstance(e.arg, (E.Transpose, E.Inverse, E.MatPow, E.MatFunc)):
+            base = self.paren(self.p(e.arg)[0])
+        p = self._p_number(e.p)
+        if self.latex:
+            return f"{base}^{{{p}}}", POST
+        return f"{base}^({p})" if "/" in p or p.startswith("-") else f"{base}^{p}", POST
+
+    def _calls(self, name, args, p):
+        parts = [self.p(a)[0] for a in args] + ([self._p_number(p)] if p is not None else [])
+        inner = ", ".join(parts)
+        if self.latex:
+            return f"\\operatorname{{{name}}}\\left({inner}\\right)", ATOM
+        return f"{name}({inner})", ATOM
+
+    def p_Frechet(self, e):
+        rec = matrix_function(e.name, "text printing")
+        return self._calls(rec.frechet, (e.arg, e.dir), e.p)
+
+    def p_FrechetJac(self, e):
+        rec = matrix_function(e.name, "text printing")
+        return self._calls(rec.jacobian, (e.arg,), e.p)
 
 
 class _BareI(E.Identity):

@@ -6,7 +6,7 @@ the trace identities of ``canon.IDENTITIES``, the vec identities of
 derivation steps cite is listed here, by the name and with the formula the steps show."""
 from .canon import IDENTITIES
 from .expr import Norm
-from .differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES, SQUARED_NORM
+from .differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, MATRIX_DERIVATIVES, RULES, SQUARED_NORM
 from .jacobian import VEC_IDENTITIES
 from .operators import SPECTRAL_RECORDS
 
@@ -15,7 +15,8 @@ def catalogue():
     """[(section, [(name, formula), ...]), ...] in the order a derivation uses them."""
     diff_rules, seen = [], set()
     for rule in RULES.values():
-        if rule.name in ("d-elementwise", "d-array-function", "d-spectral") or (rule.name, rule.formula) in seen:
+        if rule.name in ("d-elementwise", "d-array-function", "d-spectral", "d-matrix-function") \
+                or (rule.name, rule.formula) in seen:
             continue
         if rule.name == "d-const":
             if "d-const" not in {n for n, _ in diff_rules}:
@@ -32,6 +33,8 @@ def catalogue():
     for rec in SPECTRAL_RECORDS:            # λ_max, λ_min, ‖X‖_*, ‖x‖₁ (not the vectors)
         if rec.differential is not None:
             diff_rules.append((f"d-{rec.name}", rec.formula))
+    for name, formula in MATRIX_DERIVATIVES.items():
+        diff_rules.append((f"d-{name}", formula))
     trace = [(n, f) for n, f, _ in IDENTITIES.values()]
     vec = [(n, f) for n, f, _ in VEC_IDENTITIES.values()]
     dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
@@ -58,6 +61,8 @@ _GROUPS = (
     ("elementwise functions and powers, Hadamard products", ("Func", "ElemPow", "Hadamard")),
     ("Kronecker products", ("Kron",)),
     ("vec, unvec and diag", ("Vec", "Unvec", "DiagVec", "DiagMat")),
+    ("functions of a matrix (expm, logm, sqrtm, X^p) and their Fréchet derivatives",
+     ("MatFunc", "Frechet", "FrechetJac")),
     ("constant arrays", ("Fill",)),
 )
 

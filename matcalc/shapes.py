@@ -615,6 +615,33 @@ class Inference:
         ARRAY_FUNCTIONS[n.name].check(self, a)
         return n.rebuild((a,))
 
+    def _matrix_arg(self, n, what):
+        from .operators import matrix_function
+        rec = matrix_function(n.name)
+        a = self.infer(n.arg)
+        if not self.is_scalar(a):
+            r, c = a.shape
+            self.unify(r, c, lambda: self.error(
+                f"{what(rec)} of {self.shown(a)}: {what(rec)} takes a square matrix, and this "
+                f"one is not square", a))
+        return rec, a
+
+    def t_MatFunc(self, n):
+        rec, a = self._matrix_arg(n, lambda r: r.text or f"the power X^({n.p})")
+        return E.MatFunc(n.name, a, n.p)      # (of a 1×1 a: the simplifier's mf-scalar)
+
+    def t_Frechet(self, n):
+        rec, a = self._matrix_arg(n, lambda r: r.frechet)
+        e = self.infer(n.dir)
+        self.unify_shapes(e, a, lambda: self.error(
+            f"{rec.frechet}(X, E) with X = {self.shown(a)} and E = {self.shown(e)}: the "
+            f"direction E must have X's shape", e))
+        return E.Frechet(n.name, a, e, n.p)
+
+    def t_FrechetJac(self, n):
+        rec, a = self._matrix_arg(n, lambda r: r.jacobian)
+        return E.FrechetJac(n.name, a, n.p)
+
     def t_RawBars(self, n):
         a = self.infer(n.arg)
         if self.is_scalar(a):
@@ -640,12 +667,18 @@ class Inference:
         if c == 1 or r == 1:
             raise self.error(f"power of {self.shown(base)}: write x .^ p for an elementwise "
                              f"power, or x^T x for the squared length", n)
-        if not (isinstance(p, E.Num) and p.value.denominator == 1):
-            raise self.error(f"a power of the matrix {self.src(base)} needs an integer exponent "
-                             f"(matrix square roots and other non-integer powers are not in the "
-                             f"language yet); .^ is a different function, the elementwise power", n)
+        from .parse import number_value
+        pv = number_value(p)
+        if pv is None:
+            raise self.error(f"a power of the matrix {self.src(base)} needs a number exponent "
+                             f"(X^2, X^-1, X^(1/3), X^0.5); .^ is a different function, the "
+                             f"elementwise power", n)
         self.square(base, "power")
-        k = int(p.value)
+        if pv.denominator != 1:
+            # the principal power (CONTRACT §5.1): X^(1/2) is sqrtm(X)
+            from .operators import mat_func
+            return mat_func("powm", base, pv)
+        k = int(pv)
         if k >= 0:
             return E.MatPow(base, k)
         inv = E.Inverse(base)

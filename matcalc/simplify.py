@@ -35,7 +35,8 @@ def _unsupported(what):
 
 _RANK = {t: i for i, t in enumerate((
     E.Num, E.Sym, E.Diff, E.Identity, E.Commutation, E.Zero, E.Fill, E.Transpose, E.Inverse,
-    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec, E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
+    E.MatPow, E.Pow, E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec, E.MatFunc, E.Frechet, E.FrechetJac,
+    E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
 _put = object.__setattr__          # the memo slots of a node (Expr._order, _transposed, _same_value)
@@ -56,6 +57,8 @@ def order_key(e):
         data = (e.var.name,)
     elif isinstance(e, (E.Func, E.ArrayFunc, E.Spectral, E.SpectralVec)):
         data = (e.name,)
+    elif isinstance(e, (E.MatFunc, E.Frechet, E.FrechetJac)):
+        data = (e.name, e.p if e.p is not None else Fraction(0))
     elif isinstance(e, E.MatPow):
         data = (e.k,)
     elif isinstance(e, (E.Identity, E.Zero, E.Commutation, E.Fill, E.Unvec)):
@@ -124,8 +127,45 @@ def is_symmetric(e):
         return False
     if transpose(e) == e:
         return True
+    if _product_of_functions(e):
+        return True
+    if isinstance(e, E.Add) and all(is_symmetric(t) for t in e.items):
+        return True
+    if isinstance(e, E.Mul) and not _atomic(e):
+        chain = [f for f in e.items if not f.is_scalar]
+        if len(chain) == 1 and len(e.items) > 1 and is_symmetric(chain[0]):     # s S
+            return True
     x = expand(e)
     return x is not None and transpose(x) == x
+
+
+def function_base(e):
+    """The matrix X of which e is a function, as far as the forms show (X itself, a
+    power, inverse or matrix function of such an e, sums and products of them with
+    scalars and I), or None: functions of one matrix commute with each other."""
+    if isinstance(e, (E.Inverse, E.MatPow, E.MatFunc)):
+        return function_base(e.arg)
+    if isinstance(e, (E.Add, E.Mul)) and not e.is_scalar and not (isinstance(e, E.Mul) and _atomic(e)):
+        items = e.items
+        bases = {function_base(f) for f in items if not (f.is_scalar or isinstance(f, E.Identity))}
+        if len(bases) == 1:
+            return bases.pop()
+        return None
+    if e.is_scalar or isinstance(e, (E.Identity, E.Zero)):
+        return None
+    return e
+
+
+def _product_of_functions(e):
+    """A product of functions of one symmetric matrix (expm(S) (I + expm(S))⁻¹): each
+    factor symmetric, and they commute, so the product is symmetric."""
+    if not isinstance(e, E.Mul) or _atomic(e):
+        return False
+    chain = [f for f in e.items if not f.is_scalar]
+    if len(chain) < 2:
+        return False
+    base = function_base(e)
+    return base is not None and transpose(base) == base
 
 
 def expand(e, limit=64):
@@ -320,6 +360,10 @@ def _transpose(x):
         return E.Func(x.name, transpose(x.arg))
     if t is E.ElemPow:
         return E.ElemPow(transpose(x.base), x.exp)
+    if t is E.MatFunc:                       # f(X)ᵀ = f(Xᵀ): f(S) of a symmetric S is symmetric
+        return mat_func(x.name, transpose(x.arg), x.p)
+    if t is E.Frechet:                       # L_f(X, E)ᵀ = L_f(Xᵀ, Eᵀ)
+        return frechet(x.name, transpose(x.arg), transpose(x.dir), x.p)
     return E.Transpose(x)
 
 
@@ -686,6 +730,9 @@ def add(items, shape, factor=True):
     if len(terms) == 1:
         return with_coef(terms[0][0], terms[0][1], shape)
     terms = [with_coef(c, r, shape) for c, r in terms]
+    collected = _collect_frechet(terms, shape)
+    if collected is not None:
+        return add(collected, shape, factor)
     if not factor:
         return E.Add(tuple(sorted(terms, key=_term_key)))
     expanded = _expand_elementwise(terms, shape)
@@ -696,6 +743,28 @@ def add(items, shape, factor=True):
     if len(terms) == 1:
         return terms[0]
     return _common_coef(terms, shape)
+
+
+def _collect_frechet(terms, shape):
+    """c L_f(X, A) + s L_f(X, B) = L_f(X, c A + s B): the Fréchet derivatives of one f at
+    one X gathered into one (linear in the direction); None when no two share f and X."""
+    groups = {}
+    for i, t in enumerate(terms):
+        c, scal, chain = factors(t)
+        if len(chain) == 1 and isinstance(chain[0], E.Frechet):
+            fr = chain[0]
+            groups.setdefault((fr.name, fr.arg, fr.p), []).append((i, c, scal, fr.dir))
+    if not any(len(g) > 1 for g in groups.values()):
+        return None
+    out = [t for i, t in enumerate(terms)
+           if not any(len(g) > 1 and i in [m[0] for m in g] for g in groups.values())]
+    for (name, x, p), members in groups.items():
+        if len(members) < 2:
+            continue
+        d = add(tuple(mul((E.Num(c),) + tuple(scal) + (dr,), dr.shape) for _, c, scal, dr in members),
+                x.shape)
+        out.append(frechet(name, x, d, p))
+    return tuple(out)
 
 
 def _commute_kron(terms):
@@ -1583,6 +1652,155 @@ rule(E.Spectral, "spectral-transpose", "‖Aᵀ‖_* = ‖A‖_*, ‖Aᵀ‖₁ 
     lambda e: spectral(E.Spectral, e.name, e.arg.arg) if isinstance(e.arg, E.Transpose) else None)
 
 
+# ---- functions of a square matrix (CONTRACT §5.1; records in operators/matrix.py)
+
+
+def _mf_record(name):
+    from .operators import matrix_function
+    return matrix_function(name)
+
+
+def mat_func(name, x, p=None):
+    """f(X) over a canonical X, powers normalized (X^(1/2) = sqrtm(X), integer powers)."""
+    from .operators import mat_func as node
+    e = node(name, x, p)
+    if not isinstance(e, E.MatFunc):
+        return simplify(e)
+    return rewrite(e)
+
+
+def _prime(name, x, p):
+    """f′(X), canonical."""
+    return simplify(_mf_record(name).derivative(x, p))
+
+
+def _chain(x):
+    """x without its scalar factors (t A -> A): what decides whether something commutes with x."""
+    if isinstance(x, E.Mul) and not _atomic(x):
+        chain = [f for f in x.items if not f.is_scalar]
+        if chain:
+            return chain[0] if len(chain) == 1 else E.Mul(tuple(chain))
+    return x
+
+
+def commutes(e, x):
+    """Whether e commutes with x, as far as the forms show: scalars, I, x itself, powers,
+    inverses and functions of something that commutes with x, and sums and products of
+    them (e = f(x), e = x^k, e = s I + x ...)."""
+    if e.is_scalar or isinstance(e, E.Identity) or is_zero(e):
+        return True
+    if isinstance(e, E.Fill) and isinstance(x, E.Fill):
+        return True
+    if is_diagonal(e) and is_diagonal(x):          # diagonal matrices commute
+        return True
+    core = _chain(x)
+    if e == x or e == core or _chain(e) == core:
+        return True
+    if isinstance(e, E.Transpose) and is_symmetric(core) and commutes(e.arg, x):
+        return True
+    if isinstance(e, (E.Inverse, E.MatPow, E.MatFunc)):
+        return commutes(e.arg, x)
+    if isinstance(e, E.Mul) and not _atomic(e):
+        return all(commutes(f, x) for f in e.items)
+    if isinstance(e, E.Add):
+        return all(commutes(t, x) for t in e.items)
+    return False
+
+
+rule(E.MatFunc, "mf-scalar", "f(s) of a 1×1 s: exp(s), log(s), sqrt(s), s^p")(
+    lambda e: simplify(_mf_record(e.name).scalar(e.arg, e.p)) if e.arg.is_scalar else None)
+
+
+@rule(E.MatFunc, "mf-at-identity", "logm(I) = 0, sqrtm(I) = I, I^p = I, expm(0) = I")
+def _mf_special(e):
+    rec = _mf_record(e.name)
+    a = e.arg
+    at = rec.at_identity if isinstance(a, E.Identity) else rec.at_zero if is_zero(a) else None
+    if at == "I":
+        return E.Identity(e.shape[0])
+    if at == "0":
+        return E.Zero(*e.shape)
+    return None
+
+
+@rule(E.MatFunc, "mf-diagonal", "f(D) = diag(f(diag(D)))  (D diagonal: expm(D) = diag(exp(diag(D))), D^p = diag(diag(D) .^ p))")
+def _mf_diagonal(e):
+    a = e.arg
+    if a.is_scalar or not is_diagonal(a):
+        return None
+    v = diagvec(a)
+    if e.name == "powm":
+        return diagmat(elempow(v, E.Num(e.p), v.shape))
+    return diagmat(simplify(_mf_record(e.name).scalar(v, e.p)))
+
+
+rule(E.MatFunc, "expm-logm", "expm(logm(X)) = X")(
+    lambda e: e.arg.arg if e.name == "expm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
+# (logm(expm(X)) = X only where every eigenvalue of X has |Im λ| < π: for a symmetric X)
+rule(E.MatFunc, "logm-expm", "logm(expm(S)) = S  (S symmetric: real eigenvalues)")(
+    lambda e: e.arg.arg if e.name == "logm" and isinstance(e.arg, E.MatFunc) and e.arg.name == "expm"
+    and is_symmetric(e.arg.arg) else None)
+
+
+# (No (X^k)^p = X^(k p): the principal power of X^k is X^(k p) only where k·arg λ stays
+#  within (−π, π) for every eigenvalue λ, as (−1 + 0.1i)² shows.  The other way round,
+#  (X^p)^k = X^(p k) always: matpow-of-power.)
+
+
+@rule(E.MatPow, "matpow-of-power", "(X^p)^k = X^(p k), sqrtm(X)^2 = X  (p real, k an integer)")
+def _matpow_of_power(e):
+    a = e.arg
+    if isinstance(a, E.MatFunc) and a.name in ("sqrtm", "powm"):
+        p = Fraction(1, 2) if a.name == "sqrtm" else a.p
+        return mat_func("powm", a.arg, p * e.k)
+    return None
+
+
+def frechet(name, x, d, p=None):
+    return rewrite(E.Frechet(name, x, d, p))
+
+
+rule(E.Frechet, "frechet-zero", "L_f(X, 0) = 0")(lambda e: zero_of(e.shape) if is_zero(e.dir) else None)
+rule(E.Frechet, "frechet-scalars-out", "L_f(X, s E) = s L_f(X, E)  (linear in E)")(
+    lambda e: _scalars_out(e.dir, lambda y: frechet(e.name, e.arg, y, e.p)))
+
+
+@rule(E.Frechet, "frechet-commuting", "L_f(X, E) = f′(X) E  (E commutes with X: I, X, f(X), …)")
+def _frechet_commuting(e):
+    x, d = e.arg, e.dir
+    if x.is_scalar or commutes(d, x):
+        return mul((_prime(e.name, x, e.p), d), e.shape)
+    return None
+
+
+@rule(E.Frechet, "frechet-sum", "L_f(X, A + B) = L_f(X, A) + L_f(X, B)  (where a term commutes with X)")
+def _frechet_sum(e):
+    d = e.dir
+    if isinstance(d, E.Add) and any(commutes(t, e.arg) for t in d.items):
+        return add(tuple(frechet(e.name, e.arg, t, e.p) for t in d.items), e.shape)
+    return None
+
+
+def frechet_jac(name, x, p=None):
+    return rewrite(E.FrechetJac(name, x, p))
+
+
+rule(E.FrechetJac, "jfrechet-scalar", "J of f at a 1×1 x is f′(x)")(
+    lambda e: _prime(e.name, e.arg, e.p) if e.arg.is_scalar else None)
+
+
+rule(E.Trace, "tr-frechet", "tr L_f(X, E) = tr(f′(X) E)")(
+    lambda e: trace(mul((_prime(e.arg.name, e.arg.arg, e.arg.p), e.arg.dir), e.arg.shape))
+    if isinstance(e.arg, E.Frechet) else None)
+rule(E.Trace, "tr-logm", "tr logm(X) = log|X|")(
+    lambda e: logdet(e.arg.arg) if isinstance(e.arg, E.MatFunc) and e.arg.name == "logm" else None)
+rule(E.LogDet, "logdet-expm", "log|expm(X)| = tr(X)")(
+    lambda e: trace(e.arg.arg) if isinstance(e.arg, E.MatFunc) and e.arg.name == "expm" else None)
+rule(E.Det, "det-expm", "det(expm(X)) = exp(tr(X))")(
+    lambda e: func("exp", trace(e.arg.arg), E.SCALAR)
+    if isinstance(e.arg, E.MatFunc) and e.arg.name == "expm" else None)
+
+
 # The identities the one-pass builders apply (products, sums, Hadamard and Kronecker
 # products, transposes): named here, each with its test row like the rules above.
 BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
@@ -1591,6 +1809,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Transpose, "t-inverse", "(A⁻¹)ᵀ = (Aᵀ)⁻¹"),
     (E.Transpose, "t-symmetric", "Sᵀ = S  (S symmetric, or a scalar)"),
     (E.Transpose, "t-elementwise", "f(A)ᵀ = f(Aᵀ)"),
+    (E.Transpose, "t-matrix-function", "f(A)ᵀ = f(Aᵀ), L_f(A, E)ᵀ = L_f(Aᵀ, Eᵀ)  (expm, logm, sqrtm, A^p)"),
     (E.Mul, "mul-coefficient", "2 A 3 = 6 A"),
     (E.Mul, "mul-scalar-powers", "s s⁻¹ = 1, s sᵃ = sᵃ⁺¹"),
     (E.Mul, "mul-symbolic-powers", "sᵃ sᵇ = sᵃ⁺ᵇ  (a, b any scalars)"),
@@ -1607,6 +1826,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)), k ≥ 2"),
     (E.Hadamard, "had-sigmoid-complement", "exp(-A) ∘ sigmoid(A) = sigmoid(-A)"),
     (E.Add, "add-collect", "A + 2 A = 3 A"),
+    (E.Add, "add-frechet", "c L_f(X, A) + s L_f(X, B) = L_f(X, c A + s B)"),
     (E.Add, "add-equal-traces", "tr(A B) + tr(B A) = 2 tr(A B)"),
     (E.Add, "add-factor-right", "A X + B X = (A + B) X"),
     (E.Add, "add-factor-left", "X A + X B = X (A + B)"),
@@ -1660,6 +1880,9 @@ BUILDERS = OperatorTable("simplifier builder (simplify.BUILDERS)", {
     E.MatPow: lambda e, a: matpow(a[0], e.k),
     E.Pow: lambda e, a: power(a[0], a[1]),
     E.ElemPow: lambda e, a: elempow(a[0], a[1], e.shape),
+    E.MatFunc: lambda e, a: mat_func(e.name, a[0], e.p),
+    E.Frechet: lambda e, a: frechet(e.name, a[0], a[1], e.p),
+    E.FrechetJac: lambda e, a: frechet_jac(e.name, a[0], e.p),
 }, derive=_record_builder)
 
 
@@ -1792,7 +2015,7 @@ def _tidy(e):
             y = _pull_runs(y)
         elif isinstance(y, E.Trace) and isinstance(y.arg, E.Transpose):
             y = E.Trace(y.arg.arg)                                      # tr(Mᵀ) = tr(M)
-        elif isinstance(y, (E.Func, E.ElemPow)) and isinstance(y.args[0], E.Transpose):
+        elif isinstance(y, (E.Func, E.ElemPow, E.MatFunc)) and isinstance(y.args[0], E.Transpose):
             y = E.Transpose(y.rebuild((y.args[0].arg,) + y.args[1:]))   # f(Aᵀ) = f(A)ᵀ
         elif pull_sums and isinstance(y, E.Add) and not y.is_scalar and tc(y) >= 2:
             alt = go(transpose(x), False)

@@ -87,6 +87,20 @@ def frechet(name, X, E, p=None):
     return _kernel(K._frechet, name, np.asarray(X, dtype=float), np.asarray(E, dtype=float), p)
 
 
+def jacobian(name, X, p=None):
+    """The n²×n² J with vec L_f(X, E) = J vec(E)."""
+    _linalg()
+    return _kernel(K._frechet_jac, name, np.asarray(X, dtype=float), p)
+
+
+def check_principal(name, X, p=None):
+    """An EvaluationError where X has an eigenvalue on the closed negative real axis (the
+    principal logm, sqrtm, X^p are not defined, or not differentiable, there)."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 2 and X.shape[0] == X.shape[1] and np.all(np.isfinite(X)):
+        _kernel(K._check_principal, K._mf_text(name, p), X)
+
+
 # ---------------------------------------------------------------------------- spectral
 
 def _symmetric(S, what):

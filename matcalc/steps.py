@@ -24,7 +24,7 @@ from . import expr as E
 from .abbreviate import best_repeat, fresh_name, replace, shape_sym as _shape_sym, taken_names
 from .conventions import SYM_KINDS, is_structured
 from .differential import SQUARED_NORM
-from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES, SPECTRAL
+from .operators import ARRAY_FUNCTIONS, ELEMENTWISE_NAMES, MATRIX_SPELLINGS, SPECTRAL
 from .printing import LatexPrinter, Printer
 from .simplify import in_users_order, simplify, tidy
 
@@ -128,16 +128,21 @@ _SYMBOLS = {"∘": " \\circ ", "⊗": " \\otimes ", "‖": "\\|", "⟨": "\\lang
             "≠": " \\neq ", "∂": "\\partial ", "…": "\\dots ", "|": "\\vert ",
             "√": "\\sqrt ", "π": "\\pi ", "λ": "\\lambda ", "≥": " \\geq ", "×": "\\times "}
 _FUNCTIONS = ({"tr", "vec", "unvec", "diag", "sum", "sym", "det"} | set(ELEMENTWISE_NAMES)
-              | set(ARRAY_FUNCTIONS) | set(SPECTRAL))
+              | set(ARRAY_FUNCTIONS) | set(SPECTRAL) | set(MATRIX_SPELLINGS))
+
+
+_LATIN1 = __import__("re").compile(r"[\x00-\x7fÀ-ÖØ-öø-ÿ]+")     # Fréchet: prose, in \text
 
 
 def _formula_latex(text):
     """A rule's formula (as the tables write it, in Unicode) in LaTeX."""
     import re
     out = []
-    for tok in re.findall(r"\.\^\([^()]*\)|\.\^\w+|\./|_[*1]|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₁₂ᵢ]+|"
-                          r"[A-Za-z]+(?:_[A-Za-z]+)*|\s+|.", text):
-        if tok == "./":
+    for tok in re.findall(r"_[A-Za-z](?![A-Za-z])|_[*1]|\.\^\([^()]*\)|\.\^\w+|\./|[ᵀ⁻¹²ⁱᵏᵖ⁺³⁰ᵃᵇʲ]+|[₁₂ᵢ]+|"
+                          r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:_[A-Za-z]{2,})*|\s+|.", text):
+        if tok[0] == "_" and len(tok) == 2 and tok[1].isalpha():   # L_f: a subscript
+            out.append("_{" + tok[1] + "}")
+        elif tok == "./":
             out.append(" \\oslash ")
         elif tok in ("_*", "_1"):                    # ‖X‖_*, ‖x‖_1
             out.append("_{" + tok[1] + "}")
@@ -147,7 +152,7 @@ def _formula_latex(text):
             out.append("^{" + "".join(_SUP[c] for c in tok) + "}")
         elif tok[0] in _SUB:
             out.append("_{" + "".join(_SUB[c] for c in tok) + "}")
-        elif tok[0].isalpha() and tok[0].isascii():
+        elif tok[0].isalpha() and (tok.isascii() or _LATIN1.fullmatch(tok)):
             if tok in _FUNCTIONS:
                 out.append("\\operatorname{" + tok.replace("_", "\\_") + "}")
             elif tok == "d":
@@ -176,8 +181,8 @@ def _name_latex(name):
     """A rule's name as LaTeX text; its symbols (↔, ...) in math."""
     import re
     out = []
-    for tok in re.findall(r"[\x00-\x7f]+|.", name):
-        if tok.isascii():
+    for tok in re.findall(r"[\x00-\x7fÀ-ÖØ-öø-ÿ]+|.", name):
+        if tok.isascii() or _LATIN1.fullmatch(tok):
             out.append(f"\\text{{{_latex_text(tok)}}}")
         elif tok == "↔":
             out.append("\\leftrightarrow")
@@ -348,8 +353,25 @@ def _df_steps(g, var, record, steps, name):
                     return layer.form
             return None
 
-        cur, shown = _simplified(E.rewrite(cur, expand))
-        steps.append(Step(name, shown, f"{rule}: {first.formula}", "df"))
+        before = E.rewrite(cur, expand)
+        cur, shown = _simplified(before)
+        label = "; ".join([f"{rule}: {first.formula}"] + _closed_forms(before, cur))
+        steps.append(Step(name, shown, label, "df"))
+
+
+def _closed_forms(before, after):
+    """The simplifier's closed forms of Fréchet derivatives that a line applied (a
+    Fréchet derivative of the rule's result gone from the simplified line): tr L_f(X, E)
+    = tr(f′(X) E) under a trace, L_f(X, E) = f′(X) E for an E that commutes with X."""
+    from .simplify import RULES as SIMPLIFY_RULES
+    under_trace = {id(t.arg) for t in E.walk(before)
+                   if isinstance(t, E.Trace) and isinstance(t.arg, E.Frechet)}
+    found = set()
+    for n in E.walk(before):
+        if isinstance(n, E.Frechet) and not E.contains(after, lambda x, f=n: x == f):
+            found.add("tr-frechet" if id(n) in under_trace else "frechet-commuting")
+    rules = {r.name: r.formula for r in SIMPLIFY_RULES.get(E.Frechet, []) + SIMPLIFY_RULES.get(E.Trace, [])}
+    return [f"{k}: {rules[k]}" for k in ("tr-frechet", "frechet-commuting") if k in found]
 
 
 def _T(G):

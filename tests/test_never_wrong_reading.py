@@ -46,9 +46,9 @@ FUNCTION_LIKE = [
     ("tr(Diag(x))", "Diag", "diag"),
     ("tr(Sqrtm(X))", "Sqrtm", "sqrt"),
     ("TR(X)", "TR", "tr"),
-    ("tr(expm(X))", "expm", "exp"),
-    ("tr(logm(X))", "logm", "log"),
-    ("tr(sqrtm(X))", "sqrtm", "sqrt"),
+    ("tr(Logm(X))", "Logm", "logm"),
+    ("tr(expmm(X))", "expmm", "expm"),
+    ("tr(fractional_matrix_power(X, 0.5))", "fractional_matrix_power", "X^p"),
     ("sum(sigmod(x))", "sigmod", "sigmoid"),
     ("sum(sigmiod(x))", "sigmiod", "sigmoid"),
     ("sum(softplu(x))", "softplu", "softplus"),
@@ -297,11 +297,15 @@ def test_division_by_an_undeclared_vector_suggests_declaring_it():
     assert "--let" not in str(info.value) and "./" in str(info.value)
 
 
-def test_non_integer_matrix_power_explains():
+def test_non_integer_matrix_power_is_the_principal_power():
+    """S^(1/2) is sqrtm(S) (CONTRACT §5.1), not a refusal; a power of a matrix to a
+    symbol's power is a ShapeError that says what the exponent may be."""
+    assert str(matcalc.parse("S^(1/2)")) == "sqrtm(S)"
+    check_derivative("tr(S^(1/2))", "S", {"S": "spd"})
     with pytest.raises(matcalc.ShapeError) as info:
-        matcalc.diff("tr(S^(1/2))", wrt="S")
+        matcalc.diff("tr(S^p)", wrt="S", symbols={"p": "scalar"})
     msg = str(info.value)
-    assert "integer exponent" in msg and "not in the language" in msg
+    assert "number exponent" in msg and "X^(1/3)" in msg
     assert "elementwise" in msg and "write .^" not in msg
 
 

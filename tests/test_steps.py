@@ -188,14 +188,14 @@ def test_json_output():
 
 def test_rule_catalogue_lists_every_rule_of_the_tables():
     from matcalc.canon import IDENTITIES
-    from matcalc.differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES
+    from matcalc.differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, MATRIX_DERIVATIVES, RULES
     from matcalc.jacobian import VEC_IDENTITIES
     code, out, err = cli("rules")
     assert code == 0, err
     for rule in RULES.values():
-        if rule.name not in ("d-elementwise", "d-array-function"):   # listed per function
+        if rule.name not in ("d-elementwise", "d-array-function", "d-matrix-function"):   # per function
             assert rule.name in out
-    for name in list(FUNC_DERIVATIVES) + list(ARRAY_DERIVATIVES):
+    for name in list(FUNC_DERIVATIVES) + list(ARRAY_DERIVATIVES) + list(MATRIX_DERIVATIVES):
         assert f"d-{name}" in out
     for table in (IDENTITIES, VEC_IDENTITIES):
         for name, formula, _ in table.values():
@@ -251,21 +251,23 @@ def test_rule_catalogue_lists_every_rule_the_steps_can_cite():
     BUILDER_RULES), each with its name and formula, in a group of its operation."""
     from matcalc import simplify
     from matcalc.canon import IDENTITIES
-    from matcalc.differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, RULES
+    from matcalc.differential import ARRAY_DERIVATIVES, FUNC_DERIVATIVES, MATRIX_DERIVATIVES, RULES
     from matcalc.jacobian import VEC_IDENTITIES
     from matcalc.rules import catalogue
     from matcalc.steps import READ_OFF
     code, out, err = cli("rules")
     assert code == 0, err
     listed = {row for _, rows in catalogue() for row in rows}
-    # d-elementwise, d-array-function and d-spectral dispatch to each function's own rule,
-    # cited instead
+    # d-elementwise, d-array-function, d-spectral and d-matrix-function dispatch to each
+    # function's own rule, cited instead
     citable = [(r.name, r.formula) for r in RULES.values()
-               if r.name not in ("d-elementwise", "d-array-function", "d-spectral", "d-const")]
+               if r.name not in ("d-elementwise", "d-array-function", "d-spectral", "d-matrix-function",
+                                 "d-const")]
     citable += [(f"d-{n}", f) for n, (f, _) in FUNC_DERIVATIVES.items()]
     citable += [(f"d-{n}", f) for n, (f, _) in ARRAY_DERIVATIVES.items()]
     from matcalc.operators import SPECTRAL_RECORDS
     citable += [(f"d-{r.name}", r.formula) for r in SPECTRAL_RECORDS if r.differential]
+    citable += [(f"d-{n}", f) for n, f in MATRIX_DERIVATIVES.items()]
     citable += [(n, f) for table in (IDENTITIES, VEC_IDENTITIES) for n, f, _ in table.values()]
     citable += list(READ_OFF.values())
     simplifier = list(simplify.BUILDER_RULES) + [r for rs in simplify.RULES.values() for r in rs]

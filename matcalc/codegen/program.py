@@ -162,7 +162,7 @@ class Program:
         out = []
         for v in self.views:
             for node, _ in guarded_nodes(v.f, v.wrt):
-                op = record_of_guarded(node).code_guard
+                op = getattr(record_of_guarded(node), "code_guard", None)
                 if op is None:
                     continue
                 arg = low.ev(node.arg)

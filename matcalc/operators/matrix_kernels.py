@@ -263,15 +263,56 @@ def _expm_and_frechet(X, E):
             _finite_result(np.asarray(L, dtype=X.dtype), what))
 
 
+def _complex_f(name, p=None):
+    """(f, f′) on complex numbers, principal branches (NumPy's log and sqrt cut along the
+    negative real axis)."""
+    if name == "expm":
+        return np.exp, np.exp
+    if name == "logm":
+        return np.log, lambda z: 1.0 / z
+    if name == "sqrtm":
+        return np.sqrt, lambda z: 0.5 / np.sqrt(z)
+    return (lambda z: np.exp(p * np.log(z))), (lambda z: p * np.exp((p - 1) * np.log(z)))
+
+
+def _frechet_jac_eigvec(name, X, p=None):
+    """J for a diagonalizable X with well-conditioned eigenvectors, X = V diag(λ) V⁻¹: the
+    Daleckii–Krein form in complex arithmetic, (V⁻ᵀ ⊗ V) diag(vec K) (Vᵀ ⊗ V⁻¹) — one
+    eigendecomposition instead of n² Fréchet derivatives, its error about cond(V) ε;
+    None where X is defective or nearly so (cond(V) > 1e4) or the result is not real."""
+    lam, V = np.linalg.eig(X)
+    if not np.all(np.isfinite(V)) or np.linalg.cond(V) > 1e4:
+        return None
+    f, fp = _complex_f(name, None if p is None else float(p))
+    li, lj = lam[:, None], lam[None, :]
+    d = li - lj
+    close = np.abs(d) <= 1e-6 * np.maximum(1.0, np.abs(li))
+    with np.errstate(all="ignore"):
+        K = np.where(close, fp((li + lj) / 2), (f(li) - f(lj)) / np.where(close, 1.0, d))
+    Vi = np.linalg.inv(V)
+    J = np.kron(Vi.T, V) @ (K.T.reshape(-1)[:, None] * np.kron(V.T, Vi))
+    scale = max(1.0, float(np.max(np.abs(J))))
+    if not np.all(np.isfinite(J)) or float(np.max(np.abs(J.imag))) > 1e-8 * scale:
+        return None
+    return np.ascontiguousarray(J.real, dtype=X.dtype)
+
+
 def _frechet_jac(name, X, p=None):
     """The n²×n² J with vec L_f(X, E) = J vec(E) (vec stacks columns): for a symmetric X
-    (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ, else column by column, J e_k = vec L_f(X, E_k)."""
+    (U ⊗ U) diag(vec K) (U ⊗ U)ᵀ; for a diagonalizable X with well-conditioned
+    eigenvectors its complex form (_frechet_jac_eigvec); else column by column,
+    J e_k = vec L_f(X, E_k)."""
     what = "the Jacobian of " + _mf_text(name, p)
     X = _square_finite(X, what)
     n = X.shape[0]
     if _is_symmetric(X):
         lam, U = _eigh_sym(X)
         return _frechet_jac_eig(name, lam, U, p)
+    if name != "expm":
+        _check_principal(what, X)
+    J = _frechet_jac_eigvec(name, X, p)
+    if J is not None:
+        return _finite_result(J, what)
     J = np.empty((n * n, n * n), dtype=X.dtype)
     for k in range(n * n):
         E = np.zeros((n, n), dtype=X.dtype)

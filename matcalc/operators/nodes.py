@@ -163,6 +163,22 @@ NODE_RECORDS = (
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
     Node("ElemPow", 2, "its base's", sympy="HadamardPower",
          absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR}),
+    # CONTRACT §5.1: functions of a square matrix (records in matcalc/operators/matrix.py)
+    Node("MatFunc", 1, "n×n (expm, logm, sqrtm, X^p: matcalc/operators/matrix.py)",
+         keywords=("expm", "logm", "sqrtm"),
+         absent={"adjoint": _NONLINEAR, "vec identity": _NONLINEAR,
+                 "sympy": "SymPy has no matrix exponential, logarithm or root of a matrix "
+                          "expression (its exp(X) raises TypeError)"}),
+    Node("Frechet", 2, "X's (n×n): L_f(X, E), linear in E",
+         keywords=("dexpm", "dlogm", "dsqrtm", "dpowm"),
+         absent={"sympy": "SymPy has no Fréchet derivative of a matrix function"}),
+    Node("FrechetJac", 1, "n×n to n²×n²: vec L_f(X, E) = J vec(E)",
+         keywords=("jexpm", "jlogm", "jsqrtm", "jpowm"),
+         absent={"adjoint": "constant in dX wherever it appears (d of it is refused: a second "
+                            "Fréchet derivative), so no dX to move out of it",
+                 "vec identity": "constant in dX wherever it appears (a second Fréchet "
+                                 "derivative is refused)",
+                 "sympy": "SymPy has no Fréchet derivative of a matrix function"}),
 )
 
 NODES = {r.name: r for r in NODE_RECORDS}          # class name -> record

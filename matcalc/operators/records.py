@@ -1,4 +1,5 @@
 """The record types (frozen) and the table type that the engine's views are."""
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 from types import MappingProxyType
@@ -269,3 +270,105 @@ class SpectralFunction:
 
     def spell_latex(self, arg):
         return self.latex.format(arg)
+
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixFunction:
+    """A function f of a square matrix, not elementwise (CONTRACT §5.1): the node
+    ``expr.MatFunc(name, arg, p)``, its Fréchet derivative ``expr.Frechet(name, arg, dir, p)``
+    = L_f(X, E) and the matrix of that linear map, ``expr.FrechetJac(name, arg, p)``
+    (vec L_f(X, E) = J vec(E)).
+
+    name        the node's name (and the key of every table): expm, logm, sqrtm, powm
+    text        its call spelling (None: written as a power, X^p)
+    frechet     the call spelling of L_f(X, E) (dexpm(X, E); dpowm(X, E, p) takes p last)
+    jacobian    the call spelling of its Jacobian matrix (jexpm(X); jpowm(X, p))
+    derivative  (X, p) -> f′(X), an expression of the language's nodes (the simplifier
+                makes it canonical): L_f(X, E) = f′(X) E where E commutes with X, and
+                tr L_f(X, E) = tr(f′(X) E) for every E
+    scalar      (x, p) -> f(x) for a 1×1 x (or entry by entry on a vector: f(D) of a
+                diagonal D), with the language's elementwise functions
+    prime_formula f′ in words, part of the rule d-<name> that the steps cite
+    values      the name spectral_values.py knows the function by ("power" for powm)
+    principal   the principal branch: X may have no eigenvalue on the closed negative
+                real axis (logm, sqrtm, X^p); the fuzzer and --check draw X near I
+    at_identity f(I) as "I" or "0" (the simplifier folds it); at_zero f(0) likewise
+    fast_growing the fuzzer and --check keep its argument small (expm overflows)
+    fuzz_weight how often the fuzzer's generator picks it
+    """
+    name: str
+    text: str
+    frechet: str
+    jacobian: str
+    derivative: object
+    scalar: object
+    prime_formula: str
+    values: str
+    principal: bool = False
+    at_identity: str = None
+    at_zero: str = None
+    fast_growing: bool = False
+    fuzz_weight: int = 1
+
+    arity: ClassVar[int] = 1
+
+    @property
+    def takes_p(self):
+        return self.name == "powm"
+
+    @property
+    def formula(self):
+        """The differential rule d-<name>, as the steps and ``matcalc rules`` show it."""
+        f, args = ("Xᵖ", "X, dX, p") if self.text is None else (f"{self.text}(X)", "X, dX")
+        return f"d {f} = {self.frechet}({args}), the Fréchet derivative L_f(X, dX), with {self.prime_formula}"
+
+    def spelled(self, p=None):
+        """The function as the messages name it: expm(X), X^(1/3)."""
+        if self.text is not None:
+            return f"{self.text}(X)"
+        return f"X^({p})" if p is not None else "X^p"
+
+    def value(self, X, p=None):
+        """f(X) (NumPy and SciPy imported here, at the first evaluation)."""
+        from .. import spectral_values as sv
+        with self._spelled(p):
+            return sv.value(self.values, X, _float(p))
+
+    def check_domain(self, X, p=None):
+        """EvaluationError where X is outside f's domain (an eigenvalue on the closed
+        negative real axis under a principal branch), None inside it."""
+        if not self.principal:
+            return
+        from .. import spectral_values as sv
+        with self._spelled(p):
+            sv.check_principal(self.values, X, _float(p))
+
+    def frechet_value(self, X, E, p=None):
+        """L_f(X, E)."""
+        from .. import spectral_values as sv
+        with self._spelled(p):
+            return sv.frechet(self.values, X, E, _float(p))
+
+    @contextmanager
+    def _spelled(self, p):
+        """The values' messages name X^p with its exact exponent (X^(1/3), not
+        X^(0.3333333333333333))."""
+        from ..errors import EvaluationError
+        try:
+            yield
+        except EvaluationError as err:
+            if p is None or _float(p) == p:
+                raise
+            raise EvaluationError(str(err).replace(f"X^({_float(p)!r})", f"X^({p})")) from None
+
+    def jacobian_value(self, X, p=None):
+        """The n²×n² J with vec L_f(X, E) = J vec(E) (matrix_kernels._frechet_jac: the
+        closed form for a symmetric X, the eigenvector form or columns otherwise)."""
+        from .. import spectral_values as sv
+        with self._spelled(p):
+            return sv.jacobian(self.values, X, _float(p))
+
+
+def _float(p):
+    return None if p is None else float(p)

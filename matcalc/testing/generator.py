@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS, SPECTRAL
+from matcalc.operators import ARRAY_FUNCTIONS, ELEMENTWISE_RECORDS, MATRIX_FUNCTIONS, MATRIX_RECORDS, SPECTRAL
 from matcalc.parse import FUNC_ALIASES
 from .tree import BASE_SIZES, Node, SCALAR, _replace, dim_mul, dsize, is_scalar, render, shape_size, sym_names
 from .sizes import requirements
@@ -395,12 +395,16 @@ class Gen:
         return n
 
     def _gen(self, shape, d, req):
-        if req in ("pos", "inv", "posdet"):
+        if req in ("pos", "inv", "posdet", "nearid", "small"):
             # a domain-keeping composite (1 + M .* M, I + c MᵀM, ...): its own nodes are
             # fixed (the shrinker keeps them), the sub-expressions it was built from not
             self._subs.append([])
             if req == "pos":
                 n = self.gen_pos_s(d) if is_scalar(shape) else self.gen_pos_a(shape, d)
+            elif req == "nearid":
+                n = self.gen_near_identity(shape, d)
+            elif req == "small":
+                n = self.gen_small(shape, d)
             else:
                 n = self.gen_wc(shape, d, req)
             subs = {id(x) for x in self._subs.pop()}
@@ -902,6 +906,73 @@ class Gen:
             return self.N("mpow", [g(shape, d1, "inv")], shape, k=2, sp=self.pick(["^k", "²"]))
         raise AssertionError(op)
 
+    # ------------------------------------------------------------------ matrix functions
+    # (CONTRACT §5.1) expm of a small matrix; logm, sqrtm, X^p of a matrix near I (its
+    # eigenvalues far from the closed negative real axis): the arguments are composites
+    # that keep that domain, and their symbols are drawn for it ('small', 'nearid')
+    POWERS = [(Fraction(1, 3), "(1/3)"), (Fraction(-1, 2), "(-1/2)"), (Fraction(3, 2), "1.5"),
+              (Fraction(3, 10), "0.3"), (Fraction(2, 3), "{2/3}"), (Fraction(-1, 3), "(-1/3)")]
+
+    def matrix_function(self, name, shape, d):
+        rec = MATRIX_FUNCTIONS[name]
+        arg = self.gen(shape, min(d, 2), _domain(rec))
+        if name == "powm":
+            p, ptext = self.pick(self.POWERS)
+            return self.N("mfunc", [arg], shape, name=name, p=p, ptext=ptext)
+        if name == "sqrtm" and self.r() < 0.3:
+            return self.N("mfunc", [arg], shape, name=name, p=Fraction(1, 2),
+                          ptext=self.pick(["(1/2)", "0.5"]))
+        return self.N("mfunc", [arg], shape, name=name)
+
+    def frechet(self, shape, d):
+        """dexpm(X, E) …: X of the function's domain, E any matrix of X's shape."""
+        rec = MATRIX_RECORDS[int(self.rng.integers(len(MATRIX_RECORDS)))]
+        X = self.gen(shape, min(d, 1), _domain(rec))
+        E = self.gen(shape, d)
+        if rec.name == "powm":
+            p, ptext = self.pick(self.POWERS)
+            return self.N("frechet", [X, E], shape, name=rec.name, p=p,
+                          ptext=ptext.strip("(){}"))
+        return self.N("frechet", [X, E], shape, name=rec.name)
+
+    def gen_near_identity(self, shape, d):
+        R, C = shape
+        assert R == C
+        if d <= 0 or self.r() < 0.3:
+            return self.leaf(shape, "nearid")
+        g, d1 = self.gen, d - 1
+        op = _weighted(self.rng, [(4, "I+cMtM"), (2, "I+cM"), (1, "T"), (1, "scale"), (1, "expm")])
+        I = self.identity(R, bare=self.r() < 0.5)
+        if op == "I+cMtM":
+            k = self.dim() if self.r() < 0.7 else R
+            M = g((k, R), min(d1, 1))
+            c = self.num(self.pick(["0.1", "0.2", "0.5"]))
+            term = self.mul(c, self.mul(self.T(M), M))
+            return self.add(I, term, "+") if self.r() < 0.7 else self.add(term, I, "+")
+        if op == "I+cM":
+            c = self.num(self.pick(["0.2", "0.5"]))
+            return self.add(I, self.mul(c, self.leaf(shape, "small")), self.pick(["+", "-"]))
+        if op == "T":
+            return self.T(g(shape, d1, "nearid"))
+        if op == "scale":
+            return self.mul(self.num(self.pick(["2", "0.5", "3"])), g(shape, d1, "nearid"))
+        return self.N("mfunc", [g(shape, min(d1, 1), "small")], shape, name="expm")
+
+    def gen_small(self, shape, d):
+        if d <= 0 or self.r() < 0.35:
+            return self.leaf(shape, "small")
+        g, d1 = self.gen, d - 1
+        op = _weighted(self.rng, [(3, "scale"), (1, "skew"), (1, "add"), (1, "T")])
+        c = self.num(self.pick(["0.1", "0.2", "0.05"]))
+        if op == "scale":
+            return self.mul(c, g(shape, min(d1, 1)))
+        if op == "skew":
+            M = g(shape, 0)
+            return self.mul(c, self.N("add", [M, self.T(M)], shape, sp="-", paren=True))
+        if op == "add":
+            return self.add(g(shape, d1, "small"), g(shape, d1, "small"))
+        return self.T(g(shape, d1, "small"))
+
     # ------------------------------------------------------------------ arrays
     def kron_splits(self, shape):
         R, C = shape
@@ -928,7 +999,8 @@ class Gen:
             opts.append((0.8, "kron"))
         if sq:
             opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
-                     (6 if self.mode == "D" else 2, "addI")]
+                     (6 if self.mode == "D" else 2, "addI"), (0.6, "frechet")]
+            opts += [(r.fuzz_weight, "mf:" + r.name) for r in MATRIX_RECORDS]
         if col:
             opts += [(2, "diagv"), (1.5, "vec"), (ARRAY_FUNCTIONS["softmax"].fuzz_weight, "softmax")]
             if self.composite and len(R) == 2:
@@ -936,6 +1008,10 @@ class Gen:
         op = _weighted(self.rng, opts)
         if op == "huge":
             return self.huge(shape, d)
+        if op.startswith("mf:"):
+            return self.matrix_function(op[3:], shape, d1)
+        if op == "frechet":
+            return self.frechet(shape, d1)
         if op == "add":
             return self.add(g(shape, d1), g(shape, d1))
         if op == "neg":
@@ -1029,6 +1105,12 @@ def _minus(t, s):
     for x in s:
         t.remove(x)
     return tuple(t)
+
+
+def _domain(rec):
+    """What the argument of a matrix function must be: near I (a principal branch), small
+    (a fast-growing function), or anything."""
+    return "nearid" if rec.principal else "small" if rec.fast_growing else None
 
 
 # ============================================================================ examples

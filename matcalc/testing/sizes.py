@@ -126,8 +126,13 @@ def requirements(ex):
             out = (mono_mul(ks[0][0], ks[1][0]), mono_mul(ks[0][1], ks[1][1]))
         elif op == "T":
             out = (ks[0][1], ks[0][0])
-        elif op in ("inv", "invT", "mpow"):
+        elif op in ("inv", "invT", "mpow", "mfunc"):
             dims.eq(ks[0][0], ks[0][1])
+            out = ks[0]
+        elif op == "frechet":               # dexpm(X, E): X square, E of X's shape
+            dims.eq(ks[0][0], ks[0][1])
+            dims.eq(ks[0][0], ks[1][0])
+            dims.eq(ks[0][1], ks[1][1])
             out = ks[0]
         elif op in ("det", "logdet", "tr"):
             if not sc(n.kids[0]):

@@ -112,6 +112,8 @@ def _prec(n):
         return ATOM if a.get("sp") == "inv(" else POST
     if op in ("mpow", "spow", "epow"):
         return POST
+    if op == "mfunc" and a.get("ptext"):
+        return POST
     if op in ("norm", "specnorm"):
         return POST if a.get("sq") else ATOM
     return ATOM
@@ -236,6 +238,13 @@ def _render_raw(n):
         return _bars("||", k[0], "||{}||" + ("_*" if op == "nuclear" else "_1")), ATOM
     if op == "lambda":
         return f"{a['name']}({_sub(k[0])})", ATOM
+    if op == "mfunc":                       # expm(X), sqrtm(X); X^(1/3), X^0.5
+        if a.get("ptext"):
+            return _wrap_post(k[0]) + "^" + a["ptext"], POST
+        return f"{a['name']}({_sub(k[0])})", ATOM
+    if op == "frechet":                     # dexpm(X, E), dpowm(X, E, 1/3)
+        p = f", {a['ptext']}" if a.get("ptext") else ""
+        return f"d{a['name']}({_sub(k[0])}, {_sub(k[1])}{p})", ATOM
     if op == "mpow":
         sp = a["sp"]
         if sp in ("²", "³"):

@@ -113,6 +113,17 @@ def _my_eval(n, env, memo, sizes):
         return np.diag(ev[0]).reshape(-1, 1).copy()
     if op == "mpow":
         return np.linalg.matrix_power(ev[0], a["k"])
+    if op == "mfunc":                       # SciPy's, not the engine's (an independent meaning)
+        return _matrix_function(a["name"], a.get("p"))(_2d(ev[0]))
+    if op == "frechet":
+        import scipy.linalg as sl
+        X, D = _2d(ev[0]), _2d(ev[1])
+        if a["name"] == "expm":
+            return sl.expm_frechet(X, D, compute_expm=False)
+        # the block identity f([[X, D], [0, X]]) = [[f(X), L_f(X, D)], [0, f(X)]]
+        n = X.shape[0]
+        B = np.block([[X, D], [np.zeros((n, n)), X]])
+        return _matrix_function(a["name"], a.get("p"))(B)[:n, n:]
     if op in ("spow", "epow"):
         base = my_eval(n.kids[0], env, memo, sizes)
         p = a["p"] if "p" in a else my_eval(n.kids[1], env, memo, sizes)
@@ -124,6 +135,15 @@ def _my_eval(n, env, memo, sizes):
         return np.power(base, float(p)) if not float(p).is_integer() else base ** int(p) \
             if int(p) >= 0 else 1.0 / base ** (-int(p))
     raise AssertionError(op)
+
+
+def _matrix_function(name, p):
+    import scipy.linalg as sl
+    f = {"expm": sl.expm, "logm": sl.logm, "sqrtm": sl.sqrtm,
+         "powm": lambda X: sl.fractional_matrix_power(X, float(p))}[name]
+    if name == "sqrtm" or (name == "powm" and p == 0.5):
+        f = sl.sqrtm
+    return lambda X: np.real(f(X))
 
 
 # ============================================================================ values
@@ -142,7 +162,7 @@ def _pos_posdef(rng, n):
 def draw_value(rng, kind, shape, props):
     props = set(props or ())
     v = _draw_value(rng, kind, shape, props)
-    if props & {"pdiag", "zeros"} and kind != "scalar" and not props & {"pos", "inv", "posdet"}:
+    if props & {"pdiag", "zeros"} and kind != "scalar" and not props & {"pos", "inv", "posdet", "nearid"}:
         v = _with_zeros(rng, kind, v, props)
     return v
 
@@ -187,6 +207,8 @@ def _own_value(rng, kind, shape, props):
     (B Bᵀ/n + cI), a symmetric matrix under an inverse, a positive matrix under an
     inverse or a determinant; None elsewhere."""
     m, n = shape
+    if kind != "scalar" and props & {"nearid", "small"}:
+        return None                     # near I, or small: the check's values (matcalc.check)
     wc = props & {"inv", "posdet"}
     pos = "pos" in props
     if kind == "scalar":
