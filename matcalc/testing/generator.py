@@ -927,7 +927,16 @@ class Gen:
     def frechet(self, shape, d):
         """dexpm(X, E) …: X of the function's domain, E any matrix of X's shape."""
         rec = MATRIX_RECORDS[int(self.rng.integers(len(MATRIX_RECORDS)))]
-        X = self.gen(shape, min(d, 1), _domain(rec))
+        # X free of the variable: d of L_f(X(θ), E) would need the second Fréchet
+        # derivative, refused by design (CONTRACT §5.1); E carries the variable
+        for _ in range(4):
+            X = self.gen(shape, min(d, 1), _domain(rec))
+            if not any(n.op == "sym" and n.a.get("name") == self.var for n in X.walk()):
+                break
+        else:
+            X = self.identity(shape[0], bare=True)
+        for n in X.walk():              # (and _ensure_var puts no variable into it later)
+            n.a["fixed"] = True
         E = self.gen(shape, d)
         if rec.name == "powm":
             p, ptext = self.pick(self.POWERS)
@@ -999,8 +1008,12 @@ class Gen:
             opts.append((0.8, "kron"))
         if sq:
             opts += [(5, "inv"), (2, "invT"), (3, "mpow"), (2, "diagm"),
-                     (6 if self.mode == "D" else 2, "addI"), (0.6, "frechet")]
-            opts += [(r.fuzz_weight, "mf:" + r.name) for r in MATRIX_RECORDS]
+                     (6 if self.mode == "D" else 2, "addI")]
+            if not self.hessian:
+                # the matrix functions but in Hessians: the second derivative of f(X(θ))
+                # needs the second Fréchet derivative, refused by design (CONTRACT §5.1)
+                opts.append((0.6, "frechet"))
+                opts += [(r.fuzz_weight, "mf:" + r.name) for r in MATRIX_RECORDS]
         if col:
             opts += [(2, "diagv"), (1.5, "vec"), (ARRAY_FUNCTIONS["softmax"].fuzz_weight, "softmax")]
             if self.composite and len(R) == 2:
