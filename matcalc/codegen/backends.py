@@ -82,6 +82,7 @@ class Backend:
         "swapaxes": "np.swapaxes", "power": "np.power",
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
+        "softmax_logsumexp": "_softmax_logsumexp",
     }
     # the elementwise functions, from their records
     _fn, _first_args, _fn_imports = _functions("numpy")
@@ -212,6 +213,13 @@ class Backend:
             return None
         return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
 
+    def softmax_logsumexp(self, a):
+        """(softmax(a), logsumexp(a)) of a vector from one exp, or None where the target
+        has no such helper."""
+        if "softmax_logsumexp" not in self._kf:
+            return None
+        return self.call("softmax_logsumexp", a)
+
     def kron_identity_formed(self, a, n, identity_first):
         eye = self.eye(n)
         return self.kron(eye, a) if identity_first else self.kron(a, eye)
@@ -291,7 +299,8 @@ class JaxBackend(Backend):
     # operations that this target does without a spelling of its own (and how)
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
-               "kron_sum": "term by term (XLA fuses the sum)"}
+               "kron_sum": "term by term (XLA fuses the sum)",
+               "softmax_logsumexp": "softmax and logsumexp apart (XLA fuses them)"}
     _fn, _first_args, _fn_imports = _functions("jax")
     _kf = {**_table(Backend._kf, "jnp.", unspelt), **_fn}
     _needs_prelude = ()
@@ -343,7 +352,7 @@ class TorchBackend(Backend):
     install = "PyTorch (pip install torch)"
     float_out = False
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "kron_sum": "term by term"}
+               "kron_sum": "term by term", "softmax_logsumexp": "softmax and logsumexp apart"}
     _fn, _first_args, _fn_imports = _functions("torch")
     _kf = {**_table(Backend._kf, "torch.", unspelt, spec_norm="torch.linalg.matrix_norm",
                     vdot="torch.dot", power="torch.pow"), **_fn}
@@ -458,6 +467,16 @@ _NP_HELPERS = {
                 return inv.T, 2.0 * np.sum(np.log(np.diagonal(c)))
     sign, value = np.linalg.slogdet(a)
     return np.linalg.inv(a), (value if sign > 0 else float("nan"))
+''',
+    "_softmax_logsumexp": '''def _softmax_logsumexp(z):
+    """(softmax(z), logsumexp(z)) of a vector z from one exp(z - max z), as _softmax and
+    _logsumexp give them apart (an infinite or nan maximum as they treat it)."""
+    m = np.max(z)
+    e = np.exp(z - m)
+    s = np.sum(e)
+    if not np.isfinite(m):
+        return e / s, (float(np.log(np.sum(np.exp(z)))) if np.isnan(m) else float(m))
+    return e / s, float(m + np.log(s))
 ''',
     "_spd_solve": '''def _spd_solve(a, b):
     """a^-1 b for a symmetric positive definite a, by Cholesky (LU where that fails)."""
