@@ -471,9 +471,9 @@ _NP_HELPERS = {
     "_softmax_logsumexp": '''def _softmax_logsumexp(z):
     """(softmax(z), logsumexp(z)) of a vector z from one exp(z - max z), as _softmax and
     _logsumexp give them apart (an infinite or nan maximum as they treat it)."""
-    m = np.max(z)
+    m = z.max()                 # (the methods: half the call overhead of np.max at n = 100)
     e = np.exp(z - m)
-    s = np.sum(e)
+    s = e.sum()
     if not np.isfinite(m):
         return e / s, (float(np.log(np.sum(np.exp(z)))) if np.isnan(m) else float(m))
     return e / s, float(m + np.log(s))
