@@ -3,10 +3,15 @@ NumPy, jax.grad / jax.hessian under jit, torch.func and HIPS autograd.
 
     python benchmarks/bench_eval.py [--sizes 100 1000 2000] [--only NAME ...] [--quick]
 
-Problems: least squares ||A x - b||^2 (in x), logistic regression
+Problems (nine): least squares ||A x - b||^2 (in x), logistic regression
 sum(log(1 + exp(-y .* (A w)))) (in w), the Gaussian likelihood in the covariance
 logdet(S) + (x - mu)^T S^-1 (x - mu) (in an spd S), matrix factorisation
-||X - U V^T||_F^2 (in U, rank 10) and x^T A x (in x), with n x n data.  For each
+||X - U V^T||_F^2 (in U, rank 10), x^T A x (in x); the Gaussian negative
+log-likelihood of n samples (the columns of X) in the trace form
+logdet(S) + tr(S^-1 (X - mu 1^T) (X - mu 1^T)^T), in mu and in the spd S; a two-layer
+MLP ||W2 tanh(W1 X + b1 1^T) + b2 1^T - Y||_F^2 over a batch of n samples (in W1; 10
+outputs); softmax regression logsumexp(W x) - y^T W x (the cross-entropy of a one-hot y,
+in W) -- with n x n data.  For each
 problem and size every implementation computes the same thing -- the value and the
 gradient ("grad"), or the Hessian ("hess") -- and is checked against the hand-written
 NumPy answer before it is timed.  The autodiff functions differentiate f written in
@@ -20,8 +25,8 @@ so drift on a busy machine hits all alike); the ratios are taken within the run:
     ahead      fastest autodiff framework over generated    (target > 1; >= 10 where the
                closed form is structurally cheaper, e.g. the Hessian of x^T A x)
 
-Hessians of the matrix-variable problems are n^2 x n^2 (Gaussian) and nk x nk
-(factorisation): they run at the sizes where that fits in memory (--hess-sizes-matrix).
+Hessians of the matrix-variable problems are n^2 x n^2 (Gaussian in S, MLP, softmax)
+and nk x nk (factorisation): they run at the sizes where that fits in memory (--hess-sizes-matrix).
 An implementation predicted to take more than --max-seconds for one call (from the
 previous size, by the cube of the size ratio) is skipped and marked "-".
 """
@@ -99,6 +104,25 @@ def _q_values(n, rng):
     return {"x": rng.standard_normal(n), "A": rng.standard_normal((n, n))}
 
 
+def _gauss_batch_values(n, rng):
+    v = _gauss_values(n, rng)
+    # n samples (the columns of X) around mu
+    v["X"] = v["mu"][:, None] + rng.standard_normal((n, n))
+    return v
+
+
+def _mlp_values(n, rng):
+    return {"W1": rng.standard_normal((n, n)) / np.sqrt(n), "W2": rng.standard_normal((RANK, n)) / np.sqrt(n),
+            "X": rng.standard_normal((n, n)), "b1": rng.standard_normal(n) / 10,
+            "b2": rng.standard_normal(RANK) / 10, "Y": rng.standard_normal((RANK, n))}
+
+
+def _sm_values(n, rng):
+    y = np.zeros(n)
+    y[rng.integers(n)] = 1.0                       # one-hot: the class of x
+    return {"W": rng.standard_normal((n, n)) / np.sqrt(n), "x": rng.standard_normal(n), "y": y}
+
+
 # hand-written NumPy: what a careful person writes (value and gradient; Hessian)
 
 def ls_hand(x, A, b):
@@ -157,6 +181,70 @@ def q_hand_h(x, A):
     return A + A.T
 
 
+def gmu_hand(mu, S, X):
+    R = X - mu[:, None]
+    V = np.linalg.solve(S, R)
+    return float(np.linalg.slogdet(S)[1] + np.vdot(V, R)), -2.0 * V.sum(axis=1)
+
+
+def gmu_hand_h(mu, S, X):
+    return (2.0 * X.shape[1]) * np.linalg.inv(S)
+
+
+def gsig_hand(S, X, mu):
+    Si = np.linalg.inv(S)
+    R = X - mu[:, None]
+    V = Si @ R
+    return float(np.linalg.slogdet(S)[1] + np.vdot(V, R)), Si - V @ V.T
+
+
+def gsig_hand_h(S, X, mu):
+    n = S.shape[0]
+    Si = np.linalg.inv(S)
+    V = Si @ (X - mu[:, None])
+    W = V @ V.T
+    H = np.kron(Si, W) + np.kron(W, Si) - np.kron(Si, Si)
+    # P H P with P = (I + K)/2: the Hessian along symmetric directions
+    H = H + np.swapaxes(H.reshape(n, n, n * n), 0, 1).reshape(n * n, n * n)
+    H = H + np.swapaxes(H.reshape(n * n, n, n), 1, 2).reshape(n * n, n * n)
+    return 0.25 * H
+
+
+def mlp_hand(W1, W2, X, b1, b2, Y):
+    H = np.tanh(W1 @ X + b1[:, None])
+    R = W2 @ H + b2[:, None] - Y
+    G = (W2.T @ R) * (1.0 - H * H)
+    return float(np.vdot(R, R)), 2.0 * (G @ X.T)
+
+
+def mlp_hand_h(W1, W2, X, b1, b2, Y):
+    # H[(i,j),(k,l)] = d2f / dW1_ij dW1_kl (vec: column-major, so the row index is j*n + i)
+    #   = 2 sum_s X_js X_ls (D_is (W2^T W2)_ik D_ks - 2 delta_ik E_is T_is D_is)
+    n, p = W1.shape
+    T = np.tanh(W1 @ X + b1[:, None])
+    D = 1.0 - T * T
+    E = W2.T @ (W2 @ T + b2[:, None] - Y)
+    M = D[:, None, :] * (W2.T @ W2)[:, :, None] * D[None, :, :]          # (i, k, s)
+    H = np.einsum("js,ls,iks->jilk", X, X, M, optimize=True)
+    H -= np.einsum("js,ls,is,ik->jilk", X, X, 2.0 * E * T * D, np.eye(n), optimize=True)
+    return 2.0 * H.reshape(n * p, n * p)
+
+
+def sm_hand(W, x, y):
+    z = W @ x
+    m = z.max()
+    e = np.exp(z - m)
+    se = e.sum()
+    return float(m + np.log(se) - y @ z), np.outer(e / se - y, x)
+
+
+def sm_hand_h(W, x, y):
+    z = W @ x
+    e = np.exp(z - z.max())
+    s = e / e.sum()
+    return np.kron(np.outer(x, x), np.diag(s) - np.outer(s, s))
+
+
 # f in each autodiff framework's array library (xp: numpy-like namespace)
 
 def ls_f(xp):
@@ -193,6 +281,37 @@ def q_f(xp):
     return f
 
 
+def gmu_f(xp):
+    def f(mu, S, X):
+        R = X - mu[:, None]
+        return xp.slogdet(S)[1] + xp.sum(R * xp.solve(S, R))
+    return f
+
+
+def gsig_f(xp):
+    def f(S, X, mu):
+        S = (S + S.T) / 2
+        R = X - mu[:, None]
+        return xp.slogdet(S)[1] + xp.sum(R * xp.solve(S, R))
+    return f
+
+
+def mlp_f(xp):
+    def f(W1, W2, X, b1, b2, Y):
+        R = W2 @ xp.tanh(W1 @ X + b1[:, None]) + b2[:, None] - Y
+        return xp.sum(R * R)
+    return f
+
+
+def sm_f(xp):
+    def f(W, x, y):
+        z = W @ x
+        return xp.logsumexp(z) - y @ z
+    return f
+
+
+GAUSS_TRACE = "logdet(S) + tr(S^-1 (X - mu ones(n)^T) (X - mu ones(n)^T)^T)"
+
 PROBLEMS = [
     dict(name="least_squares", expr="||A x - b||^2", wrt="x", symbols=None, args=("x", "A", "b"),
          values=_ls_values, hand=ls_hand, hand_h=ls_hand_h, f=ls_f, matrix_var=False),
@@ -202,9 +321,23 @@ PROBLEMS = [
          args=("S", "x", "mu"), values=_gauss_values, hand=gauss_hand, hand_h=gauss_hand_h, f=gauss_f,
          matrix_var=True),
     dict(name="factorisation", expr="||X - U V^T||_F^2", wrt="U", symbols=None, args=("U", "X", "V"),
-         values=_mf_values, hand=mf_hand, hand_h=mf_hand_h, f=mf_f, matrix_var=True),
+         values=_mf_values, hand=mf_hand, hand_h=mf_hand_h, f=mf_f, matrix_var=True, hess_scale=5),
     dict(name="xAx", expr="x^T A x", wrt="x", symbols=None, args=("x", "A"), values=_q_values,
          hand=q_hand, hand_h=q_hand_h, f=q_f, matrix_var=False),
+    dict(name="gaussian_mu", expr=GAUSS_TRACE, wrt="mu", symbols={"S": "spd(n)", "X": "matrix(n,n)"},
+         args=("mu", "S", "X"), values=_gauss_batch_values, hand=gmu_hand, hand_h=gmu_hand_h, f=gmu_f,
+         matrix_var=False,
+         # the frameworks' Hessians push n tangents through solve(S, X - mu 1^T): n^3 numbers
+         # (8 GB at n = 1000; the first full run was killed for memory there)
+         autodiff_hess_max=(400, "the autodiff Hessians hold n tangents of n x n: n^3 numbers")),
+    dict(name="gaussian_sigma", expr=GAUSS_TRACE, wrt="S", symbols={"S": "spd(n)", "X": "matrix(n,n)"},
+         args=("S", "X", "mu"), values=_gauss_batch_values, hand=gsig_hand, hand_h=gsig_hand_h, f=gsig_f,
+         matrix_var=True),
+    dict(name="mlp", expr="||W2 tanh(W1 X + b1 ones(n)^T) + b2 ones(n)^T - Y||_F^2", wrt="W1",
+         symbols={"W1": "matrix(n,n)", "X": "matrix(n,n)"}, args=("W1", "W2", "X", "b1", "b2", "Y"),
+         values=_mlp_values, hand=mlp_hand, hand_h=mlp_hand_h, f=mlp_f, matrix_var=True),
+    dict(name="softmax", expr="logsumexp(W x) - y^T W x", wrt="W", symbols=None, args=("W", "x", "y"),
+         values=_sm_values, hand=sm_hand, hand_h=sm_hand_h, f=sm_f, matrix_var=True),
 ]
 
 
@@ -223,8 +356,9 @@ def frameworks():
         import jax
         jax.config.update("jax_enable_x64", True)
         import jax.numpy as jnp
+        import jax.scipy.special as jsp
         xp = _NS(sum=jnp.sum, exp=jnp.exp, log1p=jnp.log1p, slogdet=jnp.linalg.slogdet,
-                 solve=jnp.linalg.solve)
+                 solve=jnp.linalg.solve, tanh=jnp.tanh, logsumexp=jsp.logsumexp)
 
         def make_jax(p, what, xp=xp):
             f = p["f"](xp)
@@ -242,7 +376,7 @@ def frameworks():
         import torch.func as tf
         torch.set_num_threads(int(THREADS))
         xp = _NS(sum=torch.sum, exp=torch.exp, log1p=torch.log1p, slogdet=torch.linalg.slogdet,
-                 solve=torch.linalg.solve)
+                 solve=torch.linalg.solve, tanh=torch.tanh, logsumexp=lambda z: torch.logsumexp(z, 0))
 
         def make_torch(p, what, xp=xp):
             f = p["f"](xp)
@@ -264,8 +398,9 @@ def frameworks():
     try:
         import autograd
         import autograd.numpy as anp
+        import autograd.scipy.special as asp
         xp = _NS(sum=anp.sum, exp=anp.exp, log1p=anp.log1p, slogdet=anp.linalg.slogdet,
-                 solve=anp.linalg.solve)
+                 solve=anp.linalg.solve, tanh=anp.tanh, logsumexp=asp.logsumexp)
 
         def make_autograd(p, what, xp=xp):
             f = p["f"](xp)
@@ -403,6 +538,10 @@ def run_case(p, what, n, fws, rounds, budget, max_seconds, prev, check_tol=1e-6)
             notes.append(f"gen-jax differs: {e:.1e}")
         calls["gen-jax"] = lambda: jax.block_until_ready(jfn(*jargs))
     single = {}
+    limit = p.get("autodiff_hess_max") if what == "hess" else None
+    if limit is not None and n > limit[0] and fws:
+        notes.append(f"autodiff skipped above n = {limit[0]} ({limit[1]})")
+        fws = {}
     for name, make in fws.items():
         key = (p["name"], what, name)
         if key in prev:
@@ -495,8 +634,7 @@ def main(argv=None):
         for what in args.what:
             sizes = args.sizes
             if what == "hess" and p["matrix_var"]:
-                sizes = args.hess_sizes_matrix if p["name"] == "gaussian_cov" else \
-                    [5 * s for s in args.hess_sizes_matrix]
+                sizes = [p.get("hess_scale", 1) * s for s in args.hess_sizes_matrix]
             for n in sizes:
                 times, notes = run_case(p, what, n, fws, args.rounds, args.budget, args.max_seconds, prev)
                 g = times.get("generated")

@@ -34,7 +34,12 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
   chosen by cost), ``sum(P Q)`` goes through row and column sums, ``||e||²`` is one dot
   product, ``log(1 + u)`` is ``log1p(u)`` and ``sigmoid(u)`` reuses ``exp(u)``;
 * ``A ⊗ I`` and ``I ⊗ A`` are written into a zero matrix through a strided view, never
-  multiplied out, and a sum of Kronecker products into one buffer (``kron_sum``);
+  multiplied out, and a sum of Kronecker products into one buffer (``kron_sum``); a
+  product beside a Kronecker product is taken inside it, (x ⊗ I) M (xᵀ ⊗ I) = x xᵀ ⊗ M
+  (``kron_mixed_product``);
+* a bias ``b 1ᵀ`` in a matrix sum is the broadcast ``b[:, None]`` (``ones_broadcast``),
+  ``softmax(z)`` and ``logsumexp(z)`` of one z share one exp (``softmax_logsumexp``), and
+  the NumPy code writes an outer product with BLAS's ger where SciPy is installed;
 * ``tr(f(X))`` and ``diag(f(X))`` of an elementwise f take f of X's diagonal only
   (``elementwise_diagonal``);
 * a matrix function of a symmetric argument (expm, logm, sqrtm, X^p, λ_max, its

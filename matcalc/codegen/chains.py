@@ -641,14 +641,66 @@ def _vec_rewrite(low, a, b):
     return None
 
 
+def _times(a, b):
+    """The product a b as a node (an identity factor dropped)."""
+    if isinstance(a, E.Identity):
+        return b
+    if isinstance(b, E.Identity):
+        return a
+    return E.Mul((a, b))
+
+
+def _kron_pair(f):
+    return isinstance(f, E.Kron) and len(f.items) == 2 and not any(t.is_scalar for t in f.items)
+
+
+def _kron_product(low, a, b):
+    """The product a b of two adjacent factors, one of them a Kronecker product, as one
+    Kronecker product of smaller products by the mixed-product property
+    (``kron_mixed_product``), or None:
+
+        (A ⊗ B)(C ⊗ D) = AC ⊗ BD              (A's columns C's rows, B's columns D's rows)
+        (a ⊗ B) M = a ⊗ BM,  (A ⊗ b) M = AM ⊗ b     (a, b with one column: M = 1 ⊗ M)
+        M (cᵀ ⊗ D) = cᵀ ⊗ MD,  M (C ⊗ dᵀ) = MC ⊗ dᵀ  (cᵀ, dᵀ with one row)
+
+    so (x ⊗ I) M (xᵀ ⊗ I), the Hessian of f(W x) in W, is (x xᵀ) ⊗ M: no product of
+    n² × n matrices, and no Kronecker product formed to be multiplied."""
+    ka, kb = _kron_pair(a), _kron_pair(b)
+    if not (ka or kb) or a.is_scalar or b.is_scalar or not low.opts.enabled("kron_mixed_product"):
+        return None
+    new = None
+    if ka and kb:
+        (A, B), (C, D) = a.items, b.items
+        if A.shape[1] == C.shape[0] and B.shape[1] == D.shape[0]:
+            new = E.Kron((_times(A, C), _times(B, D)))
+    elif ka:
+        A, B = a.items
+        if A.shape[1] == 1 and B.shape[1] == b.shape[0]:
+            new = E.Kron((A, _times(B, b)))
+        elif B.shape[1] == 1 and A.shape[1] == b.shape[0]:
+            new = E.Kron((_times(A, b), B))
+    else:
+        C, D = b.items
+        if C.shape[0] == 1 and a.shape[1] == D.shape[0]:
+            new = E.Kron((C, _times(a, D)))
+        elif D.shape[0] == 1 and a.shape[1] == C.shape[0]:
+            new = E.Kron((_times(a, C), D))
+    if new is not None:
+        low.opts("kron_mixed_product")
+    return new
+
+
 def _vec_rewrites(low, fs):
-    """Apply _vec_rewrite to adjacent pairs until none applies (a stack: each factor is
-    pushed once and each rewrite shortens the chain, so linear in the chain)."""
+    """Apply _vec_rewrite and _kron_product to adjacent pairs until none applies (a
+    stack: each factor is pushed once and each rewrite shortens the chain, so linear in
+    the chain)."""
     out = []
     for f in fs:
         out.append(f)
         while len(out) > 1:
             new = _vec_rewrite(low, out[-2], out[-1])
+            if new is None:
+                new = _kron_product(low, out[-2], out[-1])
             if new is None:
                 break
             out[-2:] = [low.intern(new)]

@@ -85,6 +85,54 @@ def _kron_sum(low, e):
     return low.emit(code, "M", e.shape, e)
 
 
+def _ones_factor(low, t):
+    """For a term c u (s 1ᵀ) or c (s 1) vᵀ of a matrix sum (an outer product with a row or
+    column of a constant s: a bias added to every column, or row, of a matrix): (c, the
+    vector c' u s or vᵀ s as a node, its axis: "col" for u, "row" for vᵀ); else None."""
+    c, rest = split_coef(t)
+    if not isinstance(rest, E.Mul):
+        return None
+    scal = tuple(f for f in rest.items if f.is_scalar)
+    mats = [f for f in rest.items if not f.is_scalar]
+    if len(mats) != 2:
+        return None
+    a, b = mats
+    if isinstance(b, E.Fill) and b.rows == 1 and a.shape[1] == 1 and not isinstance(a, E.Fill):
+        vec, fill, axis = a, b, "col"
+    elif isinstance(a, E.Fill) and a.cols == 1 and b.shape[0] == 1 and not isinstance(b, E.Fill):
+        vec, fill, axis = b, a, "row"
+    else:
+        return None
+    factors = scal + ((fill.value,) if not is_one(fill.value) else ()) + (vec,)
+    node = vec if len(factors) == 1 else low.intern(E.Mul(factors))
+    return c, node, axis
+
+
+def _ones_broadcasts(low, items, shape):
+    """The terms of a matrix sum that are outer products with a constant row or column,
+    as {term: (coefficient, V of the broadcast u[:, None] or v[None, :])}
+    (``ones_broadcast``): the sum broadcasts them, the outer product is never formed.
+    Only where another term of the sum has the sum's full shape."""
+    if not low.opts.enabled("ones_broadcast"):
+        return {}
+    found = {}
+    for t in items:
+        hit = _ones_factor(low, t)
+        if hit is not None:
+            found[t] = hit
+    full = [t for t in items if t not in found and not isinstance(t, (E.Fill, E.Zero)) and
+            split_coef(t)[1] is not None]
+    if not found or not full:
+        return {}
+    low.opts("ones_broadcast")
+    out = {}
+    for t, (c, node, axis) in found.items():
+        v = low.ev(node)
+        items_ = (ir.Slice(), ir.Const("None")) if axis == "col" else (ir.Const("None"), ir.Slice())
+        out[t] = (c, V(ir.Index(v.code, items_), "M", shape))
+    return out
+
+
 def lower_add(low, e):
     shape = e.shape
     rep = rep_of(shape)
@@ -92,6 +140,7 @@ def lower_add(low, e):
         v = _kron_sum(low, e)
         if v is not None:
             return v
+    broadcasts = _ones_broadcasts(low, e.items, shape) if rep == "M" else {}
     terms, fills = [], []
     # the terms in a canonical order, not the answer's presentation order (which follows
     # the user's text): the products they share are then found the same way every time
@@ -100,6 +149,9 @@ def lower_add(low, e):
             continue
         if isinstance(t, E.Fill) and rep != "S":
             fills.append(low.ev(t.value).code)
+            continue
+        if t in broadcasts:
+            terms.append(broadcasts[t])
             continue
         c, rest = split_coef(t)
         if rest is None:
@@ -125,6 +177,10 @@ def lower_add(low, e):
     if fills and terms[0][0] < 0:         # 1 - x rather than -x + 1
         code = _plus(fills)
         fills = []
+    elif terms[0][0] < 0:
+        # a positive term first (b - y, not (-y) + b: no pass to negate y); the order
+        # of lowering above, which finds the shared products, is unchanged
+        terms.sort(key=lambda cv: cv[0] < 0)
     for c, v in terms:
         mag = abs(c)
         body = v.code if mag == 1 else ir.Bin("*", lit(mag), v.code)
@@ -379,7 +435,43 @@ def lower_array_func(low, e):
     v = low.ev(e.arg)
     if v.rep == "S":
         return scalar(ONE) if e.name == "softmax" else v
+    if v.rep == "V" and e.name in _SHARED_EXP:
+        out = _softmax_logsumexp(low, e, v)
+        if out is not None:
+            return out
     return low.emit(low.B.array_func(e.name, v.code), rep_of(e.shape), e.shape, e)
+
+
+_SHARED_EXP = {"softmax": "logsumexp", "logsumexp": "softmax"}
+
+
+def _terms_key(x):
+    """x, or a sum's terms in a canonical order (f has softmax(b + A x) where its
+    gradient has A x + b; lower_add computes both alike)."""
+    return tuple(sorted(x.items, key=str)) if isinstance(x, E.Add) else x
+
+
+def _softmax_logsumexp(low, e, v):
+    """softmax(z) and logsumexp(z) of one vector z, both needed (the value and the
+    gradient of a cross-entropy), from one exp(z - max z) (``softmax_logsumexp``): the
+    other one is memoised; None where only e is needed or the target fuses them."""
+    if not low.opts.enabled("softmax_logsumexp"):
+        return None
+    want, key = _SHARED_EXP[e.name], _terms_key(e.arg)
+    other = next((n for n in low.nodes if isinstance(n, E.ArrayFunc) and n.name == want
+                  and n not in low.memo and _terms_key(n.arg) == key), None)
+    if other is None:
+        return None
+    code = low.B.softmax_logsumexp(v.code)
+    if code is None:
+        return None
+    low.opts("softmax_logsumexp")
+    sm, lse = (e, other) if e.name == "softmax" else (other, e)
+    sm_name, lse_name = low.temp(), low.temp()
+    low.body.append(ir.Assign((sm_name, lse_name), code, ("V", "S"), f"{short(sm)}, {short(lse)}"))
+    low.memo[sm] = V(ir.Name(sm_name), "V", sm.shape)
+    low.memo[lse] = scalar(ir.Name(lse_name))
+    return low.memo[e]
 
 
 def lower_diagmat(low, e):
