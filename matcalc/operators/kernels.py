@@ -15,7 +15,9 @@ def _sigmoid(z):
 
 def _softmax(z):
     """exp(z) / sum(exp(z)) over a vector (axis 0), with the maximum subtracted first."""
-    z = np.asarray(z, dtype=float)
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating):         # (its type: float32 stays float32)
+        z = z.astype(float)
     if z.ndim == 0 or z.size == 1:
         return np.ones_like(z)
     e = np.exp(z - np.max(z, axis=0))
@@ -24,7 +26,9 @@ def _softmax(z):
 
 def _logsumexp(z):
     """log(sum(exp(z))) over all entries, with the maximum subtracted first."""
-    z = np.asarray(z, dtype=float)
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating):         # (its type: float32 stays float32)
+        z = z.astype(float)
     m = np.max(z)
     if not np.isfinite(m):
         return float(np.log(np.sum(np.exp(z)))) if np.isnan(m) else float(m)

@@ -247,3 +247,23 @@ def test_torch_numbers_compute_in_float64_as_numpy_does():
         h = 1e-6          # and the derivative is d/dt of f
         fd = (matcalc.evaluate(d.f, {**values, "t": t + h}) - matcalc.evaluate(d.f, {**values, "t": t - h})) / (2 * h)
         assert np.allclose(want, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_softmax_and_logsumexp_keep_float32():
+    """The softmax and logsumexp kernels computed in float64 whatever the input, so a
+    float32 gradient through them came back float64."""
+    from matcalc import codegen
+    d = matcalc.diff("logsumexp(W x) - y^T W x + a^T softmax(W x)", wrt="W")
+    ns = codegen.load(d.to_code())
+    rng = np.random.default_rng(0)
+    vals = {"W": rng.standard_normal((3, 4)), "x": rng.standard_normal(4), "y": np.array([0.0, 1.0, 0.0]),
+            "a": rng.standard_normal(3)}
+    order = list(d.typed_symbols)
+    f, g = ns["f_and_grad"](*[np.asarray(vals[n], dtype=np.float32) for n in order])
+    assert g.dtype == np.float32
+    want = d.evaluate(vals)
+    assert np.allclose(g, want, rtol=1e-4, atol=1e-5)
+    h = 1e-6          # the float64 answer is the derivative
+    E = rng.standard_normal((3, 4))
+    fd = (matcalc.evaluate(d.f, {**vals, "W": vals["W"] + h * E}) - matcalc.evaluate(d.f, {**vals, "W": vals["W"] - h * E})) / (2 * h)
+    assert np.isclose(np.sum(want * E), fd, rtol=1e-6, atol=1e-8)
