@@ -38,6 +38,7 @@ import numpy as np
 
 from . import expr as E
 from .conventions import project_value, sym_of_value
+from .errors import EvaluationError
 from .layout import canonical_value
 from .numeric import Evaluator, internal, size_value
 
@@ -992,7 +993,15 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
     done = 0
     fd_rejected = Counter()
     deadline = time.monotonic() + time_limit
+    from .numeric import check_guards, guarded_nodes
+    guards = guarded_nodes(d.f, var.name)       # f not differentiable there: another point
     for vals, sizes in sampler.points(rng, values=values, evaluations=evaluations, deadline=deadline):
+        if guards:
+            try:
+                check_guards(guards, {n: internal(v) for n, v in vals.items()}, dict(sizes))
+            except EvaluationError:
+                fd_rejected["f is not differentiable at the point (a guard of its record)"] += 1
+                continue
         X = vals[var.name]
         V = direction(rng, var, X)
         vmax = _max_abs(V)

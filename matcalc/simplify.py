@@ -364,6 +364,13 @@ def _transpose(x):
         return mat_func(x.name, transpose(x.arg), x.p)
     if t is E.Frechet:                       # L_f(X, E)ᵀ = L_f(Xᵀ, Eᵀ)
         return frechet(x.name, transpose(x.arg), transpose(x.dir), x.p)
+    if t is E.SpectralVec and x.name == "polar":
+        # polar(X)ᵀ = polar(Xᵀ) (U Vᵀ of Xᵀ = V Σ Uᵀ is V Uᵀ): for a symmetric S, polar(S)
+        # is symmetric
+        xt = transpose(x.arg)
+        if xt == x.arg:
+            return x
+        return E.SpectralVec("polar", xt)
     return E.Transpose(x)
 
 

@@ -412,3 +412,23 @@ def test_a_norm_subscript_is_never_misread(text):
     lists them."""
     with pytest.raises(matcalc.ParseError, match=r"subscript is one of 1, 2, \* or F"):
         matcalc.parse(text)
+
+
+def test_polar_of_a_symmetric_matrix_is_symmetric():
+    """polar(Xᵀ) = polar(X)ᵀ, so the symmetric part of polar(S) is polar(S): the gradient of
+    ||S||_* over symmetric S is polar(S), not 0.5 polar(S)^T + 0.5 polar(S)."""
+    d = matcalc.diff("lambda_min(S) + ||S||_*", "S", {"S": "symmetric"})
+    assert str(d) == "polar(S) + eigvec_min(S) eigvec_min(S)^T"
+    check_derivative("lambda_min(S) + ||S||_*", "S", {"S": "symmetric"})
+    d = matcalc.diff("||X^T A||_*", "X")
+    assert "polar(A^T X)" in str(d)
+    check_derivative("||X^T A||_*", "X", {"X": "matrix(4,3)", "A": "matrix(4,2)"})
+
+
+def test_check_draws_another_point_where_f_is_not_differentiable():
+    """--check passes over a point where a guard refuses f (a rank-deficient XᵀA at the
+    sizes first drawn) instead of calling the answer wrong there."""
+    r = matcalc.diff("||X^T A||_*", "X").check()
+    assert r.ok, r
+    r = matcalc.diff("||x y^T||_*", "x").check()          # rank one at every point: refused
+    assert not r.ok and r.status == "no valid point" and "not differentiable" in r.note
