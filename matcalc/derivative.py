@@ -14,7 +14,7 @@ from . import expr as E
 from . import shapes as S
 from .binding import check_result_shape, check_values, gradient_value, values_dict
 from .conventions import project_gradient
-from .errors import ShapeError
+from .errors import EvaluationError, ShapeError
 from .layout import in_variable_shape
 from .printing import to_latex, to_text
 
@@ -129,10 +129,27 @@ class Derivative:
             object.__setattr__(self, "_guards", guarded_nodes(self.f, self.wrt))
         check_guards(self._guards, env, sizes)     # f differentiable at the point, or an error
         out = evaluate_for_user(self.expr, env, sizes)
+        self._no_nan(out, env, sizes)
         check_result_shape(self.expr, out, env, sizes, "the derivative")
         if in_variable_shape(self.kind, self.layout) and self.wrt in env:
             return gradient_value(self.wrt, out, env[self.wrt], values[self.wrt])
         return to_user(self.expr.shape, out)
+
+    def _no_nan(self, out, env, sizes):
+        """A derivative is never NaN at finite values: where the answer's value is (0/0 in
+        r / ||r|| at r = 0, x ./ |x| at x = 0), an EvaluationError that names the part
+        with no value, for f may not be differentiable there, or its derivative there is a
+        limit the closed form does not take (||relu(u)|| where u < 0 around the point)."""
+        import numpy as np
+        if not np.any(np.isnan(out)) or not all(np.all(np.isfinite(v)) for v in env.values()):
+            return
+        from .evaluation import no_value_cause
+        where = no_value_cause(self.expr, env, sizes)
+        part = f": {where} has no finite value there" if where else ""
+        raise EvaluationError(
+            f"the derivative is not a number at these values{part}. f is not differentiable "
+            f"at this point, or its derivative there is a limit that the answer's closed "
+            f"form does not take; evaluate it at a point nearby")
 
     def to_sympy(self):
         """The SymPy matrix expression of the answer (MatrixSymbol, Trace, Inverse, ...)."""

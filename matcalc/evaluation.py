@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from . import expr as E
 from . import extended
 from .errors import EvaluationError
 from .numeric import Evaluator, NoValue, _sums_finite, user_error
@@ -63,3 +64,24 @@ def evaluate_for_user(tree, env, sizes):
             why = "a value on the way is past the largest float, 1.8e308"
         raise EvaluationError(f"the value overflows float64 at {text}: {why}; scale the inputs")
     return out
+
+
+def no_value_cause(tree, env, sizes):
+    """Where the value of tree is NaN at finite inputs, the deepest node whose value is
+    not finite while its children's are (r ||r||⁻¹ at r = 0: ||r||⁻¹), as text and the
+    values' description, for the error that replaces the NaN; None where no node is."""
+    with np.errstate(all="ignore"):
+        ev = Evaluator(env, sizes)
+        try:
+            ev.ev(tree)
+        except NoValue:
+            return None
+
+    def finite(node):
+        hit = ev.memo.get(id(node))
+        return hit is None or _sums_finite(hit[1])
+
+    for node in reversed(list(E.walk(tree))):   # children before their parents
+        if not finite(node) and all(finite(a) for a in node.args):
+            return to_text(node)
+    return None

@@ -119,10 +119,11 @@ def test_no_zero_over_zero_where_a_factor_of_the_absolute_value_vanishes(f, wrt,
 
 def test_abs_of_a_product_is_still_not_a_number_at_its_true_kink():
     # |c a| with a ≠ 0 has no derivative along c at c = 0: no silent value there
+    # (an EvaluationError naming the part with no value, never NaN)
     d = matcalc.diff("abs(c sum(x))", wrt="c", symbols={"c": "scalar"})
-    with np.errstate(all="ignore"):
-        got = d.evaluate({"c": 0.0, "x": np.ones(3)})
-    assert not np.isfinite(got)
+    with pytest.raises(matcalc.EvaluationError, match=r"not a number.*abs\(c\)\^-1.*not differentiable"):
+        d.evaluate({"c": 0.0, "x": np.ones(3)})
+    assert np.isfinite(d.evaluate({"c": 0.5, "x": np.ones(3)}))
 
 
 @pytest.mark.parametrize("f,wrt", [("||X||_F^2 ||Y norm(Y)^2||_2", "X"),
@@ -161,3 +162,17 @@ def test_exp_of_an_argument_this_arithmetic_cannot_hold_is_refused():
     it, never [nan …] from softmax of infinities."""
     with pytest.raises(matcalc.EvaluationError, match=r"overflows float64 at exp\(exp\(t\)\)"):
         matcalc.evaluate("softmax(exp(exp(t)) (x ./ x))", {"x": np.ones(4), "t": 709.0})
+
+
+@pytest.mark.parametrize("f, wrt, values", [
+    ("sum(abs(x))", "x", {"x": np.array([1.0, 0.0, -2.0])}),
+    ("||relu(A y)||", "y", {"A": np.eye(2), "y": np.array([-1.0, -2.0])}),
+    ("||step(s) (A (c x))||_2", "c", {"A": np.eye(2), "x": np.ones(2), "s": -1.0, "c": 0.5}),
+])
+def test_a_derivative_is_never_nan_at_finite_values(f, wrt, values):
+    """Where the answer's value is NaN at finite values (x ./ |x| at x = 0; r / ||r|| where
+    r vanishes around the point, the fuzzer's two wrong ones), an EvaluationError that names
+    the part with no value, never a NaN returned as the derivative."""
+    d = matcalc.diff(f, wrt=wrt, symbols={"s": "scalar", "c": "scalar"} if "step" in f else None)
+    with pytest.raises(matcalc.EvaluationError, match="not a number at these values: .* has no finite value"):
+        d.evaluate(values)
