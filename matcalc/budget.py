@@ -23,6 +23,8 @@ Three limits, each measured where the time goes:
 import re
 from .errors import UnsupportedError
 
+_put = object.__setattr__       # an annotation on a frozen node (as expr's caches are set)
+
 MAX_RAW_EDGES = 60_000
 MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
 
@@ -46,29 +48,32 @@ def _chars(node):
     return _OWN.get(t, 2)
 
 
-def tree_size(e, limit=None, memo=None, chars=False):
-    """The number of nodes of e written out as a tree (a shared node counts once per
-    use), or with chars=True about the characters of its text; counting stops as soon as
-    it passes limit.  Linear in the distinct nodes; memo ({id: (node, size)}) carries
-    the sizes found between calls (for one kind of count)."""
-    sizes = {} if memo is None else memo
-    own = _chars if chars else (lambda node: 1)
+def text_size(e):
+    """About the characters of the text of e written out as a tree (a shared node counts
+    once per use).  Kept on each (immutable) node as it is found, so every node is
+    measured once whichever simplification meets it: linear in the distinct nodes not
+    measured yet."""
+    n = e._text_size
+    if n is not None:
+        return n
+    n = _chars(e)
+    for a in e.args:                # most often every child is measured already
+        m = a._text_size
+        if m is None:
+            break
+        n += m
+    else:
+        _put(e, "_text_size", n)
+        return n
     stack = [(e, False)]
     while stack:
         node, ready = stack.pop()
-        k = id(node)
-        if k in sizes:
-            continue
-        args = node.args
-        if ready or not args:
-            n = own(node) + sum(sizes[id(a)][1] for a in args)
-            sizes[k] = (node, n)
-            if limit is not None and n > limit:
-                return n
-            continue
-        stack.append((node, True))
-        stack.extend((a, False) for a in args if id(a) not in sizes)
-    return sizes[id(e)][1]
+        if ready:
+            _put(node, "_text_size", _chars(node) + sum(a._text_size for a in node.args))
+        elif node._text_size is None:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args)
+    return e._text_size
 
 
 def dag_size(e, memo, limit=None):
@@ -115,13 +120,11 @@ class SimplifyCounter:
     """Counts, for one simplification, about the characters of the simplified operands of
     each node before they are combined, and refuses once they pass MAX_SIMPLIFIED_CHARS."""
 
-    def __init__(self):
-        self.memo = {}
-
     def check(self, parts):
         total = 0
         for p in parts:
-            total += tree_size(p, MAX_SIMPLIFIED_CHARS, self.memo, chars=True)
+            n = p._text_size
+            total += n if n is not None else text_size(p)
             if total > MAX_SIMPLIFIED_CHARS:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "

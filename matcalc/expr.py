@@ -78,9 +78,10 @@ class Expr:
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
     # _order, _transposed and _same_value: the simplifier's order key, transpose and
     # same_value_key of the node, kept on the (immutable) node where it computes them, as
-    # the hash is: no global cache.
+    # the hash is: no global cache.  _text_size: the size budget's estimate of the node's
+    # text written out as a tree (budget.text_size), None until it is measured.
     __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
-                 "_same_value")
+                 "_same_value", "_text_size")
     fields = ()
 
     def __getattr__(self, name):
@@ -92,7 +93,7 @@ class Expr:
             v = self._compute_args()
         elif name == "_h":
             v = hash((type(self).__name__,) + self.key())
-        elif name == "span":
+        elif name == "span" or name == "_text_size":     # None until set
             v = None
         elif name == "depth":           # the nesting depth (the parser sets it as it builds)
             v = 1 + max((a.depth for a in self.args), default=0)
