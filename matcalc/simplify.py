@@ -1692,8 +1692,10 @@ def tidy(e, like=None):
     return in_users_order(out, like) if like is not None else out
 
 
-def _symbols_in_order(e, out=None):
-    """{name: rank} of the symbols of e in the order they are met (the order written)."""
+def _symbols_in_order(e, out=None, sums=None):
+    """{name: rank} of the symbols of e in the order they are met (the order written);
+    with sums (a dict), the same walk puts there {frozenset(terms): terms} of each sum
+    of distinct terms in e, the first met of equal sets."""
     out = {} if out is None else out
     seen = set()
     stack = [e]
@@ -1704,6 +1706,8 @@ def _symbols_in_order(e, out=None):
         seen.add(id(x))
         if isinstance(x, E.Sym):
             out.setdefault(x.name, len(out))
+        elif sums is not None and isinstance(x, E.Add) and len(set(x.items)) == len(x.items):
+            sums.setdefault(frozenset(x.items), x.items)
         stack.extend(reversed(x.args))
     return out
 
@@ -1713,13 +1717,10 @@ def in_users_order(e, like):
     factors of each product ordered as the user's expression like meets their symbols
     (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
     first; where the user's order says nothing, the canonical order stays."""
-    rank = _symbols_in_order(like)
-    seqs = {}
     # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
     written = {}
-    for x in E.walk(like):
-        if isinstance(x, E.Add) and len(set(x.items)) == len(x.items):
-            written.setdefault(frozenset(x.items), x.items)
+    rank = _symbols_in_order(like, sums=written)
+    seqs = {}
 
     def seq(x):
         hit = seqs.get(id(x))
