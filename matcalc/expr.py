@@ -65,6 +65,9 @@ SCALAR = (1, 1)
 
 _put = object.__setattr__       # the constructors set their fields past the frozen __setattr__
 
+# the annotation slots of a node that read None until they are set (Expr.__getattr__)
+_NONE_UNTIL_SET = frozenset(("span", "_text_size", "_order", "_transposed", "_same_value"))
+
 
 # ---------------------------------------------------------------------------- base
 
@@ -79,21 +82,26 @@ class Expr:
     # _order, _transposed and _same_value: the simplifier's order key, transpose and
     # same_value_key of the node, kept on the (immutable) node where it computes them, as
     # the hash is: no global cache.  _text_size: the size budget's estimate of the node's
-    # text written out as a tree (budget.text_size), None until it is measured.
+    # text written out as a tree (budget.text_size).  These and span read None until set
+    # (a miss is one call of __getattr__, not an AttributeError raised and caught).
+    # Leaves, sums, products and unary nodes set args as they are built (a lazy slot
+    # costs a call of __getattr__ at its first read).
     __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
                  "_same_value", "_text_size")
     fields = ()
 
     def __getattr__(self, name):
-        if name == "shape":
-            v = self._compute_shape()
-        elif name == "is_scalar":
-            v = is_scalar_shape(self.shape)
+        if name == "shape" or name == "is_scalar":
+            # both at once: is_scalar is asked here only while shape is unset too
+            shape = self._compute_shape()
+            _put(self, "shape", shape)
+            _put(self, "is_scalar", is_scalar_shape(shape))
+            return shape if name == "shape" else self.is_scalar
         elif name == "args":
             v = self._compute_args()
         elif name == "_h":
             v = hash((type(self).__name__,) + self.key())
-        elif name == "span" or name == "_text_size":     # None until set
+        elif name in _NONE_UNTIL_SET:
             v = None
         elif name == "depth":           # the nesting depth (the parser sets it as it builds)
             v = 1 + max((a.depth for a in self.args), default=0)
@@ -210,6 +218,7 @@ class Num(Expr):
 
     def __init__(self, value):
         _put(self, "value", value if isinstance(value, Fraction) else Fraction(value))
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return SCALAR
@@ -225,6 +234,7 @@ class Sym(Expr):
         _put(self, "kind", kind)
         _put(self, "rows", rows)
         _put(self, "cols", cols)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -253,6 +263,7 @@ class Identity(Expr):
 
     def __init__(self, n=None):
         _put(self, "n", n)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.n, self.n)
@@ -265,6 +276,7 @@ class Zero(Expr):
     def __init__(self, rows, cols):
         _put(self, "rows", rows)
         _put(self, "cols", cols)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -278,6 +290,7 @@ class Commutation(Expr):
     def __init__(self, m, n):
         _put(self, "m", m)
         _put(self, "n", n)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         s = size_mul(self.m, self.n)
@@ -306,7 +319,9 @@ class _Nary(Expr):
     fields = ("items",)
 
     def __init__(self, items):
-        _put(self, "items", tuple(items))
+        items = tuple(items)
+        _put(self, "items", items)
+        _put(self, "args", items if items and isinstance(items[0], Expr) else ())
 
 
 class Add(_Nary):
@@ -359,6 +374,7 @@ class _Unary(Expr):
 
     def __init__(self, arg):
         _put(self, "arg", arg)
+        _put(self, "args", (arg,) if isinstance(arg, Expr) else ())
 
 
 class Transpose(_Unary):

@@ -44,10 +44,9 @@ _put = object.__setattr__          # the memo slots of a node (Expr._order, _tra
 def order_key(e):
     """A total order on canonical expressions (deterministic term and factor order),
     remembered on the node."""
-    try:
-        return e._order
-    except AttributeError:
-        pass
+    hit = e._order                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     if isinstance(e, E.Num):
         data = (e.value,)            # exact: float() overflows past 1.8e308
     elif isinstance(e, E.Sym):
@@ -203,10 +202,9 @@ def same_value_key(e):
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
     printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
-    try:
-        return e._same_value
-    except AttributeError:
-        pass
+    hit = e._same_value                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     args = e.args
     if not args:
         return e
@@ -268,10 +266,9 @@ def transpose(x):
     """xᵀ pushed inward, for a canonical x (remembered on the node: nodes are immutable)."""
     if x.is_scalar:
         return x
-    try:
-        return x._transposed
-    except AttributeError:
-        pass
+    hit = x._transposed                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     out = _transpose(x)
     _put(x, "_transposed", out)
     return out
