@@ -209,7 +209,7 @@ def same_value_key(e):
     if not args:
         return e
     new = tuple(same_value_key(a) for a in args)
-    y = e if all(a is b for a, b in zip(args, new)) else e.rebuild(new)
+    y = e if E.same_items(args, new) else e.rebuild(new)
     t = type(e)
     if t is E.Trace and not y.arg.is_scalar:
         chain = _chain_items(y.arg)
@@ -1783,7 +1783,7 @@ def _tidy(e):
         args = x.args
         if args:
             new = tuple(go(a) for a in args)
-            y = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
+            y = x if E.same_items(args, new) else x.rebuild(new)
         else:
             y = x
         if isinstance(y, E.Mul):
