@@ -130,7 +130,7 @@ class Expr:
                              f"are immutable")
 
     def key(self):
-        return tuple(getattr(self, f) for f in self.fields)
+        return tuple([getattr(self, f) for f in self.fields])
 
     def __eq__(self, other):
         if self is other:
@@ -741,7 +741,13 @@ def contains(e, pred, _memo=None):
     k = id(e)
     if k in memo:
         return memo[k]
-    r = pred(e) or any(contains(a, pred, memo) for a in e.args)
+    r = pred(e)
+    if not r:
+        r = False
+        for a in e.args:            # a loop, not a generator: one frame per level
+            if contains(a, pred, memo):
+                r = True
+                break
     memo[k] = r
     return r
 

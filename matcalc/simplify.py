@@ -1782,7 +1782,10 @@ def _tidy(e):
             return hit[1]
         args = x.args
         if args:
-            new = tuple(go(a) for a in args)
+            new = []
+            for a in args:              # a loop, not a generator: one frame per level
+                new.append(go(a))
+            new = tuple(new)
             y = x if E.same_items(args, new) else x.rebuild(new)
         else:
             y = x
