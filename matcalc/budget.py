@@ -91,7 +91,7 @@ def dag_size(e, memo, limit=None):
         n += 1 + len(args)
         if limit is not None and n > limit:
             return n
-        stack.extend(a for a in args if id(a) not in memo)
+        stack.extend(args)          # the ones met already are passed over as they are popped
     return n
 
 
