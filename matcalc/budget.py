@@ -65,14 +65,23 @@ def text_size(e):
     else:
         _put(e, "_text_size", n)
         return n
-    stack = [(e, False)]
-    while stack:
-        node, ready = stack.pop()
-        if ready:
-            _put(node, "_text_size", _chars(node) + sum(a._text_size for a in node.args))
-        elif node._text_size is None:
-            stack.append((node, True))
-            stack.extend((a, False) for a in node.args)
+    stack = [e]
+    while stack:                    # post-order: a node is measured once its children are
+        node = stack[-1]
+        if node._text_size is not None:
+            stack.pop()
+            continue
+        n = _chars(node)
+        for a in node.args:
+            m = a._text_size
+            if m is None:
+                stack.append(a)
+                n = None
+            elif n is not None:
+                n += m
+        if n is not None:
+            _put(node, "_text_size", n)
+            stack.pop()
     return e._text_size
 
 
