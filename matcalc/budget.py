@@ -23,8 +23,6 @@ Three limits, each measured where the time goes:
 import re
 from .errors import UnsupportedError
 
-_put = object.__setattr__       # an annotation on a frozen node (as expr's caches are set)
-
 MAX_RAW_EDGES = 60_000
 MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
 
@@ -48,41 +46,28 @@ def _chars(node):
     return _OWN.get(t, 2)
 
 
-def text_size(e):
+def text_size(e, memo):
     """About the characters of the text of e written out as a tree (a shared node counts
-    once per use).  Kept on each (immutable) node as it is found, so every node is
-    measured once whichever simplification meets it: linear in the distinct nodes not
-    measured yet."""
-    n = e._text_size
-    if n is not None:
-        return n
-    n = _chars(e)
-    for a in e.args:                # most often every child is measured already
-        m = a._text_size
-        if m is None:
-            break
-        n += m
-    else:
-        _put(e, "_text_size", n)
-        return n
+    once per use).  memo ({id: (node, size)}, updated) holds the nodes measured already
+    (kept, so that their ids are not reused): linear in the distinct nodes not in it."""
     stack = [e]
     while stack:                    # post-order: a node is measured once its children are
         node = stack[-1]
-        if node._text_size is not None:
+        if id(node) in memo:
             stack.pop()
             continue
         n = _chars(node)
         for a in node.args:
-            m = a._text_size
-            if m is None:
+            hit = memo.get(id(a))
+            if hit is None:
                 stack.append(a)
                 n = None
             elif n is not None:
-                n += m
+                n += hit[1]
         if n is not None:
-            _put(node, "_text_size", n)
+            memo[id(node)] = (node, n)
             stack.pop()
-    return e._text_size
+    return memo[id(e)][1]
 
 
 def dag_size(e, memo, limit=None):
@@ -129,11 +114,15 @@ class SimplifyCounter:
     """Counts, for one simplification, about the characters of the simplified operands of
     each node before they are combined, and refuses once they pass MAX_SIMPLIFIED_CHARS."""
 
+    def __init__(self):
+        self.memo = {}
+
     def check(self, parts):
+        memo = self.memo
         total = 0
         for p in parts:
-            n = p._text_size
-            total += n if n is not None else text_size(p)
+            hit = memo.get(id(p))
+            total += hit[1] if hit is not None else text_size(p, memo)
             if total > MAX_SIMPLIFIED_CHARS:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "

@@ -67,7 +67,7 @@ SCALAR = (1, 1)
 _put = object.__setattr__       # the constructors set their fields past the frozen __setattr__
 
 # the annotation slots of a node that read None until they are set (Expr.__getattr__)
-_NONE_UNTIL_SET = frozenset(("span", "_text_size", "_order", "_transposed", "_same_value"))
+_NONE_UNTIL_SET = frozenset(("span", "_order", "_transposed", "_same_value"))
 
 
 # ---------------------------------------------------------------------------- base
@@ -82,13 +82,12 @@ class Expr:
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
     # _order, _transposed and _same_value: the simplifier's order key, transpose and
     # same_value_key of the node, kept on the (immutable) node where it computes them, as
-    # the hash is: no global cache.  _text_size: the size budget's estimate of the node's
-    # text written out as a tree (budget.text_size).  These and span read None until set
-    # (a miss is one call of __getattr__, not an AttributeError raised and caught).
+    # the hash is: no global cache.  These and span read None until set (a miss is one
+    # call of __getattr__, not an AttributeError raised and caught).
     # Leaves, sums, products and unary nodes set args as they are built (a lazy slot
     # costs a call of __getattr__ at its first read).
     __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
-                 "_same_value", "_text_size")
+                 "_same_value")
     fields = ()
 
     def __getattr__(self, name):
