@@ -136,7 +136,7 @@ class Expr:
             return True
         if type(other) is not type(self):
             return False
-        if hash(self) != hash(other):
+        if self._h != other._h:         # the hash, read without two calls of __hash__
             return False
         return self.key() == other.key()
 
