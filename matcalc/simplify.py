@@ -1714,6 +1714,8 @@ def in_users_order(e, like):
     factors of each product ordered as the user's expression like meets their symbols
     (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
     first; where the user's order says nothing, the canonical order stays."""
+    if not E.contains(e, _may_reorder):
+        return e                    # nothing to order: the walks of like and e are not needed
     # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
     written = {}
     rank = _symbols_in_order(like, sums=written)
@@ -1748,10 +1750,7 @@ def in_users_order(e, like):
                 y = E.Hadamard(tuple(items))
         elif isinstance(y, E.Mul):
             items = list(y.items)
-            lead = 1 if isinstance(items[0], E.Num) else 0
-            end = lead
-            while end < len(items) and items[end].is_scalar:
-                end += 1
+            lead, end = _scalar_run(items)
             if end - lead > 1:
                 scal = sorted(items[lead:end], key=seq)
                 if scal != items[lead:end]:
@@ -1759,6 +1758,26 @@ def in_users_order(e, like):
         return y
 
     return E.rewrite(e, after=order)
+
+
+def _scalar_run(items):
+    """(lead, end): the scalar factors of a product's items after its number, items[lead:end]."""
+    lead = 1 if isinstance(items[0], E.Num) else 0
+    end = lead
+    while end < len(items) and items[end].is_scalar:
+        end += 1
+    return lead, end
+
+
+def _may_reorder(y):
+    """Whether in_users_order may order y's own terms or factors: a sum, a Hadamard
+    product, a product with two scalar factors or more."""
+    if isinstance(y, (E.Add, E.Hadamard)):
+        return True
+    if isinstance(y, E.Mul):
+        lead, end = _scalar_run(y.items)
+        return end - lead > 1
+    return False
 
 
 def _tidy(e):
