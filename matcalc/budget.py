@@ -50,6 +50,15 @@ def text_size(e, memo):
     """About the characters of the text of e written out as a tree (a shared node counts
     once per use).  memo ({id: (node, size)}, updated) holds the nodes measured already
     (kept, so that their ids are not reused): linear in the distinct nodes not in it."""
+    n = _chars(e)
+    for a in e.args:                # most often every child is measured already
+        hit = memo.get(id(a))
+        if hit is None:
+            break
+        n += hit[1]
+    else:
+        memo[id(e)] = (e, n)
+        return n
     stack = [e]
     while stack:                    # post-order: a node is measured once its children are
         node = stack[-1]

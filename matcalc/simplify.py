@@ -61,7 +61,7 @@ def order_key(e):
         data = tuple(str(x) for x in e.key() if not isinstance(x, E.Expr))
     else:
         data = ()
-    key = (_RANK.get(type(e), 99), data, tuple(order_key(a) for a in e.args))
+    key = (_RANK.get(type(e), 99), data, tuple([order_key(a) for a in e.args]))
     _put(e, "_order", key)
     return key
 
@@ -208,7 +208,7 @@ def same_value_key(e):
     args = e.args
     if not args:
         return e
-    new = tuple(same_value_key(a) for a in args)
+    new = tuple([same_value_key(a) for a in args])
     y = e if E.same_items(args, new) else e.rebuild(new)
     t = type(e)
     if t is E.Trace and not y.arg.is_scalar:
