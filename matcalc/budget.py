@@ -46,29 +46,37 @@ def _chars(node):
     return _OWN.get(t, 2)
 
 
-def tree_size(e, limit=None, memo=None, chars=False):
-    """The number of nodes of e written out as a tree (a shared node counts once per
-    use), or with chars=True about the characters of its text; counting stops as soon as
-    it passes limit.  Linear in the distinct nodes; memo ({id: (node, size)}) carries
-    the sizes found between calls (for one kind of count)."""
-    sizes = {} if memo is None else memo
-    own = _chars if chars else (lambda node: 1)
-    stack = [(e, False)]
-    while stack:
-        node, ready = stack.pop()
-        k = id(node)
-        if k in sizes:
+def text_size(e, memo):
+    """About the characters of the text of e written out as a tree (a shared node counts
+    once per use).  memo ({id: (node, size)}, updated) holds the nodes measured already
+    (kept, so that their ids are not reused): linear in the distinct nodes not in it."""
+    n = _chars(e)
+    for a in e.args:                # most often every child is measured already
+        hit = memo.get(id(a))
+        if hit is None:
+            break
+        n += hit[1]
+    else:
+        memo[id(e)] = (e, n)
+        return n
+    stack = [e]
+    while stack:                    # post-order: a node is measured once its children are
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
             continue
-        args = node.args
-        if ready or not args:
-            n = own(node) + sum(sizes[id(a)][1] for a in args)
-            sizes[k] = (node, n)
-            if limit is not None and n > limit:
-                return n
-            continue
-        stack.append((node, True))
-        stack.extend((a, False) for a in args if id(a) not in sizes)
-    return sizes[id(e)][1]
+        n = _chars(node)
+        for a in node.args:
+            hit = memo.get(id(a))
+            if hit is None:
+                stack.append(a)
+                n = None
+            elif n is not None:
+                n += hit[1]
+        if n is not None:
+            memo[id(node)] = (node, n)
+            stack.pop()
+    return memo[id(e)][1]
 
 
 def dag_size(e, memo, limit=None):
@@ -86,7 +94,7 @@ def dag_size(e, memo, limit=None):
         n += 1 + len(args)
         if limit is not None and n > limit:
             return n
-        stack.extend(a for a in args if id(a) not in memo)
+        stack.extend(args)          # the ones met already are passed over as they are popped
     return n
 
 
@@ -119,9 +127,11 @@ class SimplifyCounter:
         self.memo = {}
 
     def check(self, parts):
+        memo = self.memo
         total = 0
         for p in parts:
-            total += tree_size(p, MAX_SIMPLIFIED_CHARS, self.memo, chars=True)
+            hit = memo.get(id(p))
+            total += hit[1] if hit is not None else text_size(p, memo)
             if total > MAX_SIMPLIFIED_CHARS:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "

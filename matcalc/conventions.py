@@ -30,8 +30,8 @@ def is_structured(var):
 
 def project_gradient(G, var, symmetric=None):
     """The gradient along the variable's own space (CONTRACT §2)."""
-    half = E.Num(E.Fraction(1, 2))
     if var.kind in SYM_KINDS:
+        half = E.Num(E.Fraction(1, 2))
         # sym(G) = (G + Gᵀ)/2, which is G itself when G is symmetric
         S_ = G if is_symmetric(G) else simplify(E.Add((E.Mul((half, G)), E.Mul((half, transpose(G))))))
         if symmetric == "cookbook":

@@ -15,6 +15,7 @@ Sugar is removed at parse time, so the core is small: ``a - b`` is ``a + (-1) b`
 ``log|X|`` is ``LogDet(X)``; the printers put the sugar back.
 """
 from fractions import Fraction
+from operator import is_
 
 KINDS = ("scalar", "vector", "matrix", "symmetric", "diagonal", "spd")
 SQUARE_KINDS = ("symmetric", "diagonal", "spd")
@@ -65,6 +66,9 @@ SCALAR = (1, 1)
 
 _put = object.__setattr__       # the constructors set their fields past the frozen __setattr__
 
+# the annotation slots of a node that read None until they are set (Expr.__getattr__)
+_NONE_UNTIL_SET = frozenset(("span", "_order", "_transposed", "_same_value"))
+
 
 # ---------------------------------------------------------------------------- base
 
@@ -78,21 +82,26 @@ class Expr:
     # Python calls only while a slot is empty), so later reads are plain attribute reads.
     # _order, _transposed and _same_value: the simplifier's order key, transpose and
     # same_value_key of the node, kept on the (immutable) node where it computes them, as
-    # the hash is: no global cache.
+    # the hash is: no global cache.  These and span read None until set (a miss is one
+    # call of __getattr__, not an AttributeError raised and caught).
+    # Leaves, sums, products and unary nodes set args as they are built (a lazy slot
+    # costs a call of __getattr__ at its first read).
     __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
                  "_same_value")
     fields = ()
 
     def __getattr__(self, name):
-        if name == "shape":
-            v = self._compute_shape()
-        elif name == "is_scalar":
-            v = is_scalar_shape(self.shape)
+        if name == "shape" or name == "is_scalar":
+            # both at once: is_scalar is asked here only while shape is unset too
+            shape = self._compute_shape()
+            _put(self, "shape", shape)
+            _put(self, "is_scalar", is_scalar_shape(shape))
+            return shape if name == "shape" else self.is_scalar
         elif name == "args":
             v = self._compute_args()
         elif name == "_h":
             v = hash((type(self).__name__,) + self.key())
-        elif name == "span":
+        elif name in _NONE_UNTIL_SET:
             v = None
         elif name == "depth":           # the nesting depth (the parser sets it as it builds)
             v = 1 + max((a.depth for a in self.args), default=0)
@@ -120,14 +129,14 @@ class Expr:
                              f"are immutable")
 
     def key(self):
-        return tuple(getattr(self, f) for f in self.fields)
+        return tuple([getattr(self, f) for f in self.fields])
 
     def __eq__(self, other):
         if self is other:
             return True
         if type(other) is not type(self):
             return False
-        if hash(self) != hash(other):
+        if self._h != other._h:         # the hash, read without two calls of __hash__
             return False
         return self.key() == other.key()
 
@@ -209,6 +218,7 @@ class Num(Expr):
 
     def __init__(self, value):
         _put(self, "value", value if isinstance(value, Fraction) else Fraction(value))
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return SCALAR
@@ -224,6 +234,7 @@ class Sym(Expr):
         _put(self, "kind", kind)
         _put(self, "rows", rows)
         _put(self, "cols", cols)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -252,6 +263,7 @@ class Identity(Expr):
 
     def __init__(self, n=None):
         _put(self, "n", n)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.n, self.n)
@@ -264,6 +276,7 @@ class Zero(Expr):
     def __init__(self, rows, cols):
         _put(self, "rows", rows)
         _put(self, "cols", cols)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -277,6 +290,7 @@ class Commutation(Expr):
     def __init__(self, m, n):
         _put(self, "m", m)
         _put(self, "n", n)
+        _put(self, "args", ())
 
     def _compute_shape(self):
         s = size_mul(self.m, self.n)
@@ -305,7 +319,9 @@ class _Nary(Expr):
     fields = ("items",)
 
     def __init__(self, items):
-        _put(self, "items", tuple(items))
+        items = tuple(items)
+        _put(self, "items", items)
+        _put(self, "args", items if items and isinstance(items[0], Expr) else ())
 
 
 class Add(_Nary):
@@ -358,6 +374,7 @@ class _Unary(Expr):
 
     def __init__(self, arg):
         _put(self, "arg", arg)
+        _put(self, "args", (arg,) if isinstance(arg, Expr) else ())
 
 
 class Transpose(_Unary):
@@ -722,9 +739,21 @@ def contains(e, pred, _memo=None):
     k = id(e)
     if k in memo:
         return memo[k]
-    r = pred(e) or any(contains(a, pred, memo) for a in e.args)
+    r = pred(e)
+    if not r:
+        r = False
+        for a in e.args:            # a loop, not a generator: one frame per level
+            if contains(a, pred, memo):
+                r = True
+                break
     memo[k] = r
     return r
+
+
+def same_items(old, new):
+    """Whether new holds the very objects of old, in order (a rebuild would change
+    nothing): the identity test at C speed (map over operator.is_, not a generator)."""
+    return all(map(is_, old, new))
 
 
 def fold(e, combine, replace=None):
@@ -763,7 +792,7 @@ def rewrite(e, replace=None, after=None):
     rebuilt.  Either returns None to keep the node.  Spans ride along."""
 
     def combine(x, new):
-        if all(a is b for a, b in zip(x.args, new)):
+        if same_items(x.args, new):
             out = x
         else:
             out = x.rebuild(new)

@@ -129,14 +129,17 @@ def _decimal_coefficient(v, quotient=False):
     return long_fraction or (len(form[1]) <= 6 and not quotient)
 
 
+_ONE = Fraction(1)
+
+
 def split_product(e):
     """(numeric coefficient, factors above the line, factors below it) of a product:
     s^-k goes below as s^k, the way a person writes a quotient."""
-    coef = Fraction(1)
+    coef = _ONE
     num, den = [], []
     for f in e.items:
         if isinstance(f, E.Num):
-            coef *= f.value
+            coef = coef * f.value if coef is not _ONE else f.value
         elif isinstance(f, E.Pow) and isinstance(f.exp, E.Num) and f.exp.value < 0:
             den.append(f.base if f.exp.value == -1 else E.Pow(f.base, E.Num(-f.exp.value)))
         else:
@@ -265,8 +268,9 @@ class Printer:
     # ---- products
     def p_Mul(self, e):
         coef, num_factors, den_factors = split_product(e)
-        sign = "-" if coef < 0 else ""
-        coef = abs(coef)
+        sign = "-" if coef.numerator < 0 else ""       # a Fraction's sign is its numerator's
+        if sign:
+            coef = -coef
         numer, denom = coef.numerator, coef.denominator
         parts = []
         if denom != 1 and _decimal_coefficient(coef, quotient=bool(den_factors)):

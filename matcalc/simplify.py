@@ -45,10 +45,9 @@ _put = object.__setattr__          # the memo slots of a node (Expr._order, _tra
 def order_key(e):
     """A total order on canonical expressions (deterministic term and factor order),
     remembered on the node."""
-    try:
-        return e._order
-    except AttributeError:
-        pass
+    hit = e._order                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     if isinstance(e, E.Num):
         data = (e.value,)            # exact: float() overflows past 1.8e308
     elif isinstance(e, E.Sym):
@@ -65,7 +64,7 @@ def order_key(e):
         data = tuple(str(x) for x in e.key() if not isinstance(x, E.Expr))
     else:
         data = ()
-    key = (_RANK.get(type(e), 99), data, tuple(order_key(a) for a in e.args))
+    key = (_RANK.get(type(e), 99), data, tuple([order_key(a) for a in e.args]))
     _put(e, "_order", key)
     return key
 
@@ -243,15 +242,14 @@ def same_value_key(e):
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
     printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
-    try:
-        return e._same_value
-    except AttributeError:
-        pass
+    hit = e._same_value                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     args = e.args
     if not args:
         return e
-    new = tuple(same_value_key(a) for a in args)
-    y = e if all(a is b for a, b in zip(args, new)) else e.rebuild(new)
+    new = tuple([same_value_key(a) for a in args])
+    y = e if E.same_items(args, new) else e.rebuild(new)
     t = type(e)
     if t is E.Trace and not y.arg.is_scalar:
         chain = _chain_items(y.arg)
@@ -308,10 +306,9 @@ def transpose(x):
     """xᵀ pushed inward, for a canonical x (remembered on the node: nodes are immutable)."""
     if x.is_scalar:
         return x
-    try:
-        return x._transposed
-    except AttributeError:
-        pass
+    hit = x._transposed                # None until set (Expr.__getattr__)
+    if hit is not None:
+        return hit
     out = _transpose(x)
     _put(x, "_transposed", out)
     return out
@@ -1922,8 +1919,10 @@ def tidy(e, like=None):
     return in_users_order(out, like) if like is not None else out
 
 
-def _symbols_in_order(e, out=None):
-    """{name: rank} of the symbols of e in the order they are met (the order written)."""
+def _symbols_in_order(e, out=None, sums=None):
+    """{name: rank} of the symbols of e in the order they are met (the order written);
+    with sums (a dict), the same walk puts there {frozenset(terms): terms} of each sum
+    of distinct terms in e, the first met of equal sets."""
     out = {} if out is None else out
     seen = set()
     stack = [e]
@@ -1934,6 +1933,8 @@ def _symbols_in_order(e, out=None):
         seen.add(id(x))
         if isinstance(x, E.Sym):
             out.setdefault(x.name, len(out))
+        elif sums is not None and isinstance(x, E.Add) and len(set(x.items)) == len(x.items):
+            sums.setdefault(frozenset(x.items), x.items)
         stack.extend(reversed(x.args))
     return out
 
@@ -1943,13 +1944,12 @@ def in_users_order(e, like):
     factors of each product ordered as the user's expression like meets their symbols
     (W x + b stays W x + b, not b + W x); negative terms stay last, terms without symbols
     first; where the user's order says nothing, the canonical order stays."""
-    rank = _symbols_in_order(like)
-    seqs = {}
+    if not E.contains(e, _may_reorder):
+        return e                    # nothing to order: the walks of like and e are not needed
     # a sum the user wrote (R + Bᵀ X B), met again in the answer, keeps the user's order
     written = {}
-    for x in E.walk(like):
-        if isinstance(x, E.Add) and len(set(x.items)) == len(x.items):
-            written.setdefault(frozenset(x.items), x.items)
+    rank = _symbols_in_order(like, sums=written)
+    seqs = {}
 
     def seq(x):
         hit = seqs.get(id(x))
@@ -1980,10 +1980,7 @@ def in_users_order(e, like):
                 y = E.Hadamard(tuple(items))
         elif isinstance(y, E.Mul):
             items = list(y.items)
-            lead = 1 if isinstance(items[0], E.Num) else 0
-            end = lead
-            while end < len(items) and items[end].is_scalar:
-                end += 1
+            lead, end = _scalar_run(items)
             if end - lead > 1:
                 scal = sorted(items[lead:end], key=seq)
                 if scal != items[lead:end]:
@@ -1991,6 +1988,26 @@ def in_users_order(e, like):
         return y
 
     return E.rewrite(e, after=order)
+
+
+def _scalar_run(items):
+    """(lead, end): the scalar factors of a product's items after its number, items[lead:end]."""
+    lead = 1 if isinstance(items[0], E.Num) else 0
+    end = lead
+    while end < len(items) and items[end].is_scalar:
+        end += 1
+    return lead, end
+
+
+def _may_reorder(y):
+    """Whether in_users_order may order y's own terms or factors: a sum, a Hadamard
+    product, a product with two scalar factors or more."""
+    if isinstance(y, (E.Add, E.Hadamard)):
+        return True
+    if isinstance(y, E.Mul):
+        lead, end = _scalar_run(y.items)
+        return end - lead > 1
+    return False
 
 
 def _tidy(e):
@@ -2014,8 +2031,11 @@ def _tidy(e):
             return hit[1]
         args = x.args
         if args:
-            new = tuple(go(a) for a in args)
-            y = x if all(a is b for a, b in zip(args, new)) else x.rebuild(new)
+            new = []
+            for a in args:              # a loop, not a generator: one frame per level
+                new.append(go(a))
+            new = tuple(new)
+            y = x if E.same_items(args, new) else x.rebuild(new)
         else:
             y = x
         if isinstance(y, E.Mul):
