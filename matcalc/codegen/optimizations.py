@@ -18,6 +18,7 @@ OPTIMIZATIONS = {
     "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
     "kron_mixed_product": "(A ⊗ B)(C ⊗ D) = AC ⊗ BD, and (x ⊗ B) M = x ⊗ BM: a product beside a Kronecker product taken inside it",
     "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
+    "kron_blockdiag": "(A ⊗ I) M (C ⊗ I) with M block-diagonal (diag(vec U), I ⊗ B, their products and sums) as one product over M's stacked blocks, M never formed",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
