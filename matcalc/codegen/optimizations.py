@@ -26,6 +26,7 @@ OPTIMIZATIONS = {
     "sqnorm_dot": "||x||² and sum(A .* B) as one dot product",
     "log1p": "log(1 + u) as log1p(u)",
     "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
+    "sigmoid_softplus": "sigmoid(u) as -expm1(-softplus(u)) where softplus(u) is computed anyway (NumPy: three ufunc calls for the kernel's seven)",
     "softmax_logsumexp": "softmax(z) and logsumexp(z) of one z, both needed, from one exp (NumPy)",
     "sum_rowcol": "sum(P Q) through row and column sums",
     "negation_reuse": "a product with one sum negated taken from the computed one (a negation)",
