@@ -36,6 +36,7 @@ OPTIMIZATIONS = {
     # passes over the IR
     "cse": "common subexpressions computed once",
     "inline": "an array temporary used once, by the next statement, folded into it (NumPy)",
+    "fold_negations": "minus signs moved out of products and quotients, two cancelled, a negated term of a sum made a difference (exact)",
     "dead_stores": "statements whose values nobody reads removed",
     "free": "`del` of each matrix temporary after its last use",
 }
