@@ -19,7 +19,7 @@ product), products and sums of those, and scalar multiples.  The blocks are comp
 ``@`` of stacks, so every target spells it.
 """
 import matcalc.codegen.ir as ir
-from .values import signed_sum
+from .values import rep_of, signed_sum
 from .. import expr as E
 from ..simplify import split_coef
 
@@ -49,12 +49,15 @@ def _stack(low, b):
 
 
 def blocks(low, M, m):
-    """The blocks of M as block-diagonal with m blocks, or None."""
-    if isinstance(M, E.DiagMat) and isinstance(M.arg, E.Vec) and M.arg.arg.shape[1] == m:
+    """The blocks of M as block-diagonal with m blocks, or None (blocks that are rows
+    or columns are left to the other rewrites: their values are 1-D arrays)."""
+    if isinstance(M, E.DiagMat) and isinstance(M.arg, E.Vec) and M.arg.arg.shape[1] == m \
+            and rep_of(M.arg.arg.shape) == "M":
         U = M.arg.arg
         return Blocks("diag", low.T(low.ev(U)).code, (U.shape[0], U.shape[0]))
     if isinstance(M, E.Kron) and len(M.items) == 2 and isinstance(M.items[0], E.Identity) \
-            and M.items[0].n == m and not isinstance(M.items[1], E.Identity):
+            and M.items[0].n == m and rep_of(M.items[1].shape) == "M" \
+            and not isinstance(M.items[1], E.Identity):
         return Blocks("shared", low.ev(M.items[1]).code, M.items[1].shape)
     if isinstance(M, E.Mul):
         scal = [f for f in M.items if f.is_scalar]
