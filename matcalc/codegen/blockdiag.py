@@ -14,9 +14,10 @@ built from diag(vec ·) and I ⊗ B (the MLP Hessian of bench_eval).
 
 M is read as a stack of blocks from its structure: diag(vec U) with U of m columns
 (block s is diag(U[:, s])), I(m) ⊗ B (every block B, which may be rectangular inside a
-product), products and sums of those, and scalar multiples.  The blocks are computed as an (m, k, k) array (diagonal blocks as an
-(m, k) array while only diagonal ones multiply), in the target's own broadcasts and
-``@`` of stacks, so every target spells it.
+product), products and sums of those, and scalar multiples.  The blocks are computed as
+an (m, k, k) array (diagonal blocks as an (m, k) array while only diagonal ones
+multiply), in the target's own broadcasts and ``@`` of stacks, so every target spells
+it.
 """
 import matcalc.codegen.ir as ir
 from .values import rep_of, signed_sum
