@@ -36,7 +36,12 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
 * ``A ⊗ I`` and ``I ⊗ A`` are written into a zero matrix through a strided view, never
   multiplied out, and a sum of Kronecker products into one buffer (``kron_sum``); a
   product beside a Kronecker product is taken inside it, (x ⊗ I) M (xᵀ ⊗ I) = x xᵀ ⊗ M
-  (``kron_mixed_product``);
+  (``kron_mixed_product``); (A ⊗ I) M (C ⊗ I) with a block-diagonal M (diag(vec U),
+  I ⊗ B, their products and sums: the Hessian of a layer f(W X) in W) is one product over
+  M's stacked blocks, M never formed (``kron_blockdiag``);
+* ``sigmoid(u)`` is ``-expm1(-softplus(u))`` where softplus(u) is computed anyway
+  (``sigmoid_softplus``), and minus signs move out of products and cancel
+  (``fold_negations``, a pass; exact);
 * a bias ``b 1ᵀ`` in a matrix sum is the broadcast ``b[:, None]`` (``ones_broadcast``),
   ``softmax(z)`` and ``logsumexp(z)`` of one z share one exp (``softmax_logsumexp``), and
   the NumPy code writes an outer product with BLAS's ger where SciPy is installed;

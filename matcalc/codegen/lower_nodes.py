@@ -255,6 +255,15 @@ def lower_func(low, e):
             x = low.ev(ex)
             return low.emit(ir.Bin("/", x.code, ir.Bin("+", ONE, x.code)), rep, e.shape, e,
                             comment=f"{short(e)}  (from exp)")
+    if e.name == "sigmoid" and B.name == "numpy" and low.opts.enabled("sigmoid_softplus"):
+        sp = low.intern(E.Func("softplus", a))
+        if sp in low.nodes or sp in low.memo:
+            # σ(u) = 1 − exp(−softplus(u)) = −expm1(−softplus(u)): exact in the tail
+            # (−expm1(−s) ≈ s for small s) and 1 at u = +inf, without overflow
+            low.opts("sigmoid_softplus")
+            s = low.ev(sp)
+            return low.emit(ir.Neg(B.func("expm1", ir.Neg(s.code))), rep, e.shape, e,
+                            comment=f"{short(e)}  (from softplus)")
     return low.emit(B.func(e.name, low.ev(a).code), rep, e.shape, e)
 
 

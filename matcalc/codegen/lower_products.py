@@ -1,6 +1,7 @@
 """The lowering of a matrix product: scalars gathered into one coefficient (which
 scales the thinnest factor), the chain of the other factors associated by cost
 (``chains.Chain``)."""
+from .blockdiag import sandwich
 from .chains import Chain, factor_kind, flatten_chain
 from .values import ONE, ZERO, est, rep_of, scalar
 from .. import expr as E
@@ -10,8 +11,14 @@ def lower_mul(low, e):
     scal = []
     chain = flatten_chain(low, e.items, scal)
     coef, rest = low.split_scalars(scal)
+    if coef != 0 and len(chain) == 3:
+        # the whole product one (A ⊗ I) M (C ⊗ I): its scale on the thin factor inside
+        v = sandwich(low, chain, low.scale_code(coef, rest), e)
+        if v is not None:
+            return v
     if coef == 0:
         return low.ev(E.Zero(*e.shape)) if not e.is_scalar else scalar(ZERO)
+    chain = sandwich(low, chain)
     if not chain:
         if e.shape != E.SCALAR:           # a product of identities: I
             chain = [low.intern(E.Identity(e.shape[0]))]

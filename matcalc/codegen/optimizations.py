@@ -18,6 +18,7 @@ OPTIMIZATIONS = {
     "kron_apply": "(A ⊗ B) vec(X) = vec(B X Aᵀ): a Kronecker product that multiplies is never formed",
     "kron_mixed_product": "(A ⊗ B)(C ⊗ D) = AC ⊗ BD, and (x ⊗ B) M = x ⊗ BM: a product beside a Kronecker product taken inside it",
     "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
+    "kron_blockdiag": "(A ⊗ I) M (C ⊗ I) with M block-diagonal (diag(vec U), I ⊗ B, their products and sums) as one product over M's stacked blocks, M never formed",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
@@ -25,6 +26,7 @@ OPTIMIZATIONS = {
     "sqnorm_dot": "||x||² and sum(A .* B) as one dot product",
     "log1p": "log(1 + u) as log1p(u)",
     "sigmoid_exp": "sigmoid(u) from exp(u) where that is computed anyway",
+    "sigmoid_softplus": "sigmoid(u) as -expm1(-softplus(u)) where softplus(u) is computed anyway (NumPy: three ufunc calls for the kernel's seven)",
     "softmax_logsumexp": "softmax(z) and logsumexp(z) of one z, both needed, from one exp (NumPy)",
     "sum_rowcol": "sum(P Q) through row and column sums",
     "negation_reuse": "a product with one sum negated taken from the computed one (a negation)",
@@ -34,6 +36,7 @@ OPTIMIZATIONS = {
     # passes over the IR
     "cse": "common subexpressions computed once",
     "inline": "an array temporary used once, by the next statement, folded into it (NumPy)",
+    "fold_negations": "minus signs moved out of products and quotients, two cancelled, a negated term of a sum made a difference (exact)",
     "dead_stores": "statements whose values nobody reads removed",
     "free": "`del` of each matrix temporary after its last use",
 }

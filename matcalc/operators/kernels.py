@@ -8,9 +8,10 @@ import numpy as np
 
 
 def _sigmoid(z):
-    """The logistic function 1 / (1 + exp(-z)), without overflow."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    """The logistic function 1 / (1 + exp(-z)), without overflow: exp(min(z, 0)) / (1 +
+    exp(-|z|)), which is 1 / (1 + exp(-z)) for z ≥ 0 and exp(z) / (1 + exp(z)) below
+    (no np.where: fewer calls, which is most of its time on small arrays)."""
+    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
 def _softmax(z):

@@ -72,7 +72,7 @@ def fired():
         base = _run(codegen.generate(d), d, values)
         for name in prog.opts.fired:
             out[name].append((label, d, values, base))
-        for name in ("cse", "dead_stores", "free", "inline"):       # the passes: always
+        for name in ("cse", "dead_stores", "free", "inline", "fold_negations"):   # the passes: always
             out[name].append((label, d, values, base))
     return out
 
