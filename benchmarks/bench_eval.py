@@ -498,6 +498,24 @@ def time_all(calls, rounds, budget, cpu=None):
 # ----------------------------------------------------------------------------- the run
 
 
+
+def time_paired(calls, rounds, budget, notes):
+    """(median time of each implementation, the median over rounds of generated /
+    hand-written): the ratios within each round are paired, so that a busy moment of the
+    machine hits both sides of a ratio.  An implementation that used more cores than
+    THREADS is noted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cpu = {}
+        samples = time_all(calls, rounds, budget, cpu)
+    times = {name: statistics.median(v) for name, v in samples.items()}
+    busy = [f"{name} {statistics.median(v):.1f}" for name, v in cpu.items()
+            if statistics.median(v) > 1.25 * int(THREADS)]
+    if busy:
+        notes.append("cores used: " + ", ".join(busy))
+    g, h = samples["generated"], samples["hand"]
+    return times, statistics.median(a / b for a, b in zip(g, h))
+
 def run_case(p, what, n, fws, rounds, budget, max_seconds, prev, check_tol=1e-6):
     rng = np.random.default_rng(n + 7)
     vals = p["values"](n, rng)
@@ -572,19 +590,8 @@ def run_case(p, what, n, fws, rounds, budget, max_seconds, prev, check_tol=1e-6)
             single[name] = t_call       # slow: the one timed call stands
         else:
             calls[name] = (lambda fn=fn, fargs=fargs, sync=sync: sync(fn(*fargs)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cpu = {}
-        samples = time_all(calls, rounds, budget, cpu)
-    times = {name: statistics.median(v) for name, v in samples.items()}
-    busy = [f"{name} {statistics.median(v):.1f}" for name, v in cpu.items()
-            if statistics.median(v) > 1.25 * int(THREADS)]
-    if busy:
-        notes.append("cores used: " + ", ".join(busy))
-    # generated over hand-written: the median of the ratios within each round (paired, so
-    # that a busy moment of the machine hits both sides of a ratio)
-    g, h = samples["generated"], samples["hand"]
-    times["_ratio"] = statistics.median(a / b for a, b in zip(g, h))
+    times, times_ratio = time_paired(calls, rounds, budget, notes)
+    times["_ratio"] = times_ratio
     times.update(single)
     for name in fws:
         if name in times:

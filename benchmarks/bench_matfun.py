@@ -265,17 +265,7 @@ def run_case(p, n, fws, rounds, budget, check_tol):
             continue
         check(name, out)
         calls[name] = (lambda fn=fn, fargs=fargs, sync=sync: sync(fn(*fargs)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cpu = {}
-        samples = BE.time_all(calls, rounds, budget, cpu)
-    times = {name: statistics.median(v) for name, v in samples.items()}
-    busy = [f"{name} {statistics.median(v):.1f}" for name, v in cpu.items()
-            if statistics.median(v) > 1.25 * int(THREADS)]
-    if busy:
-        notes.append("cores used: " + ", ".join(busy))
-    g, h = samples["generated"], samples["hand"]
-    ratio = statistics.median(a / b for a, b in zip(g, h))
+    times, ratio = BE.time_paired(calls, rounds, budget, notes)
     return times, ratio, notes, err
 
 
