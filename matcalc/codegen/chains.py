@@ -17,6 +17,7 @@ An operator factor is applied to what it multiplies instead of being formed:
   is applied term by term.
 """
 import matcalc.codegen.ir as ir
+from .lower_matfun import inverse_from_eigh
 from .values import est, is_one, rep_of, signed_sum
 from .. import expr as E
 from ..simplify import split_coef, transpose
@@ -269,7 +270,8 @@ class Chain:
 def factor_kind(low, f):
     """How a chain factor is applied: "dense" (formed and multiplied) or an operator."""
     on = low.opts.enabled
-    if on("solve") and isinstance(f, E.Inverse) and not f.is_scalar and low.inv_base(f) not in low.inv_mat:
+    if on("solve") and isinstance(f, E.Inverse) and not f.is_scalar and low.inv_base(f) not in low.inv_mat \
+            and not (on("eigh_inverse") and inverse_from_eigh(f)):
         return "inv"
     if on("diag_broadcast") and isinstance(f, E.DiagMat) and not f.arg.is_scalar:
         return "diag"

@@ -172,6 +172,24 @@ def lower_matfunc(low, e):
     return _emit(low, B.matrix_function("matfunc", e.name, (as_matrix(low, v, e.arg.shape),), e.p), e)
 
 
+def inverse_from_eigh(e):
+    """Whether the inverse e = f(S)⁻¹ (f a principal power or sqrtm, S symmetric by its
+    form) is S^(−p) from S's one eigh (``eigh_of``): then it is made so, never
+    solved with f(S) (the FID gradient's sqrtm(M)⁻¹ from M's eigh)."""
+    a = e.arg
+    return (isinstance(e, E.Inverse) and isinstance(a, E.MatFunc) and a.name in ("sqrtm", "powm")
+            and not a.is_scalar and symmetric_by_form(a.arg))
+
+
+def lower_inverse_from_eigh(low, e):
+    """f(S)⁻¹ = S^(−p) = U diag(λ^(−p)) Uᵀ from the eigh of S."""
+    from fractions import Fraction
+    a = e.arg
+    p = Fraction(1, 2) if a.name == "sqrtm" else a.p
+    lam, U = eigh_of(low, a.arg)
+    return _emit(low, low.B.matrix_function_eig("matfunc", "powm", lam, U, (), -p), e)
+
+
 def lower_frechet(low, e):
     B = low.B
     d = low.ev(e.dir)

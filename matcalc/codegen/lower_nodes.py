@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import matcalc.codegen.ir as ir
 from .chains import Chain
+from .lower_matfun import inverse_from_eigh, lower_inverse_from_eigh
 from .lower_reductions import sqnorm
 from .values import ONE, ZERO, V, is_one, lit, product, rep_of, scalar, short
 from .. import expr as E
@@ -329,6 +330,9 @@ def lower_inverse(low, e):
         return low.emit(ir.Bin("/", ONE, v.code), "S", E.SCALAR, e)
     if isinstance(e.arg, E.Transpose):
         return low.T(low.ev(low.intern(E.Inverse(e.arg.arg))))
+    if low.opts.enabled("eigh_inverse") and inverse_from_eigh(e):
+        low.opts("eigh_inverse")
+        return lower_inverse_from_eigh(low, e)
     v = low.ev(e.arg)
     if _spd(e.arg) and low.opts.enabled("spd"):
         code = low.B.spd_inv_logdet(v.code)

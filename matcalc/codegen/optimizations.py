@@ -19,6 +19,7 @@ OPTIMIZATIONS = {
     "kron_mixed_product": "(A ⊗ B)(C ⊗ D) = AC ⊗ BD, and (x ⊗ B) M = x ⊗ BM: a product beside a Kronecker product taken inside it",
     "kron_sum": "a sum of Kronecker products written into one buffer, none formed on its own (NumPy)",
     "kron_blockdiag": "(A ⊗ I) M (C ⊗ I) with M block-diagonal (diag(vec U), I ⊗ B, their products and sums) as one product over M's stacked blocks, M never formed",
+    "eigh_inverse": "f(S)⁻¹ of a symmetric S (sqrtm, a principal power) as S^(−p) from S's one eigh, never a solve with f(S)",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",

@@ -36,6 +36,7 @@ EXTRA = [
     ("||tanh(X W) - Y||_F^2", "W", None, "gradient"),
     ("exp(3) exp(-1) x^T A x + sqrt(2) sum(x)", "x", None, "gradient"),
     ("tr(exp(X) .* A) + tr(X .^ 2) + sum(diag(tanh(X)))", "X", None, "gradient"),
+    ("tr((S1^(1/2) S2 S1^(1/2))^(1/2))", "S1", {"S1": "spd", "S2": "spd"}, "gradient"),
 ]
 
 def _extra_values(d, rng):
