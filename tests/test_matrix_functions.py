@@ -446,7 +446,7 @@ def test_the_readme_examples_are_what_the_cli_prints():
     import shlex
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     text = open(os.path.join(root, "README.md"), encoding="utf-8").read()
-    block = text[text.index("**Matrix functions**"):]
+    block = text[text.index("**Matrix functions.**"):]
     block = block[block.index("```") + 3:]
     block = block[:block.index("```")]
     lines = [ln for ln in block.strip().splitlines()]
