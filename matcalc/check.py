@@ -40,7 +40,7 @@ from . import expr as E
 from .conventions import project_value, sym_of_value
 from .errors import EvaluationError
 from .layout import canonical_value
-from .numeric import Evaluator, internal, size_value
+from .numeric import Evaluator, check_guards, guarded_nodes, internal, size_value
 
 # The sizes given to free size names, in order of first appearance: distinct, so that a
 # transposed answer cannot pass by accident.  Where they do not suit f (a wide X under
@@ -993,7 +993,6 @@ def _check(d, trials, seed, eps, tol, values, max_tries, time_limit):
     done = 0
     fd_rejected = Counter()
     deadline = time.monotonic() + time_limit
-    from .numeric import check_guards, guarded_nodes
     guards = guarded_nodes(d.f, var.name)       # f not differentiable there: another point
     for vals, sizes in sampler.points(rng, values=values, evaluations=evaluations, deadline=deadline):
         if guards:

@@ -480,14 +480,20 @@ class DiagVec(_Unary):
         return (self.arg.shape[0], 1)
 
 
-class Func(Expr):
-    """An elementwise function, by name: one of the records of ``matcalc.operators``."""
+class _Named(Expr):
+    """A function of one argument, by name (its record in ``matcalc.operators`` says what
+    it is): the elementwise and the spectral functions."""
     __slots__ = ("name", "arg")
     fields = ("name", "arg")
 
     def __init__(self, name, arg):
         _put(self, "name", name)
         _put(self, "arg", arg)
+
+
+class Func(_Named):
+    """An elementwise function, by name: one of the records of ``matcalc.operators``."""
+    __slots__ = ()
 
     def _compute_shape(self):
         return self.arg.shape
@@ -579,34 +585,24 @@ class FrechetJac(Expr):
         return (nn, nn)
 
 
-class Spectral(Expr):
+class Spectral(_Named):
     """A scalar function of a matrix's spectrum, by name: ``lambda_max`` and
     ``lambda_min`` (of a symmetric matrix), ``nuclear`` (``||X||_*``, the sum of the
     singular values) and ``norm1`` (``||x||_1``, the sum of the absolute values of the
     entries).  (The spectral norm ``||X||_2`` is ``SpecNorm``.)  CONTRACT §5.1."""
-    __slots__ = ("name", "arg")
-    fields = ("name", "arg")
-
-    def __init__(self, name, arg):
-        _put(self, "name", name)
-        _put(self, "arg", arg)
+    __slots__ = ()
 
     def _compute_shape(self):
         return SCALAR
 
 
-class SpectralVec(Expr):
+class SpectralVec(_Named):
     """A vector or factor of a spectral decomposition, as the gradients of ``Spectral``
     and ``SpecNorm`` need them: ``eigvec_max(S)``, ``eigvec_min(S)`` (unit eigenvectors of
     the largest / smallest eigenvalue of a symmetric S, n×1); ``svec_left(X)`` (m×1) and
     ``svec_right(X)`` (n×1), the top singular vectors, X svec_right(X) = ||X||_2 svec_left(X);
     ``polar(X)`` (m×n), U Vᵀ of X's thin SVD."""
-    __slots__ = ("name", "arg")
-    fields = ("name", "arg")
-
-    def __init__(self, name, arg):
-        _put(self, "name", name)
-        _put(self, "arg", arg)
+    __slots__ = ()
 
     def _compute_shape(self):
         r, c = self.arg.shape

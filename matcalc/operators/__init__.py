@@ -54,14 +54,18 @@ for _r in MATRIX_RECORDS:
             MATRIX_SPELLINGS[_spelling] = (_r, _kind)
 
 
-def matrix_function(name, piece="record"):
-    """The record of the matrix function name (UnsupportedError naming it)."""
-    rec = MATRIX_FUNCTIONS.get(name)
+def _record(records, name, what, where, piece):
+    """records[name], or an UnsupportedError naming the function and where to declare it."""
+    rec = records.get(name)
     if rec is None:
         from ..errors import UnsupportedError
-        raise UnsupportedError(f"the matrix function {name} has no {piece}: it is not "
-                               f"declared in matcalc/operators/matrix.py")
+        raise UnsupportedError(f"the {what} {name} has no {piece}: it is not declared in {where}")
     return rec
+
+
+def matrix_function(name, piece="record"):
+    """The record of the matrix function name (UnsupportedError naming it)."""
+    return _record(MATRIX_FUNCTIONS, name, "matrix function", "matcalc/operators/matrix.py", piece)
 
 
 def guard_of(node):
@@ -82,12 +86,7 @@ def guard_of(node):
 
 def elementwise(name, piece="record"):
     """The record of the elementwise function name (UnsupportedError naming it)."""
-    rec = ELEMENTWISE.get(name)
-    if rec is None:
-        from ..errors import UnsupportedError
-        raise UnsupportedError(f"the elementwise function {name} has no {piece}: it is not "
-                               f"declared in matcalc/operators")
-    return rec
+    return _record(ELEMENTWISE, name, "elementwise function", "matcalc/operators", piece)
 
 
 def table(piece, value, records=ELEMENTWISE_RECORDS):

@@ -63,19 +63,30 @@ def _second(vec, of):
             f"{of} has no closed-form Hessian in this engine")
 
 
+def _eigenvalue_record(which, word):
+    """λ_max or λ_min (which "max" / "min") of a symmetric matrix."""
+    return SpectralFunction(
+        f"lambda_{which}", "Spectral", f"lambda_{which}({{}})",
+        "\\lambda_{{\\" + which + "}}\\left({}\\right)",
+        "n×n (symmetric) to 1×1", _eigen(which),
+        f"d lambda_{which}(S) = vᵀ dS v, v = eigvec_{which}(S) (a simple eigenvalue)",
+        differential=_eigen_d(which), guard=_eigen_guard(which), symmetric=True,
+        sympy=f"SymPy has no matrix expression for the {word} eigenvalue", fuzz_weight=2)
+
+
+def _eigenvector_record(which):
+    """The unit eigenvector of λ_max or λ_min, as their gradients v vᵀ need it."""
+    return SpectralFunction(
+        f"eigvec_{which}", "SpectralVec", f"eigvec_{which}({{}})",
+        "\\operatorname{{eigvec}}_{{\\" + which + "}}\\left({}\\right)",
+        "n×n (symmetric) to n×1", _eigen_guard(which), f"d eigvec_{which}(S): not given",
+        symmetric=True, unsupported=_second(f"eigvec_{which}", f"lambda_{which}"),
+        sympy="SymPy has no matrix expression for an eigenvector")
+
+
 SPECTRAL_RECORDS = (
-    SpectralFunction(
-        "lambda_max", "Spectral", "lambda_max({})", "\\lambda_{{\\max}}\\left({}\\right)",
-        "n×n (symmetric) to 1×1", _eigen("max"),
-        "d lambda_max(S) = vᵀ dS v, v = eigvec_max(S) (a simple eigenvalue)",
-        differential=_eigen_d("max"), guard=_eigen_guard("max"), symmetric=True,
-        sympy="SymPy has no matrix expression for the largest eigenvalue", fuzz_weight=2),
-    SpectralFunction(
-        "lambda_min", "Spectral", "lambda_min({})", "\\lambda_{{\\min}}\\left({}\\right)",
-        "n×n (symmetric) to 1×1", _eigen("min"),
-        "d lambda_min(S) = vᵀ dS v, v = eigvec_min(S) (a simple eigenvalue)",
-        differential=_eigen_d("min"), guard=_eigen_guard("min"), symmetric=True,
-        sympy="SymPy has no matrix expression for the smallest eigenvalue", fuzz_weight=2),
+    _eigenvalue_record("max", "largest"),
+    _eigenvalue_record("min", "smallest"),
     SpectralFunction(
         "nuclear", "Spectral", "||{}||_*", "\\left\\|{}\\right\\|_{{*}}",
         "m×n to 1×1", _sv("nuclear_norm"),
@@ -88,16 +99,8 @@ SPECTRAL_RECORDS = (
         "d ‖x‖_1 = sum(sign(x) ∘ dx) (no entry of x zero)",
         differential=_norm1_d, guard=_sv("sign_nonzero"), code_guard="sign_nonzero",
         sympy="SymPy has no matrix expression for the entrywise 1-norm", fuzz_weight=2),
-    SpectralFunction(
-        "eigvec_max", "SpectralVec", "eigvec_max({})", "\\operatorname{{eigvec}}_{{\\max}}\\left({}\\right)",
-        "n×n (symmetric) to n×1", _eigen_guard("max"), "d eigvec_max(S): not given",
-        symmetric=True, unsupported=_second("eigvec_max", "lambda_max"),
-        sympy="SymPy has no matrix expression for an eigenvector"),
-    SpectralFunction(
-        "eigvec_min", "SpectralVec", "eigvec_min({})", "\\operatorname{{eigvec}}_{{\\min}}\\left({}\\right)",
-        "n×n (symmetric) to n×1", _eigen_guard("min"), "d eigvec_min(S): not given",
-        symmetric=True, unsupported=_second("eigvec_min", "lambda_min"),
-        sympy="SymPy has no matrix expression for an eigenvector"),
+    _eigenvector_record("max"),
+    _eigenvector_record("min"),
     SpectralFunction(
         "svec_left", "SpectralVec", "svec_left({})", "\\operatorname{{svec}}_{{\\mathrm{{left}}}}\\left({}\\right)",
         "m×n to m×1", lambda X: _sv("top_singular_vectors")(X)[0], "d svec_left(X): not given",
