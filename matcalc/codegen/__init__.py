@@ -44,7 +44,8 @@ switch off (``optimizations.OPTIMIZATIONS`` lists them):
   (``fold_negations``, a pass; exact);
 * a bias ``b 1ᵀ`` in a matrix sum is the broadcast ``b[:, None]`` (``ones_broadcast``),
   ``softmax(z)`` and ``logsumexp(z)`` of one z share one exp (``softmax_logsumexp``), and
-  the NumPy code writes an outer product with BLAS's ger where SciPy is installed;
+  the NumPy code writes an outer product in one pass with BLAS (gemm with beta = 0,
+  blocks of rows beyond 8 MiB) where SciPy is installed;
 * ``tr(f(X))`` and ``diag(f(X))`` of an elementwise f take f of X's diagonal only
   (``elementwise_diagonal``);
 * a matrix function of a symmetric argument (expm, logm, sqrtm, X^p, λ_max, its

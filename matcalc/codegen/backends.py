@@ -344,7 +344,7 @@ class Backend:
         """The eigenvector (n×1) of the largest / smallest of lam (which "max" / "min")."""
         return self.call("eigvec_eig", lam, U, C(repr(which)))
 
-    PRELUDE = """try:  # LAPACK's Cholesky routines and BLAS's ger, where SciPy is installed
+    PRELUDE = """try:  # LAPACK's Cholesky routines and BLAS's gemm and ger, where SciPy is installed
     from scipy.linalg import blas as _blas, lapack as _lapack
 except ImportError:  # pragma: no cover  (NumPy alone: LU and np.outer)
     _blas = _lapack = None"""
@@ -584,15 +584,32 @@ _NP_HELPERS = {
     return e / s, float(m + np.log(s))
 ''',
     "_outer": '''def _outer(a, b):
-    """The outer product a b^T of two vectors: BLAS's ger into a zero matrix where SciPy
-    is installed (np.outer's broadcast multiply ran 2-4x slower at n = 1000, 2000), else
-    np.outer.  The result is what ger returns, in place or not."""
-    if (_blas is not None and a.dtype == b.dtype and a.dtype in (np.float64, np.float32)
+    """The outer product a b^T of two vectors, written once (np.outer's broadcast multiply
+    ran 2-4x slower at n = 1000, 2000).  Where SciPy is installed: BLAS's gemm with k = 1
+    and beta = 0 into an empty matrix, which it writes without reading, a block of rows at
+    a time (128 KiB, so its two passes stay in the cache) beyond 8 MiB; beyond 32 MiB,
+    where the allocator takes fresh pages from the system, already zero, ger into
+    np.zeros (one pass too).  Else np.outer."""
+    if not (_blas is not None and a.dtype == b.dtype and a.dtype in (np.float64, np.float32)
             and a.ndim == 1 and b.ndim == 1 and a.size and b.size):
-        ger = _blas.dger if a.dtype == np.float64 else _blas.sger
-        out = np.zeros((b.size, a.size), dtype=a.dtype, order="F")
-        return ger(1.0, b, a, a=out, overwrite_a=True).T
-    return np.outer(a, b)
+        return np.outer(a, b)
+    f64 = a.dtype == np.float64
+    n, m = a.size, b.size
+    if n * m * a.itemsize > 1 << 25:
+        ger = _blas.dger if f64 else _blas.sger
+        return ger(1.0, b, a, a=np.zeros((m, n), dtype=a.dtype, order="F"), overwrite_a=True).T
+    gemm, col = (_blas.dgemm if f64 else _blas.sgemm), b[:, None]
+    if n * m <= 1 << 20:
+        c = np.empty((m, n), dtype=a.dtype, order="F")
+        return gemm(1.0, col, a[None, :], beta=0.0, c=c, overwrite_c=True).T
+    out = np.empty((n, m), dtype=a.dtype)
+    step = max(1, 16384 // m)
+    for i in range(0, n, step):
+        c = out[i:i + step].T           # F-ordered: gemm writes it in place
+        r = gemm(1.0, col, a[None, i:i + step], beta=0.0, c=c, overwrite_c=True)
+        if r is not c:                  # pragma: no cover  (a copy: put it in place)
+            out[i:i + step] = r.T
+    return out
 ''',
     "_spd_solve": '''def _spd_solve(a, b):
     """a^-1 b for a symmetric positive definite a, by Cholesky (LU where that fails)."""

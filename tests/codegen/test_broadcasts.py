@@ -93,3 +93,36 @@ def test_broadcast_in_other_targets(target):
     fn = matcalc.compile(MLP, wrt="W1", symbols=MLP_SYMBOLS, target=target)
     fv, g = fn(values)
     assert close(np.asarray(g), d.evaluate(values), 1e-9)
+
+
+def _outer_helper():
+    """The generated module's _outer, run as the generated code runs it."""
+    from matcalc.codegen import backends
+    scope = {}
+    exec(backends.Backend.PRELUDE + "\nimport numpy as np\n" + backends.HELPERS["numpy"]["_outer"], scope)
+    return scope["_outer"], scope["_blas"]
+
+
+# every path of _outer: gemm at once (<= 2^20 entries), gemm a block of rows at a time
+# (one row per block where a row is past 16384 entries), ger into fresh zero pages (> 32 MiB)
+@pytest.mark.parametrize("n, m", [(1, 1), (3, 5), (1000, 1000), (1100, 1000), (3000, 1200), (70, 20000),
+                                  (2100, 2100), (1, 1 << 21)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_outer_helper_every_path(n, m, dtype):
+    outer, blas = _outer_helper()
+    rng = np.random.default_rng(n * 7 + m)
+    a, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(m).astype(dtype)
+    a[0], b[-1] = np.inf, np.nan                      # as np.outer: inf * nan, inf * x
+    got = outer(a, b)
+    want = np.outer(a, b)
+    assert got.shape == (n, m) and got.dtype == dtype
+    np.testing.assert_array_equal(got, want)          # one product per entry: exact
+    if blas is not None:
+        np.testing.assert_array_equal(outer(a[::2], b[::-1]), np.outer(a[::2], b[::-1]))   # strided
+
+
+def test_outer_helper_falls_back_to_numpy():
+    outer, _ = _outer_helper()
+    a, b = np.arange(3), np.arange(4.0)               # an integer vector: np.outer's types
+    np.testing.assert_array_equal(outer(a, b), np.outer(a, b))
+    np.testing.assert_array_equal(outer(np.zeros(0), b), np.outer(np.zeros(0), b))
