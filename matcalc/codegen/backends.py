@@ -584,24 +584,26 @@ _NP_HELPERS = {
     return e / s, float(m + np.log(s))
 ''',
     "_outer": '''def _outer(a, b):
-    """The outer product a b^T of two vectors, written once (np.outer's broadcast multiply
-    ran 2-4x slower at n = 1000, 2000).  Where SciPy is installed: BLAS's gemm with k = 1
-    and beta = 0 into an empty matrix, which it writes without reading, a block of rows at
-    a time (128 KiB, so its two passes stay in the cache) beyond 8 MiB; beyond 32 MiB,
-    where the allocator takes fresh pages from the system, already zero, ger into
-    np.zeros (one pass too).  Else np.outer."""
+    """The outer product a b^T of two vectors with BLAS where SciPy is installed (np.outer's
+    broadcast multiply ran 1.3-2x slower at every size measured), else np.outer.  Timed
+    after a matrix-vector product of the same size, as a gradient computes it: up to 4 MiB
+    gemm with k = 1 and beta = 0 into an empty matrix (written, not read); up to 16 MiB
+    ger into np.zeros; up to 32 MiB that gemm a block of rows (128 KiB) at a time, so
+    that its passes stay in the cache; beyond, ger into np.zeros, whose pages come fresh
+    from the system, already zero."""
     if not (_blas is not None and a.dtype == b.dtype and a.dtype in (np.float64, np.float32)
             and a.ndim == 1 and b.ndim == 1 and a.size and b.size):
         return np.outer(a, b)
     f64 = a.dtype == np.float64
     n, m = a.size, b.size
-    if n * m * a.itemsize > 1 << 25:
-        ger = _blas.dger if f64 else _blas.sger
-        return ger(1.0, b, a, a=np.zeros((m, n), dtype=a.dtype, order="F"), overwrite_a=True).T
+    size = n * m * a.itemsize
     gemm, col = (_blas.dgemm if f64 else _blas.sgemm), b[:, None]
-    if n * m <= 1 << 20:
+    if size <= 1 << 22:
         c = np.empty((m, n), dtype=a.dtype, order="F")
         return gemm(1.0, col, a[None, :], beta=0.0, c=c, overwrite_c=True).T
+    if size <= 1 << 24 or size > 1 << 25:
+        ger = _blas.dger if f64 else _blas.sger
+        return ger(1.0, b, a, a=np.zeros((m, n), dtype=a.dtype, order="F"), overwrite_a=True).T
     out = np.empty((n, m), dtype=a.dtype)
     step = max(1, 16384 // m)
     for i in range(0, n, step):
