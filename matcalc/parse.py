@@ -325,10 +325,20 @@ def _mk(node, *parts):
 def _check_depth(node):
     """Record node's nesting depth on the node itself (its children, built first, carry
     theirs), so that concurrent parses share no state; refuse it past MAX_DEPTH."""
-    d = 1 + max((a.depth for a in node.args), default=0)
+    d = 1 + max((depth_of(a) for a in node.args), default=0)
     if d > MAX_DEPTH:
         raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
     object.__setattr__(node, "depth", d)
+
+
+def depth_of(node):
+    """node's nesting depth: the one the parser recorded, else computed (and recorded) from
+    its children's (a node the parser did not build: a constant, a where clause's output)."""
+    d = node.depth
+    if d is None:
+        d = 1 + max((depth_of(a) for a in node.args), default=0)
+        object.__setattr__(node, "depth", d)
+    return d
 
 
 def _size_of(a):
@@ -727,7 +737,7 @@ def _resolve_where(tree, reserved=()):
         raise ParseError(f"the where clause writes out to more than {MAX_EXPANDED} nodes",
                          _span_of(tree.token))
     out = E.rewrite(tree.body, _writer(written))
-    if out.depth > MAX_DEPTH:
+    if depth_of(out) > MAX_DEPTH:
         raise ParseError(f"the where clause nests the expression more than {MAX_DEPTH} levels "
                          f"deep", _span_of(tree.token))
     return out

@@ -45,7 +45,7 @@ _put = object.__setattr__          # the memo slots of a node (Expr._order, _tra
 def order_key(e):
     """A total order on canonical expressions (deterministic term and factor order),
     remembered on the node."""
-    hit = e._order                # None until set (Expr.__getattr__)
+    hit = e._order                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     if isinstance(e, E.Num):
@@ -242,7 +242,7 @@ def same_value_key(e):
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
     printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
-    hit = e._same_value                # None until set (Expr.__getattr__)
+    hit = e._same_value                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     args = e.args
@@ -306,7 +306,7 @@ def transpose(x):
     """xᵀ pushed inward, for a canonical x (remembered on the node: nodes are immutable)."""
     if x.is_scalar:
         return x
-    hit = x._transposed                # None until set (Expr.__getattr__)
+    hit = x._transposed                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     out = _transpose(x)
