@@ -21,7 +21,10 @@ Three limits, each measured where the time goes:
   (in Unicode or in the ASCII spellings) is longer than the input limit is refused.
 """
 import re
+
 from .errors import UnsupportedError
+from .parse import MAX_LENGTH, number_out_of_range
+from .printing import to_text
 
 MAX_RAW_EDGES = 60_000
 MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
@@ -107,16 +110,11 @@ class RawCounter:
         self.total = 0
         self.what = what
 
-    def start(self):
-        return 0
-
-    def add(self, total, dx):
-        if dx is None:
-            return total
+    def add(self, dx):
+        """Count the nodes of the differential dx not counted yet."""
         self.total += dag_size(dx, self.memo, MAX_RAW_EDGES - self.total + 1)
         if self.total > MAX_RAW_EDGES:
             _refuse_raw(self.what)
-        return total
 
 
 class SimplifyCounter:
@@ -136,7 +134,7 @@ class SimplifyCounter:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "
                     f"{MAX_SIMPLIFIED_CHARS:,} characters, far more than the "
-                    f"{_max_length():,} an expression may have (refused before spending the "
+                    f"{MAX_LENGTH:,} an expression may have (refused before spending the "
                     f"time); evaluate it numerically with matcalc.compile or split the expression")
 
 
@@ -150,26 +148,26 @@ def _refuse_raw(what):
     raise UnsupportedError(
         f"the {what} is too large to write down: the rules build more than "
         f"{MAX_RAW_EDGES:,} terms and factors, so the answer would be far longer than the "
-        f"{_max_length():,} characters an expression may have (refused before spending the "
+        f"{MAX_LENGTH:,} characters an expression may have (refused before spending the "
         f"time); evaluate it numerically with matcalc.compile or split the expression")
 
 
+_SHORT = 5      # characters: a mantissa this short, an exponent of at most three digits
 _NUMBER_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def check_answer(e, what):
     """Refuse an answer whose text would not read back: longer than parse.MAX_LENGTH, or
     with a number the parser refuses (past parse.MAX_DIGITS or parse.MAX_EXPONENT)."""
-    from .printing import to_text
-    from .parse import number_out_of_range
-    limit = _max_length()
+    limit = MAX_LENGTH
     text = to_text(e)
     # the ASCII printer differs only where the text has a character past ASCII (⊗, a Greek
     # name): an ASCII text is its own ASCII spelling, printed once
     ascii_text = text if text.isascii() else to_text(e, ascii=True)
-    for t in (text, ascii_text):
-        for m in _NUMBER_RE.finditer(t):
-            why = number_out_of_range(m.group())
+    for t in ((text,) if ascii_text is text else (text, ascii_text)):
+        for number in _NUMBER_RE.findall(t):
+            # a number of at most _SHORT characters is within MAX_DIGITS and MAX_EXPONENT
+            why = number_out_of_range(number) if len(number) > _SHORT else None
             if why:
                 raise UnsupportedError(
                     f"the {what} holds a constant that could not be read back: {why}; "
@@ -180,8 +178,3 @@ def check_answer(e, what):
             f"the {what} would be {n:,} characters long, more than the {limit:,} characters an "
             f"expression may have, so it could not be read back; evaluate it numerically "
             f"with matcalc.compile or split the expression")
-
-
-def _max_length():
-    from .parse import MAX_LENGTH
-    return MAX_LENGTH
