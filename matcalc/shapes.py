@@ -187,6 +187,8 @@ class Inference:
         return v
 
     def find(self, s):
+        if type(s) is int:              # most sizes are 1 or a number: themselves
+            return s
         if isinstance(s, _Var):
             root, path = s, []
             while isinstance(self.parent.get(root), _Var) and self.parent[root] != root:
@@ -354,8 +356,9 @@ class Inference:
     def infer(self, raw):
         method = getattr(self, "t_" + type(raw).__name__, None)
         out = method(raw) if method is not None else self.t_record(raw)
-        if getattr(out, "span", None) is None:
-            out.span = getattr(raw, "span", None)
+        span = raw.span
+        if span is not None and out.span is None:
+            out.span = span
         return out
 
     def t_record(self, n):
@@ -777,7 +780,8 @@ class Inference:
                 out = E.Unvec(e.arg, sub(e.m), sub(e.n))
             else:
                 return None
-            out.span = getattr(e, "span", None)
+            if e.span is not None:
+                out.span = e.span
             return out
 
         result = E.rewrite(typed, after=sized)
