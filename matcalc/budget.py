@@ -49,37 +49,43 @@ def _chars(node):
     return _OWN.get(t, 2)
 
 
-def text_size(e, memo):
+_put = object.__setattr__          # the size is an annotation of the (immutable) node
+
+
+def text_size(e):
     """About the characters of the text of e written out as a tree (a shared node counts
-    once per use).  memo ({id: (node, size)}, updated) holds the nodes measured already
-    (kept, so that their ids are not reused): linear in the distinct nodes not in it."""
+    once per use), kept on the node (``Expr._text_size``, as its hash is): linear in the
+    distinct nodes not measured yet."""
+    n = e._text_size
+    if n is not None:
+        return n
     n = _chars(e)
     for a in e.args:                # most often every child is measured already
-        hit = memo.get(id(a))
-        if hit is None:
+        m = a._text_size
+        if m is None:
             break
-        n += hit[1]
+        n += m
     else:
-        memo[id(e)] = (e, n)
+        _put(e, "_text_size", n)
         return n
     stack = [e]
     while stack:                    # post-order: a node is measured once its children are
         node = stack[-1]
-        if id(node) in memo:
+        if node._text_size is not None:
             stack.pop()
             continue
         n = _chars(node)
         for a in node.args:
-            hit = memo.get(id(a))
-            if hit is None:
+            m = a._text_size
+            if m is None:
                 stack.append(a)
                 n = None
             elif n is not None:
-                n += hit[1]
+                n += m
         if n is not None:
-            memo[id(node)] = (node, n)
+            _put(node, "_text_size", n)
             stack.pop()
-    return memo[id(e)][1]
+    return e._text_size
 
 
 def dag_size(e, memo, limit=None):
@@ -121,15 +127,11 @@ class SimplifyCounter:
     """Counts, for one simplification, about the characters of the simplified operands of
     each node before they are combined, and refuses once they pass MAX_SIMPLIFIED_CHARS."""
 
-    def __init__(self):
-        self.memo = {}
-
     def check(self, parts):
-        memo = self.memo
         total = 0
         for p in parts:
-            hit = memo.get(id(p))
-            total += hit[1] if hit is not None else text_size(p, memo)
+            n = p._text_size
+            total += n if n is not None else text_size(p)
             if total > MAX_SIMPLIFIED_CHARS:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "

@@ -93,14 +93,14 @@ class Expr:
     # args, shape and is_scalar are slots set as the node is built (finish_node, called
     # by every constructor).  The annotations read None until they are set, from these
     # class attributes (a value set goes to the node's __dict__): _h the cached hash,
-    # span the source span, depth the nesting depth (the parser's), and _order,
-    # _transposed and _same_value the simplifier's order key, transpose and
-    # same_value_key of the node, kept on the immutable node where it computes them, as
-    # the hash is (no global cache).  So Expr needs no __getattr__: a class with one turns
+    # span the source span, depth the nesting depth (the parser's), _order, _transposed
+    # and _same_value the simplifier's order key, transpose and same_value_key of the
+    # node, and _text_size the size budget's measure of its text, each kept on the
+    # immutable node where it is computed, as the hash is (no global cache).  So Expr needs no __getattr__: a class with one turns
     # off CPython's specialisation of every attribute read on its instances (about 23 ns
     # a read instead of 4), and a node is built without setting what it may never need.
     __slots__ = ("shape", "is_scalar", "args", "__dict__")
-    _h = span = depth = _order = _transposed = _same_value = None
+    _h = span = depth = _order = _transposed = _same_value = _text_size = None
     fields = ()
 
     def __setattr__(self, name, value):
