@@ -122,6 +122,7 @@ class Expr:
                              f"are immutable")
 
     def key(self):
+        """The fields' values, in order (the hot node classes spell theirs out)."""
         return tuple([getattr(self, f) for f in self.fields])
 
     def __eq__(self, other):
@@ -219,6 +220,9 @@ class Num(Expr):
     def __init__(self, value):
         _put(self, "value", value if isinstance(value, Fraction) else Fraction(value))
 
+    def key(self):
+        return (self.value,)
+
     def _compute_shape(self):
         return SCALAR
 
@@ -236,6 +240,9 @@ class Sym(Expr):
         _put(self, "cols", cols)
         _put(self, "shape", (rows, cols))
         _put(self, "is_scalar", rows == 1 and cols == 1)
+
+    def key(self):
+        return (self.name, self.kind, self.rows, self.cols)
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -325,6 +332,9 @@ class _Nary(Expr):
         _put(self, "items", items)
         finish_node(self, items if items and isinstance(items[0], Expr) else ())
 
+    def key(self):
+        return (self.items,)
+
 
 class Add(_Nary):
     """A sum; every term has the sum's shape (broadcast scalars are Fill nodes)."""
@@ -342,10 +352,15 @@ class Mul(_Nary):
     __slots__ = ()
 
     def _compute_shape(self):
-        chain = [f for f in self.items if not f.is_scalar]
-        if not chain:
+        first = last = None             # of the chain (a loop: no list, no comprehension frame)
+        for f in self.items:
+            if not f.is_scalar:
+                if first is None:
+                    first = f
+                last = f
+        if first is None:
             return SCALAR
-        return (chain[0].shape[0], chain[-1].shape[1])
+        return (first.shape[0], last.shape[1])
 
 
 class Hadamard(_Nary):
@@ -377,6 +392,9 @@ class _Unary(Expr):
     def __init__(self, arg):
         _put(self, "arg", arg)
         finish_node(self, (arg,) if isinstance(arg, Expr) else ())
+
+    def key(self):
+        return (self.arg,)
 
 
 class Transpose(_Unary):
