@@ -14,6 +14,8 @@ import re
 from . import expr as E
 from .errors import ShapeError, UnsupportedError
 
+_put = object.__setattr__       # a node's span: an annotation, set past the frozen __setattr__
+
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 _SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
 
@@ -358,7 +360,7 @@ class Inference:
         out = method(raw) if method is not None else self.t_record(raw)
         span = raw.span
         if span is not None and out.span is None:
-            out.span = span
+            _put(out, "span", span)     # an annotation: past the frozen __setattr__
         return out
 
     def t_record(self, n):
@@ -380,7 +382,7 @@ class Inference:
     def t_Sym(self, n):
         s = self.symbol(n)
         out = E.Sym(s.name, s.kind, s.rows, s.cols)
-        out.span = n.span
+        _put(out, "span", n.span)
         return out
 
     def t_Identity(self, n):
@@ -781,7 +783,7 @@ class Inference:
             else:
                 return None
             if e.span is not None:
-                out.span = e.span
+                _put(out, "span", e.span)
             return out
 
         result = E.rewrite(typed, after=sized)
