@@ -21,7 +21,10 @@ Three limits, each measured where the time goes:
   (in Unicode or in the ASCII spellings) is longer than the input limit is refused.
 """
 import re
+
 from .errors import UnsupportedError
+from .parse import MAX_LENGTH, number_out_of_range
+from .printing import to_text
 
 MAX_RAW_EDGES = 60_000
 MAX_SIMPLIFIED_CHARS = 90_000      # three times parse.MAX_LENGTH
@@ -46,37 +49,43 @@ def _chars(node):
     return _OWN.get(t, 2)
 
 
-def text_size(e, memo):
+_put = object.__setattr__          # the size is an annotation of the (immutable) node
+
+
+def text_size(e):
     """About the characters of the text of e written out as a tree (a shared node counts
-    once per use).  memo ({id: (node, size)}, updated) holds the nodes measured already
-    (kept, so that their ids are not reused): linear in the distinct nodes not in it."""
+    once per use), kept on the node (``Expr._text_size``, as its hash is): linear in the
+    distinct nodes not measured yet."""
+    n = e._text_size
+    if n is not None:
+        return n
     n = _chars(e)
     for a in e.args:                # most often every child is measured already
-        hit = memo.get(id(a))
-        if hit is None:
+        m = a._text_size
+        if m is None:
             break
-        n += hit[1]
+        n += m
     else:
-        memo[id(e)] = (e, n)
+        _put(e, "_text_size", n)
         return n
     stack = [e]
     while stack:                    # post-order: a node is measured once its children are
         node = stack[-1]
-        if id(node) in memo:
+        if node._text_size is not None:
             stack.pop()
             continue
         n = _chars(node)
         for a in node.args:
-            hit = memo.get(id(a))
-            if hit is None:
+            m = a._text_size
+            if m is None:
                 stack.append(a)
                 n = None
             elif n is not None:
-                n += hit[1]
+                n += m
         if n is not None:
-            memo[id(node)] = (node, n)
+            _put(node, "_text_size", n)
             stack.pop()
-    return memo[id(e)][1]
+    return e._text_size
 
 
 def dag_size(e, memo, limit=None):
@@ -107,36 +116,27 @@ class RawCounter:
         self.total = 0
         self.what = what
 
-    def start(self):
-        return 0
-
-    def add(self, total, dx):
-        if dx is None:
-            return total
+    def add(self, dx):
+        """Count the nodes of the differential dx not counted yet."""
         self.total += dag_size(dx, self.memo, MAX_RAW_EDGES - self.total + 1)
         if self.total > MAX_RAW_EDGES:
             _refuse_raw(self.what)
-        return total
 
 
 class SimplifyCounter:
     """Counts, for one simplification, about the characters of the simplified operands of
     each node before they are combined, and refuses once they pass MAX_SIMPLIFIED_CHARS."""
 
-    def __init__(self):
-        self.memo = {}
-
     def check(self, parts):
-        memo = self.memo
         total = 0
         for p in parts:
-            hit = memo.get(id(p))
-            total += hit[1] if hit is not None else text_size(p, memo)
+            n = p._text_size
+            total += n if n is not None else text_size(p)
             if total > MAX_SIMPLIFIED_CHARS:
                 raise UnsupportedError(
                     f"the derivative is too large to write down: simplified, it grows past "
                     f"{MAX_SIMPLIFIED_CHARS:,} characters, far more than the "
-                    f"{_max_length():,} an expression may have (refused before spending the "
+                    f"{MAX_LENGTH:,} an expression may have (refused before spending the "
                     f"time); evaluate it numerically with matcalc.compile or split the expression")
 
 
@@ -150,26 +150,26 @@ def _refuse_raw(what):
     raise UnsupportedError(
         f"the {what} is too large to write down: the rules build more than "
         f"{MAX_RAW_EDGES:,} terms and factors, so the answer would be far longer than the "
-        f"{_max_length():,} characters an expression may have (refused before spending the "
+        f"{MAX_LENGTH:,} characters an expression may have (refused before spending the "
         f"time); evaluate it numerically with matcalc.compile or split the expression")
 
 
+_SHORT = 5      # characters: a mantissa this short, an exponent of at most three digits
 _NUMBER_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def check_answer(e, what):
     """Refuse an answer whose text would not read back: longer than parse.MAX_LENGTH, or
     with a number the parser refuses (past parse.MAX_DIGITS or parse.MAX_EXPONENT)."""
-    from .printing import to_text
-    from .parse import number_out_of_range
-    limit = _max_length()
+    limit = MAX_LENGTH
     text = to_text(e)
     # the ASCII printer differs only where the text has a character past ASCII (⊗, a Greek
     # name): an ASCII text is its own ASCII spelling, printed once
     ascii_text = text if text.isascii() else to_text(e, ascii=True)
-    for t in (text, ascii_text):
-        for m in _NUMBER_RE.finditer(t):
-            why = number_out_of_range(m.group())
+    for t in ((text,) if ascii_text is text else (text, ascii_text)):
+        for number in _NUMBER_RE.findall(t):
+            # a number of at most _SHORT characters is within MAX_DIGITS and MAX_EXPONENT
+            why = number_out_of_range(number) if len(number) > _SHORT else None
             if why:
                 raise UnsupportedError(
                     f"the {what} holds a constant that could not be read back: {why}; "
@@ -180,8 +180,3 @@ def check_answer(e, what):
             f"the {what} would be {n:,} characters long, more than the {limit:,} characters an "
             f"expression may have, so it could not be read back; evaluate it numerically "
             f"with matcalc.compile or split the expression")
-
-
-def _max_length():
-    from .parse import MAX_LENGTH
-    return MAX_LENGTH

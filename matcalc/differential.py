@@ -322,11 +322,14 @@ def differentiate(f, var, trace=None):
         elif isinstance(e, E.Diff):
             raise UnsupportedError("a differential inside the function")
         else:
-            ds, total = [], count.start()
+            ds, some = [], False
             for a in e.args:
-                ds.append(d(a))
-                total = count.add(total, ds[-1])
-            if all(x is None for x in ds):
+                da = d(a)
+                ds.append(da)
+                if da is not None:
+                    some = True
+                    count.add(da)
+            if not some:
                 out = None
             else:
                 rule = RULES.get(type(e))

@@ -66,8 +66,20 @@ SCALAR = (1, 1)
 
 _put = object.__setattr__       # the constructors set their fields past the frozen __setattr__
 
-# the annotation slots of a node that read None until they are set (Expr.__getattr__)
-_NONE_UNTIL_SET = frozenset(("span", "_order", "_transposed", "_same_value"))
+
+
+def finish_node(node, args):
+    """What every constructor sets after the node's fields: its children (args), its shape
+    and is_scalar.  The shape is None (and is_scalar False) for a node whose operands'
+    shapes are not known yet: the parser's raw nodes and the nodes over them, before
+    shape inference."""
+    _put(node, "args", args)
+    try:
+        shape = node._compute_shape()
+    except Exception:  # noqa: BLE001 - an operand's shape not known yet (a raw node's)
+        shape = None
+    _put(node, "shape", shape)
+    _put(node, "is_scalar", shape is not None and shape[0] == 1 and shape[1] == 1)
 
 
 # ---------------------------------------------------------------------------- base
@@ -78,37 +90,18 @@ class Expr:
     (sub-expressions) are the fields named in ``children`` (a tuple field counts as
     a list of children)."""
 
-    # shape, is_scalar and args are slots filled on first use by __getattr__ (which
-    # Python calls only while a slot is empty), so later reads are plain attribute reads.
-    # _order, _transposed and _same_value: the simplifier's order key, transpose and
-    # same_value_key of the node, kept on the (immutable) node where it computes them, as
-    # the hash is: no global cache.  These and span read None until set (a miss is one
-    # call of __getattr__, not an AttributeError raised and caught).
-    # Leaves, sums, products and unary nodes set args as they are built (a lazy slot
-    # costs a call of __getattr__ at its first read).
-    __slots__ = ("_h", "shape", "is_scalar", "args", "span", "depth", "_order", "_transposed",
-                 "_same_value")
+    # args, shape and is_scalar are slots set as the node is built (finish_node, called
+    # by every constructor).  The annotations read None until they are set, from these
+    # class attributes (a value set goes to the node's __dict__): _h the cached hash,
+    # span the source span, depth the nesting depth (the parser's), _order, _transposed
+    # and _same_value the simplifier's order key, transpose and same_value_key of the
+    # node, and _text_size the size budget's measure of its text, each kept on the
+    # immutable node where it is computed, as the hash is (no global cache).  So Expr needs no __getattr__: a class with one turns
+    # off CPython's specialisation of every attribute read on its instances (about 23 ns
+    # a read instead of 4), and a node is built without setting what it may never need.
+    __slots__ = ("shape", "is_scalar", "args", "__dict__")
+    _h = span = depth = _order = _transposed = _same_value = _text_size = None
     fields = ()
-
-    def __getattr__(self, name):
-        if name == "shape" or name == "is_scalar":
-            # both at once: is_scalar is asked here only while shape is unset too
-            shape = self._compute_shape()
-            _put(self, "shape", shape)
-            _put(self, "is_scalar", is_scalar_shape(shape))
-            return shape if name == "shape" else self.is_scalar
-        elif name == "args":
-            v = self._compute_args()
-        elif name == "_h":
-            v = hash((type(self).__name__,) + self.key())
-        elif name in _NONE_UNTIL_SET:
-            v = None
-        elif name == "depth":           # the nesting depth (the parser sets it as it builds)
-            v = 1 + max((a.depth for a in self.args), default=0)
-        else:
-            raise AttributeError(name)
-        object.__setattr__(self, name, v)
-        return v
 
     def __setattr__(self, name, value):
         """Frozen: a field is set once, by the constructor; assigning it again raises (a
@@ -129,6 +122,7 @@ class Expr:
                              f"are immutable")
 
     def key(self):
+        """The fields' values, in order (the hot node classes spell theirs out)."""
         return tuple([getattr(self, f) for f in self.fields])
 
     def __eq__(self, other):
@@ -136,7 +130,7 @@ class Expr:
             return True
         if type(other) is not type(self):
             return False
-        if self._h != other._h:         # the hash, read without two calls of __hash__
+        if hash(self) != hash(other):
             return False
         return self.key() == other.key()
 
@@ -144,7 +138,11 @@ class Expr:
         return not self.__eq__(other)
 
     def __hash__(self):
-        return self._h
+        h = self._h
+        if h is None:
+            h = hash((type(self).__name__,) + self.key())
+            _put(self, "_h", h)
+        return h
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self.fields)})"
@@ -191,8 +189,10 @@ class Expr:
                 vals.append(v)
         return type(self)(*vals)
 
-    def _compute_shape(self):  # pragma: no cover - every node defines it
-        raise NotImplementedError(type(self).__name__)
+    def _compute_shape(self):
+        """The shape from the operands' (None for the raw nodes: not known before shape
+        inference)."""
+        return None
 
 
 def install_printers(to_text, to_latex):
@@ -215,10 +215,13 @@ class Num(Expr):
     """A numeric constant (exact: a Fraction)."""
     __slots__ = ("value",)
     fields = ("value",)
+    args, shape, is_scalar = (), SCALAR, True      # for every number (the slots unused)
 
     def __init__(self, value):
         _put(self, "value", value if isinstance(value, Fraction) else Fraction(value))
-        _put(self, "args", ())
+
+    def key(self):
+        return (self.value,)
 
     def _compute_shape(self):
         return SCALAR
@@ -228,13 +231,18 @@ class Sym(Expr):
     """A symbol with its kind and shape; rows/cols are None before shape inference."""
     __slots__ = ("name", "kind", "rows", "cols")
     fields = ("name", "kind", "rows", "cols")
+    args = ()                                       # for every symbol (the slot unused)
 
     def __init__(self, name, kind=None, rows=None, cols=None):
         _put(self, "name", name)
         _put(self, "kind", kind)
         _put(self, "rows", rows)
         _put(self, "cols", cols)
-        _put(self, "args", ())
+        _put(self, "shape", (rows, cols))
+        _put(self, "is_scalar", rows == 1 and cols == 1)
+
+    def key(self):
+        return (self.name, self.kind, self.rows, self.cols)
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -247,7 +255,7 @@ class Diff(Expr):
 
     def __init__(self, var):
         _put(self, "var", var)
-        _put(self, "args", ())
+        finish_node(self, ())
 
     def rebuild(self, args):
         return self
@@ -263,7 +271,7 @@ class Identity(Expr):
 
     def __init__(self, n=None):
         _put(self, "n", n)
-        _put(self, "args", ())
+        finish_node(self, ())
 
     def _compute_shape(self):
         return (self.n, self.n)
@@ -276,7 +284,7 @@ class Zero(Expr):
     def __init__(self, rows, cols):
         _put(self, "rows", rows)
         _put(self, "cols", cols)
-        _put(self, "args", ())
+        finish_node(self, ())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -290,7 +298,7 @@ class Commutation(Expr):
     def __init__(self, m, n):
         _put(self, "m", m)
         _put(self, "n", n)
-        _put(self, "args", ())
+        finish_node(self, ())
 
     def _compute_shape(self):
         s = size_mul(self.m, self.n)
@@ -306,6 +314,7 @@ class Fill(Expr):
         _put(self, "value", value)
         _put(self, "rows", rows)
         _put(self, "cols", cols)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return (self.rows, self.cols)
@@ -321,7 +330,10 @@ class _Nary(Expr):
     def __init__(self, items):
         items = tuple(items)
         _put(self, "items", items)
-        _put(self, "args", items if items and isinstance(items[0], Expr) else ())
+        finish_node(self, items if items and isinstance(items[0], Expr) else ())
+
+    def key(self):
+        return (self.items,)
 
 
 class Add(_Nary):
@@ -340,10 +352,15 @@ class Mul(_Nary):
     __slots__ = ()
 
     def _compute_shape(self):
-        chain = [f for f in self.items if not f.is_scalar]
-        if not chain:
+        first = last = None             # of the chain (a loop: no list, no comprehension frame)
+        for f in self.items:
+            if not f.is_scalar:
+                if first is None:
+                    first = f
+                last = f
+        if first is None:
             return SCALAR
-        return (chain[0].shape[0], chain[-1].shape[1])
+        return (first.shape[0], last.shape[1])
 
 
 class Hadamard(_Nary):
@@ -374,7 +391,10 @@ class _Unary(Expr):
 
     def __init__(self, arg):
         _put(self, "arg", arg)
-        _put(self, "args", (arg,) if isinstance(arg, Expr) else ())
+        finish_node(self, (arg,) if isinstance(arg, Expr) else ())
+
+    def key(self):
+        return (self.arg,)
 
 
 class Transpose(_Unary):
@@ -458,6 +478,7 @@ class Unvec(Expr):
         _put(self, "arg", arg)
         _put(self, "m", m)
         _put(self, "n", n)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return (self.m, self.n)
@@ -489,6 +510,7 @@ class _Named(Expr):
     def __init__(self, name, arg):
         _put(self, "name", name)
         _put(self, "arg", arg)
+        finish_node(self, (arg,) if isinstance(arg, Expr) else ())
 
 
 class Func(_Named):
@@ -512,6 +534,7 @@ class ArrayFunc(Expr):
         _put(self, "name", name)
         _put(self, "arg", arg)
         _put(self, "rule", rule)
+        finish_node(self, self._compute_args())
 
     def rebuild(self, args):
         return ArrayFunc(self.name, args[0], self.rule)
@@ -528,6 +551,7 @@ class MatPow(Expr):
     def __init__(self, arg, k):
         _put(self, "arg", arg)
         _put(self, "k", k)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return self.arg.shape
@@ -545,6 +569,7 @@ class MatFunc(Expr):
         _put(self, "name", name)
         _put(self, "arg", arg)
         _put(self, "p", p)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return self.arg.shape
@@ -562,6 +587,7 @@ class Frechet(Expr):
         _put(self, "arg", arg)
         _put(self, "dir", dir)
         _put(self, "p", p)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return self.arg.shape
@@ -578,6 +604,7 @@ class FrechetJac(Expr):
         _put(self, "name", name)
         _put(self, "arg", arg)
         _put(self, "p", p)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         n = self.arg.shape[0]
@@ -621,6 +648,7 @@ class Pow(Expr):
     def __init__(self, base, exp):
         _put(self, "base", base)
         _put(self, "exp", exp)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return SCALAR
@@ -634,6 +662,7 @@ class ElemPow(Expr):
     def __init__(self, base, exp):
         _put(self, "base", base)
         _put(self, "exp", exp)
+        finish_node(self, self._compute_args())
 
     def _compute_shape(self):
         return self.base.shape
@@ -651,6 +680,7 @@ class RawPower(Expr):
     def __init__(self, base, exp):
         _put(self, "base", base)
         _put(self, "exp", exp)
+        finish_node(self, self._compute_args())
 
 
 class RawDiv(Expr):
@@ -661,6 +691,7 @@ class RawDiv(Expr):
     def __init__(self, num, den):
         _put(self, "num", num)
         _put(self, "den", den)
+        finish_node(self, self._compute_args())
 
 
 class RawBars(_Unary):
@@ -681,6 +712,7 @@ class RawNorm(Expr):
     def __init__(self, arg, sub=None):
         _put(self, "arg", arg)
         _put(self, "sub", sub)
+        finish_node(self, self._compute_args())
 
 
 NODE_TYPES = (Num, Sym, Diff, Identity, Zero, Commutation, Fill, Add, Mul, Hadamard, Kron,

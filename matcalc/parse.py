@@ -16,6 +16,8 @@ from . import expr as E
 from .errors import ParseError
 from .operators import ARRAY_FUNCTIONS, ELEMENTWISE, MATRIX_SPELLINGS, SPECTRAL
 
+_put = object.__setattr__   # a node's span and depth: annotations, set past the frozen __setattr__
+
 MAX_DEPTH = 200          # deeper nesting is refused with a ParseError, not a RecursionError
 MAX_LENGTH = 30_000      # characters: longer input is refused (parsing alone would take seconds)
 # A number literal: at most MAX_DIGITS characters before the exponent, and an exponent
@@ -297,7 +299,7 @@ def _fin(x):
     """The node of a finished chain (anything else unchanged)."""
     if isinstance(x, _Chain):
         node = x.cls(tuple(x.items))
-        node.span = x.span
+        _put(node, "span", x.span)
         _check_depth(node)
         return node
     return x
@@ -317,7 +319,7 @@ def _number_text(n):
 def _mk(node, *parts):
     """Give node the span covering parts (tokens or nodes), check the depth, return it."""
     spans = [_span_of(p) for p in parts if p is not None]
-    node.span = (min(s[0] for s in spans), max(s[1] for s in spans))
+    _put(node, "span", (min(s[0] for s in spans), max(s[1] for s in spans)))
     _check_depth(node)
     return node
 
@@ -325,10 +327,20 @@ def _mk(node, *parts):
 def _check_depth(node):
     """Record node's nesting depth on the node itself (its children, built first, carry
     theirs), so that concurrent parses share no state; refuse it past MAX_DEPTH."""
-    d = 1 + max((a.depth for a in node.args), default=0)
+    d = 1 + max((depth_of(a) for a in node.args), default=0)
     if d > MAX_DEPTH:
         raise ParseError(f"expression nested more than {MAX_DEPTH} levels deep", node.span)
-    object.__setattr__(node, "depth", d)
+    _put(node, "depth", d)
+
+
+def depth_of(node):
+    """node's nesting depth: the one the parser recorded, else computed (and recorded) from
+    its children's (a node the parser did not build: a constant, a where clause's output)."""
+    d = node.depth
+    if d is None:
+        d = 1 + max((depth_of(a) for a in node.args), default=0)
+        _put(node, "depth", d)
+    return d
 
 
 def _size_of(a):
@@ -727,7 +739,7 @@ def _resolve_where(tree, reserved=()):
         raise ParseError(f"the where clause writes out to more than {MAX_EXPANDED} nodes",
                          _span_of(tree.token))
     out = E.rewrite(tree.body, _writer(written))
-    if out.depth > MAX_DEPTH:
+    if depth_of(out) > MAX_DEPTH:
         raise ParseError(f"the where clause nests the expression more than {MAX_DEPTH} levels "
                          f"deep", _span_of(tree.token))
     return out

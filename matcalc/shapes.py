@@ -14,6 +14,8 @@ import re
 from . import expr as E
 from .errors import ShapeError, UnsupportedError
 
+_put = object.__setattr__       # a node's span: an annotation, set past the frozen __setattr__
+
 _DECL_RE = re.compile(r"^\s*([A-Za-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 _SIZE_RE = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9_]*)(\s*\*\s*(\d+|[A-Za-z][A-Za-z0-9_]*))*$")
 
@@ -187,6 +189,8 @@ class Inference:
         return v
 
     def find(self, s):
+        if type(s) is int:              # most sizes are 1 or a number: themselves
+            return s
         if isinstance(s, _Var):
             root, path = s, []
             while isinstance(self.parent.get(root), _Var) and self.parent[root] != root:
@@ -354,8 +358,9 @@ class Inference:
     def infer(self, raw):
         method = getattr(self, "t_" + type(raw).__name__, None)
         out = method(raw) if method is not None else self.t_record(raw)
-        if getattr(out, "span", None) is None:
-            out.span = getattr(raw, "span", None)
+        span = raw.span
+        if span is not None and out.span is None:
+            _put(out, "span", span)     # an annotation: past the frozen __setattr__
         return out
 
     def t_record(self, n):
@@ -377,7 +382,7 @@ class Inference:
     def t_Sym(self, n):
         s = self.symbol(n)
         out = E.Sym(s.name, s.kind, s.rows, s.cols)
-        out.span = n.span
+        _put(out, "span", n.span)
         return out
 
     def t_Identity(self, n):
@@ -777,7 +782,8 @@ class Inference:
                 out = E.Unvec(e.arg, sub(e.m), sub(e.n))
             else:
                 return None
-            out.span = getattr(e, "span", None)
+            if e.span is not None:
+                _put(out, "span", e.span)
             return out
 
         result = E.rewrite(typed, after=sized)

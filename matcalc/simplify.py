@@ -39,13 +39,14 @@ _RANK = {t: i for i, t in enumerate((
     E.Trace, E.Det, E.LogDet, E.Sum, E.Norm, E.SpecNorm, E.Vec,
     E.Unvec, E.DiagMat, E.DiagVec, E.ElemPow, E.Hadamard, E.Kron, E.Mul, E.Add))}
 
+_ONE_Q = Fraction(1)               # the number 1 (immutable: shared, not built in every call)
 _put = object.__setattr__          # the memo slots of a node (Expr._order, _transposed, _same_value)
 
 
 def order_key(e):
     """A total order on canonical expressions (deterministic term and factor order),
     remembered on the node."""
-    hit = e._order                # None until set (Expr.__getattr__)
+    hit = e._order                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     if isinstance(e, E.Num):
@@ -87,7 +88,7 @@ def split_coef(t):
     if isinstance(t, E.Mul) and isinstance(t.items[0], E.Num):
         rest = t.items[1:]
         return t.items[0].value, (rest[0] if len(rest) == 1 else E.Mul(rest))
-    return Fraction(1), t
+    return _ONE_Q, t
 
 
 def with_coef(c, rest, shape):
@@ -242,7 +243,7 @@ def same_value_key(e):
     Sums and products collect their terms and factors by this key and keep the first
     spelling met, so tr(A B) + tr(B A) = 2 tr(A B) and the user's rotation is the one
     printed.  The key is sound: every step preserves the value.  (Remembered on the node.)"""
-    hit = e._same_value                # None until set (Expr.__getattr__)
+    hit = e._same_value                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     args = e.args
@@ -306,7 +307,7 @@ def transpose(x):
     """xᵀ pushed inward, for a canonical x (remembered on the node: nodes are immutable)."""
     if x.is_scalar:
         return x
-    hit = x._transposed                # None until set (Expr.__getattr__)
+    hit = x._transposed                # None until set (Expr, a class attribute)
     if hit is not None:
         return hit
     out = _transpose(x)
@@ -381,7 +382,7 @@ def _base_exp(f):
         if isinstance(f.exp, E.Num):
             return f.base, f.exp.value
         return f.base, f.exp
-    return f, Fraction(1)
+    return f, _ONE_Q
 
 
 def _add_exp(a, b):
@@ -546,11 +547,11 @@ def mul(items, shape):
     if all(type(f) in _PLAIN_CHAIN and not f.is_scalar for f in items):
         # nothing to merge, cancel or reorder: a chain of plain factors is canonical
         return items[0] if len(items) == 1 else E.Mul(tuple(items))
-    coef = Fraction(1)
+    coef = _ONE_Q
     scal, chain = [], []
     for f in items:
         if isinstance(f, E.Num):
-            coef *= f.value
+            coef = f.value if coef is _ONE_Q else coef * f.value
             if max(abs(coef.numerator), coef.denominator).bit_length() > _COEF_BITS:
                 raise _unsupported("a numeric coefficient beyond 10^1000")
         elif is_zero(f):
@@ -726,7 +727,7 @@ def add(items, shape, factor=True):
                     order.append(rest)
             else:
                 f = E.Fill(v, *shape)
-                coefs[f] = Fraction(1)
+                coefs[f] = _ONE_Q
                 order.append(f)
     terms = [(coefs[r], r) for r in order if coefs[r] != 0]
     if not terms:
@@ -969,7 +970,7 @@ def hadamard(items, shape):
         if isinstance(f, E.ElemPow) and isinstance(f.exp, E.Num):
             b, p = f.base, f.exp.value
         else:
-            b, p = f, Fraction(1)
+            b, p = f, _ONE_Q
         if b in powers:
             powers[b] += p
         else:

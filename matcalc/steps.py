@@ -37,6 +37,7 @@ class DiffOf(E.Expr):
 
     def __init__(self, arg):
         self.arg = arg
+        E.finish_node(self, (arg,) if isinstance(arg, E.Expr) else ())
 
     def _compute_shape(self):
         return self.arg.shape
