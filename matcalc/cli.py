@@ -25,14 +25,29 @@ class _ArgParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _parser():
+def _parser(argv=()):
+    """The argument parser.  When argv starts with a command, only that command's parser
+    is built (argparse builds each in about half a millisecond, most of it looking up
+    translations, and a start-up pays for every one); otherwise all of them, for the help
+    and the error that lists them."""
     p = _ArgParser(prog="matcalc", description="Symbolic matrix calculus: derivatives of matrix "
                    "expressions, the way the textbooks do them.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_ArgParser)
-    sub.add_parser("rules", help="list every differential and identity rule the engine applies",
+    wanted = argv[0] if argv and argv[0] in _COMMANDS else None
+    for name, build in _COMMANDS.items():
+        if wanted in (None, name):
+            build(sub, name)
+    return p
+
+
+def _rules_parser(sub, name):
+    sub.add_parser(name, help="list every differential and identity rule the engine applies",
                    description="every differential and identity rule the engine applies")
-    g = sub.add_parser("codegen", help="emit a Python function computing the value and the derivative",
+
+
+def _codegen_parser(sub, name):
+    g = sub.add_parser(name, help="emit a Python function computing the value and the derivative",
                        description="emit a Python function f_and_grad(...) (and hessian(...))")
     g.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
     g.add_argument("--wrt", required=True, help="the variable")
@@ -42,35 +57,48 @@ def _parser():
     g.add_argument("--hessian", action="store_true", help="also emit hessian(...)")
     g.add_argument("--dtype", default=None, choices=["float32", "float64"],
                    help="the floating-point type the code computes in (default: that of the values given)")
-    w = sub.add_parser("serve", help="the web playground: a local page that derives as you type",
+
+
+def _serve_parser(sub, name):
+    w = sub.add_parser(name, help="the web playground: a local page that derives as you type",
                        description="serve the web playground at http://HOST:PORT/ until Ctrl-C")
     w.add_argument("--port", type=_port, default=8000, help="the port (default 8000; 0 picks a free one)")
     w.add_argument("--host", default="127.0.0.1",
                    help="the interface to listen on (default 127.0.0.1, this machine only)")
     w.add_argument("--open", action="store_true", help="open the page in the web browser")
-    for name, what in (("diff", "the derivative (gradient) of an expression"),
-                       ("hessian", "the Hessian of a scalar expression")):
-        c = sub.add_parser(name, help=what, description=what)
-        c.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
-        c.add_argument("--wrt", required=True,
-                       help="the variable, or several separated by commas (one answer per line)")
-        c.add_argument("--let", action="append", default=[], metavar="NAME=KIND",
-                       help="declare a symbol's kind: scalar, vector, matrix, symmetric, diagonal, "
-                            "spd, with optional sizes, e.g. A=symmetric or X=matrix(m,n); repeatable")
-        c.add_argument("--steps", action="store_true", help="print the derivation")
-        c.add_argument("--latex", action="store_true", help="print LaTeX")
-        c.add_argument("--flat", action="store_true",
-                       help="print the answer written out, with no \"where W = …\" abbreviations")
-        c.add_argument("--layout", default="gradient", choices=["gradient", "numerator", "denominator"],
-                       help="layout convention (default: gradient, the shape of the variable)")
-        c.add_argument("--symmetric", default=None, choices=["sym", "cookbook"],
-                       help="gradient convention for symmetric variables (default: sym)")
-        c.add_argument("--check", action="store_true",
-                       help="also compare with finite differences; exit 1 if they disagree")
-        c.add_argument("--json", action="store_true",
-                       help="print a JSON object: input, kinds and sizes, the derivative as text "
-                            "and LaTeX, the layout and the steps")
-    return p
+
+
+_DERIVE_HELP = {"diff": "the derivative (gradient) of an expression",
+                "hessian": "the Hessian of a scalar expression"}
+
+
+def _derive_parser(sub, name):
+    what = _DERIVE_HELP[name]
+    c = sub.add_parser(name, help=what, description=what)
+    c.add_argument("expr", help='the expression, e.g. "tr(X^T A X)"')
+    c.add_argument("--wrt", required=True,
+                   help="the variable, or several separated by commas (one answer per line)")
+    c.add_argument("--let", action="append", default=[], metavar="NAME=KIND",
+                   help="declare a symbol's kind: scalar, vector, matrix, symmetric, diagonal, "
+                        "spd, with optional sizes, e.g. A=symmetric or X=matrix(m,n); repeatable")
+    c.add_argument("--steps", action="store_true", help="print the derivation")
+    c.add_argument("--latex", action="store_true", help="print LaTeX")
+    c.add_argument("--flat", action="store_true",
+                   help="print the answer written out, with no \"where W = …\" abbreviations")
+    c.add_argument("--layout", default="gradient", choices=["gradient", "numerator", "denominator"],
+                   help="layout convention (default: gradient, the shape of the variable)")
+    c.add_argument("--symmetric", default=None, choices=["sym", "cookbook"],
+                   help="gradient convention for symmetric variables (default: sym)")
+    c.add_argument("--check", action="store_true",
+                   help="also compare with finite differences; exit 1 if they disagree")
+    c.add_argument("--json", action="store_true",
+                   help="print a JSON object: input, kinds and sizes, the derivative as text "
+                        "and LaTeX, the layout and the steps")
+
+
+# the commands in the order the help lists them
+_COMMANDS = {"rules": _rules_parser, "codegen": _codegen_parser, "serve": _serve_parser,
+             "diff": _derive_parser, "hessian": _derive_parser}
 
 
 def _port(text):
@@ -181,7 +209,7 @@ def _show(d, args, out):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = _parser()
+    p = _parser(argv)
     args = p.parse_args(argv)
     if args.version:
         from . import __version__

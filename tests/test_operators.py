@@ -374,8 +374,7 @@ def test_a_node_without_printing_is_unsupported_naming_it(monkeypatch, printer):
     from matcalc import printing
     from matcalc.operators import nodes
     monkeypatch.delattr(printing.Printer, "p_Det")
-    import dataclasses
-    monkeypatch.setitem(nodes.NODES, "Det", dataclasses.replace(nodes.NODES["Det"], text=None))
+    monkeypatch.setitem(nodes.NODES, "Det", nodes.NODES["Det"].replace(text=None))
     e = matcalc.parse("det(X)")
     with pytest.raises(matcalc.UnsupportedError, match=f"Det has no {'LaTeX' if printer == 'latex' else 'text'} printing"):
         e.latex() if printer == "latex" else str(e)
@@ -474,3 +473,37 @@ def test_a_matrix_function_takes_its_shape_rule_from_its_record(inv2):
     assert isinstance(typed.arg.items[0], _Inv2) and syms["X"].shape[0] == syms["X"].shape[1]
     with pytest.raises(matcalc.ShapeError, match="inv2 of"):
         shapes.infer(raw("inv(X)"), {"X": "matrix(2,3)"})
+
+
+def test_records_are_frozen_with_fresh_defaults_and_replace():
+    from matcalc.operators.frozen import Record, factory
+    from dataclasses import FrozenInstanceError
+    from typing import ClassVar
+
+    class R(Record):
+        name: str
+        table: dict = factory(dict)
+        weight: int = 1
+        arity: ClassVar[int] = 1            # not a field
+
+    a, b = R("a"), R(name="b", weight=3)
+    assert R._fields == ("name", "table", "weight") and (a.weight, b.weight) == (1, 3)
+    assert a.table == {} and a.table is not b.table           # a fresh default each time
+    with pytest.raises(FrozenInstanceError):
+        a.name = "c"
+    with pytest.raises(TypeError, match="needs the field 'name'"):
+        R()
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        R("a", colour=1)
+    c = a.replace(weight=5)
+    assert (c.name, c.weight, a.weight) == ("a", 5, 1) and c != a   # identity equality
+    assert repr(c) == "R(name='a', table={}, weight=5)"
+    for record in _some_records():
+        with pytest.raises(FrozenInstanceError):
+            record.name = "changed"
+
+
+def _some_records():
+    from matcalc.operators import ELEMENTWISE_RECORDS, NODE_RECORDS
+    for records in (ELEMENTWISE_RECORDS, NODE_RECORDS):
+        yield from (records.values() if isinstance(records, dict) else records)

@@ -13,10 +13,10 @@ record: a call-spelled unary node needs no printer method.
 ``tests/test_operators.py`` checks every record against every table (present, or
 declared absent here with a reason).
 """
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
+from .frozen import Record, factory
 
 # piece -> where it lives (what the completeness test reads)
 PIECES = {
@@ -35,8 +35,7 @@ _NONLINEAR = "not linear: a differential has it only around constants, never aro
 _SCALAR_OUT = "its value is a scalar: the trace identities see it as a scalar factor"
 
 
-@dataclass(frozen=True, eq=False)
-class Node:
+class Node(Record):
     """The record of one node class of ``expr.py``.
 
     name      the class name in ``expr.py`` (the key of every table)
@@ -65,7 +64,7 @@ class Node:
     text: str = None
     latex: str = None
     sympy: str = None
-    absent: MappingProxyType = field(default_factory=dict)
+    absent: MappingProxyType = factory(dict)
     numpy: str = None
     square: bool = False
     cls: type = None

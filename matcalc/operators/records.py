@@ -1,11 +1,11 @@
 """The record types (frozen) and the table type that the engine's views are."""
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import ClassVar
 from types import MappingProxyType
 
 from ..errors import UnsupportedError
 from ..expr import ArrayFunc
+from .frozen import Record, factory
 
 TARGETS = ("numpy", "jax", "torch")       # the code targets a record spells itself for
 _LIB = {"numpy": "np.", "jax": "jnp.", "torch": "torch."}
@@ -41,8 +41,7 @@ class OperatorTable(dict):
         return True
 
 
-@dataclass(frozen=True, eq=False)
-class Elementwise:
+class Elementwise(Record):
     """An elementwise function f, applied entry by entry (the shape of f(X) is X's).
 
     name        the grammar keyword, the text spelling and the key of every table
@@ -79,9 +78,9 @@ class Elementwise:
     latex_form: str = None
     first_args: tuple = ()
     last_args: tuple = ()
-    code: MappingProxyType = field(default_factory=dict)
-    imports: MappingProxyType = field(default_factory=dict)
-    at: MappingProxyType = field(default_factory=dict)
+    code: MappingProxyType = factory(dict)
+    imports: MappingProxyType = factory(dict)
+    at: MappingProxyType = factory(dict)
     nonnegative: bool = False
     domain: str = "any"
     singular_at_zero: bool = False
@@ -158,8 +157,7 @@ def resolve_numpy(spelling):
     raise ValueError(f"not a NumPy spelling: {spelling}")
 
 
-@dataclass(frozen=True, eq=False)
-class ArrayFunction:
+class ArrayFunction(Record):
     """A function of a whole array (softmax of a vector, logsumexp over all entries): the
     node ``expr.ArrayFunc(name, arg, rule)`` with rule = ``shape``, which ``node(arg)`` builds.
 
@@ -186,7 +184,7 @@ class ArrayFunction:
     differential: object
     formula: str
     numpy: str
-    code: MappingProxyType = field(default_factory=dict)
+    code: MappingProxyType = factory(dict)
     torch_dim: bool = False
     flatten: bool = False
     scalar: object = None
@@ -210,8 +208,7 @@ class ArrayFunction:
         return ArrayFunc(self.name, arg, self.shape)
 
 
-@dataclass(frozen=True, eq=False)
-class SpectralFunction:
+class SpectralFunction(Record):
     """A function of a matrix's spectrum (``expr.Spectral``: λ_max, λ_min, ‖X‖_*, ‖x‖₁) or
     a vector or factor of its decomposition (``expr.SpectralVec``: the top eigen- and
     singular vectors, the polar factor), which the gradients of the former are written
@@ -273,8 +270,7 @@ class SpectralFunction:
 
 
 
-@dataclass(frozen=True, eq=False)
-class MatrixFunction:
+class MatrixFunction(Record):
     """A function f of a square matrix, not elementwise (CONTRACT §5.1): the node
     ``expr.MatFunc(name, arg, p)``, its Fréchet derivative ``expr.Frechet(name, arg, dir, p)``
     = L_f(X, E) and the matrix of that linear map, ``expr.FrechetJac(name, arg, p)``
