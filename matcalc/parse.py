@@ -75,6 +75,8 @@ class BarPostLex(PostLex):
         prev_end = None     # where the previous token ended: |A||B| is two determinants,
         prev = None         # |c ||x|| | an absolute value of c times a norm
         for tok in stream:
+            if tok.type == "NAME" and tok.value in FUNCTION_NAMES:
+                tok = _retype(tok, "FUNC")          # a function name (the grammar's FUNC list)
             if tok.type == "LPAR" and prev is not None and prev.type == "NAME" and \
                     prev.end_pos == tok.start_pos:
                 # Trace(X), sigmod(x), expm(X): not a product (the printer writes a product
@@ -138,10 +140,11 @@ SPELLINGS = frozenset({"norm1", "vector", "matrix"})
 
 
 def _grammar_function_names():
-    """The function names of the language: the alternatives of the grammar's FUNC
-    terminal, the one list that the parser, its callbacks and its messages read."""
+    """The function names of the language: the grammar's FUNC list (the words that the
+    postlexer retypes from NAME to FUNC), the one list that the lexer, the parser's
+    callbacks and its messages read."""
     with open(grammar_path(), encoding="utf-8") as fh:
-        m = re.search(r"^FUNC(?:\.\d+)?:\s*/\(([^)]*)\)", fh.read(), re.M)
+        m = re.search(r"^//\s*FUNC:\s*\(([^)]*)\)", fh.read(), re.M)
     if m is None:  # pragma: no cover - the grammar file always has FUNC
         raise RuntimeError("the grammar has no FUNC terminal")
     return tuple(m.group(1).split("|"))
