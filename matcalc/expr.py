@@ -76,7 +76,7 @@ def finish_node(node, args):
     _put(node, "args", args)
     try:
         shape = node._compute_shape()
-    except Exception:  # noqa: BLE001 - an operand's shape not known yet (a raw node's)
+    except TypeError:       # an operand's shape not known yet (a raw node's: None in it)
         shape = None
     _put(node, "shape", shape)
     _put(node, "is_scalar", shape is not None and shape[0] == 1 and shape[1] == 1)
