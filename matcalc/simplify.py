@@ -463,6 +463,28 @@ def _merge_chain(chain):
     return out
 
 
+def _is_symmetriser(f):
+    """Whether f is I(n n) + K(n,n) (twice the projection onto vec of symmetric matrices)."""
+    if type(f) is not E.Add or len(f.items) != 2:
+        return False
+    a, b = f.items
+    if isinstance(a, E.Commutation):
+        a, b = b, a
+    return isinstance(a, E.Identity) and isinstance(b, E.Commutation) and b.m == b.n
+
+
+def _square_symmetrisers(chain):
+    """(I + K(n,n)) (I + K(n,n)) = 2 (I + K(n,n)), as K(n,n)² = I: the chain with each
+    such pair one factor, and how many pairs there were (a factor 2 each)."""
+    out, doubled = [], 0
+    for f in chain:
+        if out and f == out[-1] and _is_symmetriser(f):
+            doubled += 1
+            continue
+        out.append(f)
+    return out, doubled
+
+
 _PLAIN_CHAIN = (E.Sym, E.Transpose, E.Diff, E.Add, E.Hadamard, E.Func, E.ElemPow, E.Vec, E.DiagVec)
 
 
@@ -609,6 +631,10 @@ def mul(items, shape):
         chain = _merge_chain(chain)
         if any(isinstance(f, E.Inverse) for f in chain):
             chain = _merge_chain(_cancel_into_inverses(chain))
+        if len(chain) > 1 and any(type(f) is E.Add for f in chain):
+            chain, doubled = _square_symmetrisers(chain)
+            if doubled:
+                coef *= 2 ** doubled
         if not chain:
             chain = [E.Identity(shape[0])] if not E.is_scalar_shape(shape) else []
         if len(chain) == 1 and isinstance(chain[0], E.Fill):
@@ -1826,6 +1852,7 @@ BUILDER_RULES = [Rule(n, f, node, None) for node, n, f in (
     (E.Mul, "mul-kron-mixed", "(A ⊗ B)(C ⊗ D) = AC ⊗ BD"),
     (E.Mul, "mul-diag", "diag(a) diag(b) = diag(a ∘ b)"),
     (E.Mul, "mul-commutation", "K(n,m) K(m,n) = I"),
+    (E.Mul, "mul-symmetriser", "(I + K(n,n)) (I + K(n,n)) = 2 (I + K(n,n))"),
     (E.Mul, "mul-sigmoid", "exp(a) (1 + exp(a))⁻¹ = sigmoid(a)"),
     (E.Mul, "mul-ones", "vᵀ (s 1) = s sum(v)"),
     (E.Mul, "mul-sigmoid-complement", "exp(-a) sigmoid(a)ᵏ = sigmoid(a)ᵏ⁻¹ (1 − sigmoid(a)), k ≥ 2"),

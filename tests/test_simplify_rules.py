@@ -139,6 +139,7 @@ ROWS = [
     ('mul-kron-mixed', 'kron(A, B) kron(C, D)', 'A C ⊗ (B D)'),
     ('mul-diag', 'diag(u) diag(v)', 'diag(u .* v)'),
     ('mul-commutation', 'K(3,2) K(2,3)', 'I(6)'),
+    ('mul-symmetriser', '(I(9) + K(3,3)) (I(9) + K(3,3)) kron(A, B) (I(9) + K(3,3))', '2 (I(9) + K(3,3)) (A ⊗ B) (I(9) + K(3,3))'),
     ('mul-sigmoid', 'exp(s) / (1 + exp(s))', 'sigmoid(s)'),
     ('mul-ones', 'u^T (s ones(3))', 's sum(u)'),
     ('add-collect', 'A + 2 A', '3 A'),
