@@ -44,8 +44,8 @@ class Record:
                     fields.append(name)
                 if name in klass.__dict__:
                     defaults[name] = klass.__dict__[name]
-                elif name in defaults and klass is cls:
-                    del defaults[name]
+                else:                   # annotated again without a value: no default
+                    defaults.pop(name, None)
         seen_default = False
         for name in fields:
             if name in defaults:
