@@ -49,9 +49,14 @@ def _arrays(out):
     return [x for x in (out if isinstance(out, tuple) else (out,)) if isinstance(x, np.ndarray)]
 
 
-def _run_on_float32_values(ns, d, case):
+def _same(x):
+    return x
+
+
+def _run_on_float32_values(ns, d, case, to_numpy=_same):
     """(the values rounded to float32, d.evaluate there, f_and_grad's output, the
-    derivative) of the generated module ns called with float32 arrays."""
+    derivative) of the generated module ns called with float32 arrays; to_numpy turns a
+    framework's arrays into NumPy's."""
     values, _ = S.sample(case, S.SEEDS[0])
     ref = _rounded(values)
     want = d.evaluate(copy.deepcopy(ref))
@@ -62,23 +67,24 @@ def _run_on_float32_values(ns, d, case):
         warnings.simplefilter("ignore", RuntimeWarning)
         out = ns["f_and_grad"](*copy.deepcopy(args))
         D = ns["hessian"](*copy.deepcopy(args)) if case["kind"] == "hessian" else out[1]
-    return ref, want, out, D
+    out = tuple(to_numpy(x) if hasattr(x, "dtype") else x for x in out)
+    return ref, want, out, (to_numpy(D) if hasattr(D, "dtype") else D)
 
 
-@needs_conformance
-@pytest.mark.parametrize("dtype", ["float32", None])
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_conformance_float32(case, dtype):
+def _check_conformance_float32(case, target, dtype, to_numpy=_same):
+    """The case's code for target in float32 (dtype "float32", or None on float32 values):
+    float32 arrays out, and d.evaluate's values at the rounded inputs to float32's
+    precision (a case too ill-conditioned for float32 at its values is skipped)."""
     d = _derive(case)
     try:
-        src = d.to_code(dtype=dtype) if dtype else d.to_code()
+        src = d.to_code(target=target, dtype=dtype)
     except matcalc.MatcalcError as err:          # a constant float32 cannot hold
         assert dtype == "float32" and "float32" in str(err)
         return
     ns = codegen.load(src)
-    ref, want, out, D = _run_on_float32_values(ns, d, case)
+    ref, want, out, D = _run_on_float32_values(ns, d, case, to_numpy)
     for a in _arrays(out) + _arrays(D):
-        assert a.dtype == np.float32, f"{case['expr']}: a {a.dtype} result from float32 code"
+        assert a.dtype == np.float32, f"{case['expr']}: a {a.dtype} result from float32 {target} code"
     cond = 1.0
     if case["kind"] != "hessian":
         # how much float32 rounding of the inputs alone moves the answer: the tolerance
@@ -89,7 +95,29 @@ def test_conformance_float32(case, dtype):
         cond = max(1.0, float(np.max(np.abs(np.asarray(other) - np.asarray(want)))) / (1e-7 * scale))
     if cond > 1e3:
         pytest.skip("too ill-conditioned for float32 at these values")
-    assert _close32(D, want), f"d/d{case['wrt']} {case['expr']} in float32: {D} vs {want}"
+    assert _close32(D, want), f"d/d{case['wrt']} {case['expr']} in float32 ({target}): {D} vs {want}"
+
+
+@needs_conformance
+@pytest.mark.parametrize("dtype", ["float32", None])
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_float32(case, dtype):
+    _check_conformance_float32(case, "numpy", dtype)
+
+
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_float32_jax(case):
+    pytest.importorskip("jax")
+    _check_conformance_float32(case, "jax", "float32")
+
+
+@needs_conformance
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_float32_torch(case):
+    torch = pytest.importorskip("torch")
+    _check_conformance_float32(case, "torch", "float32",
+                               lambda t: t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t))
 
 
 @needs_conformance
