@@ -253,7 +253,8 @@ def check_float32(fn):
                 raise MatcalcError(
                     f"the constant {v!r}{where} is {'past' if abs(v) > FLOAT32_MAX else 'below'} the "
                     f"range of float32 ({'±3.4e38' if abs(v) > FLOAT32_MAX else 'its smallest number is 1.4e-45'}), "
-                    f"so float32 code cannot compute it: generate the code with dtype=\"float64\"")
+                    f"so float32 code cannot compute it: generate the code in float64 (dtype=\"float64\"; "
+                    f"--dtype float64 on the command line)")
 
 
 def _rename(low, old, new):

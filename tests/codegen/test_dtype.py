@@ -203,7 +203,7 @@ def test_float32_cannot_hold_the_constant(expr, capsys):
     from matcalc.cli import main
     assert main(["codegen", expr, "--wrt", "x", "--dtype", "float32"]) == 2
     err = capsys.readouterr().err
-    assert "float32" in err and "Traceback" not in err
+    assert "float32" in err and "--dtype float64" in err and "Traceback" not in err
 
 
 def test_cli_dtype(capsys):
