@@ -103,10 +103,10 @@ def _outer_helper():
     return scope["_outer"], scope["_blas"]
 
 
-# every path of _outer: gemm at once (<= 4 MiB), ger into zeros (<= 16 MiB), gemm a block
+# every path of _outer: gemm at once (<= 4 MiB), ger into zeros (<= 8 MiB), gemm a block
 # of rows at a time (<= 32 MiB; one row per block where a row is past 16384 entries), ger
 # into fresh zero pages (> 32 MiB); float32 halves the bytes
-@pytest.mark.parametrize("n, m", [(1, 1), (3, 5), (700, 700), (1000, 1000), (1500, 1500), (70, 50000),
+@pytest.mark.parametrize("n, m", [(1, 1), (3, 5), (700, 700), (1000, 1000), (1200, 1200), (1500, 1500), (70, 50000),
                                   (2100, 2100), (1, 1 << 21)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_outer_helper_every_path(n, m, dtype):
