@@ -273,6 +273,38 @@ def test_a_gradient_at_an_out_of_domain_point_raises():
         matcalc.hessian("tr(logm(S))", wrt="S", symbols={"S": "spd"}).evaluate({"S": np.diag([1.0, 0.0])})
 
 
+@pytest.mark.parametrize("fn", ["logm", "sqrtm"])
+def test_scipys_inaccuracy_warning_is_checked_not_passed_on(fn, monkeypatch):
+    """SciPy warns where its residual passes 1000 eps (a 2n x 2n block of a Fréchet
+    derivative reaches it at ordinary matrices): the user sees no warning where the
+    residual is small, and an EvaluationError naming the function where it is not."""
+    import warnings
+    sl = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(3)
+    X = np.eye(3) + 0.3 * rng.standard_normal((3, 3))       # not symmetric: SciPy's path
+    A = rng.standard_normal((3, 3))
+    true = getattr(sl, fn)
+    d = matcalc.diff(f"tr(A {fn}(X))", wrt="X")
+    want = d.evaluate({"X": X, "A": A})
+    h, V = 1e-6, rng.standard_normal((3, 3))
+    fd = (np.trace(A @ true(X + h * V)) - np.trace(A @ true(X - h * V))) / (2 * h)
+    assert abs(np.sum(want * V) - fd) < 1e-6 * max(1.0, abs(fd))
+
+    def warns(perturb):
+        def f(M, *args, **kwargs):
+            warnings.warn(f"{fn} result may be inaccurate, approximate err = 3e-13", RuntimeWarning)
+            return true(M) * (1 + perturb)
+        return f
+    monkeypatch.setattr(sl, fn, warns(0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = d.evaluate({"X": X, "A": A})
+    assert rel_err(got, want) < 1e-12
+    monkeypatch.setattr(sl, fn, warns(1e-4))
+    with pytest.raises(matcalc.EvaluationError, match=f"{fn}\\(X\\) cannot be computed accurately"):
+        d.evaluate({"X": X, "A": A})
+
+
 def test_overflow_is_an_evaluation_error_not_inf():
     for text, X in (("expm(X)", 1000 * np.eye(2)), ("tr(expm(X))", np.array([[800.0, 1], [0, 800]])),
                     ("dexpm(X, X)", 1000 * np.eye(2))):
