@@ -233,6 +233,69 @@ def test_jax_jit():
     assert close(np.asarray(H), A + A.T) and close(np.asarray(g), (A + A.T) @ x)
 
 
+def _batch_case():
+    expr = "sum(log(1 + exp(-y .* (A w)))) + w^T S w"
+    d = matcalc.diff(expr, wrt="w", symbols={"S": "symmetric"})
+    rng = np.random.default_rng(11)
+    S = rng.standard_normal((3, 3))
+    vals = {"A": rng.standard_normal((4, 3)), "y": rng.standard_normal(4), "S": S + S.T}
+    ws = rng.standard_normal((5, 3))
+    return d, vals, ws
+
+
+def _fd_gradient(d, values):
+    V = np.random.default_rng(2).standard_normal(3)
+    return V, central(lambda v: matcalc.evaluate(d.f, v), values, "w", V)
+
+
+def test_compiled_jax_function_under_jit_vmap_and_grad():
+    """What a JAX user does with matcalc.compile's function: jit it, vmap it over a batch,
+    take jax.grad of its value.  The values are tracers there: their shapes are checked
+    (a wrong one is still a ShapeError), their entries cannot be."""
+    jax = pytest.importorskip("jax")
+    d, vals, ws = _batch_case()
+    fn = matcalc.compile(d.text, wrt="w", symbols={"S": "symmetric"}, target="jax")
+    names = fn.params
+    args = lambda w: [dict(vals, w=w)[n] for n in names]       # noqa: E731
+    batched = jax.vmap(fn, in_axes=tuple(0 if n == "w" else None for n in names))
+    fv, gs = jax.jit(batched)(*[ws if n == "w" else vals[n] for n in names])
+    for i, w in enumerate(ws):
+        values = dict(vals, w=w)
+        assert close(np.asarray(gs[i]), d.evaluate(values)), i
+        assert close(float(fv[i]), matcalc.evaluate(d.f, values)), i
+        V, fd = _fd_gradient(d, values)
+        assert abs(float(np.asarray(gs[i]) @ V) - fd) <= 1e-6 * max(1.0, abs(fd))
+    g = jax.grad(lambda w: fn(*args(w))[0])(ws[0])
+    assert close(np.asarray(g), d.evaluate(dict(vals, w=ws[0])))
+    with pytest.raises(matcalc.ShapeError, match="w"):
+        jax.jit(fn)(*args(np.ones(4)))
+
+
+def test_compiled_torch_function_in_autograd_and_torch_func():
+    torch = pytest.importorskip("torch")
+    from torch.func import grad as tgrad, vmap as tvmap
+    d, vals, ws = _batch_case()
+    fn = matcalc.compile(d.text, wrt="w", symbols={"S": "symmetric"}, target="torch")
+    names = fn.params
+    t = {k: torch.tensor(v) for k, v in vals.items()}
+    w = torch.tensor(ws[0], requires_grad=True)
+    fv, g = fn(*[w if n == "w" else t[n] for n in names])       # a tensor that requires grad
+    want = d.evaluate(dict(vals, w=ws[0]))
+    assert close(g.detach().numpy(), want)
+    fv.backward()
+    assert close(w.grad.numpy(), want)
+    V, fd = _fd_gradient(d, dict(vals, w=ws[0]))
+    assert abs(float(g.detach().numpy() @ V) - fd) <= 1e-6 * max(1.0, abs(fd))
+    g2 = tgrad(lambda w: fn(*[w if n == "w" else t[n] for n in names])[0])(torch.tensor(ws[1]))
+    assert close(g2.numpy(), d.evaluate(dict(vals, w=ws[1])))
+    _, gs = tvmap(fn, in_dims=tuple(0 if n == "w" else None for n in names))(
+        *[torch.tensor(ws) if n == "w" else t[n] for n in names])
+    for i in range(len(ws)):
+        assert close(gs[i].numpy(), d.evaluate(dict(vals, w=ws[i]))), i
+    with pytest.raises(matcalc.ShapeError, match="w"):
+        fn(*[torch.ones(4, requires_grad=True) if n == "w" else t[n] for n in names])
+
+
 # ----------------------------------------------------------------------------- everyday problems
 
 
