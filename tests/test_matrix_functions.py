@@ -305,6 +305,24 @@ def test_scipys_inaccuracy_warning_is_checked_not_passed_on(fn, monkeypatch):
         d.evaluate({"X": X, "A": A})
 
 
+@pytest.mark.parametrize("text", ["expm(S)", "sqrtm(S)", "S^(1/3)", "S^(-1/2)", "logm(S)", "logm(S / 4)"])
+def test_functions_of_a_symmetric_matrix_are_exactly_symmetric(text):
+    """f(S) = U f(Λ) Uᵀ, made as B Bᵀ (B = U √f(Λ), NumPy's syrk) where f(Λ) ≥ 0 and
+    symmetrised otherwise (logm(S / 4) has negative eigenvalues): exactly symmetric, and
+    SciPy's value to rounding."""
+    sl = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(8)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    S = (Q * rng.uniform(0.5, 3.0, 6)) @ Q.T
+    S = (S + S.T) / 2
+    got = matcalc.evaluate(text, {"S": S}, symbols={"S": "spd"})
+    assert np.array_equal(got, got.T)
+    ref = {"expm(S)": sl.expm(S), "sqrtm(S)": sl.sqrtm(S), "S^(1/3)": sl.fractional_matrix_power(S, 1 / 3),
+           "S^(-1/2)": sl.fractional_matrix_power(S, -0.5), "logm(S)": sl.logm(S),
+           "logm(S / 4)": sl.logm(S / 4)}[text]
+    assert rel_err(got, np.real(ref)) < 1e-12
+
+
 def test_overflow_is_an_evaluation_error_not_inf():
     for text, X in (("expm(X)", 1000 * np.eye(2)), ("tr(expm(X))", np.array([[800.0, 1], [0, 800]])),
                     ("dexpm(X, X)", 1000 * np.eye(2))):

@@ -161,7 +161,13 @@ def _matfunc_eig(name, lam, U, p=None):
     what = _mf_text(name, p)
     _check_positive(name, lam, p, what)
     with np.errstate(over="ignore", invalid="ignore"):
-        F = (U * _eigen_f(name, lam, p)) @ U.T
+        f = _eigen_f(name, lam, p)
+        if np.all(f >= 0):
+            # B Bᵀ with B = U √f: NumPy multiplies a matrix by its own transpose with
+            # BLAS's syrk, half the work, and the result is exactly symmetric
+            B = U * np.sqrt(f)
+            return _finite_result(B @ B.T, what)
+        F = (U * f) @ U.T
     return _finite_result((F + F.T) / 2, what)
 
 
