@@ -92,7 +92,7 @@ def _real_result(Y, what, dtype):
 
 
 def _finite_result(Y, what):
-    if not np.all(np.isfinite(Y)):
+    if not np.isfinite(Y).all():
         raise _MatrixFunctionError(f"{what} overflows at this X: scale the inputs")
     return Y
 
@@ -143,13 +143,20 @@ def _divided_differences(name, lam, p=None):
 def _eigh_sym(X):
     """(eigenvalues in ascending order, eigenvectors) of the symmetric part of X: the one
     decomposition that f(X), L_f(X, ·) and its Jacobian of a symmetric X share."""
-    return np.linalg.eigh((X + X.T) / 2)
+    S = X + X.T
+    if S.dtype.kind == "f":
+        S *= 0.5
+    else:
+        S = S / 2
+    return np.linalg.eigh(S)
 
 
 def _check_positive(name, lam, p, what):
     """logm, sqrtm, X^p of a symmetric X take the principal branch: its eigenvalues lam
     must be positive."""
-    if name != "expm" and lam.size and lam[0] <= _float_tol(lam.dtype, lam.size, float(np.abs(lam).max())) * 1e3:
+    # lam ascending (eigh's order): the largest |λ| is at an end
+    if name != "expm" and lam.size and lam[0] <= _float_tol(
+            lam.dtype, lam.size, max(abs(float(lam[0])), abs(float(lam[-1])))) * 1e3:
         raise _MatrixFunctionError(
             f"{what} takes the principal branch, which needs X to have no eigenvalue on the "
             f"closed negative real axis; X has the eigenvalue {lam[0]:.6g}: there "
