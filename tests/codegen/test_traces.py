@@ -115,3 +115,25 @@ def test_kronecker_sum_in_one_buffer():
     # float32: the buffer keeps the type
     H32 = codegen.load(h.to_code(dtype="float32"))["hessian"](S, x, mu)
     assert H32.dtype == np.float32 and np.allclose(H32, H, rtol=1e-3, atol=1e-4 * np.abs(H).max())
+
+
+@pytest.mark.parametrize("p, q, r, s", [(1, 1, 1, 1), (3, 2, 4, 5), (20, 20, 20, 20), (300, 2, 3, 40), (2, 70, 70, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_kron_sum_helper_every_shape_and_block(p, q, r, s, dtype):
+    """_kron_sum against the sum of np.kron: shapes that are not square, a block of A's
+    rows at a time (300 rows of 2 x (3 x 40): several blocks; 2 x 70 and 70 x 3: one row
+    per block), the type of the matrices kept (integers with float coefficients: float)."""
+    from matcalc.codegen import backends
+    scope = {}
+    exec("import numpy as np\n" + backends.HELPERS["numpy"]["_kron_sum"], scope)
+    rng = np.random.default_rng(p + q + r + s)
+    mats = [(rng.standard_normal((p, q)) * 4).astype(dtype) for _ in range(3)]
+    mbts = [(rng.standard_normal((r, s)) * 4).astype(dtype) for _ in range(3)]
+    terms = [(1.0, mats[0], mbts[0]), (-2.5, mats[1], mbts[1]), (0.5, mats[2], mbts[2])]
+    got = scope["_kron_sum"](terms)
+    want = sum(c * np.kron(a.astype(np.float64), b.astype(np.float64)) for c, a, b in terms)
+    assert got.shape == (p * r, q * s)
+    assert got.dtype == (np.float32 if dtype == np.float32 else np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert np.max(np.abs(got - want), initial=0.0) <= tol * max(1.0, float(np.max(np.abs(want))))
+
