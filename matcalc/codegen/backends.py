@@ -85,6 +85,7 @@ class Backend:
         "swapaxes": "np.swapaxes", "power": "np.power",
         "logdet": "_logdet", "commutation": "_commutation", "kron_identity": "_kron_identity",
         "spd_inv_logdet": "_spd_inv_logdet", "spd_solve": "_spd_solve", "kron_sum": "_kron_sum",
+        "perm_sum": "_perm_sum",
         # matrix functions (CONTRACT §5.1): helpers that take the function's name (expm,
         # logm, sqrtm, powm), the kernels of operators/matrix_kernels.py; of a general
         # square X, and (_eig) of a symmetric X from its one eigh
@@ -242,6 +243,13 @@ class Backend:
             return None
         return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
 
+    def perm_sum(self, x, a, b, m, n):
+        """a x + b K(m,n) x for a matrix x of m n rows, in one pass (a, b: IR of numbers),
+        or None where the target has no such helper."""
+        if "perm_sum" not in self._kf:
+            return None
+        return self.call("perm_sum", x, a, b, m, n)
+
     def softmax_logsumexp(self, a):
         """(softmax(a), logsumexp(a)) of a vector from one exp, or None where the target
         has no such helper."""
@@ -391,6 +399,7 @@ class JaxBackend(Backend):
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
                "spd_inv_logdet": "inv (no Cholesky inverse in jax.numpy)",
                "kron_sum": "term by term (XLA fuses the sum)",
+               "perm_sum": "the two terms apart (XLA fuses the sum)",
                "sign_nonzero": "never called: jitted code cannot raise on a value (guard)",
                "softmax_logsumexp": "softmax and logsumexp apart (XLA fuses them)",
                **_MATRIX_EIGH_ONLY}
@@ -451,7 +460,8 @@ class TorchBackend(Backend):
     install = "PyTorch (pip install torch)"
     float_out = False
     unspelt = {"kron_identity": "formed with kron(eye, a)", "spd_solve": "solve",
-               "kron_sum": "term by term", "softmax_logsumexp": "softmax and logsumexp apart",
+               "kron_sum": "term by term", "perm_sum": "the two terms apart",
+               "softmax_logsumexp": "softmax and logsumexp apart",
                **_MATRIX_EIGH_ONLY}
     _fn, _first_args, _fn_imports = _functions("torch")
     _kf = {**_table(Backend._kf, "torch.", unspelt, outer="torch.outer", spec_norm="torch.linalg.matrix_norm",
@@ -563,6 +573,27 @@ _NP_HELPERS = {
         j = min(p, i + step)
         out[i:j] = (U[i * q:j * q] @ V).reshape(j - i, q, r, s).transpose(0, 2, 1, 3)
     return out.reshape(p * r, q * s)
+''',
+    "_perm_sum": '''def _perm_sum(x, a, b, m, n):
+    """a x + b K(m,n) x for a matrix x of m n rows (K(m,n) vec(X) = vec(Xᵀ) for an m×n
+    X: row i n + j of K x is row j m + i of x), in one pass a block of 512 KiB of rows at
+    a time, so that the sum and its scale stay in the cache (the two terms apart were
+    three passes over x's size: a strided copy, the sum, the scale)."""
+    c = x.shape[1]
+    xs = x.reshape(m, n, c)
+    ts = x.reshape(n, m, c).swapaxes(0, 1)        # K x, by (i, j)
+    out = np.empty((m, n, c), dtype=np.result_type(x, a, b))
+    step = max(1, (1 << 16) // max(1, n * c))
+    for i in range(0, m, step):
+        o = out[i:i + step]
+        if a == b:
+            np.add(xs[i:i + step], ts[i:i + step], out=o)
+            if a != 1:
+                o *= a
+        else:
+            np.multiply(ts[i:i + step], b, out=o)
+            o += a * xs[i:i + step]
+    return out.reshape(m * n, c)
 ''',
     "_spd_inv_logdet": '''def _spd_inv_logdet(a):
     """(inverse, log det) of a symmetric positive definite a from one Cholesky

@@ -18,7 +18,7 @@ An operator factor is applied to what it multiplies instead of being formed:
 """
 import matcalc.codegen.ir as ir
 from .lower_matfun import inverse_from_eigh
-from .values import est, is_one, rep_of, signed_sum
+from .values import est, is_one, lit, rep_of, signed_sum
 from .. import expr as E
 from ..simplify import split_coef, transpose
 
@@ -517,9 +517,34 @@ def _spd(a):
     return isinstance(a, E.Sym) and a.kind == "spd"
 
 
+def perm_terms(f):
+    """(c₁, c₂, K) where the operator sum f is c₁ I + c₂ K(m,n) (K a commutation matrix),
+    else None."""
+    if not isinstance(f, E.Add) or len(f.items) != 2:
+        return None
+    found = {}
+    for t in f.items:
+        c, rest = split_coef(t)
+        key = "I" if isinstance(rest, E.Identity) else "K" if isinstance(rest, E.Commutation) else None
+        if key is None or key in found:
+            return None
+        found[key] = (c, rest)
+    if set(found) != {"I", "K"}:
+        return None
+    return found["I"][0], found["K"][0], found["K"][1]
+
+
 def opsum_apply(low, f, x, xnode, side, rep, shape, key):
     """(Σ c_k T_k) x or x (Σ c_k T_k) for a sum of operators: each term applied on its
-    own (reusing a product already computed), then summed."""
+    own (reusing a product already computed), then summed; (c₁ I + c₂ K) x of a matrix x
+    in one pass (``perm_sum``)."""
+    terms = perm_terms(f) if side == "left" and x.rep == "M" and low.opts.enabled("perm_sum") else None
+    if terms is not None and factor_kind(low, terms[2]) == "perm":
+        c1, c2, K = terms
+        code = low.B.perm_sum(x.code, lit(c1), lit(c2), low.size(K.m), low.size(K.n))
+        if code is not None:
+            low.opts("perm_sum")
+            return low.emit(code, rep, shape, key)
     apply = apply_left if side == "left" else apply_right
     parts = []
     for t in f.items:

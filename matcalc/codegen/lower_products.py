@@ -2,9 +2,10 @@
 scales the thinnest factor), the chain of the other factors associated by cost
 (``chains.Chain``)."""
 from .blockdiag import sandwich
-from .chains import Chain, factor_kind, flatten_chain
+from .chains import Chain, factor_kind, flatten_chain, perm_terms
 from .values import ONE, ZERO, est, rep_of, scalar
 from .. import expr as E
+from ..simplify import with_coef
 
 
 def lower_mul(low, e):
@@ -30,6 +31,12 @@ def lower_mul(low, e):
                 return low.ev(rest[0])
             return low.emit(code, "S", E.SCALAR, e)
     scale = low.scale_code(coef, rest)
+    if scale is not None and not rest and len(chain) > 1 and rep_of(e.shape) == "M":
+        # c (c₁ I + c₂ K) X: the number into the one pass that applies c₁ I + c₂ K
+        folded = _fold_into_perm_sum(low, chain[0], coef)
+        if folded is not None:
+            chain = [folded] + chain[1:]
+            scale = None
     if scale is not None and len(chain) > 1:
         # scale a thin factor rather than a wide result (2 x yᵀ: scale x)
         out_size = est(e.shape[0]) * est(e.shape[1])
@@ -52,6 +59,18 @@ def lower_mul(low, e):
     if scale is None:
         return v
     return low.scaled(scale, v, e)
+
+
+def _fold_into_perm_sum(low, f, coef):
+    """c₁ I + c₂ K with the number coef taken in (c coef₁ I + coef c₂ K), where f is such
+    a sum and the target applies it in one pass (``perm_sum``); else None."""
+    terms = perm_terms(f)
+    if terms is None or not low.opts.enabled("perm_sum") or factor_kind(low, f) != "opsum" \
+            or factor_kind(low, terms[2]) != "perm" or "perm_sum" not in low.B._kf:
+        return None
+    c1, c2, K = terms
+    return low.intern(E.Add((with_coef(coef * c1, E.Identity(f.shape[0]), f.shape),
+                             with_coef(coef * c2, K, f.shape))))
 
 
 PRODUCT_LOWERINGS = {E.Mul: lower_mul}

@@ -22,6 +22,7 @@ OPTIMIZATIONS = {
     "eigh_inverse": "f(S)⁻¹ of a symmetric S (sqrtm, a principal power) as S^(−p) from S's one eigh, never a solve with f(S)",
     "kron_identity": "A ⊗ I and I ⊗ A written into a zero matrix through a strided view",
     "commutation_reshape": "a commutation matrix that multiplies is a reshape",
+    "perm_sum": "(c₁ I + c₂ K) X in one pass a block of rows at a time, a product's number folded into c₁, c₂ (NumPy)",
     "diag_broadcast": "diag(v) M as the broadcast v[:, None] * M",
     "ones_broadcast": "u 1ᵀ and 1 vᵀ in a matrix sum as the broadcasts u[:, None] and v[None, :], never formed",
     "sqnorm_dot": "||x||² and sum(A .* B) as one dot product",
