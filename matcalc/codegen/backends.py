@@ -164,6 +164,10 @@ class Backend:
 
     # -- the table ----------------------------------------------------------------
 
+    def spells(self, op):
+        """Whether the target has a spelling (or a helper) of its own for op."""
+        return op in self._kf
+
     def spelling(self, op):
         fn = self._kf.get(op)
         if fn is None:
@@ -239,21 +243,21 @@ class Backend:
     def kron_sum(self, terms):
         """Σ c·(A ⊗ B) written into one buffer (terms: (coefficient, A, B) of IR), or None
         where the target has no such helper."""
-        if "kron_sum" not in self._kf:
+        if not self.spells("kron_sum"):
             return None
         return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
 
     def perm_sum(self, x, a, b, m, n):
         """a x + b K(m,n) x for a matrix x of m n rows, in one pass (a, b: IR of numbers),
         or None where the target has no such helper."""
-        if "perm_sum" not in self._kf:
+        if not self.spells("perm_sum"):
             return None
         return self.call("perm_sum", x, a, b, m, n)
 
     def softmax_logsumexp(self, a):
         """(softmax(a), logsumexp(a)) of a vector from one exp, or None where the target
         has no such helper."""
-        if "softmax_logsumexp" not in self._kf:
+        if not self.spells("softmax_logsumexp"):
             return None
         return self.call("softmax_logsumexp", a)
 
@@ -306,9 +310,9 @@ class Backend:
         SciPy's algorithms), else an UnsupportedError naming the function, the target and
         what to do instead."""
         own = {"matfunc": "", "frechet": "d", "frechet_jac": "j"}[kind] + name
-        if own in self._kf:
+        if self.spells(own):
             return self.call(own, *args)
-        if kind in self._kf:
+        if self.spells(kind):
             return self.call(kind, C(repr(name)), *args, **self._p_kwarg(p))
         what = {"matfunc": f"{name}(X)", "frechet": f"the Fréchet derivative of {name}(X) (d{name})",
                 "frechet_jac": f"the Jacobian of {name}(X) (j{name})"}[kind]

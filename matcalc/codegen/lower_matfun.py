@@ -166,7 +166,7 @@ def lower_matfunc(low, e):
         lam, U = eigh_of(low, e.arg)
         return _emit(low, B.matrix_function_eig("matfunc", e.name, lam, U, (), e.p), e)
     partner = _expm_partner(low, e)
-    if partner is not None and e.shape[0] != 1 and "expm_and_frechet" in B._kf:
+    if partner is not None and e.shape[0] != 1 and B.spells("expm_and_frechet"):
         return _expm_with_frechet(low, e, partner)
     v = low.ev(e.arg)
     return _emit(low, B.matrix_function("matfunc", e.name, (as_matrix(low, v, e.arg.shape),), e.p), e)
@@ -198,7 +198,7 @@ def lower_frechet(low, e):
         lam, U = eigh_of(low, e.arg)
         return _emit(low, B.matrix_function_eig("frechet", e.name, lam, U, (E_,), e.p), e)
     partner = _expm_partner(low, e)
-    if partner is not None and e.shape[0] != 1 and "expm_and_frechet" in B._kf:
+    if partner is not None and e.shape[0] != 1 and B.spells("expm_and_frechet"):
         _expm_with_frechet(low, partner, e)
         return low.memo[e]
     v = low.ev(e.arg)

@@ -66,7 +66,7 @@ def _fold_into_perm_sum(low, f, coef):
     a sum and the target applies it in one pass (``perm_sum``); else None."""
     terms = perm_terms(f)
     if terms is None or not low.opts.enabled("perm_sum") or factor_kind(low, f) != "opsum" \
-            or factor_kind(low, terms[2]) != "perm" or "perm_sum" not in low.B._kf:
+            or factor_kind(low, terms[2]) != "perm" or not low.B.spells("perm_sum"):
         return None
     c1, c2, K = terms
     return low.intern(E.Add((with_coef(coef * c1, E.Identity(f.shape[0]), f.shape),
