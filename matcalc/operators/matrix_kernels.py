@@ -234,12 +234,10 @@ def _scipy_principal(name, X, p=None):
             F = sl.sqrtm(X)
         else:
             F = sl.fractional_matrix_power(X, float(p))
-    caught = [w for w in caught if issubclass(w.category, RuntimeWarning)]
-    if not caught:
-        return F
-    if name == "powm":        # no residual to check: SciPy's own word, as it said it
-        for w in caught:
+    for w in caught:          # anything else SciPy says, passed on as it said it
+        if not issubclass(w.category, RuntimeWarning) or name == "powm":  # (powm: no residual)
             warnings.warn(w.message, w.category, stacklevel=2)
+    if name == "powm" or not any(issubclass(w.category, RuntimeWarning) for w in caught):
         return F
     with np.errstate(all="ignore"):
         back = sl.expm(F) if name == "logm" else F @ F
