@@ -247,12 +247,12 @@ class Backend:
             return None
         return self.call("kron_sum", ir.Tuple_(tuple(ir.Tuple_(t) for t in terms)))
 
-    def perm_sum(self, x, a, b, m, n):
-        """a x + b K(m,n) x for a matrix x of m n rows, in one pass (a, b: IR of numbers),
-        or None where the target has no such helper."""
+    def perm_sum(self, x, a, b, m, n, right=False):
+        """a x + b K(m,n) x (right: a x + b x K(m,n)) for a matrix x, in one pass (a, b:
+        IR of numbers), or None where the target has no such helper."""
         if not self.spells("perm_sum"):
             return None
-        return self.call("perm_sum", x, a, b, m, n)
+        return self.call("perm_sum", x, a, b, m, n, **({"right": C("True")} if right else {}))
 
     def softmax_logsumexp(self, a):
         """(softmax(a), logsumexp(a)) of a vector from one exp, or None where the target
@@ -578,17 +578,21 @@ _NP_HELPERS = {
         out[i:j] = (U[i * q:j * q] @ V).reshape(j - i, q, r, s).transpose(0, 2, 1, 3)
     return out.reshape(p * r, q * s)
 ''',
-    "_perm_sum": '''def _perm_sum(x, a, b, m, n):
-    """a x + b K(m,n) x for a matrix x of m n rows (K(m,n) vec(X) = vec(Xᵀ) for an m×n
-    X: row i n + j of K x is row j m + i of x), in one pass a block of 512 KiB of rows at
-    a time, so that the sum and its scale stay in the cache (the two terms apart were
-    three passes over x's size: a strided copy, the sum, the scale)."""
-    c = x.shape[1]
-    xs = x.reshape(m, n, c)
-    ts = x.reshape(n, m, c).swapaxes(0, 1)        # K x, by (i, j)
-    out = np.empty((m, n, c), dtype=np.result_type(x, a, b))
-    step = max(1, (1 << 16) // max(1, n * c))
-    for i in range(0, m, step):
+    "_perm_sum": '''def _perm_sum(x, a, b, m, n, right=False):
+    """a x + b K(m,n) x for a matrix x of m n rows, or (right) a x + b x K(m,n) for one of
+    m n columns (K(m,n) vec(X) = vec(Xᵀ) for an m×n X: row i n + j of K x is row j m + i
+    of x), in one pass a block of 512 KiB at a time, so that the sum and its scale stay
+    in the cache (the two terms apart were three passes over x's size: a strided copy,
+    the sum, the scale)."""
+    if right:
+        k = x.shape[0]
+        xs, ts = x.reshape(k, n, m), x.reshape(k, m, n).swapaxes(1, 2)   # x, x K by (row, j, i)
+    else:
+        k = x.shape[1]
+        xs, ts = x.reshape(m, n, k), x.reshape(n, m, k).swapaxes(0, 1)   # x, K x by (i, j, column)
+    out = np.empty(xs.shape, dtype=np.result_type(x, a, b))
+    step = max(1, (1 << 16) // max(1, xs.shape[1] * xs.shape[2]))
+    for i in range(0, len(out), step):
         o = out[i:i + step]
         if a == b:
             np.add(xs[i:i + step], ts[i:i + step], out=o)
@@ -597,7 +601,7 @@ _NP_HELPERS = {
         else:
             np.multiply(ts[i:i + step], b, out=o)
             o += a * xs[i:i + step]
-    return out.reshape(m * n, c)
+    return out.reshape(x.shape)
 ''',
     "_spd_inv_logdet": '''def _spd_inv_logdet(a):
     """(inverse, log det) of a symmetric positive definite a from one Cholesky

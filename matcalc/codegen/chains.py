@@ -536,12 +536,12 @@ def perm_terms(f):
 
 def opsum_apply(low, f, x, xnode, side, rep, shape, key):
     """(Σ c_k T_k) x or x (Σ c_k T_k) for a sum of operators: each term applied on its
-    own (reusing a product already computed), then summed; (c₁ I + c₂ K) x of a matrix x
-    in one pass (``perm_sum``)."""
-    terms = perm_terms(f) if side == "left" and x.rep == "M" and low.opts.enabled("perm_sum") else None
+    own (reusing a product already computed), then summed; (c₁ I + c₂ K) x and
+    x (c₁ I + c₂ K) of a matrix x in one pass (``perm_sum``)."""
+    terms = perm_terms(f) if x.rep == "M" and low.opts.enabled("perm_sum") else None
     if terms is not None and factor_kind(low, terms[2]) == "perm":
         c1, c2, K = terms
-        code = low.B.perm_sum(x.code, lit(c1), lit(c2), low.size(K.m), low.size(K.n))
+        code = low.B.perm_sum(x.code, lit(c1), lit(c2), low.size(K.m), low.size(K.n), right=side == "right")
         if code is not None:
             low.opts("perm_sum")
             return low.emit(code, rep, shape, key)

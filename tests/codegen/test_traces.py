@@ -150,10 +150,12 @@ def _commutation(m, n):
 @pytest.mark.parametrize("m, n, c", [(1, 1, 1), (2, 3, 4), (3, 2, 5), (40, 40, 1600), (5, 7, 20000)])
 @pytest.mark.parametrize("a, b", [(1.0, 1.0), (0.5, 0.5), (2.0, -0.25)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_perm_sum_helper(m, n, c, a, b, dtype):
-    """_perm_sum(x, a, b, m, n) = a x + b K(m,n) x, K(m,n) the commutation matrix (checked
-    against vec(Xᵀ) first), for m ≠ n, one block or many (40 x 40 x 1600: 512 KiB blocks;
-    7 x 20000: a row per block), a = b and not, float32 kept."""
+@pytest.mark.parametrize("right", [False, True])
+def test_perm_sum_helper(m, n, c, a, b, dtype, right):
+    """_perm_sum(x, a, b, m, n) = a x + b K(m,n) x, and with right=True a x + b x K(m,n),
+    K(m,n) the commutation matrix (checked against vec(Xᵀ) first), for m ≠ n, one block
+    or many (40 x 40 x 1600: 512 KiB blocks; 7 x 20000: a row per block), a = b and not,
+    float32 kept."""
     from matcalc.codegen import backends
     scope = {}
     exec("import numpy as np\n" + backends.HELPERS["numpy"]["_perm_sum"], scope)
@@ -161,10 +163,11 @@ def test_perm_sum_helper(m, n, c, a, b, dtype):
     X = rng.standard_normal((m, n))
     K = _commutation(m, n)
     assert np.array_equal(K @ X.reshape(-1, order="F"), X.T.reshape(-1, order="F"))
-    x = rng.standard_normal((m * n, c)).astype(dtype)
-    got = scope["_perm_sum"](x, a, b, m, n)
-    want = a * x.astype(np.float64) + b * (K @ x.astype(np.float64))
-    assert got.shape == (m * n, c) and got.dtype == dtype
+    x = rng.standard_normal((c, m * n) if right else (m * n, c)).astype(dtype)
+    got = scope["_perm_sum"](x, a, b, m, n, right=right)
+    x64 = x.astype(np.float64)
+    want = a * x64 + b * (x64 @ K if right else K @ x64)
+    assert got.shape == x.shape and got.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-14
     assert np.max(np.abs(got - want)) <= tol * max(1.0, float(np.max(np.abs(want))))
 
@@ -182,7 +185,9 @@ def test_symmetriser_in_one_pass(expr, wrt, symbols):
     h = matcalc.hessian(expr, wrt=wrt, symbols=symbols)
     fns, prog = functions(h)
     calls = [x for x in exprs(fns["hessian"]) if isinstance(x, ir.Call) and x.func == "_perm_sum"]
-    assert len(calls) == 1 and "perm_sum" in prog.opts.fired, codegen.generate(h)
+    sides = 2 if "(I(n*n) + K(n,n))" in str(h)[str(h).index(")") + 1:] else 1   # (I + K) H (I + K)
+    assert len(calls) == sides and "perm_sum" in prog.opts.fired, codegen.generate(h)
+    assert not [x for x in exprs(fns["hessian"]) if isinstance(x, ir.Call) and x.func.endswith("swapaxes")]
     rng = np.random.default_rng(5)
     n = 4
     vals = {}
