@@ -517,10 +517,11 @@ def _spd(a):
     return isinstance(a, E.Sym) and a.kind == "spd"
 
 
-def perm_terms(f):
-    """(c₁, c₂, K) where the operator sum f is c₁ I + c₂ K(m,n) (K a commutation matrix),
-    else None."""
-    if not isinstance(f, E.Add) or len(f.items) != 2:
+def perm_sum_terms(low, f):
+    """(c₁, c₂, K) where the operator sum f is c₁ I + c₂ K(m,n) (K a commutation matrix)
+    and the target applies it in one pass (``perm_sum``), else None."""
+    if not (isinstance(f, E.Add) and len(f.items) == 2 and low.opts.enabled("perm_sum")
+            and low.B.spells("perm_sum")):
         return None
     found = {}
     for t in f.items:
@@ -529,7 +530,7 @@ def perm_terms(f):
         if key is None or key in found:
             return None
         found[key] = (c, rest)
-    if set(found) != {"I", "K"}:
+    if set(found) != {"I", "K"} or factor_kind(low, found["K"][1]) != "perm":
         return None
     return found["I"][0], found["K"][0], found["K"][1]
 
@@ -538,13 +539,12 @@ def opsum_apply(low, f, x, xnode, side, rep, shape, key):
     """(Σ c_k T_k) x or x (Σ c_k T_k) for a sum of operators: each term applied on its
     own (reusing a product already computed), then summed; (c₁ I + c₂ K) x and
     x (c₁ I + c₂ K) of a matrix x in one pass (``perm_sum``)."""
-    terms = perm_terms(f) if x.rep == "M" and low.opts.enabled("perm_sum") else None
-    if terms is not None and factor_kind(low, terms[2]) == "perm":
+    terms = perm_sum_terms(low, f) if x.rep == "M" else None
+    if terms is not None:
         c1, c2, K = terms
-        code = low.B.perm_sum(x.code, lit(c1), lit(c2), low.size(K.m), low.size(K.n), right=side == "right")
-        if code is not None:
-            low.opts("perm_sum")
-            return low.emit(code, rep, shape, key)
+        low.opts("perm_sum")
+        return low.emit(low.B.perm_sum(x.code, lit(c1), lit(c2), low.size(K.m), low.size(K.n),
+                                       right=side == "right"), rep, shape, key)
     apply = apply_left if side == "left" else apply_right
     parts = []
     for t in f.items:

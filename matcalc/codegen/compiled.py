@@ -102,23 +102,23 @@ class CompiledFunction:
         """The values must have the shapes the derivation took (as Derivative.evaluate
         requires): the code itself would compute something else from others, e.g.
         tr(A) tr(B) for tr(A ⊗ B) taken with A and B square."""
-        from ..numeric import internal
         d = self.derivative[0] if isinstance(self.derivative, list) else self.derivative
         symbols = view(d).symbols
         syms = {n: symbols[n] for n in self.params if n in symbols}
-        env = {n: self._entries_or_stand_in(values[n], internal) for n in syms}
+        env = {n: self._entries_or_stand_in(values[n]) for n in syms}
         by_name = {name: s for s, name in self._extra}
         bound = {by_name[k]: v for k, v in sizes.items() if k in by_name}
         check_values(syms, env, bound)
         from ..shapes import check_value_sizes
         check_value_sizes([view(d).f, view(d).expr], bound)
 
-    def _entries_or_stand_in(self, v, internal):
+    def _entries_or_stand_in(self, v):
         """v as the evaluator holds it; for JAX or PyTorch code, a value whose entries
         cannot be read here (a JAX tracer under jit, grad or vmap; a tensor that requires
         grad) is zeros of its shape: its shape is checked, its structure (symmetric,
         diagonal) cannot be."""
         from ..errors import ShapeError
+        from ..numeric import internal
         try:
             return internal(v)
         except (ShapeError, RuntimeError):      # RuntimeError: PyTorch's, for a tensor in autograd

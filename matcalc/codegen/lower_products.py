@@ -2,7 +2,7 @@
 scales the thinnest factor), the chain of the other factors associated by cost
 (``chains.Chain``)."""
 from .blockdiag import sandwich
-from .chains import Chain, factor_kind, flatten_chain, perm_terms
+from .chains import Chain, factor_kind, flatten_chain, perm_sum_terms
 from .values import ONE, ZERO, est, rep_of, scalar
 from .. import expr as E
 from ..simplify import with_coef
@@ -64,9 +64,8 @@ def lower_mul(low, e):
 def _fold_into_perm_sum(low, f, coef):
     """c₁ I + c₂ K with the number coef taken in (c coef₁ I + coef c₂ K), where f is such
     a sum and the target applies it in one pass (``perm_sum``); else None."""
-    terms = perm_terms(f)
-    if terms is None or not low.opts.enabled("perm_sum") or factor_kind(low, f) != "opsum" \
-            or factor_kind(low, terms[2]) != "perm" or not low.B.spells("perm_sum"):
+    terms = perm_sum_terms(low, f)
+    if terms is None or factor_kind(low, f) != "opsum":
         return None
     c1, c2, K = terms
     return low.intern(E.Add((with_coef(coef * c1, E.Identity(f.shape[0]), f.shape),
